@@ -1,0 +1,1 @@
+"""arbiter: cross-venue binary prediction-market arbitrage (Kalshi <-> Polymarket)."""

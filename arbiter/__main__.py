@@ -1,0 +1,7 @@
+"""``python -m arbiter`` is the ``arbiter`` command."""
+
+import sys
+
+from arbiter.ops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,271 @@
+"""Fee-aware arbitrage detection over the book cache, re-evaluating only the pair an event touched.
+
+For each pair there are up to three ways to buy a complete set (one contract that pays $1 in every
+outcome) for less than $1:
+
+* ``kalshi_yes_poly_<x>``: Kalshi YES + the Polymarket token that pays when Kalshi NO pays;
+* ``kalshi_no_poly_<x>``: Kalshi NO + the Polymarket token that pays when Kalshi YES pays;
+* ``poly_yes_poly_no``: both Polymarket tokens (their books are independent ladders).
+
+``<x>`` names the token actually bought (``no``/``yes`` for a normal pair, flipped when the pair is
+``inverted``). Kalshi YES + Kalshi NO below $1 would need YES bid + NO bid > $1, which is a crossed
+Kalshi book, and the book layer refuses those.
+
+The hot path is a single integer comparison per direction: if best asks plus the minimum edge
+already reach $1, deeper levels (never cheaper) and fees (never negative) cannot help. Only when
+that test passes does the exact sizing search (:mod:`arbiter.core.sizing`) run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from arbiter.core.book import AskView, KalshiBook, Ladder, Outcome, TokenBook
+from arbiter.core.fees import FeeModel, KalshiFeeModel, NoFees, PolymarketFeeModel
+from arbiter.core.pairs import Pair
+from arbiter.core.sizing import optimise_size
+from arbiter.core.units import ONE_CONTRACT, PRICE_SCALE, Money, Size
+
+__all__ = ["DetectionConfig", "Detector", "Leg", "Opportunity"]
+
+KALSHI = "kalshi"
+POLYMARKET = "polymarket"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionConfig:
+    """Strategy knobs; all money/price values in core units."""
+
+    #: minimum profit per contract after fees, in price units ($0.0001)
+    min_edge: int = 0
+    #: global cap on contracts per opportunity (the pair's own cap applies too)
+    max_contracts: Size | None = None
+    #: cap on cost + fees of one opportunity
+    budget: Money | None = None
+    #: books older than this (vs. the detector's ``now``) are not traded; None = no check
+    max_book_age_ns: int | None = None
+    #: sizes are multiples of this (whole contracts by default: both venues accept them)
+    lot: Size = ONE_CONTRACT
+    #: also look for YES + NO both on Polymarket
+    same_venue: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    venue: str
+    market: str
+    outcome: Outcome
+    #: worst (limit) price the leg needs to fill the whole size
+    limit_price: int
+    cost: Money
+    fee: Money
+    book_ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    pair: str
+    direction: str
+    size: Size
+    legs: tuple[Leg, Leg]
+    cost: Money
+    fees: Money
+    profit: Money
+    detected_ns: int
+
+    def leg(self, venue: str) -> Leg | None:
+        for leg in self.legs:
+            if leg.venue == venue:
+                return leg
+        return None
+
+
+@dataclass(slots=True)
+class _Route:
+    """One direction of one pair: the two ask views and their fee models, resolved once."""
+
+    direction: str
+    venue_a: str
+    market_a: str
+    outcome_a: Outcome
+    book_a: KalshiBook | TokenBook
+    view_a: AskView | None
+    fee_a: FeeModel
+    venue_b: str
+    market_b: str
+    outcome_b: Outcome
+    book_b: TokenBook
+    fee_b: FeeModel
+
+    def ask_a(self) -> AskView:
+        if self.view_a is not None:
+            return self.view_a
+        assert isinstance(self.book_a, TokenBook)
+        return self.book_a.ask_view()
+
+
+@dataclass(slots=True)
+class _PairState:
+    pair: Pair
+    kalshi: KalshiBook
+    yes: TokenBook
+    no: TokenBook
+    routes: list[_Route] = field(default_factory=list)
+    #: per route: (ladder a, a is a complemented bid ladder, ask ladder b, route) - the hot-path
+    #: check reads ladders directly; books update them in place, so the references stay valid
+    checks: list[tuple[Ladder, bool, Ladder, _Route]] = field(default_factory=list)
+
+
+class Detector:
+    """Book cache plus incremental detection for a set of pairs.
+
+    Feeds write into the books returned by :meth:`kalshi_book` / :meth:`token_book` and then call
+    :meth:`on_kalshi` / :meth:`on_token` with the same key; only that pair is re-evaluated.
+    """
+
+    def __init__(self, pairs: Iterable[Pair], config: DetectionConfig | None = None) -> None:
+        self.config = config or DetectionConfig()
+        self._pairs: dict[str, _PairState] = {}
+        self._by_kalshi: dict[str, _PairState] = {}
+        self._by_token: dict[str, _PairState] = {}
+        for pair in pairs:
+            state = _PairState(
+                pair,
+                KalshiBook(pair.kalshi_ticker, pair.kalshi_tick),
+                TokenBook(pair.polymarket_yes_token, pair.polymarket_tick),
+                TokenBook(pair.polymarket_no_token, pair.polymarket_tick),
+            )
+            state.routes = self._routes(state)
+            for route in state.routes:
+                view = route.ask_a()
+                state.checks.append((view.ladder, view.complement, route.book_b.asks, route))
+            self._pairs[pair.name] = state
+            self._by_kalshi[pair.kalshi_ticker] = state
+            self._by_token[pair.polymarket_yes_token] = state
+            self._by_token[pair.polymarket_no_token] = state
+
+    def _routes(self, state: _PairState) -> list[_Route]:
+        pair = state.pair
+        kfee = KalshiFeeModel(pair.kalshi_fee_multiplier)
+        pfee: FeeModel = (
+            PolymarketFeeModel(pair.polymarket_fee_bps) if pair.polymarket_fee_bps else NoFees()
+        )
+        routes = []
+        for k_outcome in (Outcome.YES, Outcome.NO):
+            token = pair.polymarket_token(k_outcome.other)
+            book = state.yes if token == pair.polymarket_yes_token else state.no
+            p_outcome = pair.polymarket_outcome(token)
+            routes.append(
+                _Route(
+                    f"kalshi_{k_outcome.value}_poly_{p_outcome.value}",
+                    KALSHI, pair.kalshi_ticker, k_outcome, state.kalshi,
+                    state.kalshi.asks(k_outcome), kfee,
+                    POLYMARKET, token, p_outcome, book, pfee,
+                )
+            )
+        if self.config.same_venue:
+            routes.append(
+                _Route(
+                    "poly_yes_poly_no",
+                    POLYMARKET, pair.polymarket_yes_token, Outcome.YES, state.yes, None, pfee,
+                    POLYMARKET, pair.polymarket_no_token, Outcome.NO, state.no, pfee,
+                )
+            )
+        return routes
+
+    # -- book cache ---------------------------------------------------------------------------
+    @property
+    def pairs(self) -> list[Pair]:
+        return [s.pair for s in self._pairs.values()]
+
+    def kalshi_book(self, ticker: str) -> KalshiBook:
+        return self._by_kalshi[ticker].kalshi
+
+    def token_book(self, token: str) -> TokenBook:
+        state = self._by_token[token]
+        return state.yes if token == state.pair.polymarket_yes_token else state.no
+
+    def tracks_kalshi(self, ticker: str) -> bool:
+        return ticker in self._by_kalshi
+
+    def tracks_token(self, token: str) -> bool:
+        return token in self._by_token
+
+    # -- detection ----------------------------------------------------------------------------
+    def on_kalshi(self, ticker: str, now_ns: int) -> list[Opportunity]:
+        state = self._by_kalshi.get(ticker)
+        return self._evaluate(state, now_ns) if state is not None else []
+
+    def on_token(self, token: str, now_ns: int) -> list[Opportunity]:
+        state = self._by_token.get(token)
+        return self._evaluate(state, now_ns) if state is not None else []
+
+    def evaluate(self, pair_name: str, now_ns: int) -> list[Opportunity]:
+        return self._evaluate(self._pairs[pair_name], now_ns)
+
+    def scan(self, now_ns: int) -> list[Opportunity]:
+        out: list[Opportunity] = []
+        for state in self._pairs.values():
+            out.extend(self._evaluate(state, now_ns))
+        return out
+
+    def _evaluate(self, state: _PairState, now_ns: int) -> list[Opportunity]:
+        found: list[Opportunity] = []
+        limit = PRICE_SCALE - self.config.min_edge
+        for ladder_a, complement, ladder_b, route in state.checks:
+            if not ladder_a.count or not ladder_b.count:
+                continue
+            pa = ladder_a.best * ladder_a.tick
+            if complement:
+                pa = PRICE_SCALE - pa
+            if pa + ladder_b.best * ladder_b.tick >= limit:
+                continue
+            opportunity = self._size(state, route, route.ask_a(), now_ns)
+            if opportunity is not None:
+                found.append(opportunity)
+        return found
+
+    def _stale(self, book: KalshiBook | TokenBook, now_ns: int) -> bool:
+        age = self.config.max_book_age_ns
+        return age is not None and now_ns - book.ts_ns > age
+
+    def _size(
+        self, state: _PairState, route: _Route, view_a: AskView, now_ns: int
+    ) -> Opportunity | None:
+        if self._stale(route.book_a, now_ns) or self._stale(route.book_b, now_ns):
+            return None
+        cfg = self.config
+        caps = [c for c in (cfg.max_contracts, state.pair.max_contracts) if c is not None]
+        min_size = max(
+            getattr(route.book_a, "min_order_size", 0), route.book_b.min_order_size
+        )
+        choice = optimise_size(
+            view_a,
+            route.book_b.ask_view(),
+            route.fee_a,
+            route.fee_b,
+            hurdle=cfg.min_edge,
+            lot=cfg.lot,
+            min_size=min_size,
+            max_size=min(caps) if caps else None,
+            budget=cfg.budget,
+        )
+        if choice is None:
+            return None
+        legs = (
+            Leg(route.venue_a, route.market_a, route.outcome_a, choice.limit_a,
+                choice.cost_a, choice.fee_a, route.book_a.ts_ns),
+            Leg(route.venue_b, route.market_b, route.outcome_b, choice.limit_b,
+                choice.cost_b, choice.fee_b, route.book_b.ts_ns),
+        )
+        return Opportunity(
+            pair=state.pair.name,
+            direction=route.direction,
+            size=Size(choice.size),
+            legs=legs,
+            cost=Money(choice.cost_a + choice.cost_b),
+            fees=Money(choice.fee_a + choice.fee_b),
+            profit=choice.profit,
+            detected_ns=now_ns,
+        )

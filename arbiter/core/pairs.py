@@ -1,0 +1,229 @@
+"""The pairs file: which Kalshi market and which Polymarket tokens are the same event.
+
+Pairing is a human decision (look-alike markets often resolve differently), so the file is strict:
+an unknown key, a duplicate name or id, a bad tick size or a missing token is an error that names
+the file, the pair and the field. Parsing is pure (text in, typed pairs out); reading the file is
+the caller's job.
+
+Keys of a ``[[pair]]`` table:
+
+| key | type | meaning |
+|---|---|---|
+| `name` | string, required | unique name used in logs, opportunities and limits |
+| `kalshi_ticker` | string, required | Kalshi market ticker |
+| `polymarket_yes_token` | string, required | decimal token id of the Polymarket YES outcome |
+| `polymarket_no_token` | string, required | decimal token id of the Polymarket NO outcome |
+| `polymarket_tick_size` | string, default "0.01" | one of 0.1, 0.01, 0.001, 0.0001 |
+| `polymarket_neg_risk` | bool, default false | market uses the Neg-Risk exchange |
+| `polymarket_fee_bps` | int, default 0 | Polymarket fee rate (most markets: 0) |
+| `kalshi_tick_size` | string, default "0.01" | Kalshi price grid: 0.01 or 0.001 |
+| `kalshi_fee_multiplier` | string, default "0.07" | Kalshi taker fee multiplier for the series |
+| `inverted` | bool, default false | Kalshi YES pays when Polymarket NO pays |
+| `max_contracts` | int or decimal string, optional | per-pair cap on contracts per opportunity |
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from arbiter.core.book import Outcome
+from arbiter.core.units import (
+    POLYMARKET_TICKS,
+    Size,
+    UnitError,
+    parse_size,
+    parse_tick,
+    size_from_count,
+)
+
+__all__ = ["Pair", "PairsError", "parse_pairs"]
+
+_KALSHI_TICKS = {"0.01": 100, "0.001": 10}
+_KNOWN = {
+    "name",
+    "kalshi_ticker",
+    "polymarket_yes_token",
+    "polymarket_no_token",
+    "polymarket_tick_size",
+    "polymarket_neg_risk",
+    "polymarket_fee_bps",
+    "kalshi_tick_size",
+    "kalshi_fee_multiplier",
+    "inverted",
+    "max_contracts",
+}
+_REQUIRED = ("name", "kalshi_ticker", "polymarket_yes_token", "polymarket_no_token")
+
+
+class PairsError(ValueError):
+    """A pairs file that cannot be trusted; the message names file, pair and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    name: str
+    kalshi_ticker: str
+    polymarket_yes_token: str
+    polymarket_no_token: str
+    polymarket_tick: int = 100
+    polymarket_neg_risk: bool = False
+    polymarket_fee_bps: int = 0
+    kalshi_tick: int = 100
+    kalshi_fee_multiplier: Fraction = Fraction(7, 100)
+    inverted: bool = False
+    max_contracts: Size | None = None
+
+    def polymarket_token(self, kalshi_outcome: Outcome) -> str:
+        """The Polymarket token that pays exactly when Kalshi ``kalshi_outcome`` pays."""
+        same_as_yes = (kalshi_outcome is Outcome.YES) != self.inverted
+        return self.polymarket_yes_token if same_as_yes else self.polymarket_no_token
+
+    def polymarket_outcome(self, token: str) -> Outcome:
+        return Outcome.YES if token == self.polymarket_yes_token else Outcome.NO
+
+
+def _fail(source: str, where: str, message: str) -> PairsError:
+    return PairsError(f"{source}: {where}: {message}")
+
+
+def _string(table: dict[str, Any], key: str, source: str, where: str) -> str:
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(source, where, f"field '{key}' must be a non-empty string")
+    return value.strip()
+
+
+def _bool(table: dict[str, Any], key: str, source: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(source, where, f"field '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _parse_one(table: Any, index: int, source: str) -> Pair:
+    where = f"pair #{index + 1}"
+    if not isinstance(table, dict):
+        raise _fail(source, where, "each [[pair]] must be a table")
+    if isinstance(table.get("name"), str):
+        where = f"pair '{table['name']}'"
+    unknown = sorted(set(table) - _KNOWN)
+    if unknown:
+        raise _fail(source, where, f"unknown field '{unknown[0]}'")
+    for key in _REQUIRED:
+        if key not in table:
+            raise _fail(source, where, f"missing field '{key}'")
+    name = _string(table, "name", source, where)
+    yes_token = _string(table, "polymarket_yes_token", source, where)
+    no_token = _string(table, "polymarket_no_token", source, where)
+    for key, token in (("polymarket_yes_token", yes_token), ("polymarket_no_token", no_token)):
+        if not token.isdigit():
+            raise _fail(source, where, f"field '{key}' must be a decimal token id, got {token!r}")
+    if yes_token == no_token:
+        raise _fail(source, where, "polymarket_yes_token and polymarket_no_token are the same")
+    tick_text = table.get("polymarket_tick_size", "0.01")
+    try:
+        poly_tick = parse_tick(tick_text)
+    except UnitError:
+        raise _fail(
+            source,
+            where,
+            f"field 'polymarket_tick_size' must be one of {', '.join(POLYMARKET_TICKS)}, "
+            f"got {tick_text!r}",
+        ) from None
+    kalshi_tick_text = table.get("kalshi_tick_size", "0.01")
+    if kalshi_tick_text not in _KALSHI_TICKS:
+        raise _fail(
+            source, where, f"field 'kalshi_tick_size' must be 0.01 or 0.001, got {kalshi_tick_text!r}"
+        )
+    fee_bps = table.get("polymarket_fee_bps", 0)
+    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000:
+        raise _fail(source, where, f"field 'polymarket_fee_bps' must be 0..10000, got {fee_bps!r}")
+    multiplier_text = table.get("kalshi_fee_multiplier", "0.07")
+    try:
+        if not isinstance(multiplier_text, str):
+            raise ValueError
+        multiplier = Fraction(multiplier_text)
+        if multiplier < 0 or multiplier > 1:
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        raise _fail(
+            source,
+            where,
+            f"field 'kalshi_fee_multiplier' must be a decimal string in [0, 1], "
+            f"got {multiplier_text!r}",
+        ) from None
+    max_contracts: Size | None = None
+    if "max_contracts" in table:
+        raw = table["max_contracts"]
+        try:
+            if isinstance(raw, bool):
+                raise UnitError("boolean")
+            max_contracts = size_from_count(raw) if isinstance(raw, int) else parse_size(raw)
+        except UnitError:
+            raise _fail(
+                source, where, f"field 'max_contracts' must be a positive count, got {raw!r}"
+            ) from None
+        if max_contracts <= 0:
+            raise _fail(source, where, f"field 'max_contracts' must be positive, got {raw!r}")
+    return Pair(
+        name=name,
+        kalshi_ticker=_string(table, "kalshi_ticker", source, where),
+        polymarket_yes_token=yes_token,
+        polymarket_no_token=no_token,
+        polymarket_tick=poly_tick,
+        polymarket_neg_risk=_bool(table, "polymarket_neg_risk", source, where),
+        polymarket_fee_bps=fee_bps,
+        kalshi_tick=_KALSHI_TICKS[kalshi_tick_text],
+        kalshi_fee_multiplier=multiplier,
+        inverted=_bool(table, "inverted", source, where),
+        max_contracts=max_contracts,
+    )
+
+
+def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:
+    """Parse and validate a pairs TOML document; raises :class:`PairsError`."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PairsError(f"{source}: not valid TOML: {exc}") from None
+    extra = sorted(set(document) - {"pair"})
+    if extra:
+        raise PairsError(f"{source}: unknown top-level key '{extra[0]}' (expected [[pair]] tables)")
+    tables = document.get("pair", [])
+    if not isinstance(tables, list) or not tables:
+        raise PairsError(f"{source}: no [[pair]] tables")
+    pairs = [_parse_one(table, i, source) for i, table in enumerate(tables)]
+    _check_unique(pairs, source)
+    return pairs
+
+
+def _check_unique(pairs: Iterable[Pair], source: str) -> None:
+    names: set[str] = set()
+    tickers: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    for pair in pairs:
+        where = f"pair '{pair.name}'"
+        if pair.name in names:
+            raise _fail(source, where, "duplicate name")
+        names.add(pair.name)
+        if pair.kalshi_ticker in tickers:
+            raise _fail(
+                source,
+                where,
+                f"kalshi_ticker {pair.kalshi_ticker!r} is already used by pair "
+                f"'{tickers[pair.kalshi_ticker]}'",
+            )
+        tickers[pair.kalshi_ticker] = pair.name
+        for key, token in (
+            ("polymarket_yes_token", pair.polymarket_yes_token),
+            ("polymarket_no_token", pair.polymarket_no_token),
+        ):
+            if token in tokens:
+                raise _fail(
+                    source, where, f"{key} {token!r} is already used by pair '{tokens[token]}'"
+                )
+            tokens[token] = pair.name

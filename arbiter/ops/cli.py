@@ -1,0 +1,53 @@
+"""The ``arbiter`` command: one argparse tree, each capability registering its own subcommands.
+
+Commands live beside the capability they drive (``arbiter.ops.scan_cmd``, the venue packages'
+``commands`` modules, ...); this module only composes them, so adding a command never means
+editing a growing if/else here. A user mistake ends with one line on stderr and exit code 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from arbiter.ops.errors import UsageError
+
+__all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "main"]
+
+#: Modules that expose ``register(subparsers)``. Order is the order of ``arbiter --help``.
+COMMAND_MODULES: list[str] = [
+    "arbiter.ops.scan_cmd",
+    "arbiter.ops.demo_cmd",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arbiter",
+        description="Cross-venue arbitrage between Kalshi and Polymarket.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"arbiter: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the console script
+    sys.exit(main())

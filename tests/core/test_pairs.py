@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from arbiter.core.book import Outcome
+from arbiter.core.pairs import PairsError, parse_pairs
+from arbiter.core.units import SIZE_SCALE
+
+GOOD = """
+[[pair]]
+name = "fed-dec-cut"
+kalshi_ticker = "KXFED-25DEC-T4.00"
+polymarket_yes_token = "7123"
+polymarket_no_token  = "8456"
+polymarket_tick_size = "0.01"
+polymarket_neg_risk  = false
+inverted = false
+max_contracts = 500
+"""
+
+
+def test_parses_the_documented_example() -> None:
+    (pair,) = parse_pairs(GOOD, "pairs.toml")
+    assert pair.name == "fed-dec-cut"
+    assert pair.polymarket_tick == 100
+    assert pair.max_contracts == 500 * SIZE_SCALE
+    assert pair.kalshi_fee_multiplier == Fraction(7, 100)
+    assert pair.polymarket_token(Outcome.YES) == "7123"
+    assert pair.polymarket_token(Outcome.NO) == "8456"
+
+
+def test_inverted_pair_maps_kalshi_yes_to_polymarket_no() -> None:
+    (pair,) = parse_pairs(GOOD.replace("inverted = false", "inverted = true"))
+    assert pair.polymarket_token(Outcome.YES) == "8456"
+    assert pair.polymarket_outcome("8456") is Outcome.NO
+
+
+def _second(name: str = "other", ticker: str = "KX-2", yes: str = "1", no: str = "2") -> str:
+    return (
+        f'[[pair]]\nname = "{name}"\nkalshi_ticker = "{ticker}"\n'
+        f'polymarket_yes_token = "{yes}"\npolymarket_no_token = "{no}"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("inverted", "invertd"), "pairs.toml: pair 'fed-dec-cut': unknown field 'invertd'"),
+        (GOOD + _second(name="fed-dec-cut"), "pair 'fed-dec-cut': duplicate name"),
+        (GOOD + _second(ticker="KXFED-25DEC-T4.00"), "kalshi_ticker 'KXFED-25DEC-T4.00' is already"),
+        (GOOD + _second(yes="7123"), "polymarket_yes_token '7123' is already used by pair 'fed-dec-cut'"),
+        (GOOD.replace('"0.01"', '"0.05"'), "field 'polymarket_tick_size' must be one of"),
+        (GOOD.replace('polymarket_no_token  = "8456"\n', ""), "missing field 'polymarket_no_token'"),
+        (GOOD.replace('"8456"', '"0xabc"'), "must be a decimal token id"),
+        (GOOD.replace('"8456"', '"7123"'), "are the same"),
+        (GOOD.replace("500", "-5"), "max_contracts"),
+        (GOOD.replace("false\ninverted", '"no"\ninverted'), "must be true or false"),
+        ("[[pair]\n", "not valid TOML"),
+        ("", "no [[pair]] tables"),
+        ("title = 'x'\n" + GOOD, "unknown top-level key 'title'"),
+    ],
+)
+def test_validation_names_file_pair_and_field(text: str, message: str) -> None:
+    with pytest.raises(PairsError) as info:
+        parse_pairs(text, "pairs.toml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("pairs.toml")

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arbiter.ops.cli import main
+
+DATA = Path(__file__).resolve().parents[2] / "arbiter" / "data"
+PAIRS = DATA / "sample_pairs.toml"
+SNAPSHOT = DATA / "sample_snapshot.json"
+
+
+def test_scan_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "--pairs", str(PAIRS), str(SNAPSHOT)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_direction = {(r["pair"], r["direction"]): r for r in records}
+    fed = by_direction[("fed-dec-cut", "kalshi_yes_poly_no")]
+    assert fed == {
+        **fed,
+        "size": "40",
+        "kalshi_price": "0.47",
+        "polymarket_price": "0.51",
+        "cost": "38.9",
+        "fees": "0.7",
+        "profit": "0.4",
+    }
+    assert all(set(r) >= {"pair", "direction", "size", "kalshi_price", "polymarket_price",
+                          "cost", "fees", "profit"} for r in records)
+    assert ("btc-above-100k-dec", "kalshi_yes_poly_yes") not in by_direction
+
+
+def test_min_edge_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "--pairs", str(PAIRS), str(SNAPSHOT), "--min-edge", "0.05"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["pair"] for r in records} == {"senate-control"}
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"kalshi": []}', "snapshot 'kalshi' must map"),
+        ('{"binance": {}}', "unknown top-level key 'binance'"),
+        ('{"kalshi": {"KXFED-25DEC-T4.00": {"orderbook": {"yes": [[150, 3]], "no": []}}}}',
+         "kalshi book 'KXFED-25DEC-T4.00': price '150c' is outside"),
+        ('{"kalshi": {"KXFED-25DEC-T4.00": {"orderbook_fp": {"yes_dollars": [["0.60", "1"]],'
+         ' "no_dollars": [["0.45", "1"]]}}}}', "snapshot YES bid 0.6000 + NO bid 0.4500 >= 1"),
+        ('{"polymarket": {"84561234567890123456789012345678901234567890123456789012345678901234":'
+         ' {"bids": [{"price": "0.505", "size": "1"}], "asks": [], "tick_size": "0.01"}}}',
+         "not a multiple of the tick"),
+        ('{"polymarket": {"84561234567890123456789012345678901234567890123456789012345678901234":'
+         ' {"bids": [{"price": "0.5"}], "asks": []}}}', "lacks price/size"),
+    ],
+)
+def test_malformed_snapshot_exit_2_one_line(tmp_path: Path, snapshot: str, message: str) -> None:
+    path = tmp_path / "snap.json"
+    path.write_text(snapshot)
+    result = subprocess.run(
+        [sys.executable, "-m", "arbiter", "scan", "--pairs", str(PAIRS), str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_pairs_file_and_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "pairs.toml"
+    bad.write_text(PAIRS.read_text().replace("inverted = false", "inverted = 3"))
+    assert main(["scan", "--pairs", str(bad), str(SNAPSHOT)]) == 2
+    assert "pair 'fed-dec-cut': field 'inverted' must be true or false" in capsys.readouterr().err
+    assert main(["scan", "--pairs", str(tmp_path / "nope.toml"), str(SNAPSHOT)]) == 2
+    assert main(["scan", "--pairs", str(PAIRS), str(tmp_path / "nope.json")]) == 2
+
+
+def test_demo_reports_what_it_found(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "found 3 opportunities" in out

@@ -1,0 +1,66 @@
+"""``arbiter sim kalshi``: run the local Kalshi until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from arbiter.ops.cli import UsageError
+from arbiter.sim.common import SimConfigError, load_scenario
+from arbiter.sim.kalshi.server import RATE_TIERS, build_sim
+from arbiter.venues.kalshi.signing import KeyFileError
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        scenario = None if args.no_makers else load_scenario(args.scenario)
+        sim = build_sim(
+            args.accounts, scenario, seed=args.seed, ts_window_ms=args.ts_window_ms,
+            live_2026=args.live_2026, legacy_ws=args.legacy_ws, rate_tier=args.rate_limit,
+        )
+    except (SimConfigError, KeyFileError) as exc:
+        raise UsageError(str(exc)) from None
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await sim.start(args.host, args.port)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        markets = ", ".join(sim.exchange.markets) or "none"
+        print(f"local Kalshi listening on {sim.rest_url} (ws {sim.ws_url}); markets: {markets}",
+              flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await sim.stop()
+
+    asyncio.run(serve())
+    print("local Kalshi stopped", file=sys.stderr)
+    return 0
+
+
+def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("kalshi", help="wire-compatible local Kalshi (REST + WebSocket)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8700, help="0 picks a free port")
+    p.add_argument("--accounts", required=True, help="ACCOUNTS.toml (public keys only)")
+    p.add_argument("--scenario", help="built-in name (default, static, busy) or a TOML file")
+    p.add_argument("--no-makers", action="store_true", help="start with empty books")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ts-window-ms", type=int, default=30_000,
+                   help="accepted signature timestamp skew")
+    p.add_argument("--live-2026", action="store_true",
+                   help="answer the legacy order endpoints with 410 like the live venue")
+    p.add_argument("--legacy-ws", action="store_true",
+                   help="also emit the SDK-era integer fields on WebSocket frames")
+    p.add_argument("--rate-limit", choices=sorted(RATE_TIERS),
+                   help="enforce the venue's token buckets for this tier")
+    p.set_defaults(func=_run)

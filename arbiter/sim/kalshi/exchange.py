@@ -1,0 +1,728 @@
+"""The local Kalshi's exchange state: accounts, markets, orders, fills, settlement.
+
+Kept free of HTTP and asyncio so the server module stays a thin shell and the accounting can be
+tested directly. Matching is core's :class:`~arbiter.core.matching.MatchingBook` on the YES axis;
+this module translates Kalshi's two order vocabularies onto it (venues.md §1.6.3):
+
+    buy YES @p = BUY p    sell YES @p = SELL p    buy NO @q = SELL 1-q    sell NO @q = BUY 1-q
+
+Accounting (simplified, documented in docs/kalshi.md): a position is one signed net count per
+market (YES positive, NO negative, netting as the venue's signed field implies). Buying YES costs
+p per contract, buying NO costs 1-p; a fill against an opposite holding closes it and credits the
+sale price. Resting orders reserve the cost of the part that would open a position, so the
+reported balance is cash minus reservations, like the venue's "available balance". Takers pay
+the quadratic fee with the per-order accumulator (§1.11); makers pay nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from arbiter.core.fees import KalshiFeeModel, kalshi_taker
+from arbiter.core.matching import (
+    Fill,
+    LevelChange,
+    MatchingBook,
+    MatchingError,
+    Order,
+    OrderSide,
+    TimeInForce,
+)
+from arbiter.core.matching import OrderStatus as EngineStatus
+from arbiter.core.units import (
+    CENT,
+    MONEY_SCALE,
+    PRICE_SCALE,
+    SIZE_SCALE,
+    Money,
+    Size,
+    format_money,
+    format_price,
+    format_size,
+)
+
+ONE_DOLLAR_MONEY: Final = MONEY_SCALE
+
+TIF: Final = {
+    "good_till_canceled": TimeInForce.GTC,
+    "immediate_or_cancel": TimeInForce.IOC,
+    "fill_or_kill": TimeInForce.FOK,
+}
+TIF_NAME: Final = {v: k for k, v in TIF.items()}
+
+
+class SimError(Exception):
+    """An order/API error answered with the venue's nested error shape."""
+
+    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            err["details"] = self.details
+        return {"error": err}
+
+
+@dataclass
+class Position:
+    net: int = 0  # size units, + YES / - NO
+    cost: int = 0  # Money paid for the open position (market exposure)
+    realized: int = 0
+    fees: int = 0
+    traded: int = 0  # Money notional traded
+    updated_s: int = 0
+
+
+@dataclass
+class Account:
+    key_id: str
+    public_key: Any  # RSAPublicKey (None for internal makers)
+    cash: int
+    unlimited: bool = False
+    reserved: int = 0
+    positions: dict[str, Position] = field(default_factory=dict)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    order_ids: list[str] = field(default_factory=list)
+    #: client_order_id -> latest order id using it (the duplicate check needs only that one)
+    cids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def available(self) -> int:
+        return self.cash - self.reserved
+
+
+@dataclass
+class SimOrder:
+    """Venue-side record of one order; ``engine`` is the core order it rests as."""
+
+    order_id: str
+    client_order_id: str
+    account: str
+    ticker: str
+    side: str  # legacy view: yes|no
+    action: str  # buy|sell
+    price: int  # price of ``side`` in price units
+    engine: Order
+    tif: TimeInForce
+    created_s: float
+    updated_s: float
+    reserve_per_unit: int = 0  # Money per size unit reserved for the opening part
+    reserved: int = 0
+    fee_terms: int = 0
+    taker_fees: int = 0
+    taker_cost: int = 0
+    maker_cost: int = 0
+    expiration_ts: int | None = None
+
+    @property
+    def yes_price(self) -> int:
+        return self.price if self.side == "yes" else PRICE_SCALE - self.price
+
+    @property
+    def status(self) -> str:
+        st = self.engine.status
+        if st is EngineStatus.RESTING:
+            return "resting"
+        if st is EngineStatus.FILLED:
+            return "executed"
+        return "canceled"
+
+
+@dataclass
+class SimMarket:
+    ticker: str
+    event_ticker: str
+    title: str
+    book: MatchingBook
+    status: str = "active"
+    result: str = ""
+    last_price: int = 0
+    volume: int = 0
+    open_interest: int = 0
+    market_id: str = ""
+    created_s: float = field(default_factory=time.time)
+
+    @property
+    def tick(self) -> int:
+        return self.book.tick
+
+
+#: (ticker, outcome yes|no, price of that outcome's bid, signed change in size units)
+BookDelta = tuple[str, str, int, int]
+
+
+def _cents(price: int) -> int:
+    return price // 100
+
+
+def _rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class Exchange:
+    """All venue state; every mutation returns the book deltas the feed must publish."""
+
+    def __init__(self, seed: int = 0, fee_model: KalshiFeeModel | None = None) -> None:
+        self.seed = seed
+        self.fees = fee_model or kalshi_taker()
+        self.accounts: dict[str, Account] = {}
+        self.markets: dict[str, SimMarket] = {}
+        self.orders: dict[str, SimOrder] = {}
+        self.trading_active = True
+        self._n_orders = 0
+        self._n_fills = 0
+        #: called with each venue fill dict (account, fill) for the private ``fill`` channel
+        self.on_fill: Callable[[str, dict[str, Any]], None] | None = None
+        #: called with public trade dicts for the ``trade`` channel
+        self.on_trade: Callable[[dict[str, Any]], None] | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+    def add_account(
+        self, key_id: str, public_key: Any, cash: int, unlimited: bool = False
+    ) -> Account:
+        acct = Account(key_id, public_key, cash, unlimited)
+        self.accounts[key_id] = acct
+        return acct
+
+    def add_market(self, ticker: str, title: str, tick: int = 100) -> SimMarket:
+        event = ticker.rsplit("-", 1)[0] if "-" in ticker else ticker
+        market = SimMarket(
+            ticker,
+            event,
+            title,
+            MatchingBook(ticker, tick=tick, lot=SIZE_SCALE // 100),
+            market_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}")),
+        )
+        self.markets[ticker] = market
+        return market
+
+    def _next_order_id(self) -> str:
+        self._n_orders += 1
+        return str(uuid.UUID(int=((self.seed & 0xFFFFFFFF) << 64) | self._n_orders, version=4))
+
+    # -- book views -------------------------------------------------------------------------
+    def bids(self, ticker: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(YES bids, NO bids), price ascending, as Kalshi publishes them."""
+        book = self.markets[ticker].book
+        yes = sorted(book.depth(OrderSide.BUY))
+        no = sorted((PRICE_SCALE - p, s) for p, s in book.depth(OrderSide.SELL))
+        return yes, no
+
+    @staticmethod
+    def _deltas(ticker: str, changes: Iterable[LevelChange], before: _LevelView
+                ) -> list[BookDelta]:
+        out: list[BookDelta] = []
+        for ch in changes:
+            buy = ch.side is OrderSide.BUY
+            key = ("yes", ch.price) if buy else ("no", PRICE_SCALE - ch.price)
+            old = before.get(key, 0)
+            if ch.size != old:
+                out.append((ticker, key[0], key[1], ch.size - old))
+        return out
+
+    # -- orders -----------------------------------------------------------------------------
+    def place(
+        self,
+        key_id: str,
+        ticker: str,
+        side: str,
+        action: str,
+        price: int,
+        count: int,
+        client_order_id: str,
+        tif_name: str = "good_till_canceled",
+        post_only: bool = False,
+        expiration_ts: int | None = None,
+        now_ns: int | None = None,
+    ) -> tuple[SimOrder, list[BookDelta]]:
+        """Validate and submit one order (legacy vocabulary: side yes/no + action + side price)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        acct = self.accounts[key_id]
+        market = self.markets.get(ticker)
+        if market is None:
+            raise SimError(404, "market_not_found", f"market {ticker} not found")
+        if market.status != "active" or not self.trading_active:
+            raise SimError(400, "market_closed", f"market {ticker} is not open for trading")
+        if side not in ("yes", "no"):
+            raise SimError(400, "invalid_parameters", f"side must be yes or no, got {side!r}")
+        if action not in ("buy", "sell"):
+            raise SimError(400, "invalid_parameters", f"action must be buy or sell, got {action!r}")
+        tif = TIF.get(tif_name)
+        if tif is None:
+            raise SimError(400, "invalid_parameters", f"unknown time_in_force {tif_name!r}")
+        if tif is TimeInForce.IOC and expiration_ts is not None:
+            raise SimError(400, "invalid_parameters", "expiration_ts is not allowed with IOC")
+        if not 0 < price < PRICE_SCALE or price % market.tick:
+            raise SimError(
+                400, "invalid_price", f"price {format_price(price)} is not on the market's grid"
+            )
+        if count <= 0 or count % (SIZE_SCALE // 100):
+            raise SimError(400, "invalid_count", "count must be positive with at most 2 decimals")
+        if count % SIZE_SCALE:
+            raise SimError(400, "invalid_count", "fractional counts are not enabled on this market")
+        if not client_order_id or len(client_order_id) > 64:
+            raise SimError(400, "invalid_parameters", "client_order_id must be 1..64 characters")
+        previous = self.orders.get(acct.cids.get(client_order_id, ""))
+        if previous is not None and previous.engine.is_open:
+            raise SimError(
+                409, "order_already_exists", f"an open order uses client_order_id "
+                f"{client_order_id}"
+            )
+        is_yes_buy = (side == "yes") == (action == "buy")
+        engine_side = OrderSide.BUY if is_yes_buy else OrderSide.SELL
+        yes_price = price if side == "yes" else PRICE_SCALE - price
+        # Reservation: the part that opens a position costs its own side's price per contract.
+        pos = acct.positions.get(ticker)
+        net = pos.net if pos else 0
+        closable = max(0, -net) if engine_side is OrderSide.BUY else max(0, net)
+        opening = max(0, count - closable)
+        unit_cost = yes_price if engine_side is OrderSide.BUY else PRICE_SCALE - yes_price
+        # worst-case taker fee rounded up to a cent, on the whole order
+        fee_bound = int(self.fees.fee_from_terms(self.fees.level_term(yes_price, count)))
+        need = unit_cost * opening + fee_bound
+        if not acct.unlimited and need > acct.available:
+            raise SimError(
+                400, "insufficient_balance",
+                f"order needs ${format_money(need, 2) if need % CENT == 0 else format_money(need)}"
+                f", available ${format_money(acct.available - acct.available % CENT, 2)}",
+            )
+        order_id = self._next_order_id()
+        engine = Order(
+            order_id,
+            key_id,
+            engine_side,
+            yes_price,
+            count,
+            tif,
+            post_only=post_only,
+            expires_at_ns=expiration_ts * 1_000_000_000 if expiration_ts else None,
+        )
+        now_s = now_ns / 1e9
+        sim = SimOrder(
+            order_id, client_order_id, key_id, ticker, side, action, price, engine, tif,
+            now_s, now_s, expiration_ts=expiration_ts,
+        )
+        engine.meta = sim
+        before = self._levels_before(market)
+        try:
+            result = market.book.submit(engine, now_ns)
+        except MatchingError as exc:
+            raise SimError(400, "invalid_order", str(exc)) from None
+        if result.reject_reason is not None:
+            code = {"post_only_would_cross": "post_only_rejected",
+                    "fok_not_filled": "fill_or_kill_insufficient_resting_volume"}.get(
+                result.reject_reason, result.reject_reason)
+            raise SimError(400, code, f"order rejected: {result.reject_reason}")
+        self.orders[order_id] = sim
+        if not acct.unlimited:  # internal makers churn: their history is never listed
+            acct.order_ids.append(order_id)
+            acct.cids[client_order_id] = order_id
+        if opening and engine.is_open and not acct.unlimited:
+            sim.reserve_per_unit = unit_cost
+            # reserve only for the opening part still resting (reduced as fills come in)
+            sim.reserved = unit_cost * min(opening, engine.remaining)
+            acct.reserved += sim.reserved
+        for fill in result.fills:
+            self._settle_fill(fill, market, now_ns)
+        for canceled in [*result.self_trade_canceled, *result.expired]:
+            self._release(canceled.meta)
+        sim.updated_s = now_s
+        return sim, self._deltas(ticker, result.level_changes, before)
+
+    def _levels_before(self, market: SimMarket) -> _LevelView:
+        return _LevelView(market.book)
+
+    def cancel(self, key_id: str, order_id: str, now_ns: int | None = None
+               ) -> tuple[SimOrder, int, list[BookDelta]]:
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        sim = self.orders.get(order_id)
+        if sim is None or sim.account != key_id:
+            raise SimError(404, "not_found", f"order {order_id} not found")
+        if not sim.engine.is_open:
+            raise SimError(404, "not_found", f"order {order_id} is not open")
+        market = self.markets[sim.ticker]
+        reduced = sim.engine.remaining
+        before = self._levels_before(market)
+        result = market.book.cancel(order_id, now_ns)
+        self._release(sim)
+        sim.updated_s = now_ns / 1e9
+        return sim, reduced, self._deltas(sim.ticker, result.level_changes, before)
+
+    def _release(self, sim: SimOrder | None) -> None:
+        if sim is None or not sim.reserved:
+            return
+        self.accounts[sim.account].reserved -= sim.reserved
+        sim.reserved = 0
+
+    def _settle_fill(self, fill: Fill, market: SimMarket, now_ns: int) -> None:
+        self._n_fills += 1
+        price, size = fill.price, fill.size
+        market.last_price = price
+        market.volume += size
+        taker: SimOrder = fill.taker_meta
+        maker: SimOrder = fill.maker_meta
+        trade_id = str(uuid.UUID(int=((self.seed & 0xFFFFFFFF) << 64) | self._n_fills, version=4))
+        for sim, is_taker in ((maker, False), (taker, True)):
+            if sim is None:
+                continue
+            acct = self.accounts[sim.account]
+            fee = 0
+            if is_taker:
+                terms = sim.fee_terms + self.fees.level_term(price, size)
+                fee = int(self.fees.fee_from_terms(terms)) - sim.taker_fees
+                sim.fee_terms = terms
+                sim.taker_fees += fee
+            buys_yes = sim.engine.side is OrderSide.BUY
+            self._apply_position(acct, market.ticker, buys_yes, price, size, fee, now_ns)
+            if is_taker:
+                sim.taker_cost += price * size if sim.side == "yes" else (PRICE_SCALE - price) * size
+            else:
+                sim.maker_cost += price * size if sim.side == "yes" else (PRICE_SCALE - price) * size
+            if sim.reserved:
+                release = min(sim.reserved, sim.reserve_per_unit * size)
+                if not sim.engine.is_open:
+                    release = sim.reserved
+                sim.reserved -= release
+                acct.reserved -= release
+            sim.updated_s = now_ns / 1e9
+            if acct.unlimited:
+                continue
+            side_price = price if sim.side == "yes" else PRICE_SCALE - price
+            record = {
+                "fill_id": f"{trade_id}-{'t' if is_taker else 'm'}",
+                "trade_id": trade_id,
+                "order_id": sim.order_id,
+                "client_order_id": sim.client_order_id,
+                "ticker": market.ticker,
+                "market_ticker": market.ticker,
+                "side": sim.side,
+                "action": sim.action,
+                "count": size // SIZE_SCALE,
+                "count_fp": format_size(size, 2),
+                "price": _cents(side_price),
+                "yes_price": _cents(price),
+                "no_price": _cents(PRICE_SCALE - price),
+                "yes_price_fixed": format_price(price),
+                "no_price_fixed": format_price(PRICE_SCALE - price),
+                "yes_price_dollars": format_price(price),
+                "no_price_dollars": format_price(PRICE_SCALE - price),
+                "fee_cost": format_money(fee, 4) if fee % (MONEY_SCALE // 10_000) == 0
+                else format_money(fee),
+                "is_taker": is_taker,
+                "created_time": _rfc3339(now_ns / 1e9),
+                "ts": now_ns // 1_000_000_000,
+                "ts_ms": now_ns // 1_000_000,
+                "post_position_fp": _signed_fp(acct.positions[market.ticker].net),
+            }
+            acct.fills.append(record)
+            if self.on_fill is not None:
+                self.on_fill(acct.key_id, record)
+        if self.on_trade is not None:
+            self.on_trade({
+                "trade_id": trade_id,
+                "market_ticker": market.ticker,
+                "yes_price_dollars": format_price(price),
+                "no_price_dollars": format_price(PRICE_SCALE - price),
+                "yes_price": _cents(price),
+                "no_price": _cents(PRICE_SCALE - price),
+                "count_fp": format_size(size, 2),
+                "count": size // SIZE_SCALE,
+                "taker_side": taker.side if taker is not None else "yes",
+                "ts": now_ns // 1_000_000_000,
+                "ts_ms": now_ns // 1_000_000,
+            })
+
+    @staticmethod
+    def _apply_position(
+        acct: Account, ticker: str, buys_yes: bool, yes_price: int, size: int, fee: int,
+        now_ns: int,
+    ) -> None:
+        pos = acct.positions.setdefault(ticker, Position())
+        pos.fees += fee
+        pos.traded += yes_price * size
+        pos.updated_s = now_ns // 1_000_000_000
+        acct.cash -= fee
+        direction = 1 if buys_yes else -1
+        # closing part: opposite holding sold at its own side's price
+        holding = -pos.net * direction  # >0 when we hold the opposite side
+        close = min(size, max(0, holding))
+        if close:
+            proceeds = (PRICE_SCALE - yes_price if buys_yes else yes_price) * close
+            basis = pos.cost * close // abs(pos.net)
+            pos.cost -= basis
+            pos.realized += proceeds - basis
+            acct.cash += proceeds
+            pos.net += direction * close
+        opening = size - close
+        if opening:
+            cost = (yes_price if buys_yes else PRICE_SCALE - yes_price) * opening
+            acct.cash -= cost
+            pos.cost += cost
+            pos.net += direction * opening
+        pos.realized -= fee
+
+    def expire(self, now_ns: int | None = None) -> list[BookDelta]:
+        """Expire due good-till-time orders in every market (the server calls this each second)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        deltas: list[BookDelta] = []
+        for market in self.markets.values():
+            before = self._levels_before(market)
+            changes = []
+            for result in market.book.expire(now_ns):
+                self._release(result.order.meta)
+                result.order.meta.updated_s = now_ns / 1e9
+                changes.extend(result.level_changes)
+            if changes:
+                deltas.extend(self._deltas(market.ticker, _last_per_level(changes), before))
+        return deltas
+
+    def housekeeping(self) -> int:
+        """Forget finished orders of internal makers (a busy scenario churns thousands a second).
+
+        Client orders are kept for the whole session: the venue lists them and the idempotency
+        tests look them up. Returns how many orders were dropped.
+        """
+        makers = {k for k, a in self.accounts.items() if a.unlimited}
+        gone = [oid for oid, o in self.orders.items()
+                if o.account in makers and not o.engine.is_open]
+        for oid in gone:
+            del self.orders[oid]
+        for market in self.markets.values():
+            market.book.prune()
+        return len(gone)
+
+    # -- settlement -------------------------------------------------------------------------
+    def settle(self, ticker: str, result: str, now_ns: int | None = None) -> list[BookDelta]:
+        """Close the market, cancel its orders and pay $1 per winning contract."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if result not in ("yes", "no"):
+            raise SimError(400, "invalid_parameters", "result must be yes or no")
+        market = self.markets.get(ticker)
+        if market is None:
+            raise SimError(404, "market_not_found", f"market {ticker} not found")
+        deltas: list[BookDelta] = []
+        for order in market.book.open_orders():
+            _, _, d = self.cancel(order.account, order.order_id, now_ns)
+            deltas.extend(d)
+        for acct in self.accounts.values():
+            pos = acct.positions.get(ticker)
+            if pos is None or not pos.net:
+                continue
+            wins = (pos.net > 0) == (result == "yes")
+            payout = abs(pos.net) * ONE_DOLLAR_MONEY // SIZE_SCALE if wins else 0
+            acct.cash += payout
+            pos.realized += payout - pos.cost
+            pos.cost = 0
+            pos.net = 0
+        market.status = "settled"
+        market.result = result
+        return deltas
+
+    # -- wire views -------------------------------------------------------------------------
+    def order_json(self, sim: SimOrder) -> dict[str, Any]:
+        e = sim.engine
+        yes_p = sim.yes_price
+        return {
+            "order_id": sim.order_id,
+            "user_id": sim.account,
+            "client_order_id": sim.client_order_id,
+            "ticker": sim.ticker,
+            "side": sim.side,
+            "action": sim.action,
+            "type": "limit",
+            "status": sim.status,
+            "yes_price": _cents(yes_p),
+            "no_price": _cents(PRICE_SCALE - yes_p),
+            "yes_price_dollars": format_price(yes_p),
+            "no_price_dollars": format_price(PRICE_SCALE - yes_p),
+            "fill_count": e.filled // SIZE_SCALE,
+            "remaining_count": e.remaining // SIZE_SCALE,
+            "initial_count": e.size // SIZE_SCALE,
+            "fill_count_fp": format_size(e.filled, 2),
+            "remaining_count_fp": format_size(e.remaining, 2),
+            "initial_count_fp": format_size(e.size, 2),
+            "taker_fees": _money_cents(sim.taker_fees),
+            "maker_fees": 0,
+            "taker_fill_cost": _money_cents(sim.taker_cost),
+            "maker_fill_cost": _money_cents(sim.maker_cost),
+            "taker_fill_cost_dollars": _money4(sim.taker_cost),
+            "maker_fill_cost_dollars": _money4(sim.maker_cost),
+            "taker_fees_dollars": _money4(sim.taker_fees),
+            "maker_fees_dollars": "0.0000",
+            "queue_position": 0,
+            "created_time": _rfc3339(sim.created_s),
+            "last_update_time": _rfc3339(sim.updated_s),
+            "expiration_time": _rfc3339(sim.expiration_ts) if sim.expiration_ts else None,
+            "self_trade_prevention_type": "taker_at_cross",
+            "subaccount_number": 0,
+        }
+
+    def market_json(self, m: SimMarket) -> dict[str, Any]:
+        book = m.book
+        bid, ask = book.best_bid(), book.best_ask()
+        yes_bid = bid or 0
+        yes_ask = ask or PRICE_SCALE
+        created = _rfc3339(m.created_s)
+        close = _rfc3339(m.created_s + 86400 * 30)
+        step = format_price(m.tick)
+        structure = "linear_cent" if m.tick == 100 else "deci_cent"
+        return {
+            "ticker": m.ticker,
+            "event_ticker": m.event_ticker,
+            "market_type": "binary",
+            "title": m.title,
+            "subtitle": "",
+            "yes_sub_title": "Yes",
+            "no_sub_title": "No",
+            "created_time": created,
+            "open_time": created,
+            "close_time": close,
+            "expiration_time": close,
+            "latest_expiration_time": close,
+            "settlement_timer_seconds": 60,
+            "status": m.status,
+            "response_price_units": "usd_cent",
+            "yes_bid": _cents(yes_bid),
+            "yes_ask": _cents(yes_ask),
+            "no_bid": _cents(PRICE_SCALE - yes_ask),
+            "no_ask": _cents(PRICE_SCALE - yes_bid),
+            "last_price": _cents(m.last_price),
+            "yes_bid_dollars": format_price(yes_bid),
+            "yes_ask_dollars": format_price(yes_ask),
+            "no_bid_dollars": format_price(PRICE_SCALE - yes_ask),
+            "no_ask_dollars": format_price(PRICE_SCALE - yes_bid),
+            "last_price_dollars": format_price(m.last_price),
+            "volume": m.volume // SIZE_SCALE,
+            "volume_24h": m.volume // SIZE_SCALE,
+            "volume_fp": format_size(m.volume, 2),
+            "volume_24h_fp": format_size(m.volume, 2),
+            "open_interest": 0,
+            "open_interest_fp": "0.00",
+            "result": m.result,
+            "can_close_early": True,
+            "notional_value": 100,
+            "notional_value_dollars": "1.0000",
+            "previous_yes_bid": 0,
+            "previous_yes_bid_dollars": "0.0000",
+            "previous_yes_ask": 0,
+            "previous_yes_ask_dollars": "0.0000",
+            "previous_price": 0,
+            "previous_price_dollars": "0.0000",
+            "liquidity": 0,
+            "liquidity_dollars": "0.0000",
+            "expiration_value": "",
+            "category": "Simulated",
+            "risk_limit_cents": 0,
+            "tick_size": max(1, m.tick // 100),
+            "rules_primary": f"Resolves per the local simulator's settle command ({m.ticker}).",
+            "rules_secondary": "",
+            "price_level_structure": structure,
+            "price_ranges": [{"start": step, "end": format_price(PRICE_SCALE - m.tick),
+                              "step": step}],
+            "fractional_trading_enabled": False,
+        }
+
+    def position_json(self, ticker: str, pos: Position, resting: int) -> dict[str, Any]:
+        return {
+            "ticker": ticker,
+            "total_traded": _money_cents(pos.traded),
+            "total_traded_dollars": _money4(pos.traded),
+            "position": pos.net // SIZE_SCALE,
+            "position_fp": _signed_fp(pos.net),
+            "market_exposure": _money_cents(pos.cost),
+            "market_exposure_dollars": _money4(pos.cost),
+            "realized_pnl": _money_cents(pos.realized),
+            "realized_pnl_dollars": _money4(pos.realized),
+            "resting_orders_count": resting,
+            "fees_paid": _money_cents(pos.fees),
+            "fees_paid_dollars": _money4(pos.fees),
+            "last_updated_ts": _rfc3339(pos.updated_s),
+        }
+
+    def event_positions_json(self, acct: Account) -> list[dict[str, Any]]:
+        events: dict[str, list[Position]] = {}
+        for ticker, pos in acct.positions.items():
+            events.setdefault(self.markets[ticker].event_ticker, []).append(pos)
+        out = []
+        for event, plist in sorted(events.items()):
+            cost = sum(p.cost for p in plist)
+            realized = sum(p.realized for p in plist)
+            fees = sum(p.fees for p in plist)
+            out.append({
+                "event_ticker": event,
+                "total_cost": _money_cents(cost),
+                "total_cost_dollars": _money4(cost),
+                "total_cost_shares": sum(abs(p.net) for p in plist) // SIZE_SCALE,
+                "event_exposure": _money_cents(cost),
+                "event_exposure_dollars": _money4(cost),
+                "realized_pnl": _money_cents(realized),
+                "realized_pnl_dollars": _money4(realized),
+                "fees_paid": _money_cents(fees),
+                "fees_paid_dollars": _money4(fees),
+            })
+        return out
+
+
+class _LevelView:
+    """Aggregate sizes before a change, keyed as published ((yes|no, bid price)).
+
+    The engine reports only the *new* size of each touched level while Kalshi publishes signed
+    changes, so the old sizes are copied first (ladders are short: at most 99 levels a side).
+    """
+
+    __slots__ = ("_book", "_cache")
+
+    def __init__(self, book: MatchingBook) -> None:
+        self._book = book
+        self._cache: dict[tuple[str, int], int] = {}
+        for p, s in book.depth(OrderSide.BUY):
+            self._cache[("yes", p)] = s
+        for p, s in book.depth(OrderSide.SELL):
+            self._cache[("no", PRICE_SCALE - p)] = s
+
+    def get(self, key: tuple[str, int], default: int = 0) -> int:
+        return self._cache.get(key, default)
+
+
+def _last_per_level(changes: list[LevelChange]) -> list[LevelChange]:
+    """Several engine results may touch one level: keep its final size only."""
+    final: dict[tuple[OrderSide, int], LevelChange] = {}
+    for ch in changes:
+        final[(ch.side, ch.price)] = ch
+    return list(final.values())
+
+
+def _money_cents(amount: int) -> int:
+    """Legacy integer-cent fields: truncated toward zero (the dollar strings are exact)."""
+    q = abs(amount) // CENT
+    return q if amount >= 0 else -q
+
+
+def _money4(amount: int) -> str:
+    step = MONEY_SCALE // 10_000
+    rounded = (amount // step) * step if amount >= 0 else -((-amount // step) * step)
+    return format_money(Money(rounded), 4)
+
+
+def _signed_fp(size: int) -> str:
+    return format_size(Size(size), 2)
+
+
+__all__ = [
+    "Account",
+    "BookDelta",
+    "Exchange",
+    "Position",
+    "SimError",
+    "SimMarket",
+    "SimOrder",
+]

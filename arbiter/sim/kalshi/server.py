@@ -1,0 +1,1098 @@
+"""The local Kalshi's HTTP + WebSocket shell around :mod:`arbiter.sim.kalshi.exchange`.
+
+Serves ``/trade-api/v2/...`` and ``/trade-api/ws/v2`` like the venue (venues.md §1, §3.1): every
+signature and timestamp is verified against the registered public keys, legacy (SDK-era) and
+current (events/orders, ``*_fp``/``*_dollars``) forms are both answered, and each WebSocket
+subscription keeps its own ``seq``. Test-only controls live under ``/_sim/`` (faults, settlement,
+a delta firehose for benchmarks) and are never part of the venue's surface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from arbiter.core.units import (
+    PRICE_SCALE,
+    SIZE_SCALE,
+    UnitError,
+    format_money,
+    format_price,
+    format_size,
+    parse_price,
+    parse_size,
+    price_from_cents,
+)
+from arbiter.sim.common import (
+    FaultSwitches,
+    RandomWalk,
+    ScenarioSpec,
+    SimConfigError,
+    diff_quotes,
+    load_accounts,
+    maker_quotes,
+)
+from arbiter.sim.kalshi.exchange import BookDelta, Exchange, Position, SimError, SimOrder
+from arbiter.venues.kalshi.config import REST_PREFIX, WS_PATH
+from arbiter.venues.kalshi.signing import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    load_public_key,
+    verify_message,
+)
+
+log = logging.getLogger(__name__)
+
+MAKER_ACCOUNT: Final = "sim-maker"
+PRIVATE_CHANNELS: Final = frozenset(
+    {"orderbook_delta", "fill", "market_positions", "communications", "order_group_updates",
+     "user_orders"}
+)
+SIMULATED_CHANNELS: Final = frozenset({"orderbook_delta", "trade", "fill"})
+KNOWN_CHANNELS: Final = frozenset(
+    {"orderbook_delta", "ticker", "trade", "fill", "market_positions", "market_lifecycle_v2",
+     "multivariate_market_lifecycle", "communications", "order_group_updates", "user_orders",
+     "cfbenchmarks_value"}
+)
+MAX_PENDING_FRAMES: Final = 200_000
+#: the authenticated key id of a request (``None`` on unsigned public requests)
+ACCOUNT: Final = web.RequestKey("account", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _err(status: int, code: str, message: str, details: str | None = None) -> web.Response:
+    return web.json_response(SimError(status, code, message, details).body(), status=status)
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenBucket:
+    rate: float  # tokens per second
+    capacity: float
+    stamp: float
+    tokens: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    def take(self, cost: float, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+
+#: tier -> (read tokens/s, write tokens/s) per §1.10; each request costs 10 tokens
+RATE_TIERS: Final = {"basic": (200, 100), "advanced": (300, 300), "premier": (1000, 1000)}
+
+
+# -- WebSocket connections -------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Subscription:
+    sid: int
+    channel: str
+    conn: Connection
+    tickers: set[str] = field(default_factory=set)
+    seq: int = 0
+
+
+@dataclass(eq=False)
+class Connection:
+    ws: web.WebSocketResponse
+    account: str | None
+    subs: dict[int, Subscription] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+    transport: asyncio.Transport | None = None
+
+    def push(self, frame: str) -> None:
+        if self.closed:
+            return
+        self.pending.append(frame)
+        if len(self.pending) > MAX_PENDING_FRAMES:  # venue: code 25 buffer overflow
+            self.pending = [json.dumps({"type": "error", "msg": {
+                "code": 25, "msg": "Subscription buffer overflow"}})]
+            self.closed = True
+        self.wake.set()
+
+
+class KalshiSim:
+    """One running local Kalshi; start it in-process (tests) or through ``arbiter sim kalshi``."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        scenario: ScenarioSpec | None = None,
+        *,
+        seed: int = 0,
+        faults: FaultSwitches | None = None,
+        ts_window_ms: int = 30_000,
+        live_2026: bool = False,
+        legacy_ws: bool = False,
+        rate_tier: str | None = None,
+        ping_interval_s: float = 10.0,
+    ) -> None:
+        self.exchange = exchange
+        self.scenario = scenario
+        self.seed = seed
+        self.faults = faults or FaultSwitches(seed=seed)
+        self.ts_window_ms = ts_window_ms
+        self.live_2026 = live_2026
+        self.legacy_ws = legacy_ws
+        self.rate_tier = rate_tier
+        self.ping_interval_s = ping_interval_s
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        #: monotonic seconds for the rate limiter; tests freeze it
+        self.clock: Callable[[], float] = time.monotonic
+        self._conns: set[Connection] = set()
+        self._ticker_subs: dict[str, list[Subscription]] = {}
+        self._next_sid = 0
+        self._walks: list[tuple[RandomWalk, str]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._maker_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._maker_n = 0
+        self.port = 0
+        self.host = "127.0.0.1"
+        self.app = self._build_app()
+        exchange.on_fill = self._publish_fill
+        exchange.on_trade = self._publish_trade
+        self.stats = {"ws_frames": 0, "http_requests": 0, "auth_failures": 0}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}{REST_PREFIX}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self.host = host
+        if self.scenario is not None:
+            self._setup_scenario(self.scenario)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._tasks.append(asyncio.create_task(self._expiry_loop()))
+        if self.scenario is not None and self.scenario.steps != 1:
+            self._maker_task = asyncio.create_task(self._maker_loop(self.scenario))
+            self._tasks.append(self._maker_task)
+        return self.port
+
+    async def stop_makers(self) -> None:
+        """Freeze the scenario's makers (books stay as they are): tests compare books at rest."""
+        task, self._maker_task = self._maker_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def step_makers(self) -> None:
+        """Advance every maker's walk by one step now (deterministic tests drive time)."""
+        for walk, ticker in self._walks:
+            self._requote(walk, ticker, walk.step())
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for conn in list(self._conns):
+            conn.closed = True
+            conn.wake.set()
+            with contextlib.suppress(Exception):
+                await conn.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> KalshiSim:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- scenario makers ----------------------------------------------------------------------
+    def _setup_scenario(self, spec: ScenarioSpec) -> None:
+        if MAKER_ACCOUNT not in self.exchange.accounts:
+            self.exchange.add_account(MAKER_ACCOUNT, None, 0, unlimited=True)
+        for m in spec.markets:
+            venue = m.venues.get("kalshi", {})
+            ticker = str(venue.get("ticker") or f"KX{m.key}")
+            if ticker not in self.exchange.markets:
+                self.exchange.add_market(ticker, m.title, m.tick)
+            walk = RandomWalk(m, self.seed, "kalshi")
+            self._walks.append((walk, ticker))
+            self._requote(walk, ticker, walk.mid)
+
+    def _requote(self, walk: RandomWalk, ticker: str, mid: int) -> None:
+        market = self.exchange.markets[ticker]
+        if market.status != "active":
+            return
+        current: dict[tuple[bool, int], int] = {}
+        ids: dict[tuple[bool, int], list[str]] = {}
+        for o in market.book.open_orders(MAKER_ACCOUNT):
+            key = (o.side.value == "buy", o.price)
+            current[key] = current.get(key, 0) + o.remaining
+            ids.setdefault(key, []).append(o.order_id)
+        cancels, places = diff_quotes(current, maker_quotes(walk.market, mid))
+        deltas: list[BookDelta] = []
+        for key in cancels:
+            for oid in ids[key]:
+                deltas.extend(self.exchange.cancel(MAKER_ACCOUNT, oid)[2])
+        for q in places:
+            self._maker_n += 1
+            try:
+                _, d = self.exchange.place(
+                    MAKER_ACCOUNT, ticker, "yes", "buy" if q.is_bid else "sell", q.price, q.size,
+                    f"mk-{self._maker_n}",
+                )
+            except SimError as exc:  # e.g. post-settlement; makers never break the sim
+                log.debug("maker quote refused: %s", exc.message)
+                continue
+            deltas.extend(d)
+        self.publish(deltas)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.publish(self.exchange.expire())
+            self.exchange.housekeeping()
+
+    async def _maker_loop(self, spec: ScenarioSpec) -> None:
+        steps = 0
+        while spec.steps == 0 or steps < spec.steps:
+            await asyncio.sleep(spec.step_ms / 1000)
+            steps += 1
+            self.step_makers()
+
+    # -- publishing -------------------------------------------------------------------------
+    def _next_seq(self, sub: Subscription) -> int:
+        sub.seq += 1
+        if self.faults.take_seq_gap():
+            sub.seq += 1
+        return sub.seq
+
+    def publish(self, deltas: Iterable[BookDelta]) -> None:
+        now_ms = int(time.time() * 1000)
+        ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_ms // 1000))
+        for ticker, side, price, delta in deltas:
+            subs = self._ticker_subs.get(ticker)
+            if not subs:
+                continue
+            market_id = self.exchange.markets[ticker].market_id
+            legacy = ""
+            if self.legacy_ws:
+                legacy = f',"price":{price // 100},"delta":{delta // SIZE_SCALE}'
+            body = (
+                f'"msg":{{"market_ticker":"{ticker}","market_id":"{market_id}",'
+                f'"price_dollars":"{format_price(price)}","delta_fp":"{format_size(delta, 2)}",'
+                f'"side":"{side}","ts":"{ts}","ts_ms":{now_ms}{legacy}}}}}'
+            )
+            for sub in subs:
+                sub.conn.push(
+                    f'{{"type":"orderbook_delta","sid":{sub.sid},"seq":{self._next_seq(sub)},{body}'
+                )
+
+    def _snapshot_frame(self, sub: Subscription, ticker: str) -> str:
+        yes, no = self.exchange.bids(ticker)
+        msg: dict[str, Any] = {
+            "market_ticker": ticker,
+            "market_id": self.exchange.markets[ticker].market_id,
+            "yes_dollars_fp": [[format_price(p), format_size(s, 2)] for p, s in yes],
+            "no_dollars_fp": [[format_price(p), format_size(s, 2)] for p, s in no],
+        }
+        if self.legacy_ws:
+            msg["yes"] = [[p // 100, s // SIZE_SCALE] for p, s in yes]
+            msg["no"] = [[p // 100, s // SIZE_SCALE] for p, s in no]
+        return json.dumps({"type": "orderbook_snapshot", "sid": sub.sid,
+                           "seq": self._next_seq(sub), "msg": msg}, separators=(",", ":"))
+
+    def _publish_fill(self, account: str, record: dict[str, Any]) -> None:
+        for conn in self._conns:
+            if conn.account != account:
+                continue
+            for sub in conn.subs.values():
+                if sub.channel == "fill":
+                    msg = {k: record[k] for k in (
+                        "trade_id", "order_id", "client_order_id", "market_ticker", "is_taker",
+                        "side", "action", "yes_price_dollars", "count_fp", "fee_cost", "ts",
+                        "ts_ms", "post_position_fp")}
+                    msg["subaccount"] = 0
+                    conn.push(json.dumps({"type": "fill", "sid": sub.sid,
+                                          "seq": self._next_seq(sub), "msg": msg}))
+
+    def _publish_trade(self, trade: dict[str, Any]) -> None:
+        for conn in self._conns:
+            for sub in conn.subs.values():
+                if sub.channel == "trade" and (
+                    not sub.tickers or trade["market_ticker"] in sub.tickers
+                ):
+                    conn.push(json.dumps({"type": "trade", "sid": sub.sid,
+                                          "seq": self._next_seq(sub), "msg": trade}))
+
+    # -- authentication -----------------------------------------------------------------------
+    def _authenticate(self, request: web.Request, required: bool) -> str | None:
+        """Key id of a correctly signed request; ``None`` if unsigned and not required."""
+        key = request.headers.get(HEADER_KEY)
+        ts = request.headers.get(HEADER_TIMESTAMP)
+        sig = request.headers.get(HEADER_SIGNATURE)
+        if not (key or ts or sig):
+            if required:
+                raise SimError(401, "authentication_error", "missing authentication headers",
+                               "signature_is_missing")
+            return None
+        if not (key and ts and sig):
+            raise SimError(401, "authentication_error", "incomplete authentication headers",
+                           "signature_is_missing")
+        acct = self.exchange.accounts.get(key)
+        if acct is None or acct.public_key is None:
+            raise SimError(401, "authentication_error", "unknown API key", "NOT_FOUND")
+        if not ts.isdigit() or abs(int(ts) - int(time.time() * 1000)) > self.ts_window_ms:
+            raise SimError(401, "header_timestamp_expired",
+                           "request timestamp is outside the accepted window")
+        if not verify_message(acct.public_key, ts, request.method, request.rel_url.raw_path, sig):
+            raise SimError(401, "authentication_error", "signature verification failed",
+                           "INCORRECT_API_KEY_SIGNATURE")
+        return key
+
+    # -- the app --------------------------------------------------------------------------------
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        p = REST_PREFIX
+        r = app.router
+        r.add_get(f"{p}/exchange/status", self.h_status)
+        r.add_get(f"{p}/markets", self.h_markets)
+        r.add_get(f"{p}/markets/{{ticker}}", self.h_market)
+        r.add_get(f"{p}/markets/{{ticker}}/orderbook", self.h_orderbook)
+        r.add_get(f"{p}/series/{{series}}", self.h_series)
+        r.add_post(f"{p}/portfolio/orders", self.h_create_legacy)
+        r.add_post(f"{p}/portfolio/events/orders", self.h_create_v2)
+        r.add_get(f"{p}/portfolio/orders", self.h_orders)
+        r.add_get(f"{p}/portfolio/orders/{{order_id}}", self.h_order)
+        r.add_delete(f"{p}/portfolio/orders/{{order_id}}", self.h_cancel_legacy)
+        r.add_delete(f"{p}/portfolio/events/orders/{{order_id}}", self.h_cancel_v2)
+        r.add_get(f"{p}/portfolio/balance", self.h_balance)
+        r.add_get(f"{p}/portfolio/positions", self.h_positions)
+        r.add_get(f"{p}/portfolio/fills", self.h_fills)
+        r.add_get(WS_PATH, self.h_ws)
+        r.add_post("/_sim/faults", self.h_admin_faults)
+        r.add_post("/_sim/settle", self.h_admin_settle)
+        r.add_post("/_sim/exchange", self.h_admin_exchange)
+        r.add_post("/_sim/firehose", self.h_admin_firehose)
+        r.add_get("/_sim/state", self.h_admin_state)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/_sim/"):
+            return await handler(request)
+        self.stats["http_requests"] += 1
+        await self.faults.delay()
+        if path == WS_PATH:
+            return await handler(request)
+        fault = None if self.faults.http_burst_after else self.faults.take_http_fault(
+            request.method)
+        if fault is not None:
+            return _fault_response(fault)
+        try:
+            required = path.startswith(f"{REST_PREFIX}/portfolio")
+            account = self._authenticate(request, required)
+            if account is not None:
+                request[ACCOUNT] = account
+            if self.rate_tier and account is not None:
+                kind = "read" if request.method == "GET" else "write"
+                if not self._bucket(account, kind).take(10, self.clock()):
+                    return web.json_response({"error": "too many requests"}, status=429)
+            response = await handler(request)
+        except SimError as exc:
+            if exc.status == 401:
+                self.stats["auth_failures"] += 1
+            return web.json_response(exc.body(), status=exc.status)
+        if self.faults.http_burst_after:
+            fault = self.faults.take_http_fault(request.method)
+            if fault is not None:
+                return _fault_response(fault)
+        return response
+
+    def _bucket(self, account: str, kind: str) -> TokenBucket:
+        bucket = self._buckets.get((account, kind))
+        if bucket is None:
+            read, write = RATE_TIERS[self.rate_tier or "basic"]
+            rate = read if kind == "read" else write
+            cap = rate if kind == "read" else 2 * rate  # write bucket holds 2 s of budget
+            bucket = self._buckets[(account, kind)] = TokenBucket(rate, cap, self.clock())
+        return bucket
+
+    # -- public endpoints -----------------------------------------------------------------------
+    async def h_status(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"exchange_active": True, "trading_active": self.exchange.trading_active}
+        )
+
+    async def h_markets(self, request: web.Request) -> web.Response:
+        q = request.query
+        markets = list(self.exchange.markets.values())
+        status = q.get("status")
+        if status:
+            wanted = {"open": "active"}.get(status, status)
+            markets = [m for m in markets if m.status == wanted]
+        if q.get("tickers"):
+            names = set(q["tickers"].split(","))
+            markets = [m for m in markets if m.ticker in names]
+        if q.get("event_ticker"):
+            markets = [m for m in markets if m.event_ticker == q["event_ticker"]]
+        if q.get("series_ticker"):
+            markets = [m for m in markets if m.event_ticker.startswith(q["series_ticker"])]
+        page, cursor = _page(markets, q)
+        return web.json_response(
+            {"markets": [self.exchange.market_json(m) for m in page], "cursor": cursor}
+        )
+
+    def _market(self, ticker: str) -> Any:
+        market = self.exchange.markets.get(ticker)
+        if market is None:
+            raise SimError(404, "market_not_found", f"market {ticker} not found")
+        return market
+
+    async def h_market(self, request: web.Request) -> web.Response:
+        market = self._market(request.match_info["ticker"])
+        return web.json_response({"market": self.exchange.market_json(market)})
+
+    async def h_orderbook(self, request: web.Request) -> web.Response:
+        ticker = request.match_info["ticker"]
+        self._market(ticker)
+        try:
+            depth = int(request.query.get("depth", "0"))
+        except ValueError:
+            raise SimError(400, "invalid_parameters", "depth must be an integer") from None
+        yes, no = self.exchange.bids(ticker)
+        if depth > 0:
+            yes, no = yes[-depth:], no[-depth:]
+        dollars = {
+            "yes_dollars": [[format_price(p), format_size(s, 2)] for p, s in yes],
+            "no_dollars": [[format_price(p), format_size(s, 2)] for p, s in no],
+        }
+        legacy = {
+            "yes": [[p // 100, s // SIZE_SCALE] for p, s in yes],
+            "no": [[p // 100, s // SIZE_SCALE] for p, s in no],
+        }
+        return web.json_response({"orderbook": {**legacy, **dollars}, "orderbook_fp": dollars})
+
+    async def h_series(self, request: web.Request) -> web.Response:
+        series = request.match_info["series"]
+        return web.json_response({"series": {
+            "ticker": series, "frequency": "custom", "title": series, "category": "Simulated",
+            "tags": [], "settlement_sources": [], "contract_url": "", "contract_terms_url": "",
+            "fee_type": "quadratic", "fee_multiplier": 0.07,
+            "additional_prohibitions": [],
+        }})
+
+    # -- orders -------------------------------------------------------------------------------
+    async def _json(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise SimError(400, "invalid_parameters", "request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise SimError(400, "invalid_parameters", "request body must be a JSON object")
+        return body
+
+    def _ticker_of(self, body: dict[str, Any]) -> str:
+        ticker = body.get("ticker")
+        if not isinstance(ticker, str) or not ticker:
+            raise SimError(400, "invalid_parameters", "ticker is required")
+        self._market(ticker)
+        return ticker
+
+    async def h_create_legacy(self, request: web.Request) -> web.Response:
+        if self.live_2026:
+            raise SimError(410, "deprecated_v1_order_endpoint",
+                           "use /portfolio/events/orders")
+        body = await self._json(request)
+        ticker = self._ticker_of(body)
+        tick = self.exchange.markets[ticker].tick
+        side, action = body.get("side"), body.get("action")
+        if body.get("type") == "market":
+            raise SimError(400, "invalid_order_type", "market orders are no longer offered")
+        count = _count(body)
+        yes_price = _legacy_yes_price(body, tick)
+        price = yes_price if side == "yes" else PRICE_SCALE - yes_price
+        tif = body.get("time_in_force") or "good_till_canceled"
+        if body.get("buy_max_cost") is not None:
+            tif = "fill_or_kill"
+        sim, deltas = self.exchange.place(
+            request[ACCOUNT], ticker, str(side), str(action), price, count,
+            str(body.get("client_order_id") or f"auto-{time.time_ns()}"), tif,
+            post_only=bool(body.get("post_only")),
+            expiration_ts=_int_or_none(body.get("expiration_ts")),
+        )
+        self.publish(deltas)
+        return web.json_response({"order": self.exchange.order_json(sim)}, status=201)
+
+    async def h_create_v2(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        ticker = self._ticker_of(body)
+        tick = self.exchange.markets[ticker].tick
+        side = body.get("side")
+        if side not in ("bid", "ask"):
+            raise SimError(400, "invalid_parameters", "side must be bid or ask")
+        for req in ("client_order_id", "count", "price"):
+            if body.get(req) in (None, ""):
+                raise SimError(400, "invalid_parameters", f"{req} is required")
+        try:
+            price = parse_price(str(body["price"]), tick)
+        except UnitError as exc:
+            raise SimError(400, "invalid_price", str(exc)) from None
+        count = _count(body)
+        sim, deltas = self.exchange.place(
+            request[ACCOUNT], ticker, "yes", "buy" if side == "bid" else "sell", price, count,
+            str(body["client_order_id"]), str(body.get("time_in_force") or "good_till_canceled"),
+            post_only=bool(body.get("post_only")),
+            expiration_ts=_int_or_none(body.get("expiration_time")),
+        )
+        self.publish(deltas)
+        e = sim.engine
+        out: dict[str, Any] = {
+            "order_id": sim.order_id,
+            "client_order_id": sim.client_order_id,
+            "fill_count": format_size(e.filled, 2),
+            "remaining_count": format_size(e.remaining, 2),
+            "ts_ms": int(sim.updated_s * 1000),
+        }
+        if e.filled:
+            cost = sim.taker_cost + sim.maker_cost
+            out["average_fill_price"] = format_price(cost // e.filled)
+            per = sim.taker_fees * SIZE_SCALE // e.filled
+            out["average_fee_paid"] = format_money(per - per % (10**6), 4)
+        return web.json_response(out, status=201)
+
+    async def h_cancel_legacy(self, request: web.Request) -> web.Response:
+        if self.live_2026:
+            raise SimError(410, "deprecated_v1_order_endpoint",
+                           "use /portfolio/events/orders/{order_id}")
+        sim, reduced, deltas = self.exchange.cancel(
+            request[ACCOUNT], request.match_info["order_id"]
+        )
+        self.publish(deltas)
+        return web.json_response({
+            "order": self.exchange.order_json(sim),
+            "reduced_by": reduced // SIZE_SCALE,
+            "reduced_by_fp": format_size(reduced, 2),
+        })
+
+    async def h_cancel_v2(self, request: web.Request) -> web.Response:
+        sim, reduced, deltas = self.exchange.cancel(
+            request[ACCOUNT], request.match_info["order_id"]
+        )
+        self.publish(deltas)
+        return web.json_response({
+            "order_id": sim.order_id,
+            "client_order_id": sim.client_order_id,
+            "reduced_by": format_size(reduced, 2),
+            "ts_ms": int(sim.updated_s * 1000),
+        })
+
+    def _own_orders(self, account: str) -> list[SimOrder]:
+        acct = self.exchange.accounts[account]
+        return [self.exchange.orders[oid] for oid in reversed(acct.order_ids)]
+
+    async def h_orders(self, request: web.Request) -> web.Response:
+        q = request.query
+        orders = self._own_orders(request[ACCOUNT])
+        if q.get("ticker"):
+            orders = [o for o in orders if o.ticker == q["ticker"]]
+        if q.get("event_ticker"):
+            ev = q["event_ticker"]
+            orders = [o for o in orders if self.exchange.markets[o.ticker].event_ticker == ev]
+        if q.get("status"):
+            orders = [o for o in orders if o.status == q["status"]]
+        if q.get("min_ts"):
+            orders = [o for o in orders if o.created_s >= int(q["min_ts"])]
+        if q.get("max_ts"):
+            orders = [o for o in orders if o.created_s <= int(q["max_ts"])]
+        page, cursor = _page(orders, q)
+        return web.json_response(
+            {"orders": [self.exchange.order_json(o) for o in page], "cursor": cursor}
+        )
+
+    async def h_order(self, request: web.Request) -> web.Response:
+        sim = self.exchange.orders.get(request.match_info["order_id"])
+        if sim is None or sim.account != request[ACCOUNT]:
+            raise SimError(404, "not_found", "order not found")
+        return web.json_response({"order": self.exchange.order_json(sim)})
+
+    async def h_balance(self, request: web.Request) -> web.Response:
+        acct = self.exchange.accounts[request[ACCOUNT]]
+        value = sum(p.cost for p in acct.positions.values())
+        cents = acct.available // (10**8)
+        return web.json_response({
+            "balance": cents,
+            "portfolio_value": value // (10**8),
+            "updated_ts": int(time.time()),
+            "balance_dollars": format_money(cents * 10**8, 2),
+        })
+
+    async def h_positions(self, request: web.Request) -> web.Response:
+        q = request.query
+        acct = self.exchange.accounts[request[ACCOUNT]]
+        resting: dict[str, int] = {}
+        for oid in acct.order_ids:
+            o = self.exchange.orders[oid]
+            if o.engine.is_open:
+                resting[o.ticker] = resting.get(o.ticker, 0) + 1
+        rows = []
+        for ticker in sorted(set(acct.positions) | set(resting)):
+            if q.get("ticker") and ticker != q["ticker"]:
+                continue
+            pos = acct.positions.get(ticker)
+            if pos is None:
+                pos = Position()
+            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0)))
+        page, cursor = _page(rows, q)
+        return web.json_response({
+            "market_positions": page,
+            "event_positions": self.exchange.event_positions_json(acct),
+            "cursor": cursor,
+        })
+
+    async def h_fills(self, request: web.Request) -> web.Response:
+        q = request.query
+        fills = list(reversed(self.exchange.accounts[request[ACCOUNT]].fills))
+        if q.get("ticker"):
+            fills = [f for f in fills if f["ticker"] == q["ticker"]]
+        if q.get("order_id"):
+            fills = [f for f in fills if f["order_id"] == q["order_id"]]
+        if q.get("min_ts"):
+            fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
+        if q.get("max_ts"):
+            fills = [f for f in fills if f["ts"] <= int(q["max_ts"])]
+        page, cursor = _page(fills, q)
+        return web.json_response({"fills": page, "cursor": cursor})
+
+    # -- WebSocket ----------------------------------------------------------------------------
+    async def h_ws(self, request: web.Request) -> web.StreamResponse:
+        try:
+            account = self._authenticate(request, required=False)
+        except SimError as exc:
+            self.stats["auth_failures"] += 1
+            return web.json_response(exc.body(), status=401)
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20, compress=False)
+        await ws.prepare(request)
+        conn = Connection(ws, account, transport=request.transport)
+        self._conns.add(conn)
+        writer = asyncio.create_task(self._writer(conn))
+        pinger = asyncio.create_task(self._pinger(conn))
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    self._command(conn, msg.data)
+                elif msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            conn.closed = True
+            conn.wake.set()
+            self._drop_conn(conn)
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pinger
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+        return ws
+
+    def _drop_conn(self, conn: Connection) -> None:
+        self._conns.discard(conn)
+        for sub in conn.subs.values():
+            self._unindex(sub, sub.tickers)
+        conn.subs.clear()
+
+    async def _pinger(self, conn: Connection) -> None:
+        while not conn.closed:
+            await asyncio.sleep(self.ping_interval_s)
+            with contextlib.suppress(Exception):
+                await conn.ws.ping(b"heartbeat")
+
+    async def _writer(self, conn: Connection) -> None:
+        """Drain a connection's queue; batches go out as pre-framed bytes in one write.
+
+        Server-to-client text frames are unmasked and trivial to frame (RFC 6455 §5.2), and one
+        ``transport.write`` per batch instead of one ``send_str`` per message is what lets the
+        local venue outrun the client in the feed benchmark. Per-frame sends remain for the
+        latency and disconnect faults, which act between frames.
+        """
+        ws = conn.ws
+        faults = self.faults
+        try:
+            while True:
+                await conn.wake.wait()
+                conn.wake.clear()
+                frames, conn.pending = conn.pending, []
+                frames = faults.shape_frames(frames)
+                transport = conn.transport
+                if (
+                    transport is not None
+                    and not faults.latency_ms
+                    and faults.disconnect_after is None
+                    and not conn.closed
+                ):
+                    if transport.is_closing():
+                        return
+                    transport.write(b"".join(_text_frame(f) for f in frames))
+                    self.stats["ws_frames"] += len(frames)
+                    while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                        if transport.is_closing():
+                            return
+                        await asyncio.sleep(0.0005)
+                    continue
+                for frame in frames:
+                    if faults.latency_ms:
+                        await faults.delay()
+                    await ws.send_str(frame)
+                    self.stats["ws_frames"] += 1
+                    if faults.take_disconnect():
+                        conn.closed = True
+                        break
+                if conn.closed:
+                    await ws.close()
+                    return
+        except (ConnectionError, RuntimeError):
+            conn.closed = True
+
+    def _reply_error(self, conn: Connection, cmd_id: Any, code: int, text: str) -> None:
+        conn.push(json.dumps({"id": cmd_id, "type": "error", "msg": {"code": code, "msg": text}}))
+
+    def _index(self, sub: Subscription, tickers: Iterable[str]) -> None:
+        if sub.channel != "orderbook_delta":
+            return
+        for t in tickers:
+            self._ticker_subs.setdefault(t, []).append(sub)
+
+    def _unindex(self, sub: Subscription, tickers: Iterable[str]) -> None:
+        for t in tickers:
+            subs = self._ticker_subs.get(t)
+            if subs and sub in subs:
+                subs.remove(sub)
+
+    def _command(self, conn: Connection, text: str) -> None:
+        try:
+            cmd = json.loads(text)
+            if not isinstance(cmd, dict):
+                raise ValueError
+        except ValueError:
+            self._reply_error(conn, None, 1, "Unable to process message")
+            return
+        cmd_id = cmd.get("id")
+        name = cmd.get("cmd")
+        params = cmd.get("params")
+        if name == "list_subscriptions":
+            for sub in conn.subs.values():
+                conn.push(json.dumps({"id": cmd_id, "type": "ok", "msg": {
+                    "sid": sub.sid, "channel": sub.channel, "market_tickers": sorted(sub.tickers)}}))
+            return
+        if not isinstance(params, dict):
+            self._reply_error(conn, cmd_id, 2, "Params required")
+            return
+        if name == "subscribe":
+            self._subscribe(conn, cmd_id, params)
+        elif name == "unsubscribe":
+            sids = params.get("sids")
+            if not isinstance(sids, list) or not sids:
+                self._reply_error(conn, cmd_id, 4, "Subscription IDs required")
+                return
+            for sid in sids:
+                gone = conn.subs.pop(sid) if sid in conn.subs else None
+                if gone is None:
+                    self._reply_error(conn, cmd_id, 7, "Unknown subscription ID")
+                    continue
+                self._unindex(gone, gone.tickers)
+                conn.push(json.dumps({"id": cmd_id, "sid": sid, "seq": gone.seq + 1,
+                                      "type": "unsubscribed"}))
+        elif name == "update_subscription":
+            self._update(conn, cmd_id, params)
+        else:
+            self._reply_error(conn, cmd_id, 5, "Unknown command")
+
+    def _tickers_param(self, params: dict[str, Any]) -> list[str]:
+        tickers = params.get("market_tickers") or params.get("market_ids") or []
+        one = params.get("market_ticker") or params.get("market_id")
+        if one:
+            tickers = [*tickers, one]
+        return [str(t) for t in tickers]
+
+    def _subscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
+        channels = params.get("channels")
+        if not isinstance(channels, list) or not channels:
+            self._reply_error(conn, cmd_id, 3, "Channels required")
+            return
+        tickers = self._tickers_param(params)
+        for channel in channels:
+            if channel not in KNOWN_CHANNELS:
+                self._reply_error(conn, cmd_id, 8, f"Unknown channel name {channel}")
+                continue
+            if channel in PRIVATE_CHANNELS and conn.account is None:
+                self._reply_error(conn, cmd_id, 9, "Authentication required")
+                continue
+            if channel not in SIMULATED_CHANNELS:
+                self._reply_error(conn, cmd_id, 10, f"Channel {channel} is not simulated")
+                continue
+            if channel == "orderbook_delta":
+                if not tickers:
+                    self._reply_error(conn, cmd_id, 14, "Market ticker required")
+                    continue
+                unknown = [t for t in tickers if t not in self.exchange.markets]
+                if unknown:
+                    self._reply_error(conn, cmd_id, 16, f"Market not found: {unknown[0]}")
+                    continue
+            self._next_sid += 1
+            sub = Subscription(self._next_sid, channel, conn, set(tickers))
+            conn.subs[sub.sid] = sub
+            conn.push(json.dumps({"id": cmd_id, "type": "subscribed",
+                                  "msg": {"channel": channel, "sid": sub.sid}}))
+            if channel == "orderbook_delta":
+                for t in tickers:
+                    conn.push(self._snapshot_frame(sub, t))
+                self._index(sub, tickers)
+
+    def _update(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
+        sids = params.get("sids")
+        sid = params.get("sid")
+        if sid is None and isinstance(sids, list):
+            if len(sids) != 1:
+                self._reply_error(conn, cmd_id, 12, "Exactly one subscription ID is required")
+                return
+            sid = sids[0]
+        sub = conn.subs.get(sid) if isinstance(sid, int) else None
+        if sub is None:
+            self._reply_error(conn, cmd_id, 7, "Unknown subscription ID")
+            return
+        action = params.get("action")
+        tickers = self._tickers_param(params)
+        if action == "add_markets":
+            unknown = [t for t in tickers if t not in self.exchange.markets]
+            if unknown:
+                self._reply_error(conn, cmd_id, 16, f"Market not found: {unknown[0]}")
+                return
+            new = [t for t in tickers if t not in sub.tickers]
+            sub.tickers.update(new)
+            conn.push(json.dumps({"id": cmd_id, "sid": sub.sid, "seq": self._next_seq(sub),
+                                  "type": "ok", "msg": {"market_tickers": sorted(sub.tickers)}}))
+            for t in new:
+                conn.push(self._snapshot_frame(sub, t))
+            self._index(sub, new)
+        elif action == "delete_markets":
+            gone = [t for t in tickers if t in sub.tickers]
+            sub.tickers.difference_update(gone)
+            self._unindex(sub, gone)
+            conn.push(json.dumps({"id": cmd_id, "sid": sub.sid, "seq": self._next_seq(sub),
+                                  "type": "ok", "msg": {"market_tickers": sorted(sub.tickers)}}))
+        elif action == "get_snapshot":
+            for t in sorted(tickers or sub.tickers):
+                if t in sub.tickers:
+                    conn.push(self._snapshot_frame(sub, t))
+        elif action is None:
+            self._reply_error(conn, cmd_id, 15, "Action required")
+        else:
+            self._reply_error(conn, cmd_id, 13, "Unsupported action")
+
+    # -- admin (test controls) -----------------------------------------------------------------
+    async def h_admin_faults(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            if body.get("reset"):
+                self.faults.reset()
+            self.faults.update({k: v for k, v in body.items() if k != "reset"})
+        except (SimConfigError, ValueError, TypeError) as exc:
+            return _err(400, "invalid_parameters", str(exc))
+        return web.json_response({"ok": True})
+
+    async def h_admin_settle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            deltas = self.exchange.settle(str(body.get("ticker")), str(body.get("result")))
+        except SimError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        self.publish(deltas)
+        return web.json_response({"ok": True})
+
+    async def h_admin_exchange(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if "trading_active" in body:
+            self.exchange.trading_active = bool(body["trading_active"])
+        return web.json_response({"trading_active": self.exchange.trading_active})
+
+    async def h_admin_firehose(self, request: web.Request) -> web.Response:
+        """Publish ``count`` synthetic +/-1 contract deltas at the edges of the ladders.
+
+        They come in pairs that cancel out, so a client's books still match the venue's at the
+        end: a benchmark load that exercises the real publish path without moving the market.
+        """
+        body = await request.json()
+        count = int(body.get("count", 100_000))
+        tickers = [t for t in body.get("tickers", list(self.exchange.markets))
+                   if t in self.exchange.markets]
+        self._tasks.append(asyncio.create_task(self._firehose(count, tickers)))
+        return web.json_response({"ok": True, "count": count})
+
+    async def _firehose(self, count: int, tickers: list[str]) -> None:
+        sent = 0
+        i = 0
+        one = SIZE_SCALE
+        while sent < count and tickers:
+            batch: list[BookDelta] = []
+            for _ in range(min(1000, count - sent) // 2):
+                t = tickers[i % len(tickers)]
+                tick = self.exchange.markets[t].tick
+                side = "yes" if i % 2 == 0 else "no"
+                price = tick * (1 + (i // 2) % 3)
+                batch.append((t, side, price, one))
+                batch.append((t, side, price, -one))
+                i += 1
+            if not batch:
+                break
+            sent += len(batch)
+            self.publish(batch)
+            # let writers drain: never let a connection's backlog run away
+            while any(len(c.pending) > 20_000 for c in self._conns):
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0)
+
+    async def h_admin_state(self, request: web.Request) -> web.Response:
+        books = {}
+        for t in self.exchange.markets:
+            yes, no = self.exchange.bids(t)
+            books[t] = {"yes": [[format_price(p), format_size(s, 2)] for p, s in yes],
+                        "no": [[format_price(p), format_size(s, 2)] for p, s in no]}
+        return web.json_response({"books": books, "stats": self.stats,
+                                  "connections": len(self._conns)})
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+WRITE_HIGH_WATER: Final = 4 << 20
+
+
+def _text_frame(text: str) -> bytes:
+    """One unmasked, unfragmented server text frame."""
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + data
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + data
+
+
+def _fault_response(status: int) -> web.Response:
+    if status == 429:
+        return web.json_response({"error": "too many requests"}, status=429)
+    return _err(status, "internal_server_error" if status >= 500 else "injected_fault",
+                f"injected fault {status}")
+
+
+def _page(items: list[Any], q: Any) -> tuple[list[Any], str]:
+    try:
+        limit = max(1, min(1000, int(q.get("limit", "100"))))
+        start = int(q.get("cursor") or "0")
+    except ValueError:
+        raise SimError(400, "invalid_parameters", "bad limit or cursor") from None
+    page = items[start:start + limit]
+    end = start + limit
+    return page, (str(end) if end < len(items) else "")
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SimError(400, "invalid_parameters", f"not an integer: {value!r}") from None
+
+
+def _count(body: dict[str, Any]) -> int:
+    raw = body.get("count_fp", body.get("count"))
+    try:
+        if isinstance(raw, bool) or raw is None:
+            raise UnitError("count is required")
+        if isinstance(raw, int):
+            if raw < 1:
+                raise UnitError("count must be >= 1")
+            count = raw * SIZE_SCALE
+        else:
+            count = parse_size(str(raw), 2)
+    except UnitError as exc:
+        raise SimError(400, "invalid_count", str(exc)) from None
+    legacy, fp = body.get("count"), body.get("count_fp")
+    if isinstance(legacy, int) and fp is not None and legacy * SIZE_SCALE != count:
+        raise SimError(400, "invalid_count", "count and count_fp disagree")
+    return count
+
+
+def _legacy_yes_price(body: dict[str, Any], tick: int) -> int:
+    """The YES price of a legacy create: exactly one of the four price fields (§1.6.2)."""
+    forms = {k: body.get(k) for k in ("yes_price", "no_price", "yes_price_dollars",
+                                      "no_price_dollars") if body.get(k) is not None}
+    sides = {k.split("_")[0] for k in forms}
+    if len(sides) != 1:
+        raise SimError(400, "invalid_price", "give exactly one of yes_price / no_price")
+    try:
+        values = set()
+        for k, v in forms.items():
+            if k.endswith("_dollars"):
+                p = parse_price(str(v), tick)
+            else:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise UnitError(f"{k} must be an integer number of cents")
+                p = price_from_cents(v)
+            values.add(p if k.startswith("yes") else PRICE_SCALE - p)
+    except UnitError as exc:
+        raise SimError(400, "invalid_price", str(exc)) from None
+    if len(values) != 1:
+        raise SimError(400, "invalid_price", "integer and dollar prices disagree")
+    return values.pop()
+
+
+# -- construction from the command line ---------------------------------------------------------
+
+
+def build_sim(
+    accounts_path: str,
+    scenario: ScenarioSpec | None,
+    seed: int = 0,
+    **options: Any,
+) -> KalshiSim:
+    """Exchange + accounts from ACCOUNTS.toml (public keys only) + scenario makers."""
+    exchange = Exchange(seed=seed)
+    for entry in load_accounts(accounts_path):
+        key_id = entry.string("api_key_id")
+        public = load_public_key(entry.read_text("public_key"), f"public key of {key_id}")
+        exchange.add_account(key_id, public, entry.money("cash", "0"))
+    return KalshiSim(exchange, scenario, seed=seed, **options)

@@ -1,0 +1,1 @@
+"""Kalshi venue adapter: RSA-PSS signing, REST client, order book feed (see docs/kalshi.md)."""

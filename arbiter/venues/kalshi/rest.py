@@ -1,0 +1,370 @@
+"""Kalshi REST client: one pooled aiohttp session, signed requests, typed errors, safe retries.
+
+Retries follow one rule: only a request whose repetition cannot create a second effect is
+repeated. GETs retry on 5xx/429/timeouts with exponential backoff. A create is made idempotent
+by its ``client_order_id``: after an unknown outcome we first *look the order up* and only resend
+when the venue has no order with that id, so a retried create never places two orders (the venue
+itself only rejects duplicate ids among *open* orders, which would not protect a filled IOC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any, Final
+
+import aiohttp
+
+from arbiter.core.units import Money
+from arbiter.venues.base import (
+    AuthError,
+    DuplicateOrderError,
+    FillReport,
+    NotFoundError,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    PositionReport,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+    VenueError,
+)
+from arbiter.venues.kalshi.config import KalshiConfig, load_signer
+from arbiter.venues.kalshi.signing import Signer, signing_path
+from arbiter.venues.kalshi.wire import (
+    VENUE,
+    KalshiMarket,
+    Levels,
+    WireError,
+    ack_from_create,
+    ack_from_order,
+    balance_from_wire,
+    fill_from_wire,
+    market_from_wire,
+    order_body,
+    orderbook_from_wire,
+    position_from_wire,
+)
+
+__all__ = ["KalshiRestClient", "error_from_response"]
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT: Final = 1000
+
+
+def error_from_response(status: int, body: str, retry_after: str | None = None) -> VenueError:
+    """Map an error answer to a typed error, reading every body shape seen in the wild (§1.9)."""
+    code, message = f"http_{status}", body[:200]
+    try:
+        data: Any = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, Mapping):
+        inner = data.get("error", data)
+        if isinstance(inner, Mapping):
+            code = str(inner.get("code") or code)
+            message = str(inner.get("message") or inner.get("details") or "")
+            details = inner.get("details")
+            if details and details != message:
+                message = f"{message} ({details})" if message else str(details)
+        elif isinstance(inner, str):
+            message = inner
+            if status == 429:
+                code = "too_many_requests"
+    elif isinstance(data, str):
+        message = data
+    if status in (401, 403):
+        return AuthError(code, message, status)
+    if status == 404:
+        return NotFoundError(code, message, status)
+    if status == 409:
+        return DuplicateOrderError(code, message, status)
+    if status == 429:
+        after = float(retry_after) if retry_after and retry_after.isdigit() else None
+        return RateLimitedError(code, message, status, retry_after=after)
+    if status >= 500:
+        return TransientError(code, message, status)
+    return RejectedError(code, message, status)
+
+
+class KalshiRestClient:
+    """:class:`~arbiter.venues.base.ExchangeClient` for Kalshi, speaking the live (2026) forms."""
+
+    venue = VENUE
+
+    def __init__(
+        self,
+        config: KalshiConfig,
+        signer: Signer | None = None,
+        *,
+        timeout_s: float = 10.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.25,
+        max_backoff_s: float = 5.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self.signer = signer if signer is not None else (
+            load_signer(config) if config.has_credentials else None
+        )
+        self.base = config.rest_url.rstrip("/")
+        self._base_path = signing_path(self.base)
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._session = session
+        self._own_session = session is None
+        #: number of HTTP attempts made (tests and metrics read it)
+        self.attempts = 0
+
+    async def __aenter__(self) -> KalshiRestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout,
+                connector=aiohttp.TCPConnector(limit=32, ttl_dns_cache=300),
+                headers={"Accept": "application/json", "User-Agent": "arbiter/0.1"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+        auth: bool,
+    ) -> Any:
+        self.attempts += 1
+        headers: dict[str, str] = {}
+        if auth or self.signer is not None:
+            if self.signer is None:
+                raise AuthError("missing_credentials", "this call needs Kalshi credentials")
+            headers.update(self.signer.headers(method, self._base_path + path))
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self._http().request(
+                method, self.base + path, params=params, data=data, headers=headers
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    raise error_from_response(resp.status, text, resp.headers.get("Retry-After"))
+                if not text:
+                    return {}
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise TransientError(
+                        "bad_json", f"{method} {path}: answer is not JSON", resp.status
+                    ) from None
+        except TimeoutError:
+            raise TransientError("timeout", f"{method} {path} timed out") from None
+        except aiohttp.ClientError as exc:
+            raise TransientError("connection", f"{method} {path}: {exc}") from None
+
+    def _delay(self, attempt: int, err: VenueError) -> float:
+        if isinstance(err, RateLimitedError) and err.retry_after is not None:
+            return float(err.retry_after)
+        base = min(self.max_backoff_s, self.backoff_s * (1 << attempt))
+        return base * (0.5 + random.random() / 2)  # jitter: desynchronise many clients
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        retry: bool = True,
+    ) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await self._once(method, path, params, body, auth)
+            except (TransientError, RateLimitedError) as err:
+                if not retry or attempt >= self.max_retries:
+                    raise
+                delay = self._delay(attempt, err)
+                log.info("kalshi %s %s: %s; retry in %.2fs", method, path, err.code, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    # -- public market data ------------------------------------------------------------------
+
+    async def exchange_status(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._request("GET", "/exchange/status", auth=False)
+        return data
+
+    async def markets(
+        self, status: str | None = None, tickers: list[str] | None = None, limit: int = 1000
+    ) -> list[KalshiMarket]:
+        out: list[KalshiMarket] = []
+        cursor = ""
+        while True:
+            params = {"limit": str(min(limit, PAGE_LIMIT))}
+            if status:
+                params["status"] = status
+            if tickers:
+                params["tickers"] = ",".join(tickers)
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._request("GET", "/markets", params, auth=False)
+            out.extend(market_from_wire(m) for m in data.get("markets") or [])
+            cursor = data.get("cursor") or ""
+            if not cursor or len(out) >= limit:
+                return out[:limit]
+
+    async def market(self, ticker: str) -> KalshiMarket:
+        data = await self._request("GET", f"/markets/{_quote(ticker)}", auth=False)
+        return market_from_wire(data["market"])
+
+    async def orderbook(self, ticker: str, depth: int = 0) -> tuple[Levels, Levels]:
+        data = await self._request(
+            "GET", f"/markets/{_quote(ticker)}/orderbook", {"depth": str(depth)}, auth=False
+        )
+        return orderbook_from_wire(data)
+
+    # -- orders ------------------------------------------------------------------------------
+
+    async def place_order(self, request: OrderRequest) -> OrderAck:
+        body = order_body(request)
+        attempt = 0
+        while True:
+            try:
+                data = await self._request(
+                    "POST", "/portfolio/events/orders", body=body, retry=False
+                )
+                return ack_from_create(request, data)
+            except DuplicateOrderError:
+                # our own earlier attempt got through: report that order, do not place another
+                return await self._find(request.client_order_id, request.market)
+            except (TransientError, RateLimitedError) as err:
+                if attempt >= self.max_retries:
+                    raise
+                delay = self._delay(attempt, err)
+                attempt += 1
+                await asyncio.sleep(delay)
+                if isinstance(err, TransientError):  # outcome unknown: look before resending
+                    try:
+                        return await self._find(request.client_order_id, request.market)
+                    except NotFoundError:
+                        pass
+
+    async def cancel_order(self, order_id: str) -> OrderAck:
+        try:
+            await self._request("DELETE", f"/portfolio/events/orders/{_quote(order_id)}")
+        except NotFoundError:
+            # a retried cancel whose first attempt succeeded: the order exists, just not open
+            current = await self.get_order(order_id)
+            if current.status is OrderStatus.OPEN:
+                raise
+            return current
+        return await self.get_order(order_id)
+
+    async def get_order(
+        self, order_id: str | None = None, *, client_order_id: str | None = None
+    ) -> OrderAck:
+        if order_id is not None:
+            data = await self._request("GET", f"/portfolio/orders/{_quote(order_id)}")
+            return ack_from_order(data["order"])
+        if client_order_id is None:
+            raise ValueError("get_order needs order_id or client_order_id")
+        return await self._find(client_order_id)
+
+    async def _find(self, client_order_id: str, market: str | None = None) -> OrderAck:
+        """Look an order up by client id (the venue has no direct endpoint for it)."""
+        for order in await self._orders(market):
+            if order.client_order_id == client_order_id:
+                return order
+        raise NotFoundError("not_found", f"no order with client_order_id {client_order_id}", 404)
+
+    async def _orders(
+        self, market: str | None = None, status: str | None = None
+    ) -> list[OrderAck]:
+        out: list[OrderAck] = []
+        cursor = ""
+        while True:
+            params = {"limit": str(PAGE_LIMIT)}
+            if market:
+                params["ticker"] = market
+            if status:
+                params["status"] = status
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._request("GET", "/portfolio/orders", params)
+            out.extend(ack_from_order(o) for o in data.get("orders") or [])
+            cursor = data.get("cursor") or ""
+            if not cursor:
+                return out
+
+    async def open_orders(self, market: str | None = None) -> list[OrderAck]:
+        return await self._orders(market, "resting")
+
+    async def fills(self, since_ms: int | None = None) -> list[FillReport]:
+        out: list[FillReport] = []
+        cursor = ""
+        while True:
+            params = {"limit": str(PAGE_LIMIT)}
+            if since_ms is not None:
+                params["min_ts"] = str(since_ms // 1000)
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._request("GET", "/portfolio/fills", params)
+            out.extend(fill_from_wire(f) for f in data.get("fills") or [])
+            cursor = data.get("cursor") or ""
+            if not cursor:
+                break
+        if since_ms is not None:
+            out = [f for f in out if f.ts_ms >= since_ms]
+        return out
+
+    async def positions(self) -> list[PositionReport]:
+        out: list[PositionReport] = []
+        cursor = ""
+        while True:
+            params = {"limit": str(PAGE_LIMIT)}
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._request("GET", "/portfolio/positions", params)
+            for p in data.get("market_positions") or []:
+                report = position_from_wire(p)
+                if report is not None:
+                    out.append(report)
+            cursor = data.get("cursor") or ""
+            if not cursor:
+                return out
+
+    async def balance(self) -> Money:
+        data = await self._request("GET", "/portfolio/balance")
+        try:
+            return balance_from_wire(data)
+        except WireError as exc:
+            raise TransientError("bad_answer", str(exc)) from None
+
+
+def _quote(segment: str) -> str:
+    from urllib.parse import quote
+
+    return quote(segment, safe="")

@@ -1,0 +1,135 @@
+"""Kalshi request signing (venues.md §1.2-1.3), used by our client *and* the local Kalshi.
+
+One module signs and verifies so the simulator's verifier and the client's signer cannot drift
+apart; the test vectors in ``venue-vectors.json`` pin both to what the official SDK produces.
+The signed string is ``timestamp_ms + METHOD + path`` where ``path`` is the URL path *as sent*
+(percent-encoding intact, ``/trade-api/v2`` prefix included, query excluded).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from pathlib import Path
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+__all__ = [
+    "HEADER_KEY",
+    "HEADER_SIGNATURE",
+    "HEADER_TIMESTAMP",
+    "KeyFileError",
+    "Signer",
+    "load_private_key",
+    "load_public_key",
+    "sign_message",
+    "signing_path",
+    "verify_message",
+]
+
+HEADER_KEY: Final = "KALSHI-ACCESS-KEY"
+HEADER_TIMESTAMP: Final = "KALSHI-ACCESS-TIMESTAMP"
+HEADER_SIGNATURE: Final = "KALSHI-ACCESS-SIGNATURE"
+
+#: SHA-256 digest length: the venue's salt length (the SDK's ``PSS.DIGEST_LENGTH``).
+SALT_LENGTH: Final = 32
+
+
+def _pss() -> padding.PSS:
+    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=SALT_LENGTH)
+
+
+class KeyFileError(ValueError):
+    """A key file that is missing, unreadable, encrypted or not RSA; never echoes key bytes."""
+
+
+def load_private_key(pem: bytes | str, source: str = "private key") -> RSAPrivateKey:
+    """PKCS#1 or PKCS#8 unencrypted PEM, RSA only (what the SDK accepts)."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        # The message from cryptography never includes key material, but keep ours generic.
+        raise KeyFileError(f"{source} is not an unencrypted PEM private key ({type(exc).__name__})") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise KeyFileError(f"{source} is not an RSA key")
+    return key
+
+
+def load_private_key_file(path: str | Path) -> RSAPrivateKey:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read private key file {p}: {exc.strerror}") from None
+    return load_private_key(data, f"private key file {p}")
+
+
+def load_public_key(pem: bytes | str, source: str = "public key") -> RSAPublicKey:
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise KeyFileError(f"{source} is not a PEM public key") from None
+    if not isinstance(key, RSAPublicKey):
+        raise KeyFileError(f"{source} is not an RSA key")
+    return key
+
+
+def signing_path(url_or_path: str) -> str:
+    """The part of a URL that gets signed: the raw path, no scheme/host/query/fragment."""
+    rest = url_or_path
+    if "://" in rest:
+        rest = rest.split("://", 1)[1]
+        slash = rest.find("/")
+        rest = rest[slash:] if slash >= 0 else "/"
+    for sep in ("?", "#"):
+        rest = rest.split(sep, 1)[0]
+    return rest
+
+
+def sign_message(key: RSAPrivateKey, timestamp_ms: int | str, method: str, path: str) -> str:
+    message = f"{timestamp_ms}{method.upper()}{path}".encode()
+    return base64.b64encode(key.sign(message, _pss(), hashes.SHA256())).decode("ascii")
+
+
+def verify_message(
+    key: RSAPublicKey, timestamp_ms: str, method: str, path: str, signature_b64: str
+) -> bool:
+    """Strict check: standard base64, PSS salt 32, SHA-256; the timestamp string as received."""
+    try:
+        signature = base64.b64decode(signature_b64.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+    message = f"{timestamp_ms}{method.upper()}{path}".encode()
+    try:
+        key.verify(signature, message, _pss(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+class Signer:
+    """Holds one key id + private key and produces the three headers for a request."""
+
+    __slots__ = ("_key", "key_id")
+
+    def __init__(self, key_id: str, key: RSAPrivateKey) -> None:
+        self.key_id = key_id
+        self._key = key
+
+    def __repr__(self) -> str:  # never show key material
+        return f"Signer(key_id={self.key_id!r})"
+
+    def headers(self, method: str, path: str, now_ms: int | None = None) -> dict[str, str]:
+        ts = int(time.time() * 1000) if now_ms is None else now_ms
+        return {
+            HEADER_KEY: self.key_id,
+            HEADER_TIMESTAMP: str(ts),
+            HEADER_SIGNATURE: sign_message(self._key, ts, method, signing_path(path)),
+        }

@@ -1,0 +1,511 @@
+"""Kalshi order book feed: signed WebSocket, ``orderbook_delta`` for many tickers, core books.
+
+Correctness rules (venues.md §1.8, §4): ``seq`` is per subscription id; a gap, a delta for a
+market without a snapshot, or a delta the book refuses (negative size, crossed) invalidates every
+book of that subscription until a fresh snapshot arrives (``update_subscription`` /
+``get_snapshot``). Duplicates (``seq`` at or below the last one) are dropped. A reconnect starts
+from scratch: new sids, new snapshots. A malformed frame is counted and logged, never fatal.
+
+Frame processing (:meth:`KalshiFeed.process`) is synchronous and separate from the socket loop,
+so the same code runs in the live monitor, the benchmark and replay. Frames are decoded once by
+msgspec into typed structs; prices and counts go from the wire strings straight to integers by a
+hand-written fast path (with the exact core parser as fallback for unusual forms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+from websockets.exceptions import WebSocketException
+
+from arbiter.core.book import BookError, KalshiBook, Outcome
+from arbiter.core.units import (
+    SIZE_SCALE,
+    UnitError,
+    parse_price,
+    parse_size,
+    price_from_cents,
+    size_from_count,
+)
+from arbiter.venues.kalshi.config import KalshiConfig
+from arbiter.venues.kalshi.signing import Signer, signing_path
+from arbiter.venues.kalshi.wslink import HandshakeError, WsLink, open_link
+
+__all__ = ["FeedStats", "KalshiFeed", "parse_count", "parse_signed_count", "parse_wire_price"]
+
+log = logging.getLogger(__name__)
+
+#: error codes that kill a live subscription (§1.8): resubscribe
+FATAL_SUB_CODES: Final = frozenset({10, 17, 25})
+_MAX_MALFORMED_LOGS: Final = 20
+Buffer = bytes | bytearray | memoryview
+
+
+class DeltaMsg(msgspec.Struct, gc=False):
+    market_ticker: str = ""
+    side: str = ""
+    price_dollars: str | None = None
+    delta_fp: str | None = None
+    price: int | None = None  # legacy cents
+    delta: int | None = None  # legacy whole contracts
+    ts_ms: int = 0
+
+
+class SnapshotMsg(msgspec.Struct, gc=False):
+    market_ticker: str = ""
+    yes_dollars_fp: list[tuple[str, str]] | None = None
+    no_dollars_fp: list[tuple[str, str]] | None = None
+    yes_dollars: list[tuple[str, str]] | None = None
+    no_dollars: list[tuple[str, str]] | None = None
+    yes: list[tuple[int, int]] | None = None
+    no: list[tuple[int, int]] | None = None
+    ts_ms: int = 0
+
+
+class ControlMsg(msgspec.Struct, gc=False):
+    code: int | None = None
+    msg: str | None = None
+    sid: int | None = None
+    channel: str | None = None
+
+
+class DeltaFrame(msgspec.Struct, tag_field="type", tag="orderbook_delta", gc=False):
+    sid: int = 0
+    seq: int = 0
+    msg: DeltaMsg | None = None
+
+
+class SnapshotFrame(msgspec.Struct, tag_field="type", tag="orderbook_snapshot", gc=False):
+    sid: int = 0
+    seq: int = 0
+    msg: SnapshotMsg | None = None
+
+
+class SubscribedFrame(msgspec.Struct, tag_field="type", tag="subscribed", gc=False):
+    id: int | None = None
+    msg: ControlMsg | None = None
+
+
+class ErrorFrame(msgspec.Struct, tag_field="type", tag="error", gc=False):
+    id: int | None = None
+    sid: int = 0
+    msg: ControlMsg | None = None
+
+
+class AnyFrame(msgspec.Struct, gc=False):
+    """Fallback for frame types the book feed ignores (ok, trade, ticker, fill, ...)."""
+
+    type: str
+
+
+Frame = DeltaFrame | SnapshotFrame | SubscribedFrame | ErrorFrame
+
+#: one tagged-union decoder dispatches on ``type`` without an if-chain over dicts
+_decode = msgspec.json.Decoder(Frame).decode
+_decode_any = msgspec.json.Decoder(AnyFrame).decode
+_BOOK_TYPES: Final = frozenset({"orderbook_delta", "orderbook_snapshot", "subscribed", "error"})
+
+
+
+
+# -- exact fast parsers ---------------------------------------------------------------------------
+
+
+#: Memo tables: a market has at most 10,000 price strings and deltas repeat a handful of sizes,
+#: so a dict hit (~40 ns) replaces string surgery on almost every frame. Bounded by clearing.
+_PRICE_MEMO: dict[str, int] = {}
+_COUNT_MEMO: dict[str, int] = {}
+_MEMO_MAX: Final = 65_536
+_OUTCOMES: Final = {"yes": Outcome.YES, "no": Outcome.NO}
+
+
+def parse_wire_price(s: str) -> int:
+    """``"0.4200"`` -> 4200, exact; memoised, general parser only for unusual forms."""
+    value = _PRICE_MEMO.get(s)
+    if value is not None:
+        return value
+    if len(s) == 6 and s[0] == "0" and s[1] == "." and s[2:].isdigit():
+        value = int(s[2:])
+        if value == 0:
+            value = parse_price(s)  # raises: outside (0, 1)
+    else:
+        value = parse_price(s)
+    if len(_PRICE_MEMO) >= _MEMO_MAX:
+        _PRICE_MEMO.clear()
+    _PRICE_MEMO[s] = value
+    return value
+
+
+def parse_count(s: str) -> int:
+    """``"13.00"`` -> 13_000_000 size units (exact, non-negative)."""
+    if len(s) > 3 and s[-3] == "." and s[:-3].isdigit() and s[-2:].isdigit():
+        return int(s[:-3]) * SIZE_SCALE + int(s[-2:]) * (SIZE_SCALE // 100)
+    return parse_size(s, 2)  # Kalshi counts carry at most 2 decimals
+
+
+def parse_signed_count(s: str) -> int:
+    """``"-54.00"`` -> -54_000_000 (a delta); memoised."""
+    value = _COUNT_MEMO.get(s)
+    if value is not None:
+        return value
+    value = -parse_count(s[1:]) if s[:1] == "-" else parse_count(s)
+    if len(_COUNT_MEMO) >= _MEMO_MAX:
+        _COUNT_MEMO.clear()
+    _COUNT_MEMO[s] = value
+    return value
+
+
+def _levels(raw: Iterable[tuple[str, str]] | None) -> list[tuple[int, int]]:
+    return [(parse_wire_price(p), parse_count(c)) for p, c in raw or ()]
+
+
+def _levels_cents(raw: Iterable[tuple[int, int]] | None) -> list[tuple[int, int]]:
+    return [(price_from_cents(p), size_from_count(c)) for p, c in raw or ()]
+
+
+@dataclass
+class FeedStats:
+    frames: int = 0
+    deltas: int = 0
+    snapshots: int = 0
+    malformed: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+    dropped_unsynced: int = 0
+    resyncs: int = 0
+    book_errors: int = 0
+    reconnects: int = 0
+    errors: int = 0
+    error_codes: list[int] = field(default_factory=list)
+
+
+class KalshiFeed:
+    """Keeps one :class:`KalshiBook` per ticker in sync with the venue."""
+
+    def __init__(
+        self,
+        config: KalshiConfig,
+        signer: Signer | None,
+        tickers: Iterable[str],
+        *,
+        ticks: dict[str, int] | None = None,
+        on_book: Callable[[KalshiBook], None] | None = None,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        open_timeout_s: float = 10.0,
+        ping_interval_s: float | None = 20.0,
+        idle_timeout_s: float = 30.0,
+        tickers_per_subscription: int = 200,
+    ) -> None:
+        self.config = config
+        self.signer = signer
+        self.tickers = list(dict.fromkeys(tickers))
+        ticks = ticks or {}
+        self.books: dict[str, KalshiBook] = {t: KalshiBook(t, ticks.get(t, 100)) for t in self.tickers}
+        self.valid: set[str] = set()
+        self.on_book = on_book
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.open_timeout_s = open_timeout_s
+        self.ping_interval_s = ping_interval_s
+        #: the venue pings every 10 s: this long without any byte means a dead connection
+        self.idle_timeout_s = idle_timeout_s
+        #: the venue caps markets per subscription (error 26); large lists are split
+        self.tickers_per_subscription = max(1, tickers_per_subscription)
+        self.stats = FeedStats()
+        #: commands waiting to be sent (the socket loop drains it after every frame)
+        self.outbox: list[dict[str, Any]] = []
+        #: when a list, the socket loop appends each frame's process time in ns (benchmarks)
+        self.latencies: list[int] | None = None
+        self._last: dict[int, int | None] = {}
+        self._sid_tickers: dict[int, set[str]] = {}
+        self._resyncing: set[int] = set()
+        self._pending_subs: dict[int, list[str]] = {}
+        self._next_id = 0
+        self._stop = asyncio.Event()
+        self._synced = asyncio.Event()
+        self._link: WsLink | None = None
+        self.connected = asyncio.Event()
+
+    # -- frame processing (pure, synchronous) ---------------------------------------------------
+    def process(self, raw: str | Buffer) -> None:
+        self.stats.frames += 1
+        try:
+            try:
+                frame = _decode(raw)
+            except msgspec.ValidationError:
+                if _decode_any(raw).type in _BOOK_TYPES:
+                    raise  # one of ours, but broken
+                return  # a well-formed frame of a type books do not need (ok, trade, ...)
+            if type(frame) is DeltaFrame:
+                self._delta(frame)
+            elif type(frame) is SnapshotFrame:
+                self._snapshot(frame)
+            elif type(frame) is SubscribedFrame:
+                self._subscribed(frame)
+            else:
+                self._error(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnitError, ValueError, TypeError,
+                IndexError) as exc:
+            self.stats.malformed += 1
+            if self.stats.malformed <= _MAX_MALFORMED_LOGS:
+                shown = raw[:200] if isinstance(raw, str) else bytes(raw[:200]).decode(
+                    "utf-8", "replace")
+                log.warning("kalshi ws: malformed frame skipped (%s): %s", exc, shown)
+
+    def _delta(self, frame: DeltaFrame) -> None:
+        sid, seq = frame.sid, frame.seq
+        last = self._last.get(sid)
+        if last is None:
+            self.stats.dropped_unsynced += 1
+            return
+        if seq <= last:
+            self.stats.duplicates += 1
+            return
+        if seq != last + 1:
+            self._gap(sid, f"seq {seq} after {last}")
+            return
+        self._last[sid] = seq
+        m = frame.msg
+        if m is None:
+            raise ValueError("delta without msg")
+        ticker = m.market_ticker
+        if ticker not in self.valid:
+            if sid in self._resyncing:
+                self.stats.dropped_unsynced += 1
+            elif ticker in self.books:
+                self._gap(sid, f"delta for {ticker} before its snapshot")
+            return
+        text = m.price_dollars
+        if text is not None:  # memo hit inline: this runs for every delta
+            price = _PRICE_MEMO.get(text) or parse_wire_price(text)
+        elif m.price is not None:
+            price = price_from_cents(m.price)
+        else:
+            raise ValueError("delta without price")
+        text = m.delta_fp
+        if text is not None:
+            delta = _COUNT_MEMO.get(text) or parse_signed_count(text)
+        elif m.delta is not None:
+            delta = m.delta * SIZE_SCALE
+        else:
+            raise ValueError("delta without size")
+        outcome = _OUTCOMES.get(m.side)
+        if outcome is None:
+            raise ValueError(f"delta side {m.side!r}")
+        book = self.books[ticker]
+        try:
+            book.apply_delta(outcome, price, delta, m.ts_ms * 1_000_000)
+        except BookError as exc:
+            self.stats.book_errors += 1
+            self._gap(sid, f"{ticker}: {exc}")
+            return
+        book.seq = seq
+        self.stats.deltas += 1
+        if self.on_book is not None:
+            self.on_book(book)
+
+    def _snapshot(self, frame: SnapshotFrame) -> None:
+        sid, seq = frame.sid, frame.seq
+        last = self._last.get(sid)
+        if last is not None:
+            if seq <= last:
+                self.stats.duplicates += 1
+                return
+            if seq != last + 1:
+                self._gap(sid, f"seq {seq} after {last}")
+        m = frame.msg
+        if m is None:
+            raise ValueError("snapshot without msg")
+        ticker = m.market_ticker
+        book = self.books.get(ticker)
+        if book is None:
+            self._last[sid] = seq
+            return
+        if m.yes_dollars_fp is not None or m.no_dollars_fp is not None:
+            yes, no = _levels(m.yes_dollars_fp), _levels(m.no_dollars_fp)
+        elif m.yes_dollars is not None or m.no_dollars is not None:
+            yes, no = _levels(m.yes_dollars), _levels(m.no_dollars)
+        else:
+            yes, no = _levels_cents(m.yes), _levels_cents(m.no)
+        self._last[sid] = seq
+        try:
+            book.apply_snapshot(yes, no, m.ts_ms * 1_000_000 or time.time_ns(), seq)
+        except BookError as exc:
+            self.stats.book_errors += 1
+            self.valid.discard(ticker)
+            log.warning("kalshi ws: snapshot refused for %s: %s", ticker, exc)
+            return
+        self.stats.snapshots += 1
+        self.valid.add(ticker)
+        if sid in self._resyncing and self._sid_tickers.get(sid, set()) <= self.valid:
+            self._resyncing.discard(sid)
+        if len(self.valid) == len(self.books):
+            self._synced.set()
+        if self.on_book is not None:
+            self.on_book(book)
+
+    def _subscribed(self, frame: SubscribedFrame) -> None:
+        m = frame.msg
+        if m is None or m.sid is None:
+            raise ValueError("subscribed without sid")
+        if m.channel not in (None, "orderbook_delta"):
+            return
+        tickers = self._pending_subs.pop(frame.id or -1, self.tickers)
+        self._sid_tickers[m.sid] = set(tickers)
+        self._last[m.sid] = 0  # the first data message of a new subscription has seq 1
+
+    def _error(self, frame: ErrorFrame) -> None:
+        m = frame.msg
+        code = m.code if m is not None and m.code is not None else -1
+        self.stats.errors += 1
+        self.stats.error_codes.append(code)
+        log.warning("kalshi ws error %s: %s", code, m.msg if m is not None else "")
+        sid = frame.sid or (m.sid if m is not None and m.sid is not None else 0)
+        if code in FATAL_SUB_CODES and sid in self._sid_tickers:
+            tickers = sorted(self._sid_tickers.pop(sid))
+            self._last.pop(sid, None)
+            self.valid.difference_update(tickers)
+            self._synced.clear()
+            self._subscribe(tickers)
+
+    def _gap(self, sid: int, why: str) -> None:
+        """Every book of ``sid`` is suspect: drop them and ask for fresh snapshots."""
+        self.stats.gaps += 1
+        tickers = self._sid_tickers.get(sid, set(self.tickers))
+        self.valid.difference_update(tickers)
+        self._synced.clear()
+        self._last[sid] = None
+        if sid not in self._resyncing:
+            self._resyncing.add(sid)
+        self.stats.resyncs += 1
+        log.info("kalshi ws: resync sid %s (%s)", sid, why)
+        self._command("update_subscription", {"sid": sid, "action": "get_snapshot",
+                                              "market_tickers": sorted(tickers)})
+
+    def _command(self, cmd: str, params: dict[str, Any]) -> int:
+        self._next_id += 1
+        self.outbox.append({"id": self._next_id, "cmd": cmd, "params": params})
+        return self._next_id
+
+    def _subscribe(self, tickers: list[str]) -> None:
+        cid = self._command(
+            "subscribe", {"channels": ["orderbook_delta"], "market_tickers": tickers}
+        )
+        self._pending_subs[cid] = tickers
+
+    def _reset_connection_state(self) -> None:
+        self.valid.clear()
+        self._synced.clear()
+        self._last.clear()
+        self._sid_tickers.clear()
+        self._resyncing.clear()
+        self._pending_subs.clear()
+        self.outbox.clear()
+        self._next_id = 0
+
+    # -- socket loop ----------------------------------------------------------------------------
+    async def wait_synced(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._link is not None:
+            self._link.close()
+
+    async def drop_connection(self) -> None:
+        """Cut the TCP connection as if the network failed (tests of the reconnect path)."""
+        if self._link is not None:
+            self._link.abort()
+
+    def _headers(self) -> dict[str, str]:
+        if self.signer is None:
+            return {}
+        return self.signer.headers("GET", signing_path(self.config.ws_url))
+
+    async def run(self) -> None:
+        """Connect, subscribe, keep books; reconnect with capped exponential backoff until stopped."""
+        attempt = 0
+        while not self._stop.is_set():
+            link: WsLink | None = None
+            try:
+                link = await open_link(self.config.ws_url, self._headers(), self._on_text,
+                                       open_timeout_s=self.open_timeout_s)
+                self._link = link
+                self._reset_connection_state()
+                step = self.tickers_per_subscription
+                for i in range(0, len(self.tickers), step):
+                    self._subscribe(self.tickers[i:i + step])
+                link.after_receive = self._flush
+                self._flush()
+                self.connected.set()
+                attempt = 0
+                await self._watch(link)
+            except HandshakeError as exc:
+                log.warning("kalshi ws: handshake refused: HTTP %s", exc.status)
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                if not self._stop.is_set():
+                    log.info("kalshi ws: connection lost: %s", exc or type(exc).__name__)
+            finally:
+                if link is not None:
+                    link.abort()
+                self._link = None
+                self.connected.clear()
+                self.valid.clear()
+                self._synced.clear()
+            if self._stop.is_set():
+                break
+            self.stats.reconnects += 1
+            delay = min(self.max_backoff_s, self.backoff_s * (1 << min(attempt, 16)))
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay * (0.5 + random.random() / 2))
+
+    def _on_text(self, raw: Buffer) -> None:
+        lat = self.latencies
+        if lat is None:
+            self.process(raw)
+        else:
+            t0 = time.perf_counter_ns()
+            self.process(raw)
+            lat.append(time.perf_counter_ns() - t0)
+
+    def _flush(self) -> None:
+        link = self._link
+        try:
+            while self.outbox and link is not None:
+                link.send_text(msgspec.json.encode(self.outbox[0]).decode())
+                self.outbox.pop(0)
+        except ConnectionError:
+            pass  # closing: the reconnect resubscribes from scratch
+
+    async def _watch(self, link: WsLink) -> None:
+        """Wait for the connection to end; ping now and then, and give up on a silent one."""
+        period = self.ping_interval_s or self.idle_timeout_s / 3
+        period = min(period, self.idle_timeout_s / 3)
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(link.closed), period)
+                return  # closed by the server or by stop()/drop_connection()
+            except TimeoutError:
+                if time.monotonic() - link.last_rx > self.idle_timeout_s:
+                    log.warning("kalshi ws: no data for %.0f s, reconnecting", self.idle_timeout_s)
+                    return
+                if self.ping_interval_s:
+                    link.ping()

@@ -1,0 +1,105 @@
+"""Building a local Polymarket from a scenario and an ACCOUNTS.toml.
+
+Market and token ids are derived from the scenario key (keccak), so the same scenario always
+lists the same ids, in every process, and a pairs file written against one run works against the
+next. A scenario can pin real-looking ids or venue settings in a ``[market.polymarket]`` table
+(``condition_id``, ``yes_token``, ``no_token``, ``question``, ``tick_size``, ``neg_risk``,
+``fee_bps``, ``min_order_size``, ``end_date``, ``slug``).
+
+Accounts (``[[account]]``): ``address`` (the funder, i.e. the order ``maker``), ``collateral``
+(dollars), optional ``signer`` + ``signature_type`` (1 proxy, 2 Safe) when the address is a wallet
+controlled by another EOA, optional ``api_key``/``api_secret``/``api_passphrase`` (pre-set L2
+credentials of the signer) and ``[account.tokens]`` (token id = share count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eth_hash.auto import keccak
+
+from arbiter.core.units import UnitError, parse_size, parse_tick
+from arbiter.sim.common import AccountEntry, ScenarioMarket, ScenarioSpec, SimConfigError
+from arbiter.sim.polymarket.exchange import Exchange, SimMarket
+from arbiter.venues.polymarket.auth import ApiCreds
+from arbiter.venues.polymarket.constants import SIG_EOA
+from arbiter.venues.polymarket.signing import SignatureError, checksum
+
+__all__ = ["build_exchange", "load_accounts_into", "market_from_scenario"]
+
+
+def _token_id(condition_id: str, outcome: str) -> str:
+    return str(int.from_bytes(keccak(f"{condition_id}:{outcome}".encode()), "big"))
+
+
+def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
+    pm = dict(sm.venues.get("polymarket", {}))
+    where = f"scenario market {sm.key!r}"
+    try:
+        cid = str(pm.get("condition_id") or "0x" + keccak(f"polymarket:{sm.key}".encode()).hex())
+        tick = parse_tick(str(pm["tick_size"])) if "tick_size" in pm else sm.tick
+        if tick not in (1, 10, 100, 1000):
+            raise UnitError(f"tick {tick} is not a Polymarket tick")
+        min_size = parse_size(str(pm.get("min_order_size", "5")))
+        slug = str(pm.get("slug") or sm.key.lower())
+        return SimMarket(
+            key=sm.key,
+            condition_id=cid,
+            question=str(pm.get("question") or sm.title),
+            yes_token=str(pm.get("yes_token") or _token_id(cid, "yes")),
+            no_token=str(pm.get("no_token") or _token_id(cid, "no")),
+            tick=tick,
+            min_order_size=min_size,
+            neg_risk=bool(pm.get("neg_risk", False)),
+            fee_bps=int(pm.get("fee_bps", 0)),
+            end_date_iso=str(pm.get("end_date", "2026-12-31T23:59:59Z")),
+            description=str(pm.get("description", sm.title)),
+            slug=slug,
+        )
+    except (UnitError, ValueError, TypeError) as exc:
+        raise SimConfigError(f"{where}: {exc}") from None
+
+
+def load_accounts_into(exchange: Exchange, entries: Sequence[AccountEntry]) -> None:
+    for entry in entries:
+        raw = entry.raw
+        try:
+            address = checksum(entry.string("address"))
+            exchange.wallet(address)
+            exchange.fund(address, collateral=entry.money("collateral"))
+            tokens = raw.get("tokens") or {}
+            if not isinstance(tokens, dict):
+                raise SimConfigError(f"{entry.source}: account {address}: tokens must be a table")
+            exchange.fund(address, tokens={str(t): parse_size(str(v)) for t, v in tokens.items()})
+            signer = checksum(str(raw["signer"])) if raw.get("signer") else address
+            sig_type = int(raw.get("signature_type", SIG_EOA if signer == address else 2))
+            if signer != address:
+                if sig_type == SIG_EOA:
+                    raise SimConfigError(
+                        f"{entry.source}: account {address}: a wallet with a separate signer "
+                        "needs signature_type 1 (proxy) or 2 (Safe)"
+                    )
+                exchange.register_funder(address, signer, sig_type)
+            if raw.get("api_key"):
+                creds = ApiCreds(
+                    entry.string("api_key"), entry.string("api_secret"),
+                    entry.string("api_passphrase"),
+                )
+                exchange.set_api_key(signer, creds, int(raw.get("api_nonce", 0)))
+        except (SignatureError, UnitError, ValueError, TypeError) as exc:
+            raise SimConfigError(f"{entry.source}: account #{entry.index + 1}: {exc}") from None
+
+
+def build_exchange(
+    spec: ScenarioSpec | None,
+    accounts: Sequence[AccountEntry] = (),
+    *,
+    seed: int = 0,
+    version: int = 1,
+) -> Exchange:
+    exchange = Exchange(seed=seed, version=version)
+    if spec is not None:
+        for sm in spec.markets:
+            exchange.add_market(market_from_scenario(sm))
+    load_accounts_into(exchange, accounts)
+    return exchange

@@ -1,0 +1,842 @@
+"""The local Polymarket: the CLOB's REST paths and market/user WebSockets on aiohttp.
+
+A thin shell around :class:`~arbiter.sim.polymarket.exchange.Exchange`: handlers authenticate
+(L1 ClobAuth recovery, L2 HMAC over the *received* bytes and the path without query, exactly
+like the venue), parse, call the exchange and serialize. Answers follow the shapes the official
+SDK reads (venues.md §3.2): HTTP 200 for every success, ``{"error": ...}`` bodies otherwise,
+``next_cursor: "LTE="`` on last pages, ``/time`` as a bare integer, ``/version`` → 1.
+
+Each WebSocket connection has its own send queue and writer task, which is where fault
+injection (drop / duplicate / reorder / latency / disconnect, from the shared
+:class:`~arbiter.sim.common.FaultSwitches`) is applied, so every subscriber sees a consistent
+per-connection story that a test can reproduce from the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from arbiter.core.matching import TimeInForce
+from arbiter.core.units import (
+    PRICE_SCALE,
+    format_decimal,
+    parse_money,
+    parse_size,
+    parse_tick,
+    price_str,
+)
+from arbiter.sim.common import FaultSwitches, MakerQuote, RandomWalk, ScenarioSpec, diff_quotes
+from arbiter.sim.common import maker_quotes as common_maker_quotes
+from arbiter.sim.polymarket.exchange import Exchange, SimMarket, SimOrder, SimReject
+from arbiter.venues.polymarket.constants import END_CURSOR
+from arbiter.venues.polymarket.schemas import PostOrderBody
+from arbiter.venues.polymarket.signing import (
+    SignatureError,
+    checksum,
+    clob_auth_digest,
+    hmac_signature,
+    recover_signer,
+)
+
+__all__ = ["PolymarketSim"]
+
+log = logging.getLogger(__name__)
+
+_UNAUTHORIZED = "Unauthorized/Invalid api key"
+_BAD_L1 = "Invalid L1 Request headers"
+_PAGE = 500
+#: (method, path prefix, requests per 10 s) as the venue documents them (venues.md §2.9); the
+#: first matching rule applies, and every request also counts against the general limit.
+RATE_RULES: tuple[tuple[str, str, int], ...] = (
+    ("POST", "/order", 3_500),
+    ("DELETE", "/order", 3_000),
+    ("POST", "/orders", 1_000),
+    ("GET", "/book", 1_500),
+    ("GET", "/price", 1_500),
+    ("GET", "/midpoint", 1_500),
+    ("POST", "/books", 500),
+    ("POST", "/prices", 500),
+    ("POST", "/midpoints", 500),
+    ("GET", "/data/orders", 500),
+    ("GET", "/data/trades", 500),
+    ("*", "/auth/", 100),
+)
+GENERAL_LIMIT = 9_000
+_WINDOW_NS = 10 * 1_000_000_000
+_POST_BODY = msgspec.json.Decoder(PostOrderBody)
+_POST_BODIES = msgspec.json.Decoder(list[PostOrderBody])
+
+
+#: Decimals go out as JSON numbers (``0.01``), as the venue sends ticks and prices in listings.
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_ENCODER.encode(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: web.WebSocketResponse
+    queue: asyncio.Queue[list[bytes] | None] = field(default_factory=asyncio.Queue)
+    assets: set[str] = field(default_factory=set)
+    api_key: str | None = None
+    markets: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Maker:
+    """A seeded liquidity maker quoting one market's YES axis (bids as BUY YES, asks as BUY NO)."""
+
+    market: SimMarket
+    walk: RandomWalk
+    address: str
+    n: int = 0
+
+
+class PolymarketSim:
+    def __init__(
+        self,
+        exchange: Exchange,
+        *,
+        scenario: ScenarioSpec | None = None,
+        faults: FaultSwitches | None = None,
+        seed: int = 0,
+        clock_ns: Callable[[], int] = time.time_ns,
+        reject_status: int = 400,
+        step_ms: int | None = None,
+        rate_limit_scale: float | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.scenario = scenario
+        self.faults = faults or FaultSwitches(seed=seed)
+        self.seed = seed
+        self.clock = clock_ns
+        self.reject_status = reject_status
+        self.step_ms = step_ms if step_ms is not None else (scenario.step_ms if scenario else 500)
+        #: None: no throttling; else the documented limits times this factor (tests use tiny ones)
+        self.rate_limit_scale = rate_limit_scale
+        self._windows: dict[str, deque[int]] = {}
+        self.market_conns: set[_Conn] = set()
+        self.user_conns: set[_Conn] = set()
+        self.makers: list[_Maker] = []
+        self.steps_done = 0
+        #: fault: the next N accepted ``POST /order`` answer 503 *after* the order was applied
+        #: (a lost response: the case client idempotency exists for)
+        self.lose_order_responses = 0
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+        self.host = "127.0.0.1"
+        exchange.on_market = self._broadcast_market
+        exchange.on_user = self._broadcast_user
+        self.app = self._build_app()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._faults_mw], client_max_size=4 * 1024 * 1024)
+        r = app.router
+        r.add_get("/", self._ok)
+        r.add_get("/ok", self._ok)
+        r.add_get("/time", self._time)
+        r.add_get("/version", self._version)
+        r.add_get("/book", self._book)
+        r.add_post("/books", self._books)
+        r.add_get("/price", self._price)
+        r.add_get("/midpoint", self._midpoint)
+        r.add_get("/spread", self._spread)
+        r.add_get("/last-trade-price", self._last_trade_price)
+        r.add_get("/tick-size", self._tick_size)
+        r.add_get("/neg-risk", self._neg_risk)
+        r.add_get("/fee-rate", self._fee_rate)
+        r.add_get("/markets", self._markets)
+        r.add_get("/markets/{condition_id}", self._market)
+        r.add_get("/clob-markets/{condition_id}", self._clob_market)
+        r.add_post("/auth/api-key", self._create_key)
+        r.add_get("/auth/derive-api-key", self._derive_key)
+        r.add_get("/auth/api-keys", self._list_keys)
+        r.add_delete("/auth/api-key", self._delete_key)
+        r.add_post("/order", self._post_order)
+        r.add_post("/orders", self._post_orders)
+        r.add_delete("/order", self._cancel)
+        r.add_delete("/orders", self._cancel_many)
+        r.add_delete("/cancel-all", self._cancel_all)
+        r.add_delete("/cancel-market-orders", self._cancel_market)
+        r.add_get("/data/orders", self._open_orders)
+        r.add_get("/data/order/{order_id}", self._one_order)
+        r.add_get("/data/trades", self._trades)
+        r.add_get("/balance-allowance", self._balance)
+        r.add_get("/balance-allowance/update", self._balance)
+        r.add_get("/ws/market", self._ws_market)
+        r.add_get("/ws/user", self._ws_user)
+        r.add_post("/_sim/faults", self._admin_faults)
+        r.add_post("/_sim/tick", self._admin_tick)
+        r.add_post("/_sim/mode", self._admin_mode)
+        r.add_post("/_sim/fund", self._admin_fund)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.host = host
+        self.port = int(sockets[0].getsockname()[1]) if sockets else port
+        if self.scenario is not None:
+            self._setup_makers(self.scenario)
+            self.step_makers()
+        self._tasks.append(asyncio.create_task(self._ticker()))
+        return self.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for conn in [*self.market_conns, *self.user_conns]:
+            conn.queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await conn.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> PolymarketSim:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- makers -----------------------------------------------------------------------------
+    def _setup_makers(self, spec: ScenarioSpec) -> None:
+        by_key = {m.key: m for m in self.exchange.markets.values()}
+        for sm in spec.markets:
+            market = by_key.get(sm.key)
+            if market is None:
+                continue
+            address = checksum("0x" + hashlib.sha256(f"maker:{sm.key}".encode()).hexdigest()[:40])
+            self.exchange.fund(address, collateral=10**9 * 10**10)
+            self.makers.append(_Maker(market, RandomWalk(sm, self.seed, "polymarket"), address))
+
+    def step_makers(self) -> None:
+        """One random-walk step of every maker: cancel stale levels, place missing ones."""
+        now = self.clock()
+        for maker in self.makers:
+            mid = maker.walk.step() if self.steps_done else maker.walk.mid
+            spec = maker.walk.market
+            quotes = [
+                q for q in common_maker_quotes(spec, mid) if q.price % maker.market.tick == 0
+            ]
+            engine = maker.market.engine
+            current: dict[tuple[bool, int], int] = {}
+            ids: dict[tuple[bool, int], list[str]] = {}
+            for order in engine.open_orders(maker.address):
+                key = (order.side.value == "buy", order.price)
+                current[key] = current.get(key, 0) + order.remaining
+                ids.setdefault(key, []).append(order.order_id)
+            cancels, places = diff_quotes(current, quotes)
+            for key in cancels:
+                self.exchange.cancel(None, ids.get(key, []), now)
+            for quote in places:
+                self._place_maker(maker, quote, now)
+        self.steps_done += 1
+
+    def _place_maker(self, maker: _Maker, quote: MakerQuote, now: int) -> None:
+        market = maker.market
+        maker.n += 1
+        if quote.is_bid:
+            token, price = market.yes_token, quote.price
+        else:  # an ask on the YES axis, placed as a BUY of NO (mint) at 1 - p
+            token, price = market.no_token, PRICE_SCALE - quote.price
+        order = SimOrder(
+            id=f"maker-{market.key}-{maker.n}",
+            owner=f"maker:{market.key}",
+            maker=maker.address,
+            signer=maker.address,
+            market=market,
+            token=token,
+            side="BUY",
+            price=price,
+            size=quote.size - quote.size % 10_000,
+            order_type="GTC",
+            created_at=now // 1_000_000_000,
+        )
+        self.exchange.submit(order, TimeInForce.GTC, False, now)
+
+    async def _ticker(self) -> None:
+        spec = self.scenario
+        while True:
+            await asyncio.sleep(self.step_ms / 1000)
+            now = self.clock()
+            self.exchange.expire(now)
+            if spec is not None and (not spec.steps or self.steps_done < spec.steps):
+                moving = any(m.walk.market.volatility_ticks or m.walk.market.mispricing_every
+                             for m in self.makers)
+                if moving:
+                    self.step_makers()
+
+    # -- middleware & auth ------------------------------------------------------------------
+    @web.middleware
+    async def _faults_mw(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith("/_sim/") and not path.startswith("/ws/"):
+            if self.rate_limit_scale is not None and not self._admit(request):
+                return _error(429, "Too Many Requests")
+            await self.faults.delay()
+            status = self.faults.take_http_fault(request.method)
+            if status is not None:
+                return _error(status, "injected fault" if status != 429 else "Too Many Requests")
+        try:
+            response: web.StreamResponse = await handler(request)
+        except SimReject as exc:
+            return self._reject(exc)
+        return response
+
+    def _admit(self, request: web.Request) -> bool:
+        """Sliding 10-second windows per client address: the rule's and the general one."""
+        scale = self.rate_limit_scale or 0.0
+        peer = request.remote or "?"
+        rule = next(
+            (r for r in RATE_RULES
+             if r[0] in ("*", request.method) and (request.path == r[1] or (
+                 r[1].endswith("/") and request.path.startswith(r[1])))),
+            None,
+        )
+        now = self.clock()
+        checks = [(f"{peer}:*", max(1, int(GENERAL_LIMIT * scale)))]
+        if rule is not None:
+            checks.append((f"{peer}:{rule[0]} {rule[1]}", max(1, int(rule[2] * scale))))
+        windows = []
+        for key, limit in checks:
+            window = self._windows.setdefault(key, deque())
+            while window and window[0] <= now - _WINDOW_NS:
+                window.popleft()
+            if len(window) >= limit:
+                return False
+            windows.append(window)
+        for window in windows:
+            window.append(now)
+        return True
+
+    def _reject(self, exc: SimReject) -> web.Response:
+        if exc.code and self.reject_status == 200:
+            return _json({"success": False, "errorMsg": exc.message, "orderID": "",
+                          "status": "", "makingAmount": "", "takingAmount": ""})
+        return _error(exc.status, exc.message)
+
+    def _fresh(self, ts: str) -> bool:
+        try:
+            value = int(ts)
+        except ValueError:
+            return False
+        return abs(self.clock() // 1_000_000_000 - value) <= self.exchange.auth_window_s
+
+    def _l1(self, request: web.Request) -> tuple[str, int]:
+        h = request.headers
+        address, sig, ts = h.get("POLY_ADDRESS"), h.get("POLY_SIGNATURE"), h.get("POLY_TIMESTAMP")
+        nonce_text = h.get("POLY_NONCE", "0")
+        if not (address and sig and ts) or not self._fresh(ts):
+            raise SimReject(401, _BAD_L1)
+        try:
+            nonce = int(nonce_text)
+            digest = clob_auth_digest(address, ts, nonce, self.exchange.chain_id)
+            signer = recover_signer(digest, sig)
+            claimed = checksum(address)
+        except (ValueError, SignatureError):
+            raise SimReject(401, _BAD_L1) from None
+        if signer != claimed:
+            raise SimReject(401, _BAD_L1)
+        return claimed, nonce
+
+    async def _l2(self, request: web.Request) -> tuple[str, str]:
+        """(api key, raw body) after the five-header HMAC check; 401 on any mismatch."""
+        h = request.headers
+        values = [h.get(k) for k in ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP",
+                                      "POLY_API_KEY", "POLY_PASSPHRASE")]
+        raw = (await request.read()).decode("utf-8", errors="replace")
+        address, sig, ts, key, passphrase = values
+        if not all(values):
+            raise SimReject(401, _UNAUTHORIZED)
+        assert address and sig and ts and key and passphrase
+        record = self.exchange.keys.get(key)
+        if record is None or record.creds.passphrase != passphrase or not self._fresh(ts):
+            raise SimReject(401, _UNAUTHORIZED)
+        try:
+            if checksum(address) != record.address:
+                raise SimReject(401, _UNAUTHORIZED)
+        except SignatureError:
+            raise SimReject(401, _UNAUTHORIZED) from None
+        expected = hmac_signature(
+            record.creds.secret, ts, request.method, request.rel_url.raw_path, raw or None
+        )
+        if not _consteq(expected, sig):
+            raise SimReject(401, _UNAUTHORIZED)
+        return key, raw
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _token(self, request: web.Request) -> tuple[SimMarket, str]:
+        token = request.query.get("token_id", "")
+        return self._token_of(token)
+
+    def _token_of(self, token: str) -> tuple[SimMarket, str]:
+        if not token or not token.isdigit():
+            raise SimReject(400, "Invalid token id")
+        market = self.exchange.tokens.get(token)
+        if market is None:
+            raise SimReject(404, "No orderbook exists for the requested token id")
+        return market, token
+
+    # -- public handlers --------------------------------------------------------------------
+    async def _ok(self, request: web.Request) -> web.Response:
+        return _json("OK")
+
+    async def _time(self, request: web.Request) -> web.Response:
+        return _json(self.clock() // 1_000_000_000)
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json({"version": self.exchange.version})
+
+    async def _book(self, request: web.Request) -> web.Response:
+        market, token = self._token(request)
+        return _json(self.exchange.book_json(market, token, self.clock()))
+
+    async def _books(self, request: web.Request) -> web.Response:
+        try:
+            items = json.loads(await request.read())
+            tokens = [str(i["token_id"]) for i in items]
+        except (ValueError, TypeError, KeyError):
+            return _error(400, "Invalid payload")
+        now = self.clock()
+        out = []
+        for token in tokens:
+            market = self.exchange.tokens.get(token)
+            if market is not None:
+                out.append(self.exchange.book_json(market, token, now))
+        return _json(out)
+
+    async def _price(self, request: web.Request) -> web.Response:
+        market, token = self._token(request)
+        side = request.query.get("side", "").upper()
+        if side not in ("BUY", "SELL"):
+            raise SimReject(400, "Invalid side")
+        bid, ask = market.top(token)
+        # BUY side = the price a buyer pays = best ask (as the venue's /price answers)
+        value = ask if side == "BUY" else bid
+        return _json({"price": _p(value)})
+
+    async def _midpoint(self, request: web.Request) -> web.Response:
+        market, token = self._token(request)
+        bid, ask = market.top(token)
+        if bid is None or ask is None:
+            return _error(404, "No orderbook exists for the requested token id")
+        return _json({"mid": _p2(bid + ask)})
+
+    async def _spread(self, request: web.Request) -> web.Response:
+        market, token = self._token(request)
+        bid, ask = market.top(token)
+        if bid is None or ask is None:
+            return _json({"spread": "0"})
+        return _json({"spread": _p(ask - bid)})
+
+    async def _last_trade_price(self, request: web.Request) -> web.Response:
+        market, token = self._token(request)
+        last = market.last_trade
+        price = market.token_price(token, last) if last is not None else 5000
+        return _json({"price": _p(price), "side": ""})
+
+    async def _tick_size(self, request: web.Request) -> web.Response:
+        market, _ = self._token(request)
+        return _json({"minimum_tick_size": Decimal(market.tick_text)})
+
+    async def _neg_risk(self, request: web.Request) -> web.Response:
+        market, _ = self._token(request)
+        return _json({"neg_risk": market.neg_risk})
+
+    async def _fee_rate(self, request: web.Request) -> web.Response:
+        market, _ = self._token(request)
+        return _json({"base_fee": market.fee_bps})
+
+    async def _markets(self, request: web.Request) -> web.Response:
+        cursor = request.query.get("next_cursor", "MA==")
+        try:
+            start = 0 if cursor in ("", "MA==") else int(base64.b64decode(cursor).decode())
+        except ValueError:
+            return _error(400, "invalid next_cursor")
+        markets = list(self.exchange.markets.values())
+        page = markets[start : start + _PAGE]
+        end = start + len(page)
+        next_cursor = END_CURSOR if end >= len(markets) else base64.b64encode(
+            str(end).encode()
+        ).decode()
+        data = [self.exchange.market_json(m) for m in page]
+        return _json({"data": data, "next_cursor": next_cursor, "limit": _PAGE,
+                      "count": len(data)})
+
+    async def _market(self, request: web.Request) -> web.Response:
+        market = self.exchange.markets.get(request.match_info["condition_id"])
+        if market is None:
+            return _error(404, "market not found")
+        return _json(self.exchange.market_json(market))
+
+    async def _clob_market(self, request: web.Request) -> web.Response:
+        market = self.exchange.markets.get(request.match_info["condition_id"])
+        if market is None:
+            return _error(404, "market not found")
+        return _json({
+            "t": [{"t": market.yes_token, "o": "Yes"}, {"t": market.no_token, "o": "No"}],
+            "mts": Decimal(market.tick_text),
+            "nr": market.neg_risk,
+            "fd": {"r": Decimal(market.fee_bps) / 10_000, "e": 1},
+        })
+
+    # -- L1 -----------------------------------------------------------------------------------
+    async def _create_key(self, request: web.Request) -> web.Response:
+        address, nonce = self._l1(request)
+        creds = self.exchange.create_api_key(address, nonce)
+        return _json({"apiKey": creds.api_key, "secret": creds.secret,
+                      "passphrase": creds.passphrase})
+
+    async def _derive_key(self, request: web.Request) -> web.Response:
+        address, nonce = self._l1(request)
+        creds = self.exchange.derive_api_key(address, nonce)
+        return _json({"apiKey": creds.api_key, "secret": creds.secret,
+                      "passphrase": creds.passphrase})
+
+    async def _list_keys(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        address = self.exchange.keys[key].address
+        keys = [k for k, r in self.exchange.keys.items() if r.address == address]
+        return _json({"apiKeys": keys})
+
+    async def _delete_key(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        self.exchange.delete_api_key(key)
+        return _json("OK")
+
+    # -- orders -------------------------------------------------------------------------------
+    async def _post_order(self, request: web.Request) -> web.Response:
+        key, raw = await self._l2(request)
+        try:
+            body = _POST_BODY.decode(raw)
+        except msgspec.MsgspecError:
+            raise SimReject(400, "Invalid order payload") from None
+        answer = self.exchange.post_order(body, key, self.clock())
+        if self.lose_order_responses > 0:
+            self.lose_order_responses -= 1
+            return _error(503, "upstream timeout (injected after the order was applied)")
+        return _json(answer)
+
+    async def _post_orders(self, request: web.Request) -> web.Response:
+        key, raw = await self._l2(request)
+        try:
+            bodies = _POST_BODIES.decode(raw)
+        except msgspec.MsgspecError:
+            raise SimReject(400, "Invalid order payload") from None
+        if len(bodies) > 15:
+            raise SimReject(400, "Payload exceeds the limit")
+        out: list[dict[str, Any]] = []
+        for body in bodies:
+            try:
+                out.append(self.exchange.post_order(body, key, self.clock()))
+            except SimReject as exc:
+                out.append({"success": False, "errorMsg": exc.message, "orderID": "",
+                            "status": "", "makingAmount": "", "takingAmount": ""})
+        return _json(out)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        key, raw = await self._l2(request)
+        try:
+            order_id = str(json.loads(raw)["orderID"])
+        except (ValueError, TypeError, KeyError):
+            raise SimReject(400, "Invalid payload") from None
+        return _json(self.exchange.cancel(key, [order_id], self.clock()))
+
+    async def _cancel_many(self, request: web.Request) -> web.Response:
+        key, raw = await self._l2(request)
+        try:
+            ids = [str(i) for i in json.loads(raw)]
+        except (ValueError, TypeError):
+            raise SimReject(400, "Invalid payload") from None
+        return _json(self.exchange.cancel(key, ids, self.clock()))
+
+    async def _cancel_all(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        ids = [o.id for o in self.exchange.open_orders_of(key)]
+        return _json(self.exchange.cancel(key, ids, self.clock()))
+
+    async def _cancel_market(self, request: web.Request) -> web.Response:
+        key, raw = await self._l2(request)
+        try:
+            spec = json.loads(raw) if raw else {}
+        except ValueError:
+            raise SimReject(400, "Invalid payload") from None
+        market, asset = spec.get("market", ""), spec.get("asset_id", "")
+        ids = [
+            o.id for o in self.exchange.open_orders_of(key)
+            if (not market or o.market.condition_id == market) and (not asset or o.token == asset)
+        ]
+        return _json(self.exchange.cancel(key, ids, self.clock()))
+
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        q = request.query
+        orders = [
+            o for o in self.exchange.open_orders_of(key)
+            if (not q.get("id") or o.id == q["id"])
+            and (not q.get("market") or o.market.condition_id == q["market"])
+            and (not q.get("asset_id") or o.token == q["asset_id"])
+        ]
+        return self._page([o.open_json() for o in orders], q.get("next_cursor", "MA=="))
+
+    async def _one_order(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        order = self.exchange.orders.get(request.match_info["order_id"])
+        if order is None or order.owner != key:
+            return _json({})  # what the venue answers for an unknown id
+        return _json(order.open_json())
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        q = request.query
+        trades = self.exchange.trades_of(key)
+        after, before = q.get("after"), q.get("before")
+        trades = [
+            t for t in trades
+            if (not q.get("id") or t["id"] == q["id"])
+            and (not q.get("market") or t["market"] == q["market"])
+            and (not q.get("asset_id") or t["asset_id"] == q["asset_id"])
+            and (not after or int(t["match_time"]) >= int(after))
+            and (not before or int(t["match_time"]) < int(before))
+        ]
+        return self._page(trades, q.get("next_cursor", "MA=="))
+
+    def _page(self, items: list[dict[str, Any]], cursor: str) -> web.Response:
+        try:
+            start = 0 if cursor in ("", "MA==") else int(base64.b64decode(cursor).decode())
+        except ValueError:
+            raise SimReject(400, "invalid next_cursor") from None
+        page = items[start : start + _PAGE]
+        end = start + len(page)
+        nxt = END_CURSOR if end >= len(items) else base64.b64encode(str(end).encode()).decode()
+        return _json({"data": page, "next_cursor": nxt, "limit": _PAGE, "count": len(page)})
+
+    async def _balance(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        q = request.query
+        signer = self.exchange.keys[key].address
+        address = signer
+        sig_type = q.get("signature_type", "0")
+        if sig_type not in ("", "0", "-1"):
+            for funder, (owner, kind) in self.exchange.funders.items():
+                if owner == signer and str(kind) == sig_type:
+                    address = funder
+                    break
+        asset_type = q.get("asset_type", "COLLATERAL").upper()
+        token = q.get("token_id") if asset_type == "CONDITIONAL" else None
+        if asset_type == "CONDITIONAL" and not token:
+            raise SimReject(400, "Invalid token id")
+        return _json(self.exchange.balance_of(address, token))
+
+    # -- WebSockets ---------------------------------------------------------------------------
+    async def _ws_market(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        conn = _Conn(ws)
+        self.market_conns.add(conn)
+        writer = asyncio.create_task(self._writer(conn))
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    continue
+                if msg.data == "PING":
+                    conn.queue.put_nowait([b"PONG"])
+                    continue
+                try:
+                    sub = json.loads(msg.data)
+                    assets = [str(a) for a in sub.get("assets_ids") or []]
+                except (ValueError, AttributeError, TypeError):
+                    continue
+                op = str(sub.get("operation", "subscribe")).lower()
+                if op == "unsubscribe":
+                    conn.assets.difference_update(assets)
+                    continue
+                if sub.get("type") == "market":
+                    conn.assets = set(assets)
+                else:
+                    conn.assets.update(assets)
+                if sub.get("initial_dump", True):
+                    now = self.clock()
+                    frames = []
+                    for token in assets:
+                        market = self.exchange.tokens.get(token)
+                        if market is not None:
+                            event = self.exchange.book_event(market, token, now)
+                            frames.append(msgspec.json.encode([event]))
+                    if frames:
+                        conn.queue.put_nowait(frames)
+        finally:
+            self.market_conns.discard(conn)
+            conn.queue.put_nowait(None)
+            await writer
+        return ws
+
+    async def _ws_user(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        conn = _Conn(ws)
+        writer = asyncio.create_task(self._writer(conn))
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    continue
+                if msg.data == "PING":
+                    conn.queue.put_nowait([b"PONG"])
+                    continue
+                try:
+                    sub = json.loads(msg.data)
+                    auth = sub["auth"]
+                    key = str(auth["apiKey"])
+                    record = self.exchange.keys.get(key)
+                    ok = (record is not None and record.creds.secret == auth.get("secret")
+                          and record.creds.passphrase == auth.get("passphrase"))
+                except (ValueError, KeyError, TypeError):
+                    ok = False
+                if not ok:
+                    await ws.close(code=4001, message=b"invalid credentials")
+                    break
+                conn.api_key = key
+                conn.markets = {str(m) for m in sub.get("markets") or []}
+                self.user_conns.add(conn)
+        finally:
+            self.user_conns.discard(conn)
+            conn.queue.put_nowait(None)
+            await writer
+        return ws
+
+    async def _writer(self, conn: _Conn) -> None:
+        faults = self.faults
+        while True:
+            frames = await conn.queue.get()
+            if frames is None:
+                return
+            if frames != [b"PONG"]:
+                frames = faults.shape_frames(frames)
+                await faults.delay()
+            for frame in frames:
+                if conn.ws.closed:
+                    return
+                try:
+                    await conn.ws.send_str(frame.decode())
+                except (ConnectionError, RuntimeError):
+                    return
+                if frame != b"PONG" and faults.take_disconnect():
+                    await conn.ws.close()
+                    return
+
+    def _broadcast_market(self, events: list[dict[str, Any]]) -> None:
+        for conn in self.market_conns:
+            assets = conn.assets
+            frames: list[bytes] = []
+            for event in events:
+                if event["event_type"] == "price_change":
+                    items = [c for c in event["price_changes"] if c["asset_id"] in assets]
+                    if not items:
+                        continue
+                    if len(items) != len(event["price_changes"]):
+                        event = {**event, "price_changes": items}
+                elif event.get("asset_id") not in assets:
+                    continue
+                frames.append(msgspec.json.encode(event))
+            if frames:
+                conn.queue.put_nowait(frames)
+
+    def _broadcast_user(self, owner: str, event: dict[str, Any]) -> None:
+        frame = None
+        for conn in self.user_conns:
+            if conn.api_key != owner:
+                continue
+            if conn.markets and event.get("market") not in conn.markets:
+                continue
+            frame = frame or msgspec.json.encode(event)
+            conn.queue.put_nowait([frame])
+
+    # -- admin --------------------------------------------------------------------------------
+    async def _admin_faults(self, request: web.Request) -> web.Response:
+        settings = await request.json()
+        if "lose_order_responses" in settings:
+            self.lose_order_responses = int(settings.pop("lose_order_responses"))
+        if settings.get("reset"):
+            self.faults.reset()
+            settings = {k: v for k, v in settings.items() if k != "reset"}
+        self.faults.update(settings)
+        return _json("OK")
+
+    async def _admin_tick(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        market, _ = self._token_of(str(data.get("token_id", "")))
+        self.exchange.set_tick(market, parse_tick(str(data["tick_size"])), self.clock())
+        return _json("OK")
+
+    async def _admin_mode(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        mode = str(data.get("mode", "on"))
+        if mode not in ("on", "cancel-only", "off"):
+            return _error(400, "mode must be on, cancel-only or off")
+        self.exchange.trading_mode = mode
+        return _json("OK")
+
+    async def _admin_fund(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        tokens = {str(t): parse_size(str(v)) for t, v in (data.get("tokens") or {}).items()}
+        self.exchange.fund(str(data["address"]), parse_money(str(data.get("collateral", "0"))),
+                           tokens)
+        return _json("OK")
+
+
+def _consteq(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _p(price: int | None) -> str:
+    return "0" if price is None else price_str(price)
+
+
+def _p2(double_price: int) -> str:
+    """Half of a doubled price, exactly (midpoints land on half ticks)."""
+    return format_decimal(double_price * 5, 5)
+

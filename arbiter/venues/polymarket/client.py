@@ -1,0 +1,412 @@
+"""Polymarket as an :class:`~arbiter.venues.base.ExchangeClient`.
+
+``OrderRequest.market`` is the outcome *token id* (each token has its own book); the
+request's ``outcome`` only labels the acks. Time in force maps GTC → GTC (GTD when
+``expires_at_s`` is set), IOC → FAK, FOK → FOK.
+
+Idempotency (docs/adr/0032): the venue has no client order id, but an order's id *is* the hash of
+its signed struct. The salt is derived from (signer, ``client_order_id``), and the signed order
+is kept per client order id, so a retried ``place_order`` re-sends the very same bytes: the venue
+either accepts it once or answers ``INVALID_ORDER_DUPLICATED``, which we turn into a lookup of
+the existing order. A retry can therefore never double an order.
+
+The exchange generation (v1/v2 signing) comes from ``GET /version`` unless pinned, so the same
+client signs V2 for the live venue and v1 for the local one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from arbiter.core.book import Outcome
+from arbiter.core.units import (
+    MONEY_SCALE,
+    PRICE_SCALE,
+    Money,
+    Price,
+    Size,
+    UnitError,
+    parse_price,
+    parse_size,
+    parse_tick,
+)
+from arbiter.venues.base import (
+    Action,
+    DuplicateOrderError,
+    FillReport,
+    NotFoundError,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    PositionReport,
+    RejectedError,
+    TimeInForce,
+)
+from arbiter.venues.polymarket.auth import PolymarketCredentials
+from arbiter.venues.polymarket.constants import (
+    DEFAULT_REST_URL,
+    SIDE_BUY,
+    SIDE_SELL,
+    VERSIONS,
+)
+from arbiter.venues.polymarket.orders import OrderSpec, SignedOrder, build_order
+from arbiter.venues.polymarket.rest import PolymarketRest
+
+__all__ = ["PolymarketClient", "TokenMeta"]
+
+VENUE = "polymarket"
+_USDC_UNIT_TO_MONEY = MONEY_SCALE // 10**6
+_STATUS = {
+    "LIVE": OrderStatus.OPEN,
+    "MATCHED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "CANCELED_MARKET_RESOLVED": OrderStatus.CANCELED,
+    "INVALID": OrderStatus.CANCELED,
+    "UNMATCHED": OrderStatus.CANCELED,
+    "DELAYED": OrderStatus.OPEN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMeta:
+    tick: int
+    neg_risk: bool
+    fee_bps: int
+    fetched_at: float
+
+
+def _outcome(text: str, default: Outcome = Outcome.YES) -> Outcome:
+    t = text.strip().lower()
+    if t in ("yes", "up"):
+        return Outcome.YES
+    if t in ("no", "down"):
+        return Outcome.NO
+    return default
+
+
+class PolymarketClient:
+    """Orders, fills, balances of one Polymarket account through the CLOB REST API."""
+
+    venue = VENUE
+
+    def __init__(
+        self,
+        rest: PolymarketRest,
+        *,
+        exchange_version: int | None = None,
+        meta_ttl_s: float = 60.0,
+    ) -> None:
+        if rest.credentials is None:
+            raise ValueError("PolymarketClient needs credentials")
+        self.rest = rest
+        self.credentials: PolymarketCredentials = rest.credentials
+        self.exchange_version = exchange_version
+        self.meta_ttl_s = meta_ttl_s
+        self._meta: dict[str, TokenMeta] = {}
+        self._signed: dict[str, tuple[OrderSpec, SignedOrder]] = {}
+        self._cid_of: dict[str, str] = {}
+
+    @classmethod
+    async def connect(
+        cls,
+        credentials: PolymarketCredentials,
+        base_url: str = DEFAULT_REST_URL,
+        *,
+        exchange_version: int | None = None,
+    ) -> PolymarketClient:
+        """Build a client and settle credentials and exchange version up front."""
+        client = cls(PolymarketRest(base_url, credentials), exchange_version=exchange_version)
+        try:
+            await client.ready()
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    async def ready(self) -> None:
+        """Derive L2 credentials through L1 when none are configured; learn the version.
+
+        Lazy so that a synchronous factory (the operator commands) can build the client.
+        """
+        if self.credentials.api is None:
+            api = await self.rest.create_or_derive_api_key()
+            self.credentials = replace(self.credentials, api=api)
+            self.rest.credentials = self.credentials
+        if self.exchange_version is None:
+            self.exchange_version = await self.rest.version()
+
+    async def close(self) -> None:
+        await self.rest.close()
+
+    # -- metadata -----------------------------------------------------------------------------
+    async def token_meta(self, token_id: str, refresh: bool = False) -> TokenMeta:
+        meta = self._meta.get(token_id)
+        now = time.monotonic()
+        if meta is not None and not refresh and now - meta.fetched_at < self.meta_ttl_s:
+            return meta
+        tick = parse_tick(await self.rest.tick_size(token_id))
+        neg_risk = await self.rest.neg_risk(token_id)
+        fee = await self.rest.fee_rate_bps(token_id)
+        meta = self._meta[token_id] = TokenMeta(tick, neg_risk, fee, now)
+        return meta
+
+    def note_tick(self, token_id: str, tick: int) -> None:
+        """Feed a ``tick_size_change`` from the market channel into the order path."""
+        meta = self._meta.get(token_id)
+        if meta is not None:
+            self._meta[token_id] = TokenMeta(tick, meta.neg_risk, meta.fee_bps, meta.fetched_at)
+
+    # -- orders -------------------------------------------------------------------------------
+    def _salt(self, client_order_id: str) -> int:
+        digest = hashlib.sha256(
+            f"{self.credentials.signer.address}:{client_order_id}".encode()
+        ).digest()
+        return int.from_bytes(digest[:6], "big")  # < 2^53: a JSON number every parser keeps
+
+    async def sign(self, request: OrderRequest) -> SignedOrder:
+        """The signed order for ``request``; the same ``client_order_id`` gives the same bytes."""
+        cached = self._signed.get(request.client_order_id)
+        meta = await self.token_meta(request.market)
+        if request.tif is TimeInForce.IOC:
+            order_type = "FAK"
+        elif request.tif is TimeInForce.FOK:
+            order_type = "FOK"
+        else:
+            order_type = "GTD" if request.expires_at_s else "GTC"
+        creds = self.credentials
+        spec = OrderSpec(
+            token_id=request.market,
+            side=SIDE_BUY if request.action is Action.BUY else SIDE_SELL,
+            price=request.price,
+            size=request.size,
+            tick=meta.tick,
+            neg_risk=meta.neg_risk,
+            fee_rate_bps=meta.fee_bps,
+            order_type=order_type,
+            post_only=request.post_only,
+            expiration=(request.expires_at_s or 0) if order_type == "GTD" else 0,
+            salt=self._salt(request.client_order_id),
+            signature_type=creds.signature_type,
+            funder=creds.funder,
+        )
+        if cached is not None:
+            old_spec, signed = cached
+            if _same_intent(old_spec, spec):
+                return signed
+            raise RejectedError(
+                "CLIENT_ORDER_ID_REUSED",
+                f"client order id {request.client_order_id!r} was used for a different order",
+            )
+        version = self.exchange_version or 2
+        try:
+            signed = build_order(spec, creds.signer, creds.chain_id, VERSIONS[version])
+        except UnitError as exc:
+            if time.monotonic() - meta.fetched_at > 1.0:  # the tick may have moved: re-read once
+                fresh = await self.token_meta(request.market, refresh=True)
+                if fresh.tick != meta.tick:
+                    return await self.sign(request)
+            raise RejectedError("INVALID_ORDER", str(exc)) from None
+        self._signed[request.client_order_id] = (spec, signed)
+        self._cid_of[signed.order_hash] = request.client_order_id
+        return signed
+
+    async def place_order(self, request: OrderRequest) -> OrderAck:
+        await self.ready()
+        signed = await self.sign(request)
+        try:
+            resp = await self.rest.post_order(signed)
+        except DuplicateOrderError:
+            # an earlier attempt reached the venue: report that order, never a second one
+            return await self.get_order(signed.order_hash)
+        except RejectedError as exc:
+            if exc.code == "INVALID_ORDER_MIN_TICK_SIZE":
+                # the venue's tick moved under us: forget the metadata and this never-accepted
+                # signature, so the caller's next attempt signs on the new grid
+                self._meta.pop(request.market, None)
+                self._signed.pop(request.client_order_id, None)
+                self._cid_of.pop(signed.order_hash, None)
+            raise
+        shares_filled, usdc = (
+            (resp.takingAmount, resp.makingAmount)
+            if request.action is Action.BUY
+            else (resp.makingAmount, resp.takingAmount)
+        )
+        filled = parse_size(shares_filled) if shares_filled else Size(0)
+        avg = None
+        if filled and usdc:
+            avg = Price(parse_size(usdc) * PRICE_SCALE // filled)
+        size = Size(request.size - request.size % 10_000)
+        if signed.order_type in ("FOK", "FAK"):
+            status = OrderStatus.FILLED if filled >= size else OrderStatus.CANCELED
+            remaining = Size(0)
+        elif resp.status == "unmatched":
+            status, remaining = OrderStatus.CANCELED, Size(0)
+        elif filled >= size:
+            status, remaining = OrderStatus.FILLED, Size(0)
+        else:
+            status, remaining = OrderStatus.OPEN, Size(size - filled)
+        return OrderAck(
+            venue=VENUE,
+            order_id=resp.orderID or signed.order_hash,
+            client_order_id=request.client_order_id,
+            market=request.market,
+            outcome=request.outcome,
+            action=request.action,
+            price=request.price,
+            size=size,
+            filled=filled,
+            remaining=remaining,
+            status=status,
+            avg_fill_price=avg,
+            ts_ms=int(time.time() * 1000),
+        )
+
+    async def cancel_order(self, order_id: str) -> OrderAck:
+        await self.ready()
+        resp = await self.rest.cancel(order_id)
+        not_canceled = resp.get("not_canceled") or {}
+        if order_id in not_canceled and "not found" in str(not_canceled[order_id]).lower():
+            raise NotFoundError("ORDER_NOT_FOUND", str(not_canceled[order_id]), 404)
+        return await self.get_order(order_id)
+
+    async def get_order(
+        self, order_id: str | None = None, *, client_order_id: str | None = None
+    ) -> OrderAck:
+        await self.ready()
+        if order_id is None:
+            if client_order_id is None or client_order_id not in self._signed:
+                raise NotFoundError(
+                    "ORDER_NOT_FOUND", f"no order known for client order id {client_order_id!r}"
+                )
+            order_id = self._signed[client_order_id][1].order_hash
+        return self._ack(await self.rest.order(order_id))
+
+    async def open_orders(self, market: str | None = None) -> list[OrderAck]:
+        await self.ready()
+        if market and market.startswith("0x"):
+            rows = await self.rest.open_orders(market=market)
+        else:
+            rows = await self.rest.open_orders(asset_id=market or "")
+        return [self._ack(r) for r in rows]
+
+    def _ack(self, row: dict[str, Any]) -> OrderAck:
+        size = parse_size(str(row.get("original_size", "0")))
+        filled = parse_size(str(row.get("size_matched", "0")))
+        status = _STATUS.get(str(row.get("status", "")).upper(), OrderStatus.OPEN)
+        if status is OrderStatus.CANCELED and filled >= size:
+            status = OrderStatus.FILLED
+        remaining = Size(size - filled) if status is OrderStatus.OPEN else Size(0)
+        order_id = str(row["id"])
+        created = row.get("created_at")
+        return OrderAck(
+            venue=VENUE,
+            order_id=order_id,
+            client_order_id=self._cid_of.get(order_id),
+            market=str(row.get("asset_id", "")),
+            outcome=_outcome(str(row.get("outcome", ""))),
+            action=Action.BUY if str(row.get("side", "")).upper() == "BUY" else Action.SELL,
+            price=parse_price(str(row.get("price"))),
+            size=size,
+            filled=filled,
+            remaining=remaining,
+            status=status,
+            ts_ms=int(created) * 1000 if isinstance(created, int) else None,
+        )
+
+    # -- account ------------------------------------------------------------------------------
+    async def fills(self, since_ms: int | None = None) -> list[FillReport]:
+        await self.ready()
+        after = since_ms // 1000 if since_ms is not None else None
+        trades = await self.rest.trades(after=after)
+        me = self.credentials.api.api_key if self.credentials.api else ""
+        maker_addr = self.credentials.maker
+        out: list[FillReport] = []
+        for t in trades:
+            ts_ms = int(t.get("match_time") or 0) * 1000
+            if since_ms is not None and ts_ms < since_ms:
+                continue
+            if t.get("owner") == me and t.get("trader_side", "TAKER") == "TAKER":
+                price = parse_price(str(t["price"]))
+                size = parse_size(str(t["size"]))
+                fee_bps = int(t.get("fee_rate_bps") or 0)
+                order_id = str(t.get("taker_order_id", ""))
+                out.append(FillReport(
+                    venue=VENUE,
+                    fill_id=str(t["id"]),
+                    order_id=order_id,
+                    client_order_id=self._cid_of.get(order_id),
+                    market=str(t.get("asset_id", "")),
+                    outcome=_outcome(str(t.get("outcome", ""))),
+                    action=Action.BUY if t.get("side") == "BUY" else Action.SELL,
+                    price=price,
+                    size=size,
+                    fee=_fee(fee_bps, price, size),
+                    is_taker=True,
+                    ts_ms=ts_ms,
+                ))
+            for m in t.get("maker_orders") or []:
+                if m.get("owner") != me and m.get("maker_address") != maker_addr:
+                    continue
+                order_id = str(m.get("order_id", ""))
+                out.append(FillReport(
+                    venue=VENUE,
+                    fill_id=f"{t['id']}:{order_id}",
+                    order_id=order_id,
+                    client_order_id=self._cid_of.get(order_id),
+                    market=str(m.get("asset_id", "")),
+                    outcome=_outcome(str(m.get("outcome", ""))),
+                    action=Action.BUY if m.get("side") == "BUY" else Action.SELL,
+                    price=parse_price(str(m["price"])),
+                    size=parse_size(str(m["matched_amount"])),
+                    fee=Money(0),
+                    is_taker=False,
+                    ts_ms=ts_ms,
+                ))
+        return out
+
+    async def balance(self) -> Money:
+        await self.ready()
+        data = await self.rest.balance_allowance("COLLATERAL")
+        return Money(int(data["balance"]) * _USDC_UNIT_TO_MONEY)
+
+    async def token_balance(self, token_id: str) -> Size:
+        await self.ready()
+        data = await self.rest.balance_allowance("CONDITIONAL", token_id)
+        return Size(int(data["balance"]))
+
+    async def positions(self) -> list[PositionReport]:
+        """Token balances of every token this account traded (the CLOB has no positions call).
+
+        The live venue serves positions from its separate data API; reading balances of traded
+        tokens needs no extra host and is exact.
+        """
+        tokens: dict[str, Outcome] = {}
+        for fill in await self.fills():
+            tokens.setdefault(fill.market, fill.outcome)
+        out: list[PositionReport] = []
+        for token, outcome in tokens.items():
+            size = await self.token_balance(token)
+            if size:
+                out.append(PositionReport(VENUE, token, outcome, size))
+        return out
+
+
+def _same_intent(a: OrderSpec, b: OrderSpec) -> bool:
+    """Equal apart from metadata that may be refreshed between attempts (fee, tick, version)."""
+    return (a.token_id, a.side, a.price, a.size, a.order_type, a.post_only, a.expiration) == (
+        b.token_id, b.side, b.price, b.size, b.order_type, b.post_only, b.expiration
+    )
+
+
+def _fee(fee_bps: int, price: int, size: int) -> Money:
+    """Taker fee in dollars by the CTF exchange formula ``rate × min(p, 1 − p) × size``.
+
+    BUY fees are taken in tokens on chain (``… / p`` tokens, each worth ``p``), so their dollar
+    value is the same expression.
+    """
+    if not fee_bps:
+        return Money(0)
+    return Money(fee_bps * min(price, PRICE_SCALE - price) * size // 10_000)

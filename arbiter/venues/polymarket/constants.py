@@ -1,0 +1,75 @@
+"""Venue constants for the Polymarket CLOB, in one place because the venue keeps moving them.
+
+The v1 column is what ``py-clob-client`` 0.34.6 signs against (and what the local Polymarket
+speaks by default, so the official SDK works against it); v2 is the live venue since 2026-04-28
+(venues.md §2.1, §2.13). Changing a venue version means editing this file only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+POLYGON_CHAIN_ID: Final = 137
+AMOY_CHAIN_ID: Final = 80002
+
+DEFAULT_REST_URL: Final = "https://clob.polymarket.com"
+DEFAULT_WS_URL: Final = "wss://ws-subscriptions-clob.polymarket.com/ws"
+
+ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
+ZERO_BYTES32: Final = "0x" + "00" * 32
+
+#: Cursor the venue returns on the last page; the SDK loops until it sees it.
+END_CURSOR: Final = "LTE="
+FIRST_CURSOR: Final = "MA=="
+
+CLOB_AUTH_MESSAGE: Final = "This message attests that I control the given wallet"
+
+EXCHANGE_DOMAIN_NAME: Final = "Polymarket CTF Exchange"
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeVersion:
+    """One generation of the CTF exchange: its EIP-712 domain version and contract addresses."""
+
+    version: int
+    domain_version: str
+    exchange: str
+    neg_risk_exchange: str
+    collateral: str
+
+    def verifying_contract(self, neg_risk: bool) -> str:
+        return self.neg_risk_exchange if neg_risk else self.exchange
+
+
+V1: Final = ExchangeVersion(
+    version=1,
+    domain_version="1",
+    exchange="0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E",
+    neg_risk_exchange="0xC5d563A36AE78145C45a50134d48A1215220f80a",
+    collateral="0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174",
+)
+V2: Final = ExchangeVersion(
+    version=2,
+    domain_version="2",
+    exchange="0xE111180000d2663C0091e4f400237545B87B996B",
+    neg_risk_exchange="0xe2222d279d744050d28e00520010520000310F59",
+    collateral="0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB",
+)
+VERSIONS: Final = {1: V1, 2: V2}
+
+CONDITIONAL_TOKENS: Final = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
+
+#: Signature types (``signatureType`` in the signed struct).
+SIG_EOA: Final = 0
+SIG_POLY_PROXY: Final = 1
+SIG_POLY_GNOSIS_SAFE: Final = 2
+SIG_POLY_1271: Final = 3
+
+#: ``side`` in the signed struct; the POST body carries the strings.
+SIDE_BUY: Final = 0
+SIDE_SELL: Final = 1
+SIDE_NAMES: Final = {SIDE_BUY: "BUY", SIDE_SELL: "SELL"}
+SIDE_CODES: Final = {"BUY": SIDE_BUY, "SELL": SIDE_SELL}
+
+ORDER_TYPES: Final = ("GTC", "FOK", "GTD", "FAK")

@@ -1,0 +1,335 @@
+"""Async saga runner: turns the pure saga's commands into venue calls, journaling first.
+
+The loop is the same for a new saga and for one found unfinished after a crash::
+
+    while command := saga.next_command(now):
+        PlaceOrder   -> journal the intent (durable) -> place IOC -> journal the answer
+        ResolveOrder -> look the order up by client order id (never resend) -> journal the answer
+        DecideHedge  -> optional quotes -> pure hedge decision -> journal it
+        Finish       -> journal the ending -> release the risk reservation
+
+Send failures are classified by what they say about the order's existence: a venue rejection
+means "not placed"; a timeout, 5xx, rate limit, dropped connection or duplicate-id answer means
+"unknown", and the next command is a lookup. A lookup that finds nothing counts as "absent" only
+after lookups have kept finding nothing for ``absent_grace_s``, so a request still in flight at
+the venue cannot be mistaken for one that never arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from arbiter.core.book import Outcome
+from arbiter.core.detection import Opportunity
+from arbiter.core.hedge import MarketView
+from arbiter.core.pairs import Pair
+from arbiter.core.positions import PositionBook, PositionError
+from arbiter.core.risk import RiskDecision
+from arbiter.core.saga import (
+    DecideHedge,
+    Event,
+    Finish,
+    Intent,
+    OrderFinal,
+    OrderRecord,
+    OrderUnknown,
+    PlaceOrder,
+    ResolveOrder,
+    Saga,
+    SagaPolicy,
+    Started,
+    plan_saga,
+)
+from arbiter.core.units import PRICE_SCALE, Price, Size
+from arbiter.engine.journal import Journal
+from arbiter.venues.base import (
+    Action,
+    DuplicateOrderError,
+    ExchangeClient,
+    NotFoundError,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    RateLimitedError,
+    RejectedError,
+    TimeInForce,
+    TransientError,
+    VenueError,
+)
+
+__all__ = ["ExecutorConfig", "ExecutorStalled", "QuoteSource", "SagaExecutor", "SubmitResult"]
+
+log = logging.getLogger(__name__)
+
+
+class QuoteSource(Protocol):
+    """Best (bid, ask) of one outcome of one market, or ``None`` when unknown."""
+
+    def __call__(self, venue: str, market: str, outcome: Outcome) -> Awaitable[
+        tuple[int | None, int | None] | None
+    ]: ...
+
+
+class RiskGate(Protocol):
+    """What the executor needs from the risk manager shell."""
+
+    def check_and_reserve(self, saga_id: str, opp: Opportunity) -> RiskDecision: ...
+
+    def on_finished(self, saga: Saga, positions: PositionBook) -> Awaitable[None]: ...
+
+    def release(self, saga_id: str) -> object: ...
+
+
+class ExecutorStalled(RuntimeError):
+    """An order's outcome could not be learnt in time; the saga stays open for recovery."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    order_timeout_s: float = 5.0
+    query_timeout_s: float = 5.0
+    #: lookups must find nothing for this long before an order counts as never placed; keep it
+    #: above the longest time a request can sit in a client or venue queue (HTTP timeout)
+    absent_grace_s: float = 5.0
+    resolve_backoff_s: float = 0.05
+    resolve_backoff_max_s: float = 1.0
+    #: give up resolving (saga left open for the next recovery) after this long
+    resolve_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    saga: Saga | None
+    risk: RiskDecision | None
+
+    @property
+    def started(self) -> bool:
+        return self.saga is not None
+
+
+_UNKNOWN_ERRORS = (TransientError, RateLimitedError, DuplicateOrderError, TimeoutError, OSError)
+
+
+def _final_from_ack(step: str, ack: OrderAck, source: str, now_ns: int) -> OrderFinal:
+    price = ack.avg_fill_price if ack.avg_fill_price is not None else ack.price
+    return OrderFinal(
+        step, ack.order_id, ack.status.value, int(ack.filled), int(price) * int(ack.filled),
+        int(ack.fees), source, "", now_ns,
+    )
+
+
+class SagaExecutor:
+    """Runs sagas for one tenant against one client per venue, journaling every transition."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        clients: Mapping[str, ExchangeClient],
+        pairs: Mapping[str, Pair],
+        *,
+        risk: RiskGate | None = None,
+        policy: SagaPolicy | None = None,
+        config: ExecutorConfig | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        quotes: QuoteSource | None = None,
+    ) -> None:
+        self.journal = journal
+        self.clients = dict(clients)
+        self.pairs = dict(pairs)
+        self.risk = risk
+        self.policy = policy or SagaPolicy()
+        self.config = config or ExecutorConfig()
+        self.clock = clock
+        self.quotes = quotes
+        self.positions = journal.positions()
+
+    # -- entry points ---------------------------------------------------------------------------
+    async def submit(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> SubmitResult:
+        """Risk-check, reserve, journal and run one opportunity to a terminal state."""
+        pair = self.pairs.get(opp.pair)
+        if pair is None:
+            raise KeyError(f"opportunity for unknown pair {opp.pair!r}")
+        for leg in opp.legs:
+            self._client(leg.venue)  # refuse before reserving or journaling anything
+        saga_id = self.journal.new_saga_id()
+        decision: RiskDecision | None = None
+        reservation = None
+        if self.risk is not None:
+            decision = self.risk.check_and_reserve(saga_id, opp)
+            if not decision.approved:
+                return SubmitResult(None, decision)
+            reservation = decision.reservation
+        try:
+            plan = plan_saga(saga_id, opp, pair, self.policy, depth)
+            saga = self.journal.start(Started(plan, self.clock()), reservation)
+        except BaseException:
+            if self.risk is not None and reservation is not None:
+                self.risk.release(saga_id)
+            raise
+        await self.drive(saga)
+        return SubmitResult(saga, decision)
+
+    async def drive(self, saga: Saga) -> Saga:
+        """Advance ``saga`` until it is terminal (also the recovery path)."""
+        while True:
+            command = saga.next_command(self.clock())
+            if command is None:
+                break
+            if isinstance(command, PlaceOrder):
+                await self._place(saga, command.intent)
+            elif isinstance(command, ResolveOrder):
+                self._record(saga, await self._resolve(command.order))
+            elif isinstance(command, DecideHedge):
+                view = await self._view(command)
+                self._record(saga, command.decide(view, self.clock()))
+            elif isinstance(command, Finish):
+                self._record(saga, command.event)
+        if self.risk is not None:
+            await self.risk.on_finished(saga, self.positions)
+        return saga
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _record(self, saga: Saga, event: Event) -> None:
+        self.journal.record(saga, event)
+        if isinstance(event, OrderFinal) and event.filled:
+            intent = saga.orders[event.step].intent
+            try:
+                self.positions.apply_fill(
+                    intent.venue, intent.market, intent.outcome, intent.action, event.filled,
+                    event.cost, event.fees,
+                )
+            except PositionError as exc:  # a projection; the journal stays the truth
+                log.error("position update for %s failed: %s", intent.cid, exc)
+
+    def _client(self, venue: str) -> ExchangeClient:
+        client = self.clients.get(venue)
+        if client is None:
+            raise KeyError(f"no client for venue {venue!r}")
+        return client
+
+    async def _place(self, saga: Saga, intent: Intent) -> None:
+        self._record(saga, intent)  # write-ahead: durable before anything leaves the process
+        client = self._client(intent.venue)
+        request = _request(intent)
+        try:
+            ack = await asyncio.wait_for(client.place_order(request), self.config.order_timeout_s)
+        except _UNKNOWN_ERRORS as exc:
+            self._record(saga, OrderUnknown(intent.step, _describe(exc), self.clock()))
+            return
+        except (RejectedError, VenueError) as exc:
+            self._record(saga, OrderFinal(
+                intent.step, "", "rejected", 0, 0, 0, "rejected", _describe(exc), self.clock()
+            ))
+            return
+        except Exception as exc:  # anything else leaves the outcome unknown
+            log.exception("place_order %s failed unexpectedly", intent.cid)
+            self._record(saga, OrderUnknown(intent.step, _describe(exc), self.clock()))
+            return
+        if ack.status is OrderStatus.OPEN:
+            # an IOC should never rest; make sure it cannot fill later, then learn its state
+            self._record(saga, OrderUnknown(intent.step, "ack open for an IOC order", self.clock()))
+            return
+        self._record(saga, _final_from_ack(intent.step, ack, "ack", self.clock()))
+
+    async def _resolve(self, order: OrderRecord) -> OrderFinal:
+        intent = order.intent
+        client = self._client(intent.venue)
+        cfg = self.config
+        backoff = cfg.resolve_backoff_s
+        started = time.monotonic()
+        await _prepare_lookup(client, intent)
+        while True:
+            try:
+                ack = await asyncio.wait_for(
+                    client.get_order(client_order_id=intent.cid), cfg.query_timeout_s
+                )
+            except NotFoundError:
+                # the venue must have had the grace period *after we stopped waiting* for the
+                # send (a timeout here, a crash before a restart) to show the order
+                waited_s = time.monotonic() - started
+                if waited_s >= cfg.absent_grace_s:
+                    return OrderFinal(
+                        intent.step, "", "absent", 0, 0, 0, "absent",
+                        f"no order with this client id after {waited_s:.3f}s of lookups",
+                        self.clock(),
+                    )
+            except Exception as exc:  # keep asking; the order exists or not
+                log.warning("lookup of %s failed: %s", intent.cid, _describe(exc))
+            else:
+                if ack.status is not OrderStatus.OPEN:
+                    return _final_from_ack(intent.step, ack, "query", self.clock())
+                try:
+                    await asyncio.wait_for(client.cancel_order(ack.order_id), cfg.query_timeout_s)
+                except Exception as exc:  # the next lookup tells
+                    log.warning("cancel of %s failed: %s", intent.cid, _describe(exc))
+                continue
+            if time.monotonic() - started > cfg.resolve_timeout_s:
+                raise ExecutorStalled(f"could not resolve order {intent.cid} in time")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, cfg.resolve_backoff_max_s)
+
+    async def _view(self, command: DecideHedge) -> MarketView | None:
+        if self.quotes is None:
+            return None
+        # a known book with an empty side is "nothing to trade with", not "no idea": price it
+        # out of reach so the option is marked unlikely
+        ask: int | None = None
+        bid: int | None = None
+        leg = command.complete_leg
+        try:
+            got = await self.quotes(leg.venue, leg.market, leg.outcome)
+            if got is not None:
+                ask = got[1] if got[1] is not None else PRICE_SCALE
+            leg = command.unwind_leg
+            got = await self.quotes(leg.venue, leg.market, leg.outcome)
+            if got is not None:
+                bid = got[0] if got[0] is not None else 0
+        except Exception as exc:  # decide on limits alone without quotes
+            log.warning("quotes unavailable for hedge decision: %s", _describe(exc))
+            return None
+        return MarketView(
+            Price(ask) if ask is not None else None, Price(bid) if bid is not None else None
+        )
+
+
+def _request(intent: Intent) -> OrderRequest:
+    return OrderRequest(
+        market=intent.market, outcome=intent.outcome, action=Action(intent.action),
+        price=Price(intent.price), size=Size(intent.size), client_order_id=intent.cid,
+        tif=TimeInForce.IOC,
+    )
+
+
+async def _prepare_lookup(client: ExchangeClient, intent: Intent) -> None:
+    """Let a client that finds orders by a derived id re-derive it after a restart.
+
+    Polymarket has no client order id: its client derives the order (and so its hash, the
+    venue's order id) deterministically from the client order id and keeps the mapping in
+    memory. A fresh process after a crash must re-sign the journaled intent to look it up;
+    without this a lookup would answer "not found" for an order that exists.
+    """
+    sign = None
+    layer: object = client
+    for _ in range(4):  # wrappers (dry run, timing) keep the real client as ``inner``
+        sign = getattr(layer, "sign", None)
+        if sign is not None:
+            break
+        layer = getattr(layer, "inner", None)
+        if layer is None:
+            return
+    if sign is None:
+        return
+    try:
+        await sign(_request(intent))
+    except Exception as exc:  # the lookup itself will report what is wrong
+        log.warning("could not re-derive order %s for lookup: %s", intent.cid, _describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]

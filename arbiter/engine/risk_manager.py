@@ -1,0 +1,123 @@
+"""Risk manager shell: the pure :class:`~arbiter.core.risk.RiskBook` plus the I/O it implies.
+
+It refreshes balances from the venues, journals every rejection with its reason code, feeds
+finished sagas back into the book and, when the kill switch trips (manually or automatically),
+cancels every open order on every venue. All decisions stay in core; this class only wires them
+to clients, the journal and the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from arbiter.core.detection import Opportunity
+from arbiter.core.pairs import Pair
+from arbiter.core.positions import PositionBook
+from arbiter.core.risk import RiskBook, RiskDecision
+from arbiter.core.saga import Ending, Saga
+from arbiter.engine.journal import Journal
+from arbiter.venues.base import ExchangeClient
+
+__all__ = ["RiskManager", "pair_holdings"]
+
+log = logging.getLogger(__name__)
+
+
+def pair_holdings(positions: PositionBook, pairs: Mapping[str, Pair]) -> dict[str, int]:
+    """Contracts held per pair: the larger of its Kalshi side and its Polymarket side."""
+    owner: dict[tuple[str, str], str] = {}
+    for pair in pairs.values():
+        owner[("kalshi", pair.kalshi_ticker)] = pair.name
+        owner[("polymarket", pair.polymarket_yes_token)] = pair.name
+        owner[("polymarket", pair.polymarket_no_token)] = pair.name
+    sides: dict[tuple[str, str], int] = {}
+    for pos in positions.open_positions():
+        name = owner.get((pos.venue, pos.market))
+        if name is not None:
+            key = (name, pos.venue)
+            sides[key] = sides.get(key, 0) + pos.size
+    out: dict[str, int] = {}
+    for (name, _venue), size in sides.items():
+        out[name] = max(out.get(name, 0), size)
+    return out
+
+
+class RiskManager:
+    def __init__(
+        self,
+        book: RiskBook,
+        clients: Mapping[str, ExchangeClient],
+        pairs: Mapping[str, Pair],
+        journal: Journal | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.book = book
+        self.clients = dict(clients)
+        self.pairs = dict(pairs)
+        self.journal = journal
+        self.clock = clock
+        self.canceled_on_kill = 0
+
+    async def refresh_balances(self) -> None:
+        for venue, client in self.clients.items():
+            self.book.set_balance(venue, int(await client.balance()))
+
+    def check_and_reserve(self, saga_id: str, opp: Opportunity) -> RiskDecision:
+        decision = self.book.check_and_reserve(saga_id, opp, self.clock())
+        if not decision.approved and self.journal is not None:
+            reason = decision.reason.value if decision.reason is not None else "unknown"
+            self.journal.log(
+                "risk_reject",
+                {"saga_id": saga_id, "pair": opp.pair, "direction": opp.direction,
+                 "reason": reason, "detail": decision.detail},
+                self.clock(),
+            )
+        return decision
+
+    def release(self, saga_id: str) -> object:
+        """Give back a reservation whose saga never started (journaling failed)."""
+        return self.book.release(saga_id)
+
+    async def on_finished(self, saga: Saga, positions: PositionBook) -> None:
+        finished = saga.finished
+        if finished is None:
+            return
+        now = self.clock()
+        tripped = self.book.record_result(
+            saga.saga_id, finished.pnl, finished.ending is Ending.FAILED, now
+        )
+        self.book.set_holdings(pair_holdings(positions, self.pairs), positions.venue_basis())
+        if tripped is not None:
+            await self.kill(tripped, automatic=True)
+
+    async def kill(self, reason: str, automatic: bool = False) -> int:
+        """Trip the switch and cancel every open order on every venue; returns orders canceled."""
+        now = self.clock()
+        self.book.trip(reason, now)
+        if self.journal is not None:
+            self.journal.log("kill_switch", {"reason": reason, "automatic": automatic}, now)
+        results = await asyncio.gather(
+            *(self._cancel_all(v, c) for v, c in self.clients.items()), return_exceptions=True
+        )
+        canceled = sum(r for r in results if isinstance(r, int))
+        self.canceled_on_kill += canceled
+        return canceled
+
+    async def _cancel_all(self, venue: str, client: ExchangeClient) -> int:
+        count = 0
+        for order in await client.open_orders():
+            try:
+                await client.cancel_order(order.order_id)
+                count += 1
+            except Exception as exc:  # one failure must not stop the others
+                log.error("kill switch: cancel %s on %s failed: %s", order.order_id, venue, exc)
+        return count
+
+    def reset(self) -> None:
+        now = self.clock()
+        self.book.reset(now)
+        if self.journal is not None:
+            self.journal.log("kill_switch", {"reason": "reset", "automatic": False}, now)

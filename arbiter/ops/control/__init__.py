@@ -1,0 +1,1 @@
+"""Control plane: the gRPC ControlService, its JWT auth and the engine protocol it drives."""

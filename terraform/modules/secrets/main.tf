@@ -1,0 +1,26 @@
+# Containers only: Terraform never sees a secret value (it would land in state). Values are
+# written by the application (`master-key`: the credential store's key ring, arbiter.ops.credentials)
+# or by operators with `aws secretsmanager put-secret-value` (docs/operations.md, "Rotation").
+# Creating the containers here pins their encryption to the environment's key; a secret the
+# application created on first write would use the account's default key instead.
+
+locals {
+  tenant_secrets = {
+    for pair in setproduct(var.tenants, var.venues) :
+    "tenants/${pair[0]}/${pair[1]}" => "${pair[1]} API credentials of tenant ${pair[0]}"
+  }
+  secrets = merge(
+    { "master-key" = "Master key ring of the encrypted credential store (arbiter.ops.credentials)" },
+    local.tenant_secrets,
+  )
+}
+
+resource "aws_secretsmanager_secret" "this" {
+  #checkov:skip=CKV2_AWS_57:No rotation Lambda can mint these: venue keys are issued in the venue's account UI and the master key ring is rotated by the credential store itself (new version plus re-wrap); both procedures are in docs/operations.md.
+  for_each                = local.secrets
+  name                    = "${var.name_prefix}/${each.key}"
+  description             = each.value
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.recovery_window_in_days
+  tags                    = var.tags
+}

@@ -80,6 +80,6 @@ def test_bad_pairs_file_and_missing_files(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_demo_reports_what_it_found(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--offline"]) == 0
     out = capsys.readouterr().out
     assert "found 3 opportunities" in out

@@ -1,0 +1,594 @@
+"""The engine's Ray actors: thin shells that own one plain object each and forward to it.
+
+* :class:`MarketMonitor` (one per venue, ``monitor_node``): its own WebSocket feed and books;
+  serves the terminal view and the dashboard (top of book, feed health). It keeps ingesting
+  whatever else restarts.
+* :class:`Arbiter` (``arbiter_node``): the tick path (feeds → detector → risk → first order), plus
+  every tenant's saga executor and journal, in one process (ADR 0060). On (re)start it recovers
+  unfinished sagas from the journals *before* subscribing to the feeds.
+* :class:`RiskManagerActor` (``risk_node``): the cross-tenant risk supervisor; pulls risk snapshots
+  from the arbiter, enforces the global limits by tripping the kill switch, exports gauges.
+* :class:`Executor` (one per tenant, ``executor_node``): the tenant's account supervisor; reads its
+  journal (positions, PnL, orders), reconciles with the venues and cancels open orders at stop.
+
+Every actor starts its work from ``__init__`` so that a restart by Ray (``max_restarts=-1``)
+resumes on its own; nothing has to call ``start`` again. Scheduling (node class, restarts, names)
+is declared by :mod:`arbiter.engine.placement` at creation, never here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.util import metrics
+
+from arbiter.core.book import KalshiBook, Outcome
+from arbiter.core.units import MONEY_SCALE, money_str, price_str
+from arbiter.engine.bootstrap import (
+    EngineConfig,
+    TenantRuntime,
+    build_clients,
+    build_detector,
+    build_tenant,
+    kalshi_config,
+    kalshi_signer,
+    warm_up,
+)
+from arbiter.engine.journal import Journal
+from arbiter.engine.placement import Layout, Role, actor_options
+from arbiter.engine.recovery import recover
+from arbiter.engine.tickpath import LatencyWindow, RiskGate, SagaReport, TickPath
+from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus
+from arbiter.venues.kalshi.ws import KalshiFeed
+from arbiter.venues.polymarket.parsing import MarketBooks
+from arbiter.venues.polymarket.rest import PolymarketRest
+from arbiter.venues.polymarket.ws import MarketFeed
+
+__all__ = [
+    "Arbiter",
+    "EngineHandles",
+    "Executor",
+    "MarketMonitor",
+    "RiskManagerActor",
+    "actor_name",
+    "spawn_engine",
+]
+
+log = logging.getLogger(__name__)
+
+VENUES = ("kalshi", "polymarket")
+
+
+def actor_name(role: Role, key: str | None = None) -> str:
+    """Names as the dashboard shows them: ``monitor:kalshi``, ``arbiter``, ``executor:main``."""
+    base = {Role.MONITOR: "monitor", Role.ARBITER: "arbiter", Role.RISK: "risk-manager",
+            Role.EXECUTOR: "executor"}[role]
+    return f"{base}:{key}" if key else base
+
+
+def _dollars(amount: int) -> float:
+    """Money → float for *export only* (Prometheus gauges are doubles); never computed with."""
+    return amount / MONEY_SCALE
+
+
+def _node_id() -> str:
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def tune_for_latency(priority: int, realtime: bool = False) -> None:
+    """Keep the tick path's thread from pausing: no gen-2 sweeps over the long-lived heap
+    (books, pairs, clients are frozen out of the collector), rarer young collections, and, when
+    the config asks for it, a higher CPU priority: ``[engine] priority`` (nice, this thread) or
+    ``realtime`` (SCHED_RR, every thread of the process).
+    Both need the permission (root or CAP_SYS_NICE); without it the engine runs as is."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
+    # Ray's threads in this process share the GIL with the event loop; a frame that arrives
+    # while one of them holds it waits for the switch interval (5 ms by default)
+    sys.setswitchinterval(0.0002)
+    try:
+        if realtime:
+            set_realtime()
+        elif priority:
+            os.setpriority(os.PRIO_PROCESS, 0, -priority)
+    except (OSError, AttributeError) as exc:
+        log.warning("cannot raise the tick path's priority: %s", exc)
+
+
+def set_realtime(level: int = 10) -> None:
+    """SCHED_RR for every thread of this process. All of them, not just the event loop's: the
+    threads share the GIL, and a normal-priority thread preempted while holding it would stall
+    the real-time one behind it (priority inversion). The kernel's RT throttling (95 % of a
+    period by default) keeps the machine responsive even if a thread spins."""
+    param = os.sched_param(level)
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setscheduler(int(tid), os.SCHED_RR, param)
+
+
+def _spawn(coro: Any) -> asyncio.Task[Any]:
+    """Start background work from an actor ``__init__`` (runs on the actor's event loop)."""
+    return asyncio.get_event_loop().create_task(coro)
+
+
+# -- feeds --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Feeds:
+    """The two venue feeds of one process, started and stopped together."""
+
+    kalshi: KalshiFeed
+    polymarket: MarketFeed
+    tasks: list[asyncio.Task[None]]
+
+    async def stop(self) -> None:
+        self.kalshi.stop()
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.polymarket.stop()
+        if self.polymarket.rest is not None:
+            await self.polymarket.rest.close()
+
+
+async def start_feeds(
+    config: EngineConfig,
+    kalshi_books: dict[str, KalshiBook] | None,
+    poly_books: MarketBooks,
+    on_kalshi: Callable[[KalshiBook], None] | None,
+    venues: tuple[str, ...] = VENUES,
+) -> Feeds:
+    """Subscribe to the pairs' markets; ``kalshi_books`` (if given) replaces the feed's own books
+    so that frames are applied straight into the detector's cache (no copy, no hop)."""
+    pairs = config.pairs
+    tenant = config.tenants[0]
+    kfeed = KalshiFeed(
+        kalshi_config(config, tenant), kalshi_signer(tenant),
+        [p.kalshi_ticker for p in pairs], ticks={p.kalshi_ticker: p.kalshi_tick for p in pairs},
+        on_book=on_kalshi,
+    )
+    if kalshi_books is not None:
+        kfeed.books.update(kalshi_books)
+    tokens = [t for p in pairs for t in (p.polymarket_yes_token, p.polymarket_no_token)]
+    pfeed = MarketFeed(
+        tokens, ws_url=config.endpoints.polymarket_ws,
+        rest=PolymarketRest(config.endpoints.polymarket_rest), books=poly_books,
+    )
+    tasks: list[asyncio.Task[None]] = []
+    if "kalshi" in venues:
+        tasks.append(asyncio.get_running_loop().create_task(kfeed.run()))
+    if "polymarket" in venues:
+        await pfeed.start()
+    return Feeds(kfeed, pfeed, tasks)
+
+
+# -- monitor ------------------------------------------------------------------------------------
+
+
+class MarketMonitor:
+    """One venue's feed and books, for everything that is *not* the tick path."""
+
+    def __init__(self, venue: str, config: EngineConfig) -> None:
+        self.venue = venue
+        self.config = config
+        self.events = 0
+        self.started_ns = time.time_ns()
+        self.poly_books = MarketBooks(on_change=self._count)
+        self.feeds: Feeds | None = None
+        self._events_metric = metrics.Counter(
+            "arbiter_feed_events", "book events applied by a market monitor", tag_keys=("venue",)
+        )
+        self._events_metric.set_default_tags({"venue": venue})
+        self._task = _spawn(self._run())
+
+    def _count(self, _key: object) -> None:
+        self.events += 1
+        self._events_metric.inc()
+
+    async def _run(self) -> None:
+        self.feeds = await start_feeds(
+            self.config, None, self.poly_books, self._count, venues=(self.venue,)
+        )
+
+    async def top(self) -> dict[str, Any]:
+        """Best bid/ask per market as dollar strings (the terminal view's book panel)."""
+        out: dict[str, Any] = {}
+        if self.feeds is None:
+            return out
+        if self.venue == "kalshi":
+            for ticker, book in self.feeds.kalshi.books.items():
+                out[ticker] = _quote(book.best_bid(Outcome.YES), book.best_ask(Outcome.YES))
+        else:
+            for token, tbook in self.poly_books.books.items():
+                out[token] = _quote(tbook.best_bid, tbook.best_ask)
+        return out
+
+    async def health(self) -> dict[str, Any]:
+        synced = False
+        if self.feeds is not None:
+            synced = (self.feeds.kalshi.synced if self.venue == "kalshi"
+                      else not self.poly_books.stale and bool(self.poly_books.books))
+        return {"venue": self.venue, "events": self.events, "synced": synced,
+                "uptime_s": (time.time_ns() - self.started_ns) / 1e9, "pid": os.getpid()}
+
+    def node_id(self) -> str:
+        return _node_id()
+
+    async def stop(self) -> None:
+        if self.feeds is not None:
+            await self.feeds.stop()
+
+
+def _quote(bid: int | None, ask: int | None) -> dict[str, str | None]:
+    return {"bid": price_str(bid) if bid is not None else None,
+            "ask": price_str(ask) if ask is not None else None}
+
+
+# -- arbiter ------------------------------------------------------------------------------------
+
+
+class _Launcher:
+    """Adapts a tenant's :class:`SagaExecutor` to the tick path's launcher protocol."""
+
+    def __init__(self, runtime: TenantRuntime) -> None:
+        self.runtime = runtime
+
+    async def run(self, opportunity: Any) -> SagaReport:
+        _DETECTED_NS.set(opportunity.detected_ns)
+        result = await self.runtime.executor.submit(opportunity)
+        saga = result.saga
+        if saga is None:
+            reason = result.risk.reason.value if result.risk and result.risk.reason else "risk"
+            return SagaReport("-", opportunity.pair, opportunity.direction, f"rejected:{reason}", 0)
+        finished = saga.finished
+        outcome = saga.ending.value if saga.ending is not None else "unfinished"
+        pnl = finished.pnl if finished is not None else 0
+        return SagaReport(saga.saga_id, opportunity.pair, opportunity.direction, outcome, pnl)
+
+
+class Arbiter:
+    """Book cache + detection + the tenants' executors: the whole tick path, one process."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.started_ns = time.time_ns()
+        self.ready_ns: int | None = None
+        self.error: str | None = None
+        self.detector = build_detector(config)
+        self.gate = RiskGate(config.gate)
+        self.tick = TickPath(self.detector, self.gate, None, on_report=self._on_report)
+        self.tenants: dict[str, TenantRuntime] = {}
+        self.recovered: dict[str, dict[str, Any]] = {}
+        self.feeds: Feeds | None = None
+        self.stopped = False
+        self._m_ticks = metrics.Gauge("arbiter_ticks_per_second", "book events through detection")
+        self._m_opps = metrics.Counter("arbiter_opportunities", "opportunities detected")
+        self._m_sagas = metrics.Counter("arbiter_sagas", "sagas by outcome", tag_keys=("outcome",))
+        self._m_latency = metrics.Histogram(
+            "arbiter_detect_to_order_ms", "detection to first-leg order sent (in process)",
+            boundaries=[0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 50],
+        )
+        self._m_pnl = metrics.Gauge("arbiter_realised_pnl_dollars", "realised PnL of this run")
+        self._task = _spawn(self._boot())
+        self._metrics_task = _spawn(self._export())
+
+    async def _boot(self) -> None:
+        try:
+            for tenant in self.config.tenants:
+                runtime = await build_tenant(self.config, tenant)
+                _time_first_leg(runtime, self.tick, self._m_latency)
+                report = await recover(runtime.executor, runtime.risk.book)
+                self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
+                                               "ms": report.elapsed_ms, "errors": report.errors}
+                await warm_up(runtime, self.config)
+                self.tenants[tenant.name] = runtime
+            # one tenant trades per opportunity: the first; the others are hot standbys for
+            # now (fan-out across tenants needs a liquidity split, not in this version)
+            first = next(iter(self.tenants.values()))
+            self.tick.launcher = _Launcher(first)
+            kbooks = {p.kalshi_ticker: self.detector.kalshi_book(p.kalshi_ticker)
+                      for p in self.config.pairs}
+            pbooks = MarketBooks(on_change=self.tick.on_token)
+            for p in self.config.pairs:
+                for token in (p.polymarket_yes_token, p.polymarket_no_token):
+                    pbooks.books[token] = self.detector.token_book(token)
+            self.feeds = await start_feeds(
+                self.config, kbooks, pbooks, lambda book: self.tick.on_kalshi(book.ticker)
+            )
+            self._presign_task = _spawn(self._presign())
+            tune_for_latency(self.config.priority, self.config.realtime)
+            self.ready_ns = time.time_ns()
+        except Exception as exc:  # surfaced through status(); the supervisor decides
+            log.exception("arbiter failed to start")
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    async def _presign(self) -> None:
+        """Re-sign the Kalshi create headers off the tick path (an RSA signature is ~1 ms)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.5)
+            for runtime in self.tenants.values():
+                for signer in runtime.presigned:
+                    with contextlib.suppress(Exception):
+                        await loop.run_in_executor(None, signer.refresh)
+
+    def _on_report(self, _opp: Any, report: SagaReport) -> None:
+        if not report.outcome.startswith("rejected:"):
+            self._m_sagas.inc(tags={"outcome": report.outcome})
+        self._m_pnl.set(_dollars(self.tick.stats.pnl))
+
+    async def _export(self) -> None:
+        last_ticks, last_opps = 0, 0
+        while True:
+            await asyncio.sleep(1.0)
+            stats = self.tick.stats
+            self._m_ticks.set(stats.ticks - last_ticks)
+            if stats.opportunities > last_opps:
+                self._m_opps.inc(stats.opportunities - last_opps)
+            last_ticks, last_opps = stats.ticks, stats.opportunities
+
+    async def status(self) -> dict[str, Any]:
+        s = self.tick.stats
+        lat = s.decide_ns
+        risk = {name: {"killed": rt.risk.book.killed, "open": len(rt.risk.book.reservations),
+                       "daily_pnl": money_str(rt.risk.book.daily_pnl)}
+                for name, rt in self.tenants.items()}
+        return {
+            "ready": self.ready_ns is not None, "error": self.error, "pid": os.getpid(),
+            "started_ns": self.started_ns, "ready_ns": self.ready_ns,
+            "ticks": s.ticks, "opportunities": s.opportunities, "admitted": s.admitted,
+            "sagas": dict(s.sagas), "refused": dict(s.refused), "pnl": s.pnl,
+            "recent": list(s.recent),
+            "rejections": dict(self.gate.rejections), "risk": risk, "recovered": self.recovered,
+            "detect_to_launch_us": {
+                "p50": (lat.percentile(0.5) or 0) / 1000, "p99": (lat.percentile(0.99) or 0) / 1000,
+            },
+            "first_leg_ms": _first_leg_summary(self.tick),
+        }
+
+    async def first_leg_log(self) -> list[tuple[int, int]]:
+        """(detected, sent) wall-clock ns of recent first legs, for the latency benchmark."""
+        return list(self.tick.stats.first_leg_log)
+
+    async def risk_snapshot(self) -> dict[str, dict[str, int | str | None]]:
+        return {name: {"killed": rt.risk.book.killed, "daily_pnl": rt.risk.book.daily_pnl,
+                       "reserved": sum(r.exposure for r in rt.risk.book.reservations.values()),
+                       "held": sum(rt.risk.book.held_venue.values())}
+                for name, rt in self.tenants.items()}
+
+    async def kill(self, reason: str) -> int:
+        canceled = 0
+        for rt in self.tenants.values():
+            canceled += await rt.risk.kill(reason)
+        return canceled
+
+    async def stop(self) -> dict[str, Any]:
+        """Graceful stop: no new sagas, finish those in flight, cancel open orders, close."""
+        if self.stopped:
+            return {"stopped": True}
+        self.stopped = True
+        await self.tick.drain()
+        if self.feeds is not None:
+            await self.feeds.stop()
+        canceled = 0
+        for rt in self.tenants.values():
+            canceled += await _cancel_open(rt.clients)
+            await rt.close()
+        return {"stopped": True, "canceled": canceled}
+
+    def node_id(self) -> str:
+        return _node_id()
+
+
+#: detection time of the opportunity whose saga runs in the current asyncio task
+_DETECTED_NS: ContextVar[int] = ContextVar("detected_ns", default=0)
+
+
+def _time_first_leg(runtime: TenantRuntime, tick: TickPath, hist: metrics.Histogram) -> None:
+    """Wrap each client's ``place_order`` to time detection → first-leg send (``-L1`` ids)."""
+    for venue, client in list(runtime.clients.items()):
+        runtime.clients[venue] = _TimedClient(client, tick.stats.first_leg, hist, tick.stats.first_leg_log)
+    runtime.executor.clients = runtime.clients
+    runtime.risk.clients = runtime.clients
+
+
+class _TimedClient:
+    """Pass-through :class:`ExchangeClient` that records when each first leg leaves."""
+
+    def __init__(self, inner: ExchangeClient, window: LatencyWindow, hist: metrics.Histogram,
+                 log: deque[tuple[int, int]]) -> None:
+        self._log = log
+        self.inner = inner
+        self.venue = inner.venue
+        self._window = window
+        self._hist = hist
+
+    async def place_order(self, request: Any) -> Any:
+        detected = _DETECTED_NS.get()
+        if detected and request.client_order_id.endswith("-L1"):
+            sent = time.time_ns()
+            self._window.add(sent - detected)
+            self._log.append((detected, sent))
+            self._hist.observe((sent - detected) / 1e6)
+        return await self.inner.place_order(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _first_leg_summary(tick: TickPath) -> dict[str, float]:
+    window = tick.stats.first_leg
+    return {"p50": (window.percentile(0.5) or 0) / 1e6, "p99": (window.percentile(0.99) or 0) / 1e6,
+            "n": window.count}
+
+
+async def _cancel_open(clients: dict[str, ExchangeClient]) -> int:
+    canceled = 0
+    for venue, client in clients.items():
+        try:
+            for order in await client.open_orders():
+                if order.status is OrderStatus.OPEN:
+                    with contextlib.suppress(Exception):
+                        await client.cancel_order(order.order_id)
+                        canceled += 1
+        except Exception as exc:  # stopping must go on; the next start reconciles
+            log.warning("cancel open orders on %s failed: %s", venue, exc)
+    return canceled
+
+
+# -- risk manager -------------------------------------------------------------------------------
+
+
+class RiskManagerActor:
+    """Cross-tenant limits over the arbiter's per-tenant risk books, off the tick path.
+
+    It holds no state that cannot be re-read: after a restart the next pull rebuilds it, and
+    the per-tenant books in the arbiter keep enforcing their own limits meanwhile.
+    """
+
+    def __init__(self, config: EngineConfig, poll_s: float = 0.5) -> None:
+        self.config = config
+        self.poll_s = poll_s
+        self.snapshot_: dict[str, Any] = {}
+        self.pulls = 0
+        self.tripped: str | None = None
+        self._m_exposure = metrics.Gauge("arbiter_open_exposure_dollars",
+                                         "reserved + held money across tenants")
+        self._m_day = metrics.Gauge("arbiter_daily_pnl_dollars", "day PnL across tenants")
+        self._task = _spawn(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                arbiter = ray.get_actor(actor_name(Role.ARBITER), namespace=self.config.namespace)
+                snap = await arbiter.risk_snapshot.remote()
+            except Exception:  # arbiter restarting: keep the last view, try again
+                continue
+            self.snapshot_ = snap
+            self.pulls += 1
+            exposure = sum(int(t["reserved"]) + int(t["held"]) for t in snap.values())
+            day = sum(int(t["daily_pnl"]) for t in snap.values())
+            self._m_exposure.set(_dollars(exposure))
+            self._m_day.set(_dollars(day))
+            gross = self.config.limits.max_gross_exposure
+            loss = self.config.limits.max_daily_loss
+            reason = None
+            if gross is not None and exposure > gross * max(1, len(snap)):
+                reason = "global gross exposure"
+            elif loss is not None and day < -loss * max(1, len(snap)):
+                reason = "global daily loss"
+            if reason and self.tripped is None:
+                self.tripped = reason
+                with contextlib.suppress(Exception):
+                    await arbiter.kill.remote(reason)
+
+    async def snapshot(self) -> dict[str, Any]:
+        return {"tenants": self.snapshot_, "pulls": self.pulls, "tripped": self.tripped,
+                "pid": os.getpid()}
+
+    def node_id(self) -> str:
+        return _node_id()
+
+
+# -- executor (tenant supervisor) ---------------------------------------------------------------
+
+
+class Executor:
+    """One tenant's account view: journal-derived positions/PnL, venue reconciliation, stop."""
+
+    def __init__(self, config: EngineConfig, tenant: str) -> None:
+        self.config = config
+        self.tenant = next(t for t in config.tenants if t.name == tenant)
+        self.clients: dict[str, ExchangeClient] = {}
+        self.started_ns = time.time_ns()
+        self._task = _spawn(self._boot())
+
+    async def _boot(self) -> None:
+        self.clients = await build_clients(self.config, self.tenant)
+
+    def _journal(self) -> Journal | None:
+        path = self.config.journal_path(self.tenant.name)
+        return Journal(path, synchronous="NORMAL") if path.exists() else None
+
+    async def summary(self) -> dict[str, Any]:
+        """Sagas by ending, orders, positions and PnL, rebuilt from the journal every time."""
+        journal = self._journal()
+        if journal is None:
+            return {"tenant": self.tenant.name, "sagas": {}, "orders": 0, "pnl": 0, "pid": os.getpid()}
+        try:
+            endings = journal.endings()
+            orders = journal.orders()
+            pnl = sum(int(r[0] or 0) for r in journal._db.execute(
+                "SELECT pnl FROM sagas WHERE ending IS NOT NULL").fetchall())
+            cids = [o.cid for o in orders]
+            return {"tenant": self.tenant.name, "sagas": endings, "orders": len(orders),
+                    "unique_cids": len(set(cids)), "unfinished": len(journal.unfinished()),
+                    "pnl": pnl, "pid": os.getpid()}
+        finally:
+            journal.close()
+
+    async def open_orders(self) -> int:
+        total = 0
+        for client in self.clients.values():
+            inner = client.inner if isinstance(client, DryRunClient) else client
+            with contextlib.suppress(Exception):
+                total += len(await inner.open_orders())
+        return total
+
+    async def cancel_open_orders(self) -> int:
+        return await _cancel_open(self.clients)
+
+    def node_id(self) -> str:
+        return _node_id()
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+# -- spawning -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EngineHandles:
+    layout: Layout
+    monitors: dict[str, Any]
+    arbiter: Any
+    risk: Any
+    executors: dict[str, Any]
+
+    def all(self) -> list[Any]:
+        return [*self.monitors.values(), self.arbiter, self.risk, *self.executors.values()]
+
+
+def spawn_engine(config: EngineConfig, layout: Layout) -> EngineHandles:
+    """Create every actor with its placement; Ray restarts them, this never runs twice."""
+    ns = config.namespace
+
+    def make(cls: type, role: Role, key: str | None, *args: Any) -> Any:
+        opts = actor_options(role, layout, actor_name(role, key), ns)
+        return ray.remote(cls).options(**opts).remote(*args)
+
+    monitors = {v: make(MarketMonitor, Role.MONITOR, v, v, config) for v in VENUES}
+    arbiter = make(Arbiter, Role.ARBITER, None, config)
+    risk = make(RiskManagerActor, Role.RISK, None, config)
+    executors = {t.name: make(Executor, Role.EXECUTOR, t.name, config, t.name)
+                 for t in config.tenants}
+    return EngineHandles(layout, monitors, arbiter, risk, executors)

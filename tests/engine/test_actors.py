@@ -1,0 +1,203 @@
+"""The engine's actors on a local four-node Ray cluster, trading against both local venues.
+
+One cluster and one engine per module (starting them is the expensive part): placement is
+checked first, then every actor kind is killed mid-run and must come back, rebuild its state
+and resume, with every order at the venues accounted for in the journal exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import ray
+
+from arbiter.engine.actors import EngineHandles, spawn_engine
+from arbiter.engine.bootstrap import EngineConfig, load_config
+from arbiter.engine.journal import Journal
+from arbiter.engine.localcluster import LocalCluster, start_local_cluster
+from arbiter.engine.paper import LocalVenues
+from arbiter.engine.placement import NODE_RESOURCE, Role, detect_layout
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    local = start_local_cluster(4)
+    ray.init(address=local.address, namespace="arbiter-test", log_to_driver=False)
+    try:
+        yield local
+    finally:
+        ray.shutdown()
+        local.shutdown()
+
+
+@dataclass
+class Running:
+    venues: LocalVenues
+    config: EngineConfig
+    handles: EngineHandles
+
+
+async def _until(probe: Any, timeout_s: float, what: str) -> Any:
+    """Poll ``probe()`` (an awaitable factory) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout_s
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = await probe()
+            if value:
+                return value
+        except Exception as exc:  # an actor restarting answers with errors for a while
+            last_exc = exc
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc!r})")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def engine(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+                 ) -> AsyncIterator[Running]:
+    venues = LocalVenues(tmp_path_factory.mktemp("paper"))
+    await venues.start()
+    config = load_config(venues.config_path).with_overrides(namespace="arbiter-test")
+    handles = spawn_engine(config, detect_layout(ray.cluster_resources()))
+    try:
+        async def ready() -> bool:
+            status = await handles.arbiter.status.remote()
+            assert status["error"] is None, status["error"]
+            return bool(status["ready"])
+
+        await _until(ready, 60, "the arbiter to be ready")
+        yield Running(venues, config, handles)
+    finally:
+        for actor in handles.all():
+            ray.kill(actor, no_restart=True)
+        await venues.stop()
+
+
+def _nodes_with(resource: str) -> set[str]:
+    return {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get(resource)}
+
+
+async def test_each_actor_kind_runs_on_its_node_class(engine: Running) -> None:
+    h = engine.handles
+    assert h.layout.dedicated
+    placed = {
+        Role.MONITOR: [await m.node_id.remote() for m in h.monitors.values()],
+        Role.ARBITER: [await h.arbiter.node_id.remote()],
+        Role.RISK: [await h.risk.node_id.remote()],
+        Role.EXECUTOR: [await e.node_id.remote() for e in h.executors.values()],
+    }
+    for role, node_ids in placed.items():
+        assert set(node_ids) <= _nodes_with(NODE_RESOURCE[role]), role
+    # four node classes on four different nodes
+    assert len({ids[0] for ids in placed.values()}) == 4
+
+
+async def _sagas(h: EngineHandles) -> int:
+    status = await h.arbiter.status.remote()
+    return sum(status["sagas"].values())
+
+
+async def test_actors_restart_rebuild_and_lose_no_order(engine: Running) -> None:
+    h = engine.handles
+    base = await _until(lambda: _sagas(h), 30, "the first sagas")
+    recovery: dict[str, float] = {}
+
+    # -- monitor: killed through Ray, re-subscribes (fresh snapshots) and is synced again
+    before = await h.monitors["kalshi"].health.remote()
+    t = time.monotonic()
+    ray.kill(h.monitors["kalshi"], no_restart=False)
+
+    async def monitor_back() -> bool:
+        health = await h.monitors["kalshi"].health.remote()
+        return bool(health["pid"] != before["pid"] and health["synced"])
+
+    await _until(monitor_back, 60, "the kalshi monitor")
+    recovery["monitor"] = time.monotonic() - t
+
+    # -- arbiter: SIGKILL of its process mid-run; the monitors keep ingesting meanwhile
+    status = await h.arbiter.status.remote()
+    events_before = (await h.monitors["polymarket"].health.remote())["events"]
+    t = time.monotonic()
+    os.kill(int(status["pid"]), signal.SIGKILL)
+
+    async def arbiter_back() -> dict[str, Any] | None:
+        s = await h.arbiter.status.remote()
+        return s if s["pid"] != status["pid"] and s["ready"] else None
+
+    restarted = await _until(arbiter_back, 90, "the arbiter")
+    recovery["arbiter"] = time.monotonic() - t
+    assert restarted["recovered"]["paper"]["errors"] == []
+    events_during = (await h.monitors["polymarket"].health.remote())["events"]
+    assert events_during > events_before
+    # and it trades again
+    await _until(lambda: _sagas(h), 30, "sagas after the arbiter restart")
+
+    # -- risk manager and executor: killed through Ray, state rebuilt from arbiter / journal
+    snap = await h.risk.snapshot.remote()
+    t = time.monotonic()
+    ray.kill(h.risk, no_restart=False)
+
+    async def risk_back() -> bool:
+        s = await h.risk.snapshot.remote()
+        return bool(s["pid"] != snap["pid"] and s["pulls"] > 0 and s["tenants"])
+
+    await _until(risk_back, 60, "the risk manager")
+    recovery["risk"] = time.monotonic() - t
+
+    executor = h.executors["paper"]
+    summary = await executor.summary.remote()
+    t = time.monotonic()
+    ray.kill(executor, no_restart=False)
+
+    async def executor_back() -> dict[str, Any] | None:
+        s = await executor.summary.remote()
+        return s if s["pid"] != summary["pid"] else None
+
+    rebuilt = await _until(executor_back, 60, "the executor")
+    recovery["executor"] = time.monotonic() - t
+    assert rebuilt["orders"] >= summary["orders"]
+
+    stopped = await h.arbiter.stop.remote()
+    assert stopped["stopped"]
+    print("\nrecovery seconds:", {k: round(v, 2) for k, v in recovery.items()}, "sagas before:", base)
+    _assert_orders_accounted(engine)
+
+
+def _assert_orders_accounted(engine: Running) -> None:
+    """Every order at a venue is in the journal, once; every acknowledged one is at the venue."""
+    journal = Journal(Path(engine.config.journal_path("paper")), synchronous="NORMAL")
+    try:
+        assert journal.unfinished() == []
+        rows = journal.orders()
+    finally:
+        journal.close()
+    assert len({r.cid for r in rows}) == len(rows)
+    tenant = engine.config.tenants[0]
+    kalshi = engine.venues.kalshi
+    poly = engine.venues.polymarket
+    assert kalshi is not None and poly is not None
+    venue_cids = [o.client_order_id for o in kalshi.exchange.orders.values()
+                  if o.account == tenant.kalshi_key_id]
+    assert len(venue_cids) == len(set(venue_cids)), "a Kalshi order was sent twice"
+    journal_kalshi = {r.cid: r for r in rows if r.venue == "kalshi"}
+    assert set(venue_cids) <= set(journal_kalshi), "a Kalshi order is missing from the journal"
+    for cid, row in journal_kalshi.items():
+        if row.source in ("ack", "query"):
+            assert cid in venue_cids
+    address = engine.venues.polymarket_address
+    venue_ids = [o.id for o in poly.exchange.orders.values() if o.maker == address]
+    assert len(venue_ids) == len(set(venue_ids))
+    journal_poly = {r.order_id for r in rows if r.venue == "polymarket" and r.order_id}
+    assert set(venue_ids) == journal_poly, "Polymarket orders and journal disagree"
+    assert venue_cids and venue_ids

@@ -1,0 +1,381 @@
+"""Where recorded data lives: Parquet for market events, SQLite for trades, decisions and fills.
+
+Layout of an event store (one directory)::
+
+    events/date=2026-01-05/venue=kalshi/part-000000.parquet
+    events/date=2026-01-05/venue=polymarket/part-000001.parquet
+    engine.sqlite            # market trades, the engine's decisions and fills
+
+Partitions are by UTC date of ``ts_ns`` and venue, so a time-range query opens only the days it
+needs. Files are written to ``*.parquet.tmp`` and renamed when closed: a reader (or a crash)
+never sees a half-written file, and rotation never loses a row because the writer flushes its
+buffer into the old file before it renames it. Memory is bounded by ``flush_rows`` buffered rows
+per partition plus one open Parquet row group.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from arbiter.backtest.events import EVENT_SCHEMA, VENUES, EventBatch, EventBuilder
+
+__all__ = ["EngineStore", "EventStore", "EventWriter", "StorageError", "date_of"]
+
+DAY_NS: Final = 86_400 * 10**9
+
+
+class StorageError(ValueError):
+    """A store that does not exist or a query that cannot be answered."""
+
+
+def date_of(ts_ns: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ns // 10**9, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _day_start(date: str) -> int:
+    d = dt.datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+    return int(d.timestamp()) * 10**9
+
+
+@dataclass(slots=True)
+class _OpenFile:
+    path: Path
+    writer: pq.ParquetWriter
+    rows: int
+
+
+class EventWriter:
+    """Appends event rows to a partitioned Parquet store with bounded memory.
+
+    ``flush_rows``: rows buffered per partition before a row group is written.
+    ``rows_per_file``: a file is closed (renamed into place) after this many rows and a new part
+    opened; a date change closes the previous day's file on the next flush.
+    """
+
+    def __init__(self, root: Path | str, flush_rows: int = 50_000, rows_per_file: int = 2_000_000,
+                 first_seq: int = 0) -> None:
+        self.root = Path(root)
+        self.events_dir = self.root / "events"
+        self.events_dir.mkdir(parents=True, exist_ok=True)
+        self.flush_rows = flush_rows
+        self.rows_per_file = rows_per_file
+        self._buffers: dict[tuple[str, int], EventBuilder] = {}
+        self._open: dict[tuple[str, int], _OpenFile] = {}
+        self._part = self._next_part()
+        self._seq = max(first_seq, self._max_seq() + 1)
+        self.rows_written = 0
+        self.files_closed = 0
+        self.max_buffered = 0
+        self._buffered = 0
+        self._day = (0, 0, "")
+
+    def _next_part(self) -> int:
+        parts = [int(p.name.split("-")[1].split(".")[0]) for p in self.events_dir.rglob("part-*")]
+        return max(parts, default=-1) + 1
+
+    def _max_seq(self) -> int:
+        best = -1
+        for path in sorted(self.events_dir.rglob("part-*.parquet")):
+            col = pq.read_table(path, columns=["seq"]).column("seq")
+            if len(col):
+                best = max(best, int(pa.compute.max(col).as_py()))
+        return best
+
+    def _date(self, ts_ns: int) -> str:
+        lo, hi, date = self._day
+        if lo <= ts_ns < hi:
+            return date
+        date = date_of(ts_ns)
+        lo = _day_start(date)
+        self._day = (lo, lo + DAY_NS, date)
+        # a new day: whatever is buffered for earlier days is complete, write it out now so
+        # memory holds at most the current day's buffers
+        for key in sorted(k for k in self._buffers if k[0] < date):
+            self._flush(key)
+            self._close(key)
+            del self._buffers[key]
+        return date
+
+    def add(self, ts_ns: int, venue: int, market: str, kind: int, side: int, price: int,
+            size: int) -> None:
+        """Append one row; ``seq`` is assigned here (store-global, monotone)."""
+        key = (self._date(ts_ns), venue)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = EventBuilder()
+        buf.next_seq = self._seq
+        buf.add(ts_ns, venue, market, kind, side, price, size)
+        self._seq += 1
+        self._buffered += 1
+        if self._buffered > self.max_buffered:
+            self.max_buffered = self._buffered
+        if len(buf) >= self.flush_rows:
+            self._flush(key)
+
+    def add_batch(self, batch: EventBatch) -> None:
+        """Append a whole batch (its ``seq`` column is replaced by the store's own)."""
+        markets = batch.markets
+        for ts, venue, market, kind, side, price, size in zip(
+            batch.ts_ns.tolist(), batch.venue.tolist(), batch.market.tolist(), batch.kind.tolist(),
+            batch.side.tolist(), batch.price.tolist(), batch.size.tolist(), strict=True,
+        ):
+            self.add(ts, venue, markets[market], kind, side, price, size)
+
+    def _flush(self, key: tuple[str, int]) -> None:
+        buf = self._buffers.get(key)
+        if buf is None or not len(buf):
+            return
+        table = buf.build().to_arrow()
+        self._buffered -= len(buf)
+        buf.clear()
+        # a date that is no longer being written to gets its file closed (day rotation)
+        for other in [k for k in self._open if k[1] == key[1] and k[0] < key[0]]:
+            self._flush(other)
+            self._close(other)
+        handle = self._open.get(key)
+        if handle is None:
+            date, venue = key
+            folder = self.events_dir / f"date={date}" / f"venue={VENUES[venue]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"part-{self._part:06d}.parquet"
+            self._part += 1
+            tmp = path.with_suffix(".parquet.tmp")
+            handle = self._open[key] = _OpenFile(path, pq.ParquetWriter(tmp, EVENT_SCHEMA), 0)
+        handle.writer.write_table(table)
+        handle.rows += table.num_rows
+        self.rows_written += table.num_rows
+        if handle.rows >= self.rows_per_file:
+            self._close(key)
+
+    def _close(self, key: tuple[str, int]) -> None:
+        handle = self._open.pop(key, None)
+        if handle is None:
+            return
+        handle.writer.close()
+        handle.path.with_suffix(".parquet.tmp").rename(handle.path)
+        self.files_closed += 1
+
+    def flush(self) -> None:
+        for key in sorted(self._buffers):
+            self._flush(key)
+
+    def rotate(self) -> None:
+        """Flush everything and close every open file (readers see all rows afterwards)."""
+        self.flush()
+        for key in sorted(self._open):
+            self._close(key)
+
+    def close(self) -> None:
+        self.rotate()
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventStore:
+    """Read side of an event store: time-range queries and export."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.events_dir = self.root / "events"
+
+    def files(self, start_ns: int | None = None, end_ns: int | None = None,
+              venues: Sequence[str] | None = None) -> list[Path]:
+        if not self.events_dir.is_dir():
+            raise StorageError(f"{self.root} holds no recorded events (no events/ folder)")
+        out = []
+        for path in sorted(self.events_dir.glob("date=*/venue=*/part-*.parquet")):
+            date = path.parent.parent.name.removeprefix("date=")
+            venue = path.parent.name.removeprefix("venue=")
+            day = _day_start(date)
+            if start_ns is not None and day + DAY_NS <= start_ns:
+                continue
+            if end_ns is not None and day >= end_ns:
+                continue
+            if venues is not None and venue not in venues:
+                continue
+            out.append(path)
+        return out
+
+    def table(self, start_ns: int | None = None, end_ns: int | None = None,
+              venues: Sequence[str] | None = None, markets: Sequence[str] | None = None) -> pa.Table:
+        """Rows in ``[start_ns, end_ns)`` in replay order (ts, then seq)."""
+        files = self.files(start_ns, end_ns, venues)
+        if not files:
+            return EVENT_SCHEMA.empty_table()
+        tables = [pq.read_table(p, schema=EVENT_SCHEMA) for p in files]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        mask = None
+        if start_ns is not None:
+            mask = pa.compute.greater_equal(table["ts_ns"], start_ns)
+        if end_ns is not None:
+            m = pa.compute.less(table["ts_ns"], end_ns)
+            mask = m if mask is None else pa.compute.and_(mask, m)
+        if markets is not None:
+            m = pa.compute.is_in(
+                table["market"].cast(pa.string()), value_set=pa.array(list(markets), pa.string())
+            )
+            mask = m if mask is None else pa.compute.and_(mask, m)
+        if mask is not None:
+            table = table.filter(mask)
+        return table.sort_by([("ts_ns", "ascending"), ("seq", "ascending")])
+
+    def load(self, start_ns: int | None = None, end_ns: int | None = None,
+             venues: Sequence[str] | None = None, markets: Sequence[str] | None = None) -> EventBatch:
+        return EventBatch.from_arrow(self.table(start_ns, end_ns, venues, markets))
+
+    def export(self, out: Path | str, fmt: str, start_ns: int | None = None,
+               end_ns: int | None = None) -> int:
+        """Write the rows of a time range to one Parquet or CSV file; returns the row count."""
+        table = self.table(start_ns, end_ns)
+        _write_table(table.cast(_plain(table.schema)), Path(out), fmt)
+        return int(table.num_rows)
+
+
+def _plain(schema: pa.Schema) -> pa.Schema:
+    """Dictionary columns as plain strings (CSV writers and spreadsheets want values)."""
+    return pa.schema(
+        [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema]
+    )
+
+
+def _write_table(table: pa.Table, out: Path, fmt: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        pq.write_table(table, out)
+    elif fmt == "csv":
+        pacsv.write_csv(table, out)
+    else:
+        raise StorageError(f"unknown export format {fmt!r} (parquet or csv)")
+
+
+# -- SQLite --------------------------------------------------------------------------------------
+
+_TABLES: Final[dict[str, str]] = {
+    "market_trades": "ts_ns INTEGER NOT NULL, venue TEXT NOT NULL, market TEXT NOT NULL, "
+    "side INTEGER NOT NULL, price INTEGER NOT NULL, size INTEGER NOT NULL",
+    "decisions": "ts_ns INTEGER NOT NULL, run TEXT NOT NULL, pair TEXT NOT NULL, "
+    "direction TEXT NOT NULL, size INTEGER NOT NULL, expected_profit INTEGER NOT NULL, "
+    "action TEXT NOT NULL, reason TEXT NOT NULL, saga_id TEXT",
+    "fills": "ts_ns INTEGER NOT NULL, run TEXT NOT NULL, venue TEXT NOT NULL, market TEXT NOT NULL, "
+    "outcome TEXT NOT NULL, action TEXT NOT NULL, price INTEGER NOT NULL, size INTEGER NOT NULL, "
+    "fee INTEGER NOT NULL, order_id TEXT NOT NULL, client_order_id TEXT, is_taker INTEGER NOT NULL",
+    "sagas": "ts_ns INTEGER NOT NULL, run TEXT NOT NULL, saga_id TEXT NOT NULL, pair TEXT NOT NULL, "
+    "direction TEXT NOT NULL, ending TEXT NOT NULL, pnl INTEGER NOT NULL, detail TEXT NOT NULL",
+}
+
+
+class EngineStore:
+    """SQLite store of market trades and the engine's own decisions, fills and saga outcomes.
+
+    Integers only (core units), one index per table on ``ts_ns``: the queries are "what happened
+    between t0 and t1", for reports and for the paper-vs-live comparison. ``run`` labels a
+    source (``live``, ``paper``, a backtest id) so several can share one file.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path)
+        for name, cols in _TABLES.items():
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS {name}_ts ON {name} (ts_ns)")
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.commit()
+        self.db.close()
+
+    def __enter__(self) -> EngineStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def tables() -> list[str]:
+        return list(_TABLES)
+
+    def _columns(self, table: str) -> list[str]:
+        if table not in _TABLES:
+            raise StorageError(f"unknown table {table!r}; known: {', '.join(_TABLES)}")
+        return [c.split()[0] for c in _TABLES[table].split(", ")]
+
+    def insert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        cols = self._columns(table)
+        values = [tuple(row.get(c) for c in cols) for row in rows]
+        self.db.executemany(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values
+        )
+        self.db.commit()
+        return len(values)
+
+    def query(self, table: str, start_ns: int | None = None, end_ns: int | None = None,
+              run: str | None = None) -> list[dict[str, Any]]:
+        """Rows with ``start_ns <= ts_ns < end_ns`` in insertion order within equal times."""
+        cols = self._columns(table)
+        where: list[str] = []
+        args: list[int | str] = []
+        if start_ns is not None:
+            where.append("ts_ns >= ?")
+            args.append(start_ns)
+        if end_ns is not None:
+            where.append("ts_ns < ?")
+            args.append(end_ns)
+        if run is not None and "run" in cols:
+            where.append("run = ?")
+            args.append(run)
+        sql = f"SELECT {', '.join(cols)} FROM {table}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts_ns, rowid"
+        return [dict(zip(cols, row, strict=True)) for row in self.db.execute(sql, args)]
+
+    def iter_rows(self, table: str) -> Iterator[dict[str, Any]]:
+        yield from self.query(table)
+
+    def export(self, table: str, out: Path | str, fmt: str, start_ns: int | None = None,
+               end_ns: int | None = None) -> int:
+        rows = self.query(table, start_ns, end_ns)
+        cols = self._columns(table)
+        out = Path(out)
+        if fmt == "csv":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=cols)
+                w.writeheader()
+                w.writerows(rows)
+        else:
+            arrays = {c: [r[c] for r in rows] for c in cols}
+            _write_table(pa.table(arrays) if rows else pa.table({c: pa.array([]) for c in cols}),
+                         out, fmt)
+        return len(rows)
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces): equal values always give equal bytes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def batch_rows(batch: EventBatch) -> Iterator[tuple[int, int, str, int, int, int, int]]:
+    markets = batch.markets
+    for ts, venue, market, kind, side, price, size in zip(
+        batch.ts_ns.tolist(), batch.venue.tolist(), batch.market.tolist(), batch.kind.tolist(),
+        batch.side.tolist(), batch.price.tolist(), batch.size.tolist(), strict=True,
+    ):
+        yield ts, venue, markets[market], kind, side, price, size
+

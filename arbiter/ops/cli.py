@@ -21,6 +21,12 @@ __all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "main"]
 COMMAND_MODULES: list[str] = [
     "arbiter.ops.scan_cmd",
     "arbiter.ops.demo_cmd",
+    "arbiter.ops.backtest_cmds",
+    "arbiter.ops.run_cmd",
+    "arbiter.ops.venue_cmds",
+    "arbiter.ops.pairs_suggest",
+    "arbiter.ops.tenant_cmds",
+    "arbiter.ops.observability_cmds",
 ]
 
 

@@ -10,9 +10,12 @@ cross-venue scenario with the same seed produces correlated books and occasional
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import signal
+import sys
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -424,3 +427,29 @@ def diff_quotes(
     cancels = [k for k, size in current.items() if k not in want or want[k].size != size]
     places = [q for k, q in want.items() if current.get(k) != q.size]
     return cancels, places
+
+
+def serve_until_signalled(
+    start: Callable[[], Awaitable[str]], stop: Callable[[], Awaitable[None]], stopped: str
+) -> int:
+    """Run a local venue until SIGINT/SIGTERM: ``start`` returns the banner, ``stop`` tears down.
+
+    One loop for every ``arbiter sim ...`` command, so all of them exit the same way (banner on
+    stdout once listening, which tests wait for; a last line on stderr once stopped).
+    """
+
+    async def serve() -> None:
+        event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, event.set)
+        print(await start(), flush=True)
+        try:
+            await event.wait()
+        finally:
+            await stop()
+
+    asyncio.run(serve())
+    print(stopped, file=sys.stderr)
+    return 0

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
-import sys
 
 from arbiter.ops.cli import UsageError
-from arbiter.sim.common import SimConfigError, load_scenario
+from arbiter.sim.common import SimConfigError, load_scenario, serve_until_signalled
 from arbiter.sim.kalshi.server import RATE_TIERS, build_sim
 from arbiter.venues.kalshi.signing import KeyFileError
 
@@ -24,27 +20,15 @@ def _run(args: argparse.Namespace) -> int:
     except (SimConfigError, KeyFileError) as exc:
         raise UsageError(str(exc)) from None
 
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+    async def start() -> str:
         try:
             await sim.start(args.host, args.port)
         except OSError as exc:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
         markets = ", ".join(sim.exchange.markets) or "none"
-        print(f"local Kalshi listening on {sim.rest_url} (ws {sim.ws_url}); markets: {markets}",
-              flush=True)
-        try:
-            await stop.wait()
-        finally:
-            await sim.stop()
+        return f"local Kalshi listening on {sim.rest_url} (ws {sim.ws_url}); markets: {markets}"
 
-    asyncio.run(serve())
-    print("local Kalshi stopped", file=sys.stderr)
-    return 0
+    return serve_until_signalled(start, sim.stop, "local Kalshi stopped")
 
 
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

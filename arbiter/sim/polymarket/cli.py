@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
-import sys
 
 from arbiter.ops.cli import UsageError
-from arbiter.sim.common import SimConfigError, load_accounts, load_scenario
+from arbiter.sim.common import SimConfigError, load_accounts, load_scenario, serve_until_signalled
 from arbiter.sim.polymarket.builder import build_exchange
 from arbiter.sim.polymarket.server import PolymarketSim
 
@@ -34,29 +30,17 @@ def build_sim(args: argparse.Namespace) -> PolymarketSim:
 def _run(args: argparse.Namespace) -> int:
     sim = build_sim(args)
 
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+    async def start() -> str:
         try:
             await sim.start(args.host, args.port)
         except OSError as exc:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-        print(
+        return (
             f"local Polymarket listening on {sim.url} (ws {sim.ws_url}); "
-            f"{len(sim.exchange.markets)} market(s), exchange v{sim.exchange.version}",
-            flush=True,
+            f"{len(sim.exchange.markets)} market(s), exchange v{sim.exchange.version}"
         )
-        try:
-            await stop.wait()
-        finally:
-            await sim.stop()
 
-    asyncio.run(serve())
-    print("local Polymarket stopped", file=sys.stderr)
-    return 0
+    return serve_until_signalled(start, sim.stop, "local Polymarket stopped")
 
 
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

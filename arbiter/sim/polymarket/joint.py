@@ -10,18 +10,20 @@ written as *confirmed* pairs here — the only place where that is legitimate.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
-import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from arbiter.core.units import price_str
 from arbiter.ops.cli import UsageError
-from arbiter.sim.common import ScenarioSpec, SimConfigError, load_accounts, load_scenario
+from arbiter.sim.common import (
+    ScenarioSpec,
+    SimConfigError,
+    load_accounts,
+    load_scenario,
+    serve_until_signalled,
+)
 from arbiter.sim.polymarket.builder import build_exchange
 from arbiter.sim.polymarket.server import PolymarketSim
 
@@ -99,12 +101,9 @@ def _run(args: argparse.Namespace) -> int:
     except SimConfigError as exc:
         raise UsageError(str(exc)) from None
 
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+    joints: list[JointSims] = []
+
+    async def start() -> str:
         try:
             joint = await start_joint(
                 args.kalshi_accounts, args.polymarket_accounts, scenario, seed=args.seed,
@@ -115,20 +114,21 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(f"cannot listen: {exc.strerror}") from None
+        joints.append(joint)
         if args.pairs_out:
             Path(args.pairs_out).write_text(joint.pairs_toml())
-        print(f"local Kalshi on {joint.kalshi.rest_url} (ws {joint.kalshi.ws_url}); "
-              f"local Polymarket on {joint.polymarket.url} (ws {joint.polymarket.ws_url}); "
-              f"{len(joint.pairs())} pair(s)"
-              + (f" written to {args.pairs_out}" if args.pairs_out else ""), flush=True)
-        try:
-            await stop.wait()
-        finally:
+        return (
+            f"local Kalshi on {joint.kalshi.rest_url} (ws {joint.kalshi.ws_url}); "
+            f"local Polymarket on {joint.polymarket.url} (ws {joint.polymarket.ws_url}); "
+            f"{len(joint.pairs())} pair(s)"
+            + (f" written to {args.pairs_out}" if args.pairs_out else "")
+        )
+
+    async def stop() -> None:
+        for joint in joints:
             await joint.stop()
 
-    asyncio.run(serve())
-    print("joint local venues stopped", file=sys.stderr)
-    return 0
+    return serve_until_signalled(start, stop, "joint local venues stopped")
 
 
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -63,8 +63,8 @@ async def test_bad_signatures_get_the_venue_401(
     headers = {
         "unknown_key": signed(BALANCE, key_id="nobody"),
         "wrong_key": signed(BALANCE, owner=OTHER),
-        "old": signed(BALANCE, now_ms=now - 31_000),
-        "future": signed(BALANCE, now_ms=now + 31_000),
+        "old": signed(BALANCE, now_ms=now - 300_000),  # far outside the 30 s window,
+        "future": signed(BALANCE, now_ms=now + 300_000),  # so load cannot flip them
         "tampered_ts": signed(BALANCE, now_ms=now) | {HEADER_TIMESTAMP: str(now + 1)},
         "other_path": signed("/trade-api/v2/portfolio/positions"),
         "other_method": signed(BALANCE, method="POST"),

@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -27,11 +27,13 @@ from rich.table import Table
 from arbiter.core.detection import DetectionConfig
 from arbiter.core.pairs import Pair, parse_pairs
 from arbiter.core.units import money_str, price_str, size_str
-from arbiter.engine.bootstrap import EngineConfig
-from arbiter.engine.live import EngineSnapshot
 from arbiter.ops.errors import UsageError
 from arbiter.ops.run_cmd import engine_session, summary_lines
 from arbiter.ops.scan_cmd import run_scan
+
+if TYPE_CHECKING:  # the engine pulls in Ray: import it when the demo runs, not for --help
+    from arbiter.engine.bootstrap import EngineConfig
+    from arbiter.engine.live import EngineSnapshot
 
 __all__ = ["register"]
 

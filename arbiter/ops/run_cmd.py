@@ -15,13 +15,15 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbiter.core.units import money_str
-from arbiter.engine.bootstrap import EngineConfig, load_config
-from arbiter.engine.live import EngineSnapshot, RunSummary, connect, run_engine
-from arbiter.engine.paper import PaperProcess
 from arbiter.ops.errors import UsageError
+
+if TYPE_CHECKING:  # the engine pulls in Ray: import it when a command runs, not for --help
+    from arbiter.engine.bootstrap import EngineConfig
+    from arbiter.engine.live import EngineSnapshot, RunSummary
+    from arbiter.engine.paper import PaperProcess
 
 __all__ = ["add_engine_options", "engine_session", "register", "summary_lines", "summary_record"]
 
@@ -48,6 +50,10 @@ async def engine_session(
     """Paper venues (if asked), Ray connection, the engine; everything torn down afterwards."""
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    from arbiter.engine.bootstrap import load_config
+    from arbiter.engine.live import connect, run_engine
+    from arbiter.engine.paper import PaperProcess
+
     venues: PaperProcess | None = None
     if args.paper:
         workdir = args.workdir or tempfile.mkdtemp(prefix="arbiter-paper-")

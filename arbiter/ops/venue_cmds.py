@@ -184,9 +184,13 @@ def _order_place(args: argparse.Namespace) -> int:
         raise UsageError(f"bad size: {exc}") from None
     if size <= 0:
         raise UsageError("bad size: must be positive")
+    if args.outcome is None and args.venue != "polymarket":
+        # a Kalshi ticker has both outcomes on one book: guessing one would trade the wrong side
+        raise UsageError(f"--outcome yes|no is required for --venue {args.venue}")
     request = OrderRequest(
         market=args.market,
-        outcome=Outcome(args.outcome),
+        # on Polymarket the token id (--market) is the outcome; the field only labels the ack
+        outcome=Outcome(args.outcome or "yes"),
         action=Action(args.side),
         price=price,
         size=size,
@@ -307,7 +311,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     place = osub.add_parser("place", help="place one limit order")
     _common(place)
     place.add_argument("--market", required=True, help="ticker (Kalshi) or token id")
-    place.add_argument("--outcome", choices=["yes", "no"], required=True)
+    place.add_argument("--outcome", choices=["yes", "no"],
+                       help="required for kalshi; not used for polymarket (the token id is the outcome)")
     place.add_argument("--side", choices=["buy", "sell"], required=True)
     place.add_argument("--price", required=True, help="dollars, e.g. 0.45")
     place.add_argument("--size", required=True, help="contracts, e.g. 10")

@@ -80,7 +80,8 @@ def test_operator_commands_against_local_polymarket(
     code, out, _ = _run(capsys, "positions", *venue)
     assert code == 0 and [(p["market"], p["size"]) for p in json.loads(out)] == [(token, "10")]
 
-    code, out, _ = _run(capsys, "order", "place", *venue, "--market", token, "--outcome", "yes",
+    # the token id is the outcome on Polymarket: --outcome may be left out
+    code, out, _ = _run(capsys, "order", "place", *venue, "--market", token,
                         "--side", "buy", "--price", "0.30", "--size", "6")
     resting = json.loads(out)
     assert resting["status"] == "open"

@@ -75,6 +75,7 @@ async def test_dry_run_sends_nothing(sim: KalshiSim, demo_env: None,
         (["--market", "KXNOPE", "--price", "0.35"], 1, "kalshi: market_not_found"),
         (["--market", "KXSTATIC-A", "--price", "1.35"], 2, "bad price"),
         (["--market", "KXSTATIC-A", "--price", "0.355"], 1, "invalid_price"),
+        (["--market", "KXSTATIC-A", "--price", "0.35", "--outcome", None], 2, "--outcome yes|no is required"),
     ],
 )
 async def test_user_errors_are_one_line(sim: KalshiSim, demo_env: None,
@@ -82,6 +83,8 @@ async def test_user_errors_are_one_line(sim: KalshiSim, demo_env: None,
                                         code: int, message: str) -> None:
     argv = ["order", "place", *venue_args(sim), "--outcome", "yes", "--side", "buy",
             "--size", "1", *extra]
+    if None in argv:  # a case that leaves --outcome out entirely
+        argv = [a for a in argv if a not in ("--outcome", "yes", None)]
     assert await run(argv) == code
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err

@@ -28,13 +28,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 from ray.util import metrics
 
 from arbiter.core.book import KalshiBook, Outcome
+from arbiter.core.ratelimit import RateLimiter
 from arbiter.core.units import MONEY_SCALE, money_str, price_str
 from arbiter.engine.bootstrap import (
     EngineConfig,
@@ -50,6 +51,7 @@ from arbiter.engine.journal import Journal
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import LatencyWindow, RiskGate, SagaReport, TickPath
+from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus
 from arbiter.venues.kalshi.ws import KalshiFeed
 from arbiter.venues.polymarket.parsing import MarketBooks
@@ -245,10 +247,20 @@ def _quote(bid: int | None, ask: int | None) -> dict[str, str | None]:
 class _Launcher:
     """Adapts a tenant's :class:`SagaExecutor` to the tick path's launcher protocol."""
 
-    def __init__(self, runtime: TenantRuntime) -> None:
+    def __init__(self, runtime: TenantRuntime,
+                 blocked: Callable[[str, str], str | None] | None = None,
+                 on_launch: Callable[[str, Any], None] | None = None) -> None:
         self.runtime = runtime
+        self.blocked = blocked
+        self.on_launch = on_launch
 
     async def run(self, opportunity: Any) -> SagaReport:
+        if self.blocked is not None:
+            reason = self.blocked(self.runtime.name, opportunity.pair)
+            if reason is not None:
+                return SagaReport("-", opportunity.pair, opportunity.direction, f"rejected:{reason}", 0)
+        if self.on_launch is not None:
+            self.on_launch(self.runtime.name, opportunity)
         _DETECTED_NS.set(opportunity.detected_ns)
         result = await self.runtime.executor.submit(opportunity)
         saga = result.saga
@@ -284,14 +296,30 @@ class Arbiter:
             boundaries=[0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 50],
         )
         self._m_pnl = metrics.Gauge("arbiter_realised_pnl_dollars", "realised PnL of this run")
+        # the Prometheus metrics of docs/observability.md, served by this process itself: the
+        # tick path lives here, so the scrape needs no Ray hop and survives a dashboard outage
+        self.metrics = Metrics()
+        self.metrics_server: MetricsServer | None = None
+        if config.metrics_port is not None:
+            self.metrics_server = serve_metrics(self.metrics, config.metrics_host, config.metrics_port)
+        self._pair_of = {key: p.name for p in config.pairs
+                         for key in (p.kalshi_ticker, p.polymarket_yes_token, p.polymarket_no_token)}
+        self._refused_seen: dict[str, int] = {}
+        # operator state (control plane): in memory, so a restarted arbiter trades again unpaused
+        self._ops = {t.name: _OperatorState() for t in config.tenants}
+        self._alerts: deque[dict[str, Any]] = deque(maxlen=500)
+        self._seq = 0
+        self._launches: deque[tuple[int, str, Any]] = deque(maxlen=1000)
+        self._saga_log: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=1000)
         self._task = _spawn(self._boot())
         self._metrics_task = _spawn(self._export())
 
     async def _boot(self) -> None:
         try:
+            limiter = RateLimiter(time.time_ns())  # one per deployment: tenants share the IP
             for tenant in self.config.tenants:
-                runtime = await build_tenant(self.config, tenant)
-                _time_first_leg(runtime, self.tick, self._m_latency)
+                runtime = await build_tenant(self.config, tenant, limiter)
+                _time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
                 report = await recover(runtime.executor, runtime.risk.book)
                 self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
                                                "ms": report.elapsed_ms, "errors": report.errors}
@@ -300,15 +328,15 @@ class Arbiter:
             # one tenant trades per opportunity: the first; the others are hot standbys for
             # now (fan-out across tenants needs a liquidity split, not in this version)
             first = next(iter(self.tenants.values()))
-            self.tick.launcher = _Launcher(first)
+            self.tick.launcher = _Launcher(first, self._blocked, self._launched)
             kbooks = {p.kalshi_ticker: self.detector.kalshi_book(p.kalshi_ticker)
                       for p in self.config.pairs}
-            pbooks = MarketBooks(on_change=self.tick.on_token)
+            pbooks = MarketBooks(on_change=self._on_token)
             for p in self.config.pairs:
                 for token in (p.polymarket_yes_token, p.polymarket_no_token):
                     pbooks.books[token] = self.detector.token_book(token)
             self.feeds = await start_feeds(
-                self.config, kbooks, pbooks, lambda book: self.tick.on_kalshi(book.ticker)
+                self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker)
             )
             self._presign_task = _spawn(self._presign())
             tune_for_latency(self.config.priority, self.config.realtime)
@@ -327,10 +355,55 @@ class Arbiter:
                     with contextlib.suppress(Exception):
                         await loop.run_in_executor(None, signer.refresh)
 
+    # -- feed callbacks: count for Prometheus, then the tick path ---------------------------------
+    def _on_kalshi(self, ticker: str) -> None:
+        self._counted("kalshi", ticker, self.tick.on_kalshi)
+
+    def _on_token(self, token: str) -> None:
+        self._counted("polymarket", token, self.tick.on_token)
+
+    def _counted(self, venue: str, key: str, on_tick: Callable[[str], None]) -> None:
+        stats, m = self.tick.stats, self.metrics
+        pair = self._pair_of.get(key, "")
+        m.tick(venue)
+        m.book_update(venue, pair)
+        before = stats.opportunities
+        on_tick(key)
+        for _ in range(stats.opportunities - before):
+            m.opportunity(self._trading_tenant(), pair)
+
+    def _trading_tenant(self) -> str:
+        """The tenant opportunities are launched for (the first; see ``_boot``)."""
+        return next(iter(self.tenants), "-")
+
     def _on_report(self, _opp: Any, report: SagaReport) -> None:
+        self._seq += 1
+        self._saga_log.append((self._seq, self._trading_tenant(),
+                               {"saga": report.saga_id, "pair": report.pair, "outcome": report.outcome,
+                                "pnl": report.pnl, "ts_ns": time.time_ns()}))
         if not report.outcome.startswith("rejected:"):
             self._m_sagas.inc(tags={"outcome": report.outcome})
+            self.metrics.saga_finished(self._trading_tenant(), report.pair, report.outcome)
         self._m_pnl.set(_dollars(self.tick.stats.pnl))
+
+    def _export_state(self) -> None:
+        """Refresh the state gauges and the refusal counters from the tenants' risk books."""
+        m = self.metrics
+        tenant = self._trading_tenant()
+        for reason, n in self.tick.stats.refused.items():
+            for _ in range(n - self._refused_seen.get(reason, 0)):
+                m.risk_rejected(tenant, reason)
+            self._refused_seen[reason] = n
+        for name, rt in self.tenants.items():
+            book = rt.risk.book
+            m.set_kill_switch(name, book.killed is not None)
+            m.set_daily(name, book.daily_pnl, book.limits.max_daily_loss)
+            m.open_sagas.labels(m.tenant(name)).set(len(book.reservations))
+            for venue, held in book.held_venue.items():
+                m.set_exposure(name, venue, held)
+        if tenant in self.tenants:
+            # fees are inside each saga's settlement-valued PnL; marks are not tracked here
+            m.set_pnl(tenant, self.tick.stats.pnl, 0, 0)
 
     async def _export(self) -> None:
         last_ticks, last_opps = 0, 0
@@ -341,6 +414,10 @@ class Arbiter:
             if stats.opportunities > last_opps:
                 self._m_opps.inc(stats.opportunities - last_opps)
             last_ticks, last_opps = stats.ticks, stats.opportunities
+            try:
+                self._export_state()
+            except Exception:  # metrics must never take the actor down
+                log.exception("metrics export failed")
 
     async def status(self) -> dict[str, Any]:
         s = self.tick.stats
@@ -359,6 +436,7 @@ class Arbiter:
                 "p50": (lat.percentile(0.5) or 0) / 1000, "p99": (lat.percentile(0.99) or 0) / 1000,
             },
             "first_leg_ms": _first_leg_summary(self.tick),
+            "metrics_port": self.metrics_server.port if self.metrics_server is not None else None,
         }
 
     async def first_leg_log(self) -> list[tuple[int, int]]:
@@ -389,20 +467,197 @@ class Arbiter:
         for rt in self.tenants.values():
             canceled += await _cancel_open(rt.clients)
             await rt.close()
+        # the metrics endpoint stays up: the final counters and the kill switch stay scrapeable
         return {"stopped": True, "canceled": canceled}
+
+    # -- control plane (arbiter.ops.control.ray_engine.RayEngineControl) -------------------------
+    def _blocked(self, tenant: str, pair: str) -> str | None:
+        ops = self._ops.get(tenant)
+        if ops is None:
+            return None
+        if not ops.running or pair in ops.stopped_pairs:
+            return "stopped"
+        if ops.paused_all or pair in ops.paused_pairs:
+            return "paused"
+        return None
+
+    def _launched(self, tenant: str, opportunity: Any) -> None:
+        self._seq += 1
+        self._launches.append((self._seq, tenant, opportunity))
+
+    def _alert(self, tenant: str, kind: str, detail: str) -> None:
+        self._alerts.append({"tenant": tenant, "kind": kind, "detail": detail, "ts_ns": time.time_ns()})
+
+    def _scope(self, tenant: str | None) -> list[str]:
+        if tenant is None:
+            return list(self._ops)
+        if tenant not in self._ops:
+            raise KeyError(tenant)
+        return [tenant]
+
+    async def control_status(self, tenant: str | None) -> list[dict[str, Any]]:
+        rows = []
+        for name in self._scope(tenant):
+            ops, rt = self._ops[name], self.tenants.get(name)
+            book = rt.risk.book if rt is not None else None
+            rows.append({
+                "tenant": name, "running": ops.running and not self.stopped, "paused_all": ops.paused_all,
+                "paused_pairs": sorted(ops.paused_pairs | ops.stopped_pairs),
+                "killed": book.killed if book is not None else None,
+                "open_sagas": len(book.reservations) if book is not None else 0,
+                "open_orders": len(await self._open_orders(rt)) if rt is not None else 0,
+                "daily_pnl": book.daily_pnl if book is not None else 0,
+            })
+        return rows
+
+    async def control(self, action: str, tenant: str | None, pair: str | None) -> tuple[bool, str]:
+        """start / stop / pause / resume for one tenant (or all), one pair (or all)."""
+        if pair is not None and pair not in self._ops_pairs():
+            raise KeyError(f"pair {pair}")
+        changed = False
+        for name in self._scope(tenant):
+            changed |= self._ops[name].apply(action, pair)
+        detail = {"start": "started {}", "stop": "stopped {}; open sagas finish", "pause": "paused {}",
+                  "resume": "resumed {}"}[action]
+        return changed, detail.format(pair or "all pairs")
+
+    async def describe(self) -> dict[str, list[str]]:
+        return {"tenants": list(self._ops), "pairs": [p.name for p in self.config.pairs]}
+
+    def _ops_pairs(self) -> set[str]:
+        return {p.name for p in self.config.pairs}
+
+    async def trip(self, tenant: str | None, reason: str) -> bool:
+        changed = False
+        for name in self._scope(tenant):
+            rt = self.tenants.get(name)
+            if rt is not None and rt.risk.book.killed is None:
+                await rt.risk.kill(reason)
+                self._alert(name, "kill_switch", f"tripped: {reason}")
+                changed = True
+        return changed
+
+    async def reset(self, tenant: str) -> bool:
+        (name,) = self._scope(tenant)
+        rt = self.tenants.get(name)
+        was = rt.risk.book.killed if rt is not None else None
+        if rt is not None:
+            rt.risk.reset()
+        if was is not None:
+            self._alert(name, "kill_switch", f"reset (was: {was})")
+        return was is not None
+
+    async def _open_orders(self, rt: TenantRuntime) -> list[Any]:
+        found: list[Any] = []
+        for client in rt.clients.values():
+            with contextlib.suppress(Exception):
+                found += [o for o in await client.open_orders() if o.status is OrderStatus.OPEN]
+        return found
+
+    async def open_orders(self, tenant: str | None) -> list[tuple[str, Any]]:
+        """(tenant, OrderAck) of every order resting at the venues."""
+        out: list[tuple[str, Any]] = []
+        for name in self._scope(tenant):
+            rt = self.tenants.get(name)
+            if rt is not None:
+                out += [(name, o) for o in await self._open_orders(rt)]
+        return out
+
+    async def cancel_order(self, tenant: str, venue: str, order_id: str) -> bool:
+        (name,) = self._scope(tenant)
+        rt = self.tenants.get(name)
+        if rt is None or venue not in rt.clients:
+            return False
+        try:
+            await rt.clients[venue].cancel_order(order_id)
+        except Exception:
+            return False
+        return True
+
+    async def positions(self, tenant: str | None) -> list[tuple[str, Any]]:
+        return [(name, p) for name in self._scope(tenant) if (rt := self.tenants.get(name)) is not None
+                for p in rt.executor.positions.open_positions()]
+
+    async def pnl(self, tenant: str | None) -> list[tuple[str, Any, int]]:
+        return [(name, rt.executor.positions.pnl(), rt.risk.book.daily_pnl)
+                for name in self._scope(tenant) if (rt := self.tenants.get(name)) is not None]
+
+    async def limits(self, tenant: str) -> Any:
+        (name,) = self._scope(tenant)
+        rt = self.tenants.get(name)
+        return rt.risk.book.limits if rt is not None else self.config.limits
+
+    async def set_limits(self, tenant: str, limits: Any) -> Any:
+        (name,) = self._scope(tenant)
+        rt = self.tenants.get(name)
+        if rt is None:
+            raise KeyError(f"{name} is not running yet")
+        rt.risk.book.limits = limits
+        self._alert(name, "limits", "risk limits changed")
+        return limits
+
+    async def alerts(self, tenant: str | None) -> list[dict[str, Any]]:
+        names = set(self._scope(tenant))
+        return [a for a in self._alerts if a["tenant"] in names]
+
+    async def events_since(self, seq: int) -> dict[str, Any]:
+        """Launches and saga endings after ``seq``, for the control plane's polled streams."""
+        return {"seq": self._seq,
+                "launches": [x for x in self._launches if x[0] > seq],
+                "sagas": [x for x in self._saga_log if x[0] > seq]}
 
     def node_id(self) -> str:
         return _node_id()
+
+
+@dataclass(slots=True)
+class _OperatorState:
+    """What an operator switched for one tenant; consulted before each saga launch."""
+
+    running: bool = True
+    paused_all: bool = False
+    paused_pairs: set[str] = field(default_factory=set)
+    stopped_pairs: set[str] = field(default_factory=set)
+
+    def apply(self, action: str, pair: str | None) -> bool:
+        before = (self.running, self.paused_all, set(self.paused_pairs), set(self.stopped_pairs))
+        if action == "start":
+            if pair is None:
+                self.running = True
+                self.stopped_pairs.clear()
+            else:
+                self.stopped_pairs.discard(pair)
+        elif action == "stop":
+            if pair is None:
+                self.running = False
+            else:
+                self.stopped_pairs.add(pair)
+        elif action == "pause":
+            if pair is None:
+                self.paused_all = True
+            else:
+                self.paused_pairs.add(pair)
+        elif action == "resume":
+            if pair is None:
+                self.paused_all = False
+                self.paused_pairs.clear()
+            else:
+                self.paused_pairs.discard(pair)
+        else:
+            raise ValueError(action)
+        return before != (self.running, self.paused_all, self.paused_pairs, self.stopped_pairs)
 
 
 #: detection time of the opportunity whose saga runs in the current asyncio task
 _DETECTED_NS: ContextVar[int] = ContextVar("detected_ns", default=0)
 
 
-def _time_first_leg(runtime: TenantRuntime, tick: TickPath, hist: metrics.Histogram) -> None:
+def _time_first_leg(runtime: TenantRuntime, tick: TickPath, hist: metrics.Histogram,
+                    prom: Metrics | None = None) -> None:
     """Wrap each client's ``place_order`` to time detection → first-leg send (``-L1`` ids)."""
     for venue, client in list(runtime.clients.items()):
-        runtime.clients[venue] = _TimedClient(client, tick.stats.first_leg, hist, tick.stats.first_leg_log)
+        runtime.clients[venue] = _TimedClient(client, tick.stats.first_leg, hist,
+                                              tick.stats.first_leg_log, prom)
     runtime.executor.clients = runtime.clients
     runtime.risk.clients = runtime.clients
 
@@ -411,8 +666,9 @@ class _TimedClient:
     """Pass-through :class:`ExchangeClient` that records when each first leg leaves."""
 
     def __init__(self, inner: ExchangeClient, window: LatencyWindow, hist: metrics.Histogram,
-                 log: deque[tuple[int, int]]) -> None:
+                 log: deque[tuple[int, int]], prom: Metrics | None = None) -> None:
         self._log = log
+        self._prom = prom
         self.inner = inner
         self.venue = inner.venue
         self._window = window
@@ -425,6 +681,8 @@ class _TimedClient:
             self._window.add(sent - detected)
             self._log.append((detected, sent))
             self._hist.observe((sent - detected) / 1e6)
+            if self._prom is not None:
+                self._prom.tick_to_order_ns(self.venue, sent - detected)
         return await self.inner.place_order(request)
 
     def __getattr__(self, name: str) -> Any:

@@ -38,7 +38,8 @@ Config file (``--config``, TOML)::
     ws_url = "ws://127.0.0.1:8800/ws"
 
     [[tenant]]
-    name = "main"
+    name = "main"                  # a tenant id (docs/tenancy.md)
+    tier = "institutional"         # free | pro | institutional (the default): caps risk and rates
     kalshi_key_id = "..."
     kalshi_private_key = "keys/kalshi.pem"      # path, relative to this file
     polymarket_private_key = "keys/poly.hex"    # path to a file holding the hex key
@@ -56,6 +57,7 @@ from typing import Any
 
 from arbiter.core.detection import DetectionConfig, Detector
 from arbiter.core.pairs import Pair, parse_pairs
+from arbiter.core.ratelimit import RateLimiter
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import SagaPolicy
 from arbiter.core.units import Money, Size, parse_money, parse_price, parse_size
@@ -64,6 +66,7 @@ from arbiter.engine.journal import Journal
 from arbiter.engine.risk_manager import RiskManager
 from arbiter.engine.tickpath import GateConfig
 from arbiter.ops.errors import UsageError
+from arbiter.ops.tenancy import TenancyError, Tier, UserContext, apply_tier, validate_tenant_id
 from arbiter.venues.base import DryRunClient, ExchangeClient
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
 from arbiter.venues.kalshi.rest import KalshiRestClient
@@ -73,6 +76,7 @@ from arbiter.venues.polymarket.auth import ApiCreds, PolymarketCredentials
 from arbiter.venues.polymarket.client import PolymarketClient
 from arbiter.venues.polymarket.constants import POLYGON_CHAIN_ID, SIG_EOA
 from arbiter.venues.polymarket.signing import Signer as PolySigner
+from arbiter.venues.ratelimited import RateLimitedClient
 
 __all__ = [
     "Endpoints",
@@ -83,6 +87,7 @@ __all__ = [
     "build_detector",
     "build_tenant",
     "load_config",
+    "unwrap",
 ]
 
 
@@ -105,6 +110,11 @@ class TenantConfig:
     polymarket_signature_type: int = SIG_EOA
     polymarket_api: tuple[str, str, str] | None = field(default=None, repr=False)
     polymarket_chain_id: int = POLYGON_CHAIN_ID
+    tier: str = Tier.INSTITUTIONAL.value
+
+    def user(self) -> UserContext:
+        """The tenant's context (id, tier, the tier's limits) every executor and journal row gets."""
+        return UserContext.for_tier(self.name, self.tier)
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,10 @@ class EngineConfig:
     realtime: bool = False
     #: the venue that gets leg 1 (kalshi: its create is pre-signed, see ADR 0060)
     first_venue: str = "kalshi"
+    #: Prometheus endpoint of the arbiter actor (0 = a free port, None = off; docs/observability.md)
+    metrics_port: int | None = 0
+    #: interface the endpoint binds; 0.0.0.0 when Prometheus scrapes from another host
+    metrics_host: str = "127.0.0.1"
 
     @property
     def pairs(self) -> list[Pair]:
@@ -219,8 +233,16 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         if t.get("polymarket_api_key"):
             api = (str(t["polymarket_api_key"]), str(t["polymarket_api_secret"]),
                    str(t["polymarket_api_passphrase"]))
+        name = str(t.get("name", f"tenant{i + 1}"))
+        tier = str(t.get("tier", Tier.INSTITUTIONAL.value))
+        try:
+            validate_tenant_id(name)
+            tier = Tier.parse(tier).value
+        except TenancyError as exc:
+            raise UsageError(f"config {file}: {where}: {exc}") from None
         tenants.append(TenantConfig(
-            name=str(t.get("name", f"tenant{i + 1}")),
+            name=name,
+            tier=tier,
             kalshi_key_id=str(t.get("kalshi_key_id", "")),
             kalshi_private_key_pem=_read(base, t.get("kalshi_private_key"), f"{where} kalshi_private_key"),
             polymarket_private_key=_read(
@@ -252,7 +274,15 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         priority=int(engine.get("priority", 0)),
         realtime=bool(engine.get("realtime", False)),
         first_venue=first_venue,
+        metrics_port=_metrics_port(engine.get("metrics_port", 0)),
+        metrics_host=str(engine.get("metrics_host", "127.0.0.1")),
     )
+
+
+def _metrics_port(value: object) -> int | None:
+    """``[engine] metrics_port``: 0 = a free port, a negative number = no endpoint."""
+    port = int(str(value))
+    return None if port < 0 else port
 
 
 # -- builders (called inside the actors) ----------------------------------------------------------
@@ -316,8 +346,37 @@ def polymarket_credentials(tenant: TenantConfig) -> PolymarketCredentials:
     )
 
 
-async def build_clients(config: EngineConfig, tenant: TenantConfig) -> dict[str, ExchangeClient]:
-    """One client per venue for ``tenant``; wrapped in :class:`DryRunClient` for dry runs."""
+def unwrap(client: ExchangeClient) -> ExchangeClient:
+    """The venue's own client under the wrappers (dry run, rate limit) that keep it as ``inner``."""
+    layer: ExchangeClient = client
+    while isinstance(layer, DryRunClient | RateLimitedClient):
+        layer = layer.inner
+    return layer
+
+
+def _limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:
+    """Give ``tenant`` its tier's order budget and its Kalshi key's bucket (once per limiter)."""
+    user = tenant.user()
+    if user.tenant_id not in limiter.tenants():
+        limiter.add_tenant(
+            user.tenant_id, orders_per_second=user.limits.orders_per_second,
+            order_burst=user.limits.order_burst, weight=user.limits.fair_share_weight,
+            now_ns=time.time_ns(),
+        )
+    if tenant.kalshi_key_id:
+        limiter.set_venue_key(user.tenant_id, "kalshi", tenant.kalshi_key_id)
+    return limiter
+
+
+async def build_clients(
+    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None
+) -> dict[str, ExchangeClient]:
+    """One client per venue for ``tenant``, behind the tenant's rate budget; wrapped in
+    :class:`DryRunClient` for dry runs (which then charges reads only: mutations never leave).
+
+    ``limiter`` is the deployment's; pass the same one for every tenant so the per-IP Polymarket
+    budget is shared fairly. Without one, the tenant gets a limiter of its own.
+    """
     kcfg = kalshi_config(config, tenant)
     signer = PresignedSigner(kalshi_signer(tenant), signing_path(kcfg.rest_url))
     signer.refresh()
@@ -325,7 +384,11 @@ async def build_clients(config: EngineConfig, tenant: TenantConfig) -> dict[str,
     poly = await PolymarketClient.connect(
         polymarket_credentials(tenant), config.endpoints.polymarket_rest
     )
-    clients: dict[str, ExchangeClient] = {"kalshi": kalshi, "polymarket": poly}
+    limiter = _limiter_for(limiter or RateLimiter(time.time_ns()), tenant)
+    clients: dict[str, ExchangeClient] = {
+        venue: RateLimitedClient(client, limiter, tenant.name)
+        for venue, client in (("kalshi", kalshi), ("polymarket", poly))
+    }
     if config.dry_run:
         return {venue: DryRunClient(client) for venue, client in clients.items()}
     return clients
@@ -348,22 +411,26 @@ class TenantRuntime:
         self.journal.close()
 
 
-async def build_tenant(config: EngineConfig, tenant: TenantConfig) -> TenantRuntime:
+async def build_tenant(
+    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None
+) -> TenantRuntime:
+    """The tenant's journal, clients, risk and executor; the tier caps the operator's limits."""
+    user = tenant.user()
     path = config.journal_path(tenant.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(path, synchronous=config.journal_sync)
-    clients = await build_clients(config, tenant)
+    journal = Journal(path, synchronous=config.journal_sync, tenant=user.tenant_id)
+    clients = await build_clients(config, tenant, limiter)
     pairs = {p.name: p for p in config.pairs}
-    risk = RiskManager(RiskBook(config.limits), clients, pairs, journal)
+    risk = RiskManager(RiskBook(apply_tier(config.limits, user)), clients, pairs, journal)
     first = config.first_venue
     policy = SagaPolicy(first_venues=(first, *(v for v in ("kalshi", "polymarket") if v != first)))
     executor = SagaExecutor(
         journal, clients, pairs, risk=risk, policy=policy,
-        config=ExecutorConfig(order_timeout_s=5.0, absent_grace_s=1.0),
+        config=ExecutorConfig(order_timeout_s=5.0, absent_grace_s=1.0), user=user,
     )
     presigned = []
     for client in clients.values():
-        inner = client.inner if isinstance(client, DryRunClient) else client
+        inner = unwrap(client)
         signer = getattr(inner, "signer", None)
         if isinstance(signer, PresignedSigner):
             presigned.append(signer)
@@ -373,7 +440,7 @@ async def build_tenant(config: EngineConfig, tenant: TenantConfig) -> TenantRunt
 async def warm_up(runtime: TenantRuntime, config: EngineConfig) -> None:
     """Fetch what the first order would otherwise fetch (token metadata, balances)."""
     poly = runtime.clients.get("polymarket")
-    inner = poly.inner if isinstance(poly, DryRunClient) else poly
+    inner = unwrap(poly) if poly is not None else None
     if isinstance(inner, PolymarketClient):
         for pair in config.pairs:
             await inner.token_meta(pair.polymarket_yes_token)

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import Opportunity
@@ -61,6 +61,9 @@ from arbiter.venues.base import (
     TransientError,
     VenueError,
 )
+
+if TYPE_CHECKING:
+    from arbiter.ops.tenancy import UserContext
 
 __all__ = ["ExecutorConfig", "ExecutorStalled", "QuoteSource", "SagaExecutor", "SubmitResult"]
 
@@ -124,7 +127,13 @@ def _final_from_ack(step: str, ack: OrderAck, source: str, now_ns: int) -> Order
 
 
 class SagaExecutor:
-    """Runs sagas for one tenant against one client per venue, journaling every transition."""
+    """Runs sagas for one tenant against one client per venue, journaling every transition.
+
+    ``user`` names that tenant: the journal is bound to it (every row carries the tenant id, and
+    a journal of another tenant is refused). The tier's limits reach the risk book where it is
+    built (:func:`arbiter.ops.tenancy.apply_tier`, done by the bootstrap) and the tenant's rate
+    budget reaches the venue clients (:class:`arbiter.venues.ratelimited.RateLimitedClient`).
+    """
 
     def __init__(
         self,
@@ -137,7 +146,11 @@ class SagaExecutor:
         config: ExecutorConfig | None = None,
         clock: Callable[[], int] = time.time_ns,
         quotes: QuoteSource | None = None,
+        user: UserContext | None = None,
     ) -> None:
+        if user is not None:
+            journal.bind_tenant(user.tenant_id)
+        self.user = user
         self.journal = journal
         self.clients = dict(clients)
         self.pairs = dict(pairs)

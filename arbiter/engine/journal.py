@@ -17,6 +17,10 @@ reconciliation (journal positions) and operators (plain SQL, or ``load(id).descr
 ``log`` keeps non-saga records: risk rejections, kill-switch changes, reconciliation reports.
 
 One executor process owns a journal file at a time (the saga sequence counter is in memory).
+Every row carries the ``tenant`` it was written for (``NULL`` for single-tenant use). A journal
+is bound to one tenant for life (``meta.tenant``): opening it for another tenant is refused, so
+one tenant's executor can never resume or extend another's sagas. Files written before the
+column existed gain it on open (``ALTER TABLE ... ADD COLUMN``; old rows read ``NULL``).
 """
 
 from __future__ import annotations
@@ -97,6 +101,9 @@ CREATE TABLE IF NOT EXISTS log (
 );
 """
 
+#: tables whose rows are stamped with the tenant (the column is added to older files on open)
+_TENANT_TABLES = ("sagas", "events", "orders", "log")
+
 #: Called with the journal's write counter around every commit (fault tests crash here).
 Hook = Callable[[int], None]
 
@@ -139,6 +146,8 @@ class Journal:
         synchronous: str = "FULL",
         before_commit: Hook | None = None,
         after_commit: Hook | None = None,
+        *,
+        tenant: str | None = None,
     ) -> None:
         mode = synchronous.upper()
         if mode not in ("FULL", "NORMAL", "EXTRA", "INTENTS"):
@@ -153,6 +162,10 @@ class Journal:
         self._db.execute(f"PRAGMA synchronous={self._base_sync}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+        self.tenant: str | None = None
+        if tenant is not None:
+            self.bind_tenant(tenant)
         self.before_commit = before_commit
         self.after_commit = after_commit
         self.writes = 0
@@ -168,6 +181,22 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _migrate(self) -> None:
+        """Add the ``tenant`` column to a journal written before tenancy reached execution."""
+        for table in _TENANT_TABLES:
+            cols = {str(r[1]) for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if "tenant" not in cols:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN tenant TEXT")
+
+    def bind_tenant(self, tenant: str) -> None:
+        """Stamp every later row with ``tenant``; a journal belongs to one tenant for life."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'tenant'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('tenant', ?)", (tenant,))
+        elif str(row[0]) != tenant:
+            raise JournalError(f"journal {self.path} belongs to tenant {row[0]!r}, not {tenant!r}")
+        self.tenant = tenant
 
     def _token(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
@@ -229,9 +258,10 @@ class Journal:
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(
-                "INSERT INTO sagas (seq, saga_id, pair, state, reservation, created_ns, updated_ns)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (seq, plan.saga_id, plan.pair, saga.state.value, res, started.ts_ns, started.ts_ns),
+                "INSERT INTO sagas (seq, saga_id, pair, state, reservation, created_ns, updated_ns,"
+                " tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, plan.saga_id, plan.pair, saga.state.value, res, started.ts_ns, started.ts_ns,
+                 self.tenant),
             )
             self._insert_event(db, plan.saga_id, started)
 
@@ -251,9 +281,11 @@ class Journal:
             if isinstance(event, Intent):
                 db.execute(
                     "INSERT INTO orders (cid, saga_id, step, role, venue, market, outcome, action,"
-                    " price, size, state, intent_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " price, size, state, intent_ns, tenant)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (event.cid, saga_id, event.step, event.role.value, event.venue, event.market,
-                     event.outcome.value, event.action, event.price, event.size, "pending", ts),
+                     event.outcome.value, event.action, event.price, event.size, "pending", ts,
+                     self.tenant),
                 )
             elif isinstance(event, OrderUnknown):
                 db.execute(
@@ -281,19 +313,19 @@ class Journal:
 
         self._transaction(work, sync=isinstance(event, Intent))
 
-    @staticmethod
-    def _insert_event(db: sqlite3.Connection, saga_id: str, event: Event) -> None:
+    def _insert_event(self, db: sqlite3.Connection, saga_id: str, event: Event) -> None:
         body = event.to_dict()
         db.execute(
-            "INSERT INTO events (saga_id, kind, body, ts_ns) VALUES (?, ?, ?, ?)",
-            (saga_id, event.kind, _dumps(body), int(body.get("ts_ns", 0))),
+            "INSERT INTO events (saga_id, kind, body, ts_ns, tenant) VALUES (?, ?, ?, ?, ?)",
+            (saga_id, event.kind, _dumps(body), int(body.get("ts_ns", 0)), self.tenant),
         )
 
     def log(self, kind: str, body: dict[str, Any], ts_ns: int) -> None:
         """Non-saga record (risk rejection, kill switch, reconciliation report)."""
         def work(db: sqlite3.Connection) -> None:
             db.execute(
-                "INSERT INTO log (ts_ns, kind, body) VALUES (?, ?, ?)", (ts_ns, kind, _dumps(body))
+                "INSERT INTO log (ts_ns, kind, body, tenant) VALUES (?, ?, ?, ?)",
+                (ts_ns, kind, _dumps(body), self.tenant),
             )
 
         self._transaction(work)
@@ -365,6 +397,13 @@ class Journal:
 
     def position_sizes(self) -> dict[PositionKey, int]:
         return self.positions().net_sizes()
+
+    def tenants(self) -> dict[str, set[str | None]]:
+        """Distinct tenants per table (an audit view: a healthy journal shows one tenant)."""
+        return {
+            t: {r[0] for r in self._db.execute(f"SELECT DISTINCT tenant FROM {t}")}
+            for t in _TENANT_TABLES
+        }
 
     def logs(self, kind: str | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
         query = "SELECT ts_ns, kind, body FROM log"

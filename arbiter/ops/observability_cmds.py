@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = csub.add_parser("serve", help="serve the control API (+ /metrics) for an in-process engine")
     p.add_argument("--keys", type=Path, required=True, help="JWT key set (see `arbiter control keygen`)")
-    p.add_argument("--tenant", action="append", required=True, help="tenant id (repeatable)")
+    p.add_argument("--tenant", action="append", default=[], help="tenant id (repeatable; not with --ray)")
     p.add_argument("--pair", action="append", default=[], help="pair name (repeatable)")
     p.add_argument("--listen", default=DEFAULT_TARGET, help="gRPC address (default %(default)s)")
     p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus port (0 = any free port)")
@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain (with --tls-key: serve TLS)")
     p.add_argument("--tls-key", type=Path, help="PEM private key")
+    p.add_argument("--ray-address", "--ray", dest="ray_address", metavar="ADDR",
+                   help="operate the live Ray engine at ADDR (e.g. auto) instead of an in-process one")
+    p.add_argument("--namespace", default="arbiter", help="the Ray engine's namespace (default %(default)s)")
     p.set_defaults(func=_serve)
 
     p = csub.add_parser("keygen", help="create a key set, or rotate: add a new active key")
@@ -97,7 +100,11 @@ def _serve(args: argparse.Namespace) -> int:
     from arbiter.ops.metrics import Metrics, serve_metrics
 
     keys = _load_keys(args.keys)
-    engine = InProcessEngine(args.tenant, args.pair)
+    if not args.ray_address and not args.tenant:
+        raise UsageError("give --tenant (in-process engine) or --ray-address (live Ray engine)")
+    if args.ray_address and args.tenant:
+        raise UsageError("--tenant comes from the Ray engine's config; drop it with --ray-address")
+    engine: Any = None if args.ray_address else InProcessEngine(args.tenant, args.pair)
     credentials = None
     if args.tls_cert or args.tls_key:
         if not (args.tls_cert and args.tls_key):
@@ -107,18 +114,25 @@ def _serve(args: argparse.Namespace) -> int:
         credentials = grpc.ssl_server_credentials([(_read(args.tls_key), _read(args.tls_cert))])
 
     async def main() -> None:
+        nonlocal engine
+        in_process = engine is not None
+        if not in_process:
+            engine = await _connect_ray(args.ray_address, args.namespace)
         try:
             server = await build_server(engine, keys, args.listen, credentials=credentials)
         except RuntimeError as exc:
             raise UsageError(f"cannot listen on {args.listen}: {exc}") from None
         metrics = Metrics()
-        http = None if args.no_metrics else serve_metrics(metrics, args.metrics_host, args.metrics_port)
+        # the Ray engine's arbiter actor serves its own /metrics (its port is in its status)
+        http = (None if args.no_metrics or not in_process
+                else serve_metrics(metrics, args.metrics_host, args.metrics_port))
         print(f"control API on {args.listen.rsplit(':', 1)[0]}:{server.port}"
               + (f", metrics on {http.url}" if http else ""), flush=True)
         mtime = args.keys.stat().st_mtime_ns
         try:
             while True:
-                metrics.export_engine(engine)
+                if in_process:
+                    metrics.export_engine(engine)
                 await asyncio.sleep(1)
                 # key rotation without a restart: `arbiter control keygen` rewrites the file
                 current = args.keys.stat().st_mtime_ns
@@ -139,6 +153,18 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+async def _connect_ray(address: str, namespace: str) -> Any:
+    import ray
+
+    from arbiter.ops.control.ray_engine import RayEngineControl
+
+    try:
+        ray.init(address=address, namespace=namespace, log_to_driver=False)
+        return await RayEngineControl.connect(namespace)
+    except (ConnectionError, ValueError) as exc:
+        raise UsageError(f"no Ray engine at {address} (namespace {namespace}): {exc}") from None
 
 
 def _read(path: Path) -> bytes:

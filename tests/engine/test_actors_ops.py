@@ -1,0 +1,213 @@
+"""The live Ray engine seen by operations: its Prometheus endpoint and the gRPC control plane.
+
+One single-node Ray and one paper engine per module: starting them is the expensive part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import ray
+from prometheus_client.parser import text_string_to_metric_families
+
+from arbiter.engine.actors import EngineHandles, spawn_engine
+from arbiter.engine.bootstrap import EngineConfig, load_config
+from arbiter.engine.paper import LocalVenues
+from arbiter.engine.placement import Layout
+from arbiter.ops.cli import main
+from arbiter.ops.control.auth import Key, KeySet, Role
+from arbiter.ops.control.client import ControlError, RemoteEngine
+from arbiter.ops.control.engine import UnknownTenant
+from arbiter.ops.control.ray_engine import RayEngineControl
+from arbiter.ops.control.service import build_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+NAMESPACE = "arbiter-ops-test"
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE,
+             log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@dataclass
+class Running:
+    venues: LocalVenues
+    config: EngineConfig
+    handles: EngineHandles
+
+
+async def _until(probe: Any, timeout_s: float, what: str) -> Any:
+    """Poll ``probe()`` (an awaitable factory) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout_s
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = await probe()
+            if value:
+                return value
+        except Exception as exc:  # the actor answers with errors while it boots
+            last_exc = exc
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc!r})")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def engine(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    venues = LocalVenues(tmp_path_factory.mktemp("paper"))
+    await venues.start()
+    config = load_config(venues.config_path).with_overrides(namespace=NAMESPACE, metrics_port=0)
+    handles = spawn_engine(config, Layout(dedicated=False))
+    try:
+        async def ready() -> bool:
+            status = await handles.arbiter.status.remote()
+            assert status["error"] is None, status["error"]
+            return bool(status["ready"])
+
+        await _until(ready, 60, "the arbiter to be ready")
+        yield Running(venues, config, handles)
+    finally:
+        for actor in handles.all():
+            ray.kill(actor, no_restart=True)
+        await venues.stop()
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def _total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
+           **labels: str) -> float:
+    return sum(v for (n, ls), v in samples.items()
+               if n == name and all(dict(ls).get(k) == want for k, want in labels.items()))
+
+
+async def test_arbiter_serves_prometheus_metrics(engine: Running) -> None:
+    status = await engine.handles.arbiter.status.remote()
+    port = status["metrics_port"]
+    assert isinstance(port, int) and port > 0
+
+    async def traded() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+        samples = await asyncio.to_thread(_scrape, port)
+        gauges_exported = ("arbiter_kill_switch", (("tenant", "paper"),)) in samples
+        return samples if gauges_exported and _total(samples, "arbiter_sagas_total") > 0 else None
+
+    samples = await _until(traded, 40, "sagas on the metrics endpoint")
+    assert _total(samples, "arbiter_ticks_total", venue="kalshi") > 0
+    assert _total(samples, "arbiter_ticks_total", venue="polymarket") > 0
+    assert _total(samples, "arbiter_book_updates_total") > 0
+    assert _total(samples, "arbiter_opportunities_total", tenant="paper") > 0
+    assert _total(samples, "arbiter_tick_to_order_seconds_count") > 0
+    assert samples[("arbiter_kill_switch", (("tenant", "paper"),))] == 0
+    assert ("arbiter_open_sagas", (("tenant", "paper"),)) in samples
+
+
+async def test_control_plane_operates_the_ray_engine(engine: Running) -> None:
+    arbiter = engine.handles.arbiter
+    control = await RayEngineControl.connect(NAMESPACE, poll_s=0.1)
+    assert control.tenants() == ["paper"]
+    keys = KeySet()
+    keys.add(Key.hmac("k1", "ray-control-test-secret-32-bytes!!"))
+    server = await build_server(control, keys)
+    target = f"127.0.0.1:{server.port}"
+    viewer = RemoteEngine(target, keys.issue("t", "paper", Role.VIEWER, 300, int(time.time())))
+    operator = RemoteEngine(target, keys.issue("t", "paper", Role.OPERATOR, 300, int(time.time())))
+    try:
+        status = await viewer.status(None)
+        (row,) = status.tenants
+        assert status.engine == "ray" and row.tenant == "paper" and row.running
+        assert row.kill_reason is None and set(status.pairs) == {p.name for p in engine.config.pairs}
+        with pytest.raises(ControlError, match="PERMISSION_DENIED"):
+            await viewer.trip_kill_switch("paper", "viewers may not")
+        with pytest.raises(UnknownTenant):
+            await control.status("nobody")
+
+        pair = status.pairs[0]
+        assert (await operator.pause("paper", pair)).changed
+        assert (await viewer.status(None)).tenants[0].paused_pairs == (pair,)
+        assert (await operator.resume("paper", None)).changed
+        assert (await operator.risk_limits("paper")).max_open_sagas == engine.config.limits.max_open_sagas
+        await _until(lambda: _saga_count(arbiter), 30, "sagas before the kill switch")
+
+        assert (await operator.trip_kill_switch("paper", "test stop")).changed
+        (row,) = (await viewer.status(None)).tenants
+        assert row.kill_reason == "test stop"
+        assert [a.kind for a in await viewer.alerts(None)] == ["kill_switch"]
+
+        async def quiet() -> dict[str, Any] | None:  # sagas in flight at the trip finish on their own
+            s: dict[str, Any] = await arbiter.status.remote()
+            settled = sum(s["sagas"].values()) + sum(s["refused"].values())
+            return s if s["admitted"] == settled else None
+
+        settled = await _until(quiet, 30, "in-flight sagas to finish")
+        sagas = sum(settled["sagas"].values())
+        refused = settled["refused"].get("kill_switch", 0)
+
+        async def refused_more() -> bool:  # opportunities keep coming and are all refused
+            s = await arbiter.status.remote()
+            return bool(s["refused"].get("kill_switch", 0) >= refused + 3)
+
+        await _until(refused_more, 30, "opportunities refused by the kill switch")
+        assert await _saga_count(arbiter) == sagas
+        port = (await arbiter.status.remote())["metrics_port"]
+
+        async def gauge_on() -> bool:
+            samples = await asyncio.to_thread(_scrape, port)
+            return samples.get(("arbiter_kill_switch", (("tenant", "paper"),))) == 1
+
+        await _until(gauge_on, 10, "the kill switch gauge")
+    finally:
+        await viewer.close()
+        await operator.close()
+        await server.stop(0)
+
+
+async def _saga_count(arbiter: Any) -> int:
+    status = await arbiter.status.remote()
+    return sum(status["sagas"].values())
+
+
+async def test_cli_serves_the_ray_engine(engine: Running, tmp_path: Path) -> None:
+    keys_path = tmp_path / "keys.json"
+    assert main(["control", "keygen", "--keys", str(keys_path), "--kid", "k1"]) == 0
+    assert main(["control", "serve", "--keys", str(keys_path), "--ray-address", "auto",
+                 "--tenant", "paper"]) == 2  # tenants come from the engine
+    address = ray.get_runtime_context().gcs_address
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbiter.ops.cli", "control", "serve", "--keys", str(keys_path),
+         "--ray-address", address, "--namespace", NAMESPACE, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.to_thread(proc.stdout.readline)).strip()
+        assert line.startswith("control API on "), (line, proc.stderr.read() if proc.stderr else "")
+        keys = KeySet.load(keys_path)
+        rc = RemoteEngine(line.split()[3], keys.issue("t", "paper", Role.VIEWER, 300, int(time.time())))
+        try:
+            status = await rc.status(None)
+            assert status.engine == "ray" and [t.tenant for t in status.tenants] == ["paper"]
+        finally:
+            await rc.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,119 @@
+"""RateLimitedClient: the deployment's limiter decides before any request leaves the process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from arbiter.core.book import Outcome
+from arbiter.core.ratelimit import SECOND_NS, RateLimiter
+from arbiter.core.saga import Ending
+from arbiter.core.units import Price, Size
+from arbiter.engine.bootstrap import unwrap
+from arbiter.engine.executor import SagaExecutor
+from arbiter.engine.journal import Journal
+from arbiter.venues.base import (
+    Action,
+    DryRunClient,
+    ExchangeClient,
+    OrderRequest,
+    RateLimitedError,
+    TimeInForce,
+)
+from arbiter.venues.ratelimited import RateLimitedClient
+from tests.engine.factories import PAIR, C, opportunity
+from tests.engine.fakes import FakeVenue
+from tests.engine.test_executor import FAST, world
+
+K = PAIR.kalshi_ticker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 10 * SECOND_NS
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def order(cid: str) -> OrderRequest:
+    return OrderRequest(K, Outcome.YES, Action.BUY, Price(4000), Size(C), cid, TimeInForce.IOC)
+
+
+def limited(venue: FakeVenue, clock: Clock, burst: int) -> RateLimitedClient:
+    limiter = RateLimiter(clock())
+    limiter.add_tenant("alice", orders_per_second=1, order_burst=burst, now_ns=clock())
+    return RateLimitedClient(venue, limiter, "alice", clock)
+
+
+async def test_the_order_past_the_burst_is_refused_and_never_sent() -> None:
+    venue = FakeVenue("kalshi")
+    venue.add_liquidity(K, Outcome.YES, "ask", 4000, 100 * C)
+    clock = Clock()
+    client = limited(venue, clock, burst=3)
+    assert isinstance(client, ExchangeClient) and client.venue == "kalshi"
+    for i in range(3):
+        await client.place_order(order(f"ok-{i}"))
+    with pytest.raises(RateLimitedError) as refused:
+        await client.place_order(order("refused"))
+    assert refused.value.retry_after == 1.0  # one order per second: the next token is 1 s away
+    assert refused.value.status is None  # answered locally, no HTTP exchange happened
+    assert "refused" not in venue.submissions and sum(venue.submissions.values()) == 3
+    assert "refused" not in venue.by_cid
+    clock.now += SECOND_NS // 2
+    with pytest.raises(RateLimitedError) as again:
+        await client.place_order(order("still-early"))
+    assert again.value.retry_after == 0.5
+    clock.now += SECOND_NS // 2
+    await client.place_order(order("after-refill"))
+    assert venue.submissions["after-refill"] == 1
+    # reads are charged against the venue key's read budget, not the tenant's order budget
+    assert (await client.get_order(client_order_id="after-refill")).client_order_id == "after-refill"
+    await client.close()
+
+
+async def test_a_venue_429_drains_the_budget_for_everyone_on_it() -> None:
+    class Throttling(FakeVenue):
+        async def balance(self) -> int:  # type: ignore[override]
+            raise RateLimitedError("too_many_requests", "slow down", 429)
+
+    clock = Clock()
+    client = limited(Throttling("kalshi"), clock, burst=5)
+    with pytest.raises(RateLimitedError) as venue_said:
+        await client.balance()
+    assert venue_said.value.status == 429
+    with pytest.raises(RateLimitedError) as local:  # backed off: refused without asking the venue
+        await client.positions()
+    assert local.value.status is None and local.value.retry_after is not None
+    assert local.value.retry_after > 0
+
+
+async def test_a_refused_order_in_a_saga_ends_absent_not_resent(tmp_path: Path) -> None:
+    wd = world(tmp_path)
+    clock = Clock()
+    # time stands still: one order token in all, and read budgets deep enough for every lookup
+    limiter = RateLimiter(clock(), kalshi_tier="prime")
+    limiter.add_tenant("alice", orders_per_second=1, order_burst=1, now_ns=clock())
+    clients = {v: RateLimitedClient(c, limiter, "alice", clock) for v, c in wd.clients.items()}
+    with Journal(wd.path, tenant="alice") as j:
+        ex = SagaExecutor(j, clients, {PAIR.name: PAIR}, config=FAST)
+        saga = (await ex.submit(opportunity())).saga
+        assert saga is not None
+        # leg 1 used the only token; leg 2 was refused locally, found absent, and leg 1 unwound
+        # (its unwind order refused as well): nothing was ever sent twice, nothing left open
+        assert saga.ending is Ending.FAILED
+        assert saga.describe()
+        assert j.unfinished() == []
+        assert wd.all_orders_unique()
+        assert sum(wd.kalshi.submissions.values()) + sum(wd.poly.submissions.values()) == 1
+    await wd.kalshi.close()
+    await wd.poly.close()
+
+
+def test_unwrap_finds_the_venue_client_under_every_wrapper() -> None:
+    venue = FakeVenue("polymarket")
+    clock = Clock()
+    wrapped = DryRunClient(limited(venue, clock, burst=1))
+    assert unwrap(wrapped) is venue
+    assert unwrap(venue) is venue

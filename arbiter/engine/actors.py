@@ -355,7 +355,7 @@ class Arbiter:
                     with contextlib.suppress(Exception):
                         await loop.run_in_executor(None, signer.refresh)
 
-    # -- feed callbacks: count for Prometheus, then the tick path ---------------------------------
+    # -- feed callbacks: the tick path, then the Prometheus counts -------------------------------
     def _on_kalshi(self, ticker: str) -> None:
         self._counted("kalshi", ticker, self.tick.on_kalshi)
 
@@ -363,12 +363,13 @@ class Arbiter:
         self._counted("polymarket", token, self.tick.on_token)
 
     def _counted(self, venue: str, key: str, on_tick: Callable[[str], None]) -> None:
-        stats, m = self.tick.stats, self.metrics
+        stats = self.tick.stats
+        before = stats.opportunities
+        on_tick(key)  # detection and launch first: the Prometheus bookkeeping must not delay them
+        m = self.metrics
         pair = self._pair_of.get(key, "")
         m.tick(venue)
         m.book_update(venue, pair)
-        before = stats.opportunities
-        on_tick(key)
         for _ in range(stats.opportunities - before):
             m.opportunity(self._trading_tenant(), pair)
 

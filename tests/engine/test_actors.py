@@ -7,81 +7,42 @@ and resume, with every order at the venues accounted for in the journal exactly 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import ray
 
-from arbiter.engine.actors import EngineHandles, spawn_engine
-from arbiter.engine.bootstrap import EngineConfig, load_config
+from arbiter.engine.actors import EngineHandles
 from arbiter.engine.journal import Journal
 from arbiter.engine.localcluster import LocalCluster, start_local_cluster
-from arbiter.engine.paper import LocalVenues
 from arbiter.engine.placement import NODE_RESOURCE, Role, detect_layout
+from tests.engine.ray_support import EngineSpec, Running, ray_session
+from tests.engine.ray_support import until as _until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+NAMESPACE = "arbiter-test"
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     local = start_local_cluster(4)
-    ray.init(address=local.address, namespace="arbiter-test", log_to_driver=False)
     try:
-        yield local
+        with ray_session(NAMESPACE, address=local.address):
+            yield local
     finally:
-        ray.shutdown()
         local.shutdown()
 
 
-@dataclass
-class Running:
-    venues: LocalVenues
-    config: EngineConfig
-    handles: EngineHandles
-
-
-async def _until(probe: Any, timeout_s: float, what: str) -> Any:
-    """Poll ``probe()`` (an awaitable factory) until it returns a truthy value."""
-    deadline = time.monotonic() + timeout_s
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = await probe()
-            if value:
-                return value
-        except Exception as exc:  # an actor restarting answers with errors for a while
-            last_exc = exc
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc!r})")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engine(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
-                 ) -> AsyncIterator[Running]:
-    venues = LocalVenues(tmp_path_factory.mktemp("paper"))
-    await venues.start()
-    config = load_config(venues.config_path).with_overrides(namespace="arbiter-test")
-    handles = spawn_engine(config, detect_layout(ray.cluster_resources()))
-    try:
-        async def ready() -> bool:
-            status = await handles.arbiter.status.remote()
-            assert status["error"] is None, status["error"]
-            return bool(status["ready"])
-
-        await _until(ready, 60, "the arbiter to be ready")
-        yield Running(venues, config, handles)
-    finally:
-        for actor in handles.all():
-            ray.kill(actor, no_restart=True)
-        await venues.stop()
+@pytest.fixture(scope="module")
+def engine_spec(cluster: LocalCluster) -> EngineSpec:
+    """The four-node cluster: every node class on its own node."""
+    return EngineSpec(NAMESPACE, detect_layout(ray.cluster_resources()))
 
 
 def _nodes_with(resource: str) -> set[str]:

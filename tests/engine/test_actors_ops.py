@@ -10,19 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import ray
 from prometheus_client.parser import text_string_to_metric_families
 
-from arbiter.engine.actors import EngineHandles, spawn_engine
-from arbiter.engine.bootstrap import EngineConfig, load_config
-from arbiter.engine.paper import LocalVenues
 from arbiter.engine.placement import Layout
 from arbiter.ops.cli import main
 from arbiter.ops.control.auth import Key, KeySet, Role
@@ -30,6 +25,8 @@ from arbiter.ops.control.client import ControlError, RemoteEngine
 from arbiter.ops.control.engine import UnknownTenant
 from arbiter.ops.control.ray_engine import RayEngineControl
 from arbiter.ops.control.service import build_server
+from tests.engine.ray_support import EngineSpec, Running, ray_session
+from tests.engine.ray_support import until as _until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -37,55 +34,10 @@ NAMESPACE = "arbiter-ops-test"
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE,
-             log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
-@dataclass
-class Running:
-    venues: LocalVenues
-    config: EngineConfig
-    handles: EngineHandles
-
-
-async def _until(probe: Any, timeout_s: float, what: str) -> Any:
-    """Poll ``probe()`` (an awaitable factory) until it returns a truthy value."""
-    deadline = time.monotonic() + timeout_s
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = await probe()
-            if value:
-                return value
-        except Exception as exc:  # the actor answers with errors while it boots
-            last_exc = exc
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc!r})")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engine(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
-    venues = LocalVenues(tmp_path_factory.mktemp("paper"))
-    await venues.start()
-    config = load_config(venues.config_path).with_overrides(namespace=NAMESPACE, metrics_port=0)
-    handles = spawn_engine(config, Layout(dedicated=False))
-    try:
-        async def ready() -> bool:
-            status = await handles.arbiter.status.remote()
-            assert status["error"] is None, status["error"]
-            return bool(status["ready"])
-
-        await _until(ready, 60, "the arbiter to be ready")
-        yield Running(venues, config, handles)
-    finally:
-        for actor in handles.all():
-            ray.kill(actor, no_restart=True)
-        await venues.stop()
+def engine_spec() -> Iterator[EngineSpec]:
+    """One single-node Ray; the engine serves metrics on a free port."""
+    with ray_session(NAMESPACE, address="local", num_cpus=2, include_dashboard=False):
+        yield EngineSpec(NAMESPACE, Layout(dedicated=False), {"metrics_port": 0})
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

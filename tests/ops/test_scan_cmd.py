@@ -46,14 +46,14 @@ def test_min_edge_option(capsys: pytest.CaptureFixture[str]) -> None:
         ('{"kalshi": []}', "snapshot 'kalshi' must map"),
         ('{"binance": {}}', "unknown top-level key 'binance'"),
         ('{"kalshi": {"KXFED-25DEC-T4.00": {"orderbook": {"yes": [[150, 3]], "no": []}}}}',
-         "kalshi book 'KXFED-25DEC-T4.00': price '150c' is outside"),
+         "kalshi book 'KXFED-25DEC-T4.00': orderbook.yes[0]: price '150c' is outside"),
         ('{"kalshi": {"KXFED-25DEC-T4.00": {"orderbook_fp": {"yes_dollars": [["0.60", "1"]],'
          ' "no_dollars": [["0.45", "1"]]}}}}', "snapshot YES bid 0.6000 + NO bid 0.4500 >= 1"),
         ('{"polymarket": {"84561234567890123456789012345678901234567890123456789012345678901234":'
          ' {"bids": [{"price": "0.505", "size": "1"}], "asks": [], "tick_size": "0.01"}}}',
          "not a multiple of the tick"),
         ('{"polymarket": {"84561234567890123456789012345678901234567890123456789012345678901234":'
-         ' {"bids": [{"price": "0.5"}], "asks": []}}}', "lacks price/size"),
+         ' {"bids": [{"price": "0.5"}], "asks": []}}}', "bids[0]: {'price': '0.5'} lacks price/size"),
     ],
 )
 def test_malformed_snapshot_exit_2_one_line(tmp_path: Path, snapshot: str, message: str) -> None:
@@ -68,6 +68,42 @@ def test_malformed_snapshot_exit_2_one_line(tmp_path: Path, snapshot: str, messa
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+POLY = "84561234567890123456789012345678901234567890123456789012345678901234"
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "message"),
+    [
+        ({"kalshi": {"KXFED-25DEC-T4.00": {}}},
+         "kalshi book 'KXFED-25DEC-T4.00': order book body has no 'orderbook_fp' or 'orderbook'"
+         " object"),
+        ({"kalshi": {"KXFED-25DEC-T4.00": {"orderbook": [[40, 1]]}}},
+         "kalshi book 'KXFED-25DEC-T4.00': 'orderbook' is list, not an object"),
+        ({"kalshi": {"KXFED-25DEC-T4.00": {"orderbook_fp": {"yes_dollars": [[0.4, "1"]]}}}},
+         "kalshi book 'KXFED-25DEC-T4.00': orderbook_fp.yes_dollars[0]: price and count must be"
+         " decimal strings, got 0.4, '1'"),
+        ({"kalshi": {"KXFED-25DEC-T4.00": {"orderbook": {"yes": [[40]]}}}},
+         "kalshi book 'KXFED-25DEC-T4.00': orderbook.yes[0]: [40] is not a [price, count] pair"),
+        ({"kalshi": {"KXFED-25DEC-T4.00": {"orderbook": {"no": [[40, 0]]}}}},
+         "kalshi book 'KXFED-25DEC-T4.00': orderbook.no[0]: count 0 is not positive"),
+        ({"polymarket": {POLY: {"bids": [{"price": "0.5", "size": "0"}], "asks": []}}},
+         f"polymarket book '{POLY}': bids[0]: size '0' is not positive"),
+        ({"polymarket": {POLY: {}}},
+         f"polymarket book '{POLY}': 'bids' is null, not a list of {{price, size}} levels"),
+    ],
+)
+def test_malformed_book_message_names_market_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], snapshot: object, message: str
+) -> None:
+    """The venue parsers' typed errors reach the user as one line, prefixed with the market."""
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(snapshot))
+    assert main(["scan", "--pairs", str(PAIRS), str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"arbiter: {message}\n"
 
 
 def test_bad_pairs_file_and_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -323,23 +323,74 @@ def market_from_wire(m: Mapping[str, Any]) -> KalshiMarket:
 Levels = list[tuple[int, int]]
 
 
-def _levels_dollars(raw: Any) -> Levels:
-    return [(parse_price(str(p)), parse_size(str(c))) for p, c in (raw or [])]
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
 
 
-def _levels_cents(raw: Any) -> Levels:
-    return [(price_from_cents(int(p)), size_from_count(int(c))) for p, c in (raw or [])]
+def _book_level(entry: object, cents: bool, where: str) -> tuple[int, int]:
+    """One ``[price, count]`` pair to exact units; strings only where the form has strings.
+
+    The dollar forms carry decimal strings and the cents form integers; a JSON float in either
+    is refused rather than rounded, so no price or size ever passes through a binary float.
+    """
+    if not isinstance(entry, list | tuple) or len(entry) != 2:
+        raise WireError(f"{where}: {entry!r} is not a [price, count] pair")
+    raw_price, raw_count = entry
+    try:
+        if cents:
+            price, size = price_from_cents(raw_price), size_from_count(raw_count)
+        else:
+            if not isinstance(raw_price, str) or not isinstance(raw_count, str):
+                raise UnitError(
+                    f"price and count must be decimal strings, got {raw_price!r}, {raw_count!r}"
+                )
+            price, size = parse_price(raw_price), parse_size(raw_count)
+    except UnitError as exc:
+        raise WireError(f"{where}: {exc}") from None
+    if size <= 0:
+        raise WireError(f"{where}: count {raw_count!r} is not positive")
+    return price, size
+
+
+def _book_side(source: Mapping[str, Any], name: str, key: str, cents: bool) -> Levels:
+    raw = source.get(key)
+    if raw is None:
+        return []  # a missing or null side is how the venue shows an empty ladder
+    if not isinstance(raw, list):
+        raise WireError(f"{name}.{key} is {_kind(raw)}, not a list of [price, count] pairs")
+    return [_book_level(entry, cents, f"{name}.{key}[{i}]") for i, entry in enumerate(raw)]
 
 
 def orderbook_from_wire(data: Mapping[str, Any]) -> tuple[Levels, Levels]:
-    """(YES bids, NO bids) from ``orderbook_fp``, else ``orderbook.*_dollars``, else cents."""
-    try:
-        fp = data.get("orderbook_fp")
-        if isinstance(fp, Mapping):
-            return _levels_dollars(fp.get("yes_dollars")), _levels_dollars(fp.get("no_dollars"))
-        ob = data.get("orderbook") or {}
-        if ob.get("yes_dollars") is not None or ob.get("no_dollars") is not None:
-            return _levels_dollars(ob.get("yes_dollars")), _levels_dollars(ob.get("no_dollars"))
-        return _levels_cents(ob.get("yes")), _levels_cents(ob.get("no"))
-    except (ValueError, TypeError, UnitError) as exc:
-        raise WireError(f"cannot read order book: {exc}") from None
+    """(YES bids, NO bids) from a ``GET /markets/{ticker}/orderbook`` body, in any of its forms.
+
+    This is the one reader of that body: the REST client and ``arbiter scan`` snapshots both use
+    it, so a body the client would refuse is refused offline too, with the same message.
+
+    Preference follows venues.md §1.7: ``orderbook_fp``, then ``orderbook.*_dollars``, then the
+    legacy integer cents in ``orderbook.yes``/``no``. Inside the chosen object a missing or null
+    side is an empty ladder, because that is how the venue reports one (``{"orderbook": {"yes":
+    null, "no": null}}``; the SDK-era form sends ``[]``). A body with *neither* object, ``{}``
+    included, is an error and not an empty book: every form the venue has sent carries one of
+    them, so such a body is something else (an error envelope, a proxy page, the wrong endpoint)
+    and reading it as "no liquidity" would hide the failure behind a quiet market. Sort order is
+    not trusted; the book sorts on load.
+
+    Raises :class:`WireError` with one line naming the field and the problem.
+    """
+    if not isinstance(data, Mapping):
+        raise WireError(f"order book body is {_kind(data)}, not an object")
+    for name in ("orderbook_fp", "orderbook"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, Mapping):
+            raise WireError(f"'{name}' is {_kind(value)}, not an object")
+    fp, legacy = data.get("orderbook_fp"), data.get("orderbook")
+    if fp is not None:
+        source, name, keys, cents = fp, "orderbook_fp", ("yes_dollars", "no_dollars"), False
+    elif legacy is None:
+        raise WireError("order book body has no 'orderbook_fp' or 'orderbook' object")
+    elif legacy.get("yes_dollars") is not None or legacy.get("no_dollars") is not None:
+        source, name, keys, cents = legacy, "orderbook", ("yes_dollars", "no_dollars"), False
+    else:
+        source, name, keys, cents = legacy, "orderbook", ("yes", "no"), True
+    return _book_side(source, name, keys[0], cents), _book_side(source, name, keys[1], cents)

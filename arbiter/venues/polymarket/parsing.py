@@ -10,7 +10,7 @@ bench and the tests all read the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,6 +21,7 @@ from arbiter.core.book import BookError, Ladder, TokenBook
 from arbiter.core.units import (
     POLYMARKET_TICKS,
     UnitError,
+    check_price,
     parse_price,
     parse_size,
     parse_tick,
@@ -37,7 +38,7 @@ from arbiter.venues.polymarket.schemas import (
     TickSizeChangeEvent,
 )
 
-__all__ = ["FeedStats", "MarketBooks", "parse_levels"]
+__all__ = ["FeedStats", "MarketBooks", "ParseError", "RestBook", "book_from_rest", "parse_levels"]
 
 _FRAME_DECODER = msgspec.json.Decoder(list[MarketEvent] | MarketEvent)
 _TICKS_COARSE_FIRST = sorted(POLYMARKET_TICKS.values(), reverse=True)
@@ -82,9 +83,100 @@ def wire_size(text: str) -> int:
     return value
 
 
-def parse_levels(levels: Iterable[Level]) -> list[tuple[int, int]]:
-    """Wire levels to (Price, Size); raises :class:`UnitError` on anything inexact."""
-    return [(wire_price(lv.price), wire_size(lv.size)) for lv in levels]
+Levels = list[tuple[int, int]]
+
+
+class ParseError(UnitError):
+    """A Polymarket book we cannot use, with one line naming the field and what is wrong.
+
+    A :class:`UnitError` so that the feed, which already counts bad values as malformed, needs no
+    second ``except`` for a bad shape.
+    """
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _level(price: object, size: object, tick: int, side: str, index: int) -> tuple[int, int]:
+    """One level's wire strings to (Price, Size): on ``tick``, inside (0, 1), size positive.
+
+    Shared by the market channel's ``book`` frames and the REST ``/book`` body so both refuse the
+    same levels. Non-strings are refused rather than converted: a JSON number would have passed
+    through a binary float.
+    """
+    try:
+        if not isinstance(price, str) or not isinstance(size, str):
+            raise UnitError(f"price and size must be decimal strings, got {price!r}, {size!r}")
+        value = wire_price(price)
+        if tick != 1:
+            check_price(value, tick, price)
+        amount = wire_size(size)
+    except UnitError as exc:
+        raise ParseError(f"{side}[{index}]: {exc}") from None
+    if amount <= 0:
+        raise ParseError(f"{side}[{index}]: size {size!r} is not positive")
+    return value, amount
+
+
+def parse_levels(levels: Iterable[Level], tick: int = 1, side: str = "levels") -> Levels:
+    """Decoded wire levels to (Price, Size); raises :class:`ParseError` on anything inexact."""
+    return [_level(lv.price, lv.size, tick, side, i) for i, lv in enumerate(levels)]
+
+
+@dataclass(frozen=True, slots=True)
+class RestBook:
+    """A ``GET /book`` body in core units."""
+
+    bids: Levels
+    asks: Levels
+    #: price units; ``None`` when the body has no ``tick_size`` (the book keeps its own grid)
+    tick: int | None
+    min_order_size: int
+
+
+def _rest_side(body: Mapping[str, Any], side: str, tick: int) -> Levels:
+    raw = body.get(side)
+    if not isinstance(raw, list):
+        raise ParseError(f"'{side}' is {_kind(raw)}, not a list of {{price, size}} levels")
+    levels: Levels = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, Mapping) or "price" not in entry or "size" not in entry:
+            raise ParseError(f"{side}[{i}]: {entry!r} lacks price/size")
+        levels.append(_level(entry["price"], entry["size"], tick, side, i))
+    return levels
+
+
+def _optional(body: Mapping[str, Any], key: str, parse: Callable[[str], int]) -> int | None:
+    text = body.get(key)
+    if text is None:
+        return None
+    try:
+        if not isinstance(text, str):
+            raise UnitError(f"{text!r} is not a decimal string")
+        return parse(text)
+    except UnitError as exc:
+        raise ParseError(f"{key}: {exc}") from None
+
+
+def book_from_rest(body: Mapping[str, Any]) -> RestBook:
+    """The one reader of a REST ``/book`` body (OrderBookSummary, venues.md §2.7), as JSON.
+
+    ``bids`` and ``asks`` must both be lists: the venue always sends both (``[]`` for an empty
+    side; the SDK crashes on a missing key), so a body without them, ``{}`` included, is not an
+    empty book but something else (an error envelope, the wrong endpoint) and is refused rather
+    than read as a quiet market. ``tick_size`` and ``min_order_size`` are optional so that a
+    hand-trimmed snapshot still loads; when present they must be the venue's decimal strings, and
+    every price must sit on the tick. Sort order is not trusted. Extra keys are ignored, as the
+    venue adds fields without notice.
+    """
+    if not isinstance(body, Mapping):
+        raise ParseError(f"book body is {_kind(body)}, not an object")
+    tick = _optional(body, "tick_size", parse_tick)
+    min_size = _optional(body, "min_order_size", parse_size)
+    grid = tick or 1
+    bids, asks = _rest_side(body, "bids", grid), _rest_side(body, "asks", grid)
+    return RestBook(bids, asks, tick, min_size or 0)
 
 
 def _grid_for(levels: list[tuple[int, int]], current: int) -> int:
@@ -206,8 +298,8 @@ class MarketBooks:
 
     def _snapshot(self, event: BookEvent, now_ns: int) -> None:
         asset = event.asset_id
-        bids = parse_levels(event.bid_levels())
-        asks = parse_levels(event.ask_levels())
+        bids = parse_levels(event.bid_levels(), side="bids")
+        asks = parse_levels(event.ask_levels(), side="asks")
         book = self.books.get(asset)
         if book is None:
             book = self.books[asset] = TokenBook(asset)

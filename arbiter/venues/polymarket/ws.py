@@ -24,11 +24,11 @@ import aiohttp
 import msgspec
 
 from arbiter.core.book import BookError, TokenBook
-from arbiter.core.units import parse_price, parse_size, parse_tick
+from arbiter.core.units import UnitError, parse_tick
 from arbiter.venues.base import VenueError
 from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.constants import DEFAULT_WS_URL
-from arbiter.venues.polymarket.parsing import FeedStats, MarketBooks
+from arbiter.venues.polymarket.parsing import FeedStats, MarketBooks, parse_levels
 from arbiter.venues.polymarket.rest import PolymarketRest
 from arbiter.venues.polymarket.schemas import OrderBookSummary, UserEvent
 
@@ -60,9 +60,13 @@ class Backoff:
 
 def apply_rest_book(books: MarketBooks, summary: OrderBookSummary, now_ns: int) -> None:
     """Resync one token from a REST snapshot (also fixes the tick from ``tick_size``)."""
-    tick = parse_tick(summary.tick_size)
-    bids = [(parse_price(lv.price, tick), parse_size(lv.size)) for lv in summary.bids]
-    asks = [(parse_price(lv.price, tick), parse_size(lv.size)) for lv in summary.asks]
+    try:
+        tick = parse_tick(summary.tick_size)
+        bids = parse_levels(summary.bids, tick, "bids")
+        asks = parse_levels(summary.asks, tick, "asks")
+    except UnitError:  # the token stays stale; the next resync tries again
+        books.stats.malformed += 1
+        return
     book = books.books.get(summary.asset_id)
     if book is None:
         book = books.books[summary.asset_id] = TokenBook(summary.asset_id, tick)

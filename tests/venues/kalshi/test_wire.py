@@ -22,6 +22,7 @@ from arbiter.venues.base import (
 )
 from arbiter.venues.kalshi.rest import error_from_response
 from arbiter.venues.kalshi.wire import (
+    WireError,
     ack_from_create,
     ack_from_order,
     balance_from_wire,
@@ -114,7 +115,69 @@ def test_orderbook_reader_prefers_fp_then_dollars_then_cents() -> None:
     assert orderbook_from_wire(dollars) == ([(100, 200_000_000)], [])
     cents = {"orderbook": {"yes": [[42, 13]], "no": None}}
     assert orderbook_from_wire(cents) == ([(4200, 13_000_000)], [])
-    assert orderbook_from_wire({}) == ([], [])
+    unsorted = {"orderbook_fp": {"yes_dollars": [["0.4200", "1"], ["0.0100", "2.50"]]}}
+    assert orderbook_from_wire(unsorted) == ([(4200, 1_000_000), (100, 2_500_000)], [])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"orderbook": {"yes": None, "no": None}},  # what the venue sends for an empty market
+        {"orderbook": {"yes_dollars": [], "no_dollars": [], "yes": [], "no": []}},
+        {"orderbook": {}},
+        {"orderbook_fp": {"yes_dollars": None, "no_dollars": []}},
+        {"orderbook_fp": None, "orderbook": {"yes": None, "no": None}},
+    ],
+)
+def test_orderbook_reader_empty_books(body: dict[str, object]) -> None:
+    assert orderbook_from_wire(body) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "order book body has no 'orderbook_fp' or 'orderbook' object"),
+        ({"error": {"code": "not_found"}}, "has no 'orderbook_fp' or 'orderbook' object"),
+        ({"orderbook": None}, "has no 'orderbook_fp' or 'orderbook' object"),
+        (["orderbook"], "order book body is list, not an object"),
+        ({"orderbook": [[42, 13]]}, "'orderbook' is list, not an object"),
+        ({"orderbook": "empty"}, "'orderbook' is str, not an object"),
+        ({"orderbook_fp": [], "orderbook": {"yes": []}}, "'orderbook_fp' is list, not an object"),
+        ({"orderbook_fp": {"yes_dollars": "0.42"}},
+         "orderbook_fp.yes_dollars is str, not a list of [price, count] pairs"),
+        ({"orderbook": {"no": {"42": 13}}}, "orderbook.no is dict, not a list"),
+        ({"orderbook_fp": {"no_dollars": [["0.42", "1", "x"]]}},
+         "orderbook_fp.no_dollars[0]: ['0.42', '1', 'x'] is not a [price, count] pair"),
+        ({"orderbook": {"yes": [[42, 1], 42]}}, "orderbook.yes[1]: 42 is not a [price, count] pair"),
+        ({"orderbook": {"yes": [{"price": 42, "count": 1}]}}, "is not a [price, count] pair"),
+        ({"orderbook": {"yes": [[150, 3]]}},
+         "orderbook.yes[0]: price '150c' is outside the open interval (0, 1)"),
+        ({"orderbook": {"yes": [[0, 3]]}}, "orderbook.yes[0]: price '0c' is outside"),
+        ({"orderbook_fp": {"yes_dollars": [["1.0000", "3"]]}},
+         "orderbook_fp.yes_dollars[0]: price '1.0000' is outside the open interval (0, 1)"),
+        ({"orderbook_fp": {"yes_dollars": [["0.42", "0.00"]]}},
+         "orderbook_fp.yes_dollars[0]: count '0.00' is not positive"),
+        ({"orderbook": {"no": [[42, 0]]}}, "orderbook.no[0]: count 0 is not positive"),
+        ({"orderbook": {"no": [[42, -1]]}}, "orderbook.no[0]: count must be a non-negative integer"),
+        ({"orderbook_fp": {"yes_dollars": [["0.42", "-1"]]}}, "size '-1' is negative"),
+        ({"orderbook_fp": {"yes_dollars": [["0.42", "lots"]]}},
+         "orderbook_fp.yes_dollars[0]: size 'lots' is not a decimal number"),
+        ({"orderbook_fp": {"yes_dollars": [["0.42", "1.0000001"]]}}, "has more than 6 decimals"),
+        ({"orderbook_fp": {"yes_dollars": [[0.42, "1"]]}},
+         "orderbook_fp.yes_dollars[0]: price and count must be decimal strings, got 0.42, '1'"),
+        ({"orderbook": {"yes_dollars": [["0.42", 13]]}}, "must be decimal strings"),
+        ({"orderbook": {"yes": [[42.5, 1]]}}, "price in cents must be an integer, got 42.5"),
+        ({"orderbook": {"yes": [[True, 1]]}}, "price in cents must be an integer, got True"),
+        ({"orderbook": {"yes": [[42, 1.5]]}}, "count must be a non-negative integer, got 1.5"),
+        ({"orderbook": {"yes": [["42", 1]]}}, "price in cents must be an integer, got '42'"),
+    ],
+)
+def test_orderbook_reader_refuses_malformed_shapes(body: object, message: str) -> None:
+    with pytest.raises(WireError) as caught:
+        orderbook_from_wire(body)  # type: ignore[arg-type]
+    text = str(caught.value)
+    assert message in text
+    assert "\n" not in text
 
 
 @pytest.mark.parametrize(

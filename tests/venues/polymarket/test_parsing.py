@@ -5,7 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from arbiter.venues.polymarket.parsing import MarketBooks
+import msgspec
+import pytest
+
+from arbiter.venues.polymarket.parsing import (
+    MarketBooks,
+    ParseError,
+    RestBook,
+    book_from_rest,
+    parse_levels,
+)
+from arbiter.venues.polymarket.schemas import Level, OrderBookSummary
+from arbiter.venues.polymarket.ws import apply_rest_book
 
 T = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 U = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
@@ -128,3 +139,97 @@ def test_tick_change_and_snapshot_on_finer_grid() -> None:
     books.apply_frame(json.dumps({"event_type": "last_trade_price", "asset_id": T,
                                   "price": "0.481", "side": "BUY", "size": "1"}), 5)
     assert books.last_trade[T] == 4810
+
+
+# -- the REST ``/book`` body: one reader for the client, the resync path and ``arbiter scan`` ----
+
+def _rest(**kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "market": "0xabc", "asset_id": T, "timestamp": "1700000000123", "hash": "",
+        "bids": [{"price": "0.48", "size": "30"}, {"price": "0.49", "size": "20.5"}],
+        "asks": [{"price": "0.53", "size": "60"}, {"price": "0.52", "size": "25"}],
+        "min_order_size": "5", "tick_size": "0.01", "neg_risk": False, "last_trade_price": "0.50",
+    }
+    body.update(kw)
+    return {k: v for k, v in body.items() if v is not _DROP}
+
+
+_DROP: Any = object()
+
+
+def test_rest_book_all_ten_keys_and_trimmed_forms() -> None:
+    book = book_from_rest(_rest())
+    assert book == RestBook(
+        bids=[(4800, 30_000_000), (4900, 20_500_000)],
+        asks=[(5300, 60_000_000), (5200, 25_000_000)],
+        tick=100, min_order_size=5_000_000,
+    )
+    trimmed = book_from_rest({"bids": [], "asks": [{"price": "0.5005", "size": "1.000001"}]})
+    assert trimmed == RestBook([], [(5005, 1_000_001)], None, 0)
+    # extra keys (the venue adds fields without notice) are ignored
+    assert book_from_rest(_rest(new_field={"x": 1})) == book
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "'bids' is null, not a list of {price, size} levels"),
+        ({"error": "No orderbook exists for the requested token id"}, "'bids' is null"),
+        (_rest(asks=_DROP), "'asks' is null, not a list"),
+        (_rest(bids=None), "'bids' is null, not a list"),
+        (_rest(bids={"0.48": "30"}), "'bids' is dict, not a list"),
+        (_rest(asks="[]"), "'asks' is str, not a list"),
+        ([{"bids": []}], "book body is list, not an object"),
+        (_rest(bids=[["0.48", "30"]]), "bids[0]: ['0.48', '30'] lacks price/size"),
+        (_rest(asks=[{"price": "0.53"}]), "asks[0]: {'price': '0.53'} lacks price/size"),
+        (_rest(asks=[{"price": "0.53", "qty": "1"}]), "lacks price/size"),
+        (_rest(bids=[{"price": "0.48", "size": "1"}, "0.47"]), "bids[1]: '0.47' lacks price/size"),
+        (_rest(bids=[{"price": 0.48, "size": "1"}]),
+         "bids[0]: price and size must be decimal strings, got 0.48, '1'"),
+        (_rest(bids=[{"price": "0.48", "size": 1}]), "must be decimal strings"),
+        (_rest(bids=[{"price": "1", "size": "1"}]),
+         "bids[0]: price '1' is outside the open interval (0, 1)"),
+        (_rest(asks=[{"price": "0", "size": "1"}]), "asks[0]: price '0' is outside"),
+        (_rest(asks=[{"price": "-0.5", "size": "1"}]), "asks[0]: price '-0.5' is outside"),
+        (_rest(bids=[{"price": "0.485", "size": "1"}]),
+         "bids[0]: price '0.485' is not a multiple of the tick 0.0100"),
+        (_rest(bids=[{"price": "0.48", "size": "0"}]), "bids[0]: size '0' is not positive"),
+        (_rest(bids=[{"price": "0.48", "size": "-3"}]), "bids[0]: size '-3' is negative"),
+        (_rest(asks=[{"price": "0.53", "size": "ten"}]),
+         "asks[0]: size 'ten' is not a decimal number"),
+        (_rest(asks=[{"price": "0.53", "size": "1e3"}]), "is not a decimal number"),
+        (_rest(tick_size="0.05"), "tick_size: tick size '0.05' is not one of 0.1, 0.01"),
+        (_rest(tick_size=0.01), "tick_size: 0.01 is not a decimal string"),
+        (_rest(min_order_size=5), "min_order_size: 5 is not a decimal string"),
+        (_rest(min_order_size="-5"), "min_order_size: size '-5' is negative"),
+    ],
+)
+def test_rest_book_refuses_malformed_shapes(body: Any, message: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        book_from_rest(body)
+    text = str(caught.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_book_frame_with_bad_level_is_malformed_and_keeps_last_state() -> None:
+    books = MarketBooks()
+    books.apply_frame(json.dumps(_book()), 1)
+    books.apply_frame(json.dumps(_book(bids=[{"price": "0.48", "size": "0"}])), 2)
+    books.apply_frame(json.dumps(_book(asks=[{"price": "1.5", "size": "1"}])), 3)
+    assert books.stats.malformed == 2 and T in books.stale
+    book = books.book(T)
+    assert book is not None and (book.best_bid, book.best_ask) == (4900, 5200)
+    with pytest.raises(ParseError, match=r"^asks\[1\]: size '0' is not positive$"):
+        parse_levels([Level("0.5", "1"), Level("0.51", "0")], side="asks")
+
+
+def test_rest_resync_parses_with_the_shared_reader() -> None:
+    books = MarketBooks()
+    apply_rest_book(books, msgspec.convert(_rest(), OrderBookSummary), 1)
+    book = books.book(T)
+    assert book is not None and book.tick == 100 and (book.best_bid, book.best_ask) == (4900, 5200)
+    books.mark_stale(T)
+    off_tick = _rest(bids=[{"price": "0.485", "size": "1"}])
+    apply_rest_book(books, msgspec.convert(off_tick, OrderBookSummary), 2)
+    assert books.stats.malformed == 1 and T in books.stale and book.best_bid == 4900

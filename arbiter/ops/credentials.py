@@ -14,6 +14,9 @@ touched); old versions stay in the key ring, so readers holding old envelopes ke
 until :meth:`CredentialStore.retire` removes a version no envelope uses any more.
 
 Decrypted values come back as :class:`Secret` types; callers decrypt right before use and wipe.
+What crosses process boundaries (Ray actor arguments) are references instead: :class:`StoreKey`
+(store directory + secrets backend URI + tenant + field), :class:`FileKey`, :class:`TomlKey`,
+read by :func:`resolve_keys` in the process that signs (docs/adr/0099).
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import re
 import secrets as _random
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -39,8 +43,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from arbiter.ops.secrets import KalshiCredentials, PolymarketCredentials, Secret
-from arbiter.ops.secrets_backend import SecretNotFound, SecretsBackend
-from arbiter.ops.tenancy import validate_tenant_id
+from arbiter.ops.secrets_backend import SecretNotFound, SecretsBackend, SecretsBackendError, backend_from_uri
+from arbiter.ops.tenancy import Tier, validate_tenant_id
+
+if TYPE_CHECKING:
+    from arbiter.engine.bootstrap import TenantConfig
 
 __all__ = [
     "ENVELOPE_FORMAT",
@@ -51,16 +58,23 @@ __all__ = [
     "CredentialRef",
     "CredentialStore",
     "CredentialTamperError",
+    "CredentialUnavailable",
     "DirectoryEnvelopeRepo",
     "Envelope",
+    "FileKey",
+    "KeySource",
     "KeyVersionInUse",
     "MasterKeyRing",
     "RotationReport",
+    "StoreKey",
+    "StoreLocation",
+    "TomlKey",
     "UnknownKeyVersion",
     "derive_tenant_kek",
     "engine_tenant_config",
     "kalshi_signer",
     "polymarket_venue_credentials",
+    "resolve_keys",
 ]
 
 ENVELOPE_FORMAT = 1
@@ -90,6 +104,11 @@ class UnknownKeyVersion(CredentialError):
 
 class KeyVersionInUse(CredentialError):
     pass
+
+
+class CredentialUnavailable(CredentialError):
+    """A referenced key could not be read: its file is missing or unreadable, or the secrets
+    backend holding the master key ring cannot be reached from this process."""
 
 
 def _b64(data: bytes) -> str:
@@ -390,6 +409,8 @@ class CredentialStore:
         self._ring_lock = threading.Lock()
         self._ring = self._loader()
         self._write_lock = threading.Lock()
+        #: the backend the ring came from, when opened with :meth:`open` (named by :meth:`location`)
+        self.backend: SecretsBackend | None = None
 
     def _fixed_ring(self) -> MasterKeyRing:
         assert self._fixed is not None
@@ -412,7 +433,32 @@ class CredentialStore:
                     f"no master key ring in {backend.describe()}; run `arbiter credentials init`"
                 ) from None
             MasterKeyRing.generate().save(backend)
-        return cls(DirectoryEnvelopeRepo(root), lambda: MasterKeyRing.load(backend))
+        store = cls(DirectoryEnvelopeRepo(root), lambda: MasterKeyRing.load(backend))
+        store.backend = backend
+        return store
+
+    @property
+    def root(self) -> Path:
+        return self._repo.root
+
+    def location(self, backend_uri: str | None = None) -> StoreLocation:
+        """How another process opens this store: the envelope directory and the backend's URI.
+
+        ``backend_uri`` overrides the URI derived from the backend (e.g. when the actors' nodes
+        reach Secrets Manager through another endpoint than this process).
+        """
+        if backend_uri is None:
+            uri = getattr(self.backend, "uri", None)
+            if not callable(uri):
+                raise CredentialError(
+                    "this store's key ring source cannot be named for another process; "
+                    "open it with CredentialStore.open or pass backend_uri"
+                )
+            try:
+                backend_uri = str(uri())
+            except SecretsBackendError as exc:
+                raise CredentialError(str(exc)) from None
+        return StoreLocation(str(self._repo.root.absolute()), backend_uri)
 
     @property
     def keyring(self) -> MasterKeyRing:
@@ -675,33 +721,193 @@ def polymarket_venue_credentials(creds: PolymarketCredentials, chain_id: int | N
     return auth.PolymarketCredentials(signer, creds.funder, sig_type, api, **kwargs)
 
 
-def engine_tenant_config(store: CredentialStore, tenant_id: str, *, chain_id: int | None = None) -> Any:
-    """Today's ``arbiter.engine.bootstrap.TenantConfig`` for a tenant, from the encrypted store.
+def engine_tenant_config(
+    store: CredentialStore,
+    tenant_id: str,
+    *,
+    tier: Tier | str = Tier.INSTITUTIONAL,
+    chain_id: int | None = None,
+    backend_uri: str | None = None,
+) -> TenantConfig:
+    """The engine's :class:`~arbiter.engine.bootstrap.TenantConfig` for a tenant of the store.
 
-    The engine's config still carries plaintext fields; building it here, inside the process that
-    uses it, keeps the key material out of config files. (Passing it as a Ray actor argument
-    still serializes it; a ``CredentialRef`` decrypted inside the actor avoids that.)
+    The config holds :class:`StoreKey` references (store directory, backend URI, tenant, field),
+    never key material: it is pickled into Ray actor-creation arguments, and the actor decrypts
+    where it builds its signers. The bundles are opened here once, though, to authenticate them
+    (a tampered or missing credential fails the tenant's add, not a half-started actor later) and
+    to read the labels that are public anyway (Kalshi key id, Polymarket funder); the plaintext
+    is wiped before returning. ``tier`` comes from the tenant registry (the store keeps none).
     """
     from arbiter.engine.bootstrap import TenantConfig
     from arbiter.venues.polymarket.constants import SIG_EOA, SIG_POLY_GNOSIS_SAFE
 
+    location = store.location(backend_uri)
+    tier_value = Tier.parse(tier).value
     kalshi = store.get_kalshi(tenant_id)
-    poly = store.get_polymarket(tenant_id)
-    api = None
-    if poly.api_key and poly.api_secret and poly.passphrase:
-        api = (poly.api_key.reveal_str(), poly.api_secret.reveal_str(), poly.passphrase.reveal_str())
-    extra: dict[str, Any] = {} if chain_id is None else {"polymarket_chain_id": chain_id}
     try:
-        return TenantConfig(
-            name=tenant_id,
-            kalshi_key_id=kalshi.key_id,
-            kalshi_private_key_pem=kalshi.private_key_pem.reveal_str(),
-            polymarket_private_key=poly.private_key.reveal_str(),
-            polymarket_funder=poly.funder,
-            polymarket_signature_type=SIG_POLY_GNOSIS_SAFE if poly.funder else SIG_EOA,
-            polymarket_api=api,
-            **extra,
-        )
+        key_id = kalshi.key_id
     finally:
         kalshi.wipe()
+    poly = store.get_polymarket(tenant_id)
+    try:
+        funder = poly.funder
+        has_api = bool(poly.api_key and poly.api_secret and poly.passphrase)
+    finally:
         poly.wipe()
+
+    def ref(name: str, field_name: str, optional: bool = False) -> StoreKey:
+        return StoreKey(location, tenant_id, name, name, field_name, optional)
+
+    extra: dict[str, Any] = {} if chain_id is None else {"polymarket_chain_id": chain_id}
+    return TenantConfig(
+        name=tenant_id,
+        tier=tier_value,
+        kalshi_key_id=key_id,
+        kalshi_private_key=ref("kalshi", "private_key_pem"),
+        polymarket_private_key=ref("polymarket", "private_key"),
+        polymarket_funder=funder,
+        polymarket_signature_type=SIG_POLY_GNOSIS_SAFE if funder else SIG_EOA,
+        polymarket_api=(ref("polymarket", "api_key"), ref("polymarket", "api_secret"),
+                        ref("polymarket", "passphrase")) if has_api else None,
+        **extra,
+    )
+
+
+# --- references to key material: what crosses process (Ray) boundaries ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where a process finds the envelopes and the master key ring: a directory and a secrets
+    backend URI (``file:/dir``, ``env:PREFIX_``, ``aws:?prefix=..&region=..&endpoint=..``).
+
+    Both name places, neither holds a key: the ring is read from the backend by the process that
+    opens the store, so the directory must be visible there and the backend reachable from it.
+    """
+
+    root: str
+    backend: str
+
+    def open(self) -> CredentialStore:
+        try:
+            return CredentialStore.open(self.root, backend_from_uri(self.backend))
+        except SecretsBackendError as exc:
+            raise CredentialUnavailable(f"credential store {self.root}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreKey:
+    """One field of a credential bundle in the encrypted store (``kalshi``.``private_key_pem``)."""
+
+    store: StoreLocation
+    tenant_id: str
+    name: str
+    kind: str
+    field: str
+    #: an absent (or null) field resolves to None instead of failing (the Polymarket L2 triple)
+    optional: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.tenant_id}/{self.name}.{self.field}"
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """A file holding one key (a PEM, a hex wallet key); the path is absolute, symlinks kept
+    unresolved so a mounted secret that is swapped by symlink (Kubernetes) is followed."""
+
+    path: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if not Path(self.path).is_absolute():
+            raise CredentialError(f"{self.label}: key file path {self.path!r} must be absolute")
+
+
+@dataclass(frozen=True, slots=True)
+class TomlKey:
+    """A value written inline in the engine config file: ``key`` of its ``[[tenant]]`` number
+    ``index`` (0-based), which must still be named ``tenant`` when it is read."""
+
+    path: str
+    index: int
+    tenant: str
+    key: str
+
+    @property
+    def label(self) -> str:
+        return f"[[tenant]] {self.tenant!r} {self.key}"
+
+
+KeySource = FileKey | TomlKey | StoreKey
+
+
+def _read_file_key(source: FileKey) -> Secret:
+    try:
+        return Secret(Path(source.path).read_bytes().strip(), source.label)
+    except OSError as exc:
+        raise CredentialUnavailable(
+            f"{source.label}: cannot read key file {source.path}: {exc.strerror}"
+        ) from None
+
+
+def _read_toml_key(source: TomlKey) -> Secret:
+    where = f"{source.label} in {source.path}"
+    try:
+        doc = tomllib.loads(Path(source.path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CredentialUnavailable(f"{where}: cannot read the config: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise CredentialUnavailable(f"{where}: the config is no longer valid TOML") from None
+    tenants = doc.get("tenant")
+    entry = tenants[source.index] if isinstance(tenants, list) and 0 <= source.index < len(tenants) else None
+    if not isinstance(entry, dict) or str(entry.get("name", f"tenant{source.index + 1}")) != source.tenant:
+        raise CredentialUnavailable(f"{where}: the config changed since it was loaded (tenant not found)")
+    if not isinstance(entry.get(source.key), str) or not entry[source.key]:
+        raise CredentialUnavailable(f"{where}: missing or not a string")
+    return Secret(entry.pop(source.key), f"{source.tenant}.{source.key}")
+
+
+def resolve_keys(sources: Sequence[KeySource]) -> list[Secret | None]:
+    """Read the referenced keys, in this process; None only for an absent optional store field.
+
+    Call this where the key is used (building a signer) and wipe the results once built. Store
+    references to the same store and bundle share one store open and one decryption. Failures
+    are :class:`CredentialError` subclasses naming the reference, never carrying key material:
+    :class:`CredentialUnavailable` (file, backend), :class:`CredentialTamperError`,
+    :class:`CredentialNotFound`, :class:`UnknownKeyVersion`.
+    """
+    stores: dict[StoreLocation, CredentialStore] = {}
+    bundles: dict[tuple[StoreLocation, str, str, str], dict[str, Any]] = {}
+    out: list[Secret | None] = []
+    try:
+        for source in sources:
+            if isinstance(source, FileKey):
+                out.append(_read_file_key(source))
+            elif isinstance(source, TomlKey):
+                out.append(_read_toml_key(source))
+            else:
+                if source.store not in stores:
+                    stores[source.store] = source.store.open()
+                bundle_key = (source.store, source.tenant_id, source.name, source.kind)
+                if bundle_key not in bundles:
+                    store = stores[source.store]
+                    bundles[bundle_key] = store._fields(source.tenant_id, source.name, source.kind)
+                if not isinstance(bundles[bundle_key].get(source.field), str):
+                    if source.optional:
+                        out.append(None)
+                        continue
+                    raise CredentialNotFound(f"credential {source.label} is absent")
+                out.append(Secret(bundles[bundle_key][source.field], source.label))
+        return out
+    except BaseException:
+        for secret in out:
+            if secret is not None:
+                secret.wipe()
+        raise
+    finally:
+        # The decrypted bundles are plain dicts of str: drop them before anything else runs.
+        for bundle in bundles.values():
+            bundle.clear()
+        bundles.clear()

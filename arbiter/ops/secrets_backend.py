@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 from arbiter.ops.secrets import Secret
 
@@ -108,9 +108,18 @@ class AwsSecretsManagerBackend:
             )
         self._client = client
         self._prefix = prefix
+        # Kept so uri() can name this backend to another process (a given client carries its own).
+        meta = getattr(client, "meta", None)
+        self._region = region or getattr(meta, "region_name", None)
+        self._endpoint_url = endpoint_url or getattr(meta, "endpoint_url", None)
 
     def describe(self) -> str:
         return f"aws-secretsmanager:{self._prefix}"
+
+    def uri(self) -> str:
+        """This backend as a ``backend_from_uri`` string: names where the secrets are, holds none."""
+        query = {"prefix": self._prefix, "region": self._region, "endpoint": self._endpoint_url}
+        return "aws:?" + urlencode({k: v for k, v in query.items() if v is not None})
 
     def _id(self, name: str) -> str:
         return self._prefix + _check_name(name)
@@ -164,6 +173,9 @@ class FileBackend:
     def describe(self) -> str:
         return f"file:{self._root}"
 
+    def uri(self) -> str:
+        return f"file:{self._root.absolute()}"
+
     def _path(self, name: str) -> Path:
         return self._root / _check_name(name)
 
@@ -209,6 +221,11 @@ class EnvBackend:
     def describe(self) -> str:
         return f"env:{self._prefix}"
 
+    def uri(self) -> str:
+        if self._environ is not None:
+            raise SecretsBackendError("an env backend over a given mapping cannot be named elsewhere")
+        return f"env:{self._prefix}"
+
     def var(self, name: str) -> str:
         return self._prefix + re.sub(r"[^A-Za-z0-9]", "_", _check_name(name)).upper()
 
@@ -233,6 +250,15 @@ class ChainBackend:
 
     def describe(self) -> str:
         return " -> ".join(b.describe() for b in self._backends)
+
+    def uri(self) -> str:
+        uris: list[str] = []
+        for backend in self._backends:
+            uri = getattr(backend, "uri", None)
+            if not callable(uri):
+                raise SecretsBackendError(f"{self.describe()} cannot be named for another process")
+            uris.append(str(uri()))
+        return ",".join(uris)
 
     def get(self, name: str) -> Secret:
         for backend in self._backends:

@@ -26,7 +26,13 @@ from arbiter.engine.actors import Executor, actor_name
 from arbiter.engine.bootstrap import kalshi_config, kalshi_signer, load_config
 from arbiter.engine.paper import LocalVenues
 from arbiter.engine.placement import Layout, Role, actor_options
-from arbiter.ops.credentials import CredentialInfo, CredentialStore, MasterKeyRing, engine_tenant_config
+from arbiter.ops.credentials import (
+    CredentialInfo,
+    CredentialStore,
+    MasterKeyRing,
+    engine_tenant_config,
+    resolve_keys,
+)
 from arbiter.ops.secrets import KalshiCredentials, PolymarketCredentials, Secret
 from arbiter.ops.secrets_backend import FileBackend
 from arbiter.ops.tenancy import TenantRegistry, UserContext
@@ -73,15 +79,17 @@ async def test_executors_follow_the_registry_through_a_rotation(local_ray: None,
         backend = FileBackend(tmp_path / "secrets")
         store = CredentialStore.open(tmp_path / "store", backend, create=True)
         assert paper.polymarket_api is not None
+        pem, poly_key, *api = (s or Secret("") for s in resolve_keys(
+            [paper.kalshi_private_key, paper.polymarket_private_key, *paper.polymarket_api]))
         for tenant in ("alice", "bob"):  # two tenants sharing the paper account at both venues
             store.put_kalshi(
-                tenant, KalshiCredentials(paper.kalshi_key_id, Secret(paper.kalshi_private_key_pem))
+                tenant, KalshiCredentials(paper.kalshi_key_id, pem)
             )
             store.put_polymarket(
                 tenant,
                 PolymarketCredentials(
-                    Secret(paper.polymarket_private_key),
-                    *(Secret(v) for v in paper.polymarket_api),
+                    poly_key,
+                    *api,
                 ),
             )
 
@@ -97,7 +105,8 @@ async def test_executors_follow_the_registry_through_a_rotation(local_ray: None,
         def on_add(ctx: UserContext) -> None:
             # What the engine does: open the store in the process that needs it, build the config.
             reader = CredentialStore.open(tmp_path / "store", backend)
-            config = base.with_overrides(tenants=(engine_tenant_config(reader, ctx.tenant_id),))
+            config = base.with_overrides(
+                tenants=(engine_tenant_config(reader, ctx.tenant_id, tier=ctx.tier),))
             options = actor_options(
                 Role.EXECUTOR, Layout(dedicated=False), actor_name(Role.EXECUTOR, ctx.tenant_id), NAMESPACE
             )

@@ -9,16 +9,16 @@ contract drag thousands of marginal ones along.
 
 Rounded fees make the objective non-concave, so a greedy "stop when the next level loses" can be
 off by a cent. The search is nonetheless exact: with fees replaced by their unrounded rates
-(``smooth_rate``) the objective becomes an upper bound that is linear inside each merged depth
-segment, and a size is evaluated exactly only while that bound can still beat the best found. A
-brute-force recomputation over every size is the reference in the tests.
+(``smooth_rate``, floored to integers so the bound needs no Fraction arithmetic) the objective
+becomes an upper bound that is linear inside each merged depth segment, and a size is evaluated
+exactly only while that bound can still beat the best found. A brute-force recomputation over
+every size is the reference in the tests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 
 from arbiter.core.fees import FeeModel
 from arbiter.core.units import PRICE_SCALE, Money
@@ -52,8 +52,8 @@ class _Leg:
         self.price = 0
         self.remaining = 0  # size left in the current level
         self.taken = 0  # size already taken from the current level
-        self.total = Fraction(0)  # smooth fee of everything taken before the current segment
-        self.rate = Fraction(0)
+        self.total = 0  # smooth fee (floored rates) of everything taken before the segment
+        self.rate = 0
 
     def advance(self) -> bool:
         """Close the current level and open the next one; False when the book is exhausted."""
@@ -62,7 +62,10 @@ class _Leg:
         for price, size in self.levels:
             if size > 0:
                 self.price, self.remaining, self.taken = price, size, 0
-                self.rate = self.fee.smooth_rate(price)
+                rate = self.fee.smooth_rate(price)
+                # floored: a lower bound on the fee keeps the objective bound an upper bound,
+                # and integer arithmetic keeps the search ~5x cheaper than Fractions
+                self.rate = rate.numerator // rate.denominator
                 return True
         return False
 
@@ -101,7 +104,7 @@ def optimise_size(
     if cap is not None and cap < first:
         return None
     best: SizeChoice | None = None
-    best_j: Fraction | int = 0
+    best_j = 0
     c0 = 0
 
     def exact(c: int, start: int) -> SizeChoice:

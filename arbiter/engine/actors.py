@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +35,6 @@ import ray
 from ray.util import metrics
 
 from arbiter.core.book import KalshiBook, Outcome
-from arbiter.core.ratelimit import RateLimiter
 from arbiter.core.units import MONEY_SCALE, money_str, price_str
 from arbiter.engine.bootstrap import (
     EngineConfig,
@@ -45,14 +44,16 @@ from arbiter.engine.bootstrap import (
     build_tenant,
     kalshi_config,
     kalshi_signer,
+    unwrap,
     warm_up,
 )
+from arbiter.engine.executor import Begun
 from arbiter.engine.journal import Journal
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
-from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus
+from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit
 from arbiter.venues.kalshi.ws import KalshiFeed
 from arbiter.venues.polymarket.parsing import MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest
@@ -254,23 +255,35 @@ class _Launcher:
         self.blocked = blocked
         self.on_launch = on_launch
 
-    async def run(self, opportunity: Any) -> SagaReport:
+    def start(self, opportunity: Any) -> Awaitable[SagaReport]:
         if self.blocked is not None:
             reason = self.blocked(self.runtime.name, opportunity.pair)
             if reason is not None:
-                return SagaReport("-", opportunity.pair, opportunity.direction, f"rejected:{reason}", 0)
+                return _ready(SagaReport("-", opportunity.pair, opportunity.direction,
+                                         f"rejected:{reason}", 0))
         if self.on_launch is not None:
             self.on_launch(self.runtime.name, opportunity)
-        _DETECTED_NS.set(opportunity.detected_ns)
-        result = await self.runtime.executor.submit(opportunity)
-        saga = result.saga
-        if saga is None:
-            reason = result.risk.reason.value if result.risk and result.risk.reason else "risk"
+        token = _DETECTED_NS.set(opportunity.detected_ns)
+        try:
+            begun = self.runtime.executor.begin(opportunity)  # leg 1 is on the wire after this
+        finally:
+            _DETECTED_NS.reset(token)
+        return self._finish(opportunity, begun)
+
+    async def _finish(self, opportunity: Any, begun: Begun) -> SagaReport:
+        if begun.saga is None:
+            risk = begun.risk
+            reason = risk.reason.value if risk and risk.reason else "risk"
             return SagaReport("-", opportunity.pair, opportunity.direction, f"rejected:{reason}", 0)
+        saga = await self.runtime.executor.complete(begun)
         finished = saga.finished
         outcome = saga.ending.value if saga.ending is not None else "unfinished"
         pnl = finished.pnl if finished is not None else 0
         return SagaReport(saga.saga_id, opportunity.pair, opportunity.direction, outcome, pnl)
+
+
+async def _ready(report: SagaReport) -> SagaReport:
+    return report
 
 
 class Arbiter:
@@ -316,9 +329,11 @@ class Arbiter:
 
     async def _boot(self) -> None:
         try:
-            limiter = RateLimiter(time.time_ns())  # one per deployment: tenants share the IP
+            limiter = self.config.rate_limiter()  # one per deployment: tenants share the IP
             for tenant in self.config.tenants:
                 runtime = await build_tenant(self.config, tenant, limiter)
+                if not self.config.dry_run:
+                    await open_order_lanes(runtime)
                 _time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
                 report = await recover(runtime.executor, runtime.risk.book)
                 self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
@@ -436,7 +451,10 @@ class Arbiter:
             "detect_to_launch_us": {
                 "p50": (lat.percentile(0.5) or 0) / 1000, "p99": (lat.percentile(0.99) or 0) / 1000,
             },
+            "launch_us": {"p50": (s.start_ns.percentile(0.5) or 0) / 1000,
+                          "p99": (s.start_ns.percentile(0.99) or 0) / 1000},
             "first_leg_ms": _first_leg_summary(self.tick),
+            "order_lanes": {name: _lane_stats(rt) for name, rt in self.tenants.items()},
             "metrics_port": self.metrics_server.port if self.metrics_server is not None else None,
         }
 
@@ -653,6 +671,24 @@ class _OperatorState:
 _DETECTED_NS: ContextVar[int] = ContextVar("detected_ns", default=0)
 
 
+async def open_order_lanes(runtime: TenantRuntime) -> None:
+    """Give each venue client that has an order lane its kept-alive connections (ADR 0064)."""
+    for client in runtime.clients.values():
+        opener = getattr(unwrap(client), "open_order_lane", None)
+        if opener is not None:
+            await opener()
+
+
+def _lane_stats(runtime: TenantRuntime) -> dict[str, dict[str, int]]:
+    """Per venue: creates written inline by the order lane, and those that found it busy."""
+    out = {}
+    for venue, client in runtime.clients.items():
+        lane = getattr(unwrap(client), "_lane", None)
+        if lane is not None:
+            out[venue] = {"sent": lane.sent, "misses": lane.misses, "idle": lane.idle}
+    return out
+
+
 def _time_first_leg(runtime: TenantRuntime, tick: TickPath, hist: metrics.Histogram,
                     prom: Metrics | None = None) -> None:
     """Wrap each client's ``place_order`` to time detection → first-leg send (``-L1`` ids)."""
@@ -675,16 +711,21 @@ class _TimedClient:
         self._window = window
         self._hist = hist
 
-    async def place_order(self, request: Any) -> Any:
+    def submit_order(self, request: Any) -> Awaitable[Any]:
         detected = _DETECTED_NS.get()
-        if detected and request.client_order_id.endswith("-L1"):
-            sent = time.time_ns()
-            self._window.add(sent - detected)
-            self._log.append((detected, sent))
-            self._hist.observe((sent - detected) / 1e6)
-            if self._prom is not None:
-                self._prom.tick_to_order_ns(self.venue, sent - detected)
-        return await self.inner.place_order(request)
+        if not (detected and request.client_order_id.endswith("-L1")):
+            return submit(self.inner, request)
+        sent = time.time_ns()
+        pending = submit(self.inner, request)  # on the wire (order lane) before the bookkeeping
+        self._window.add(sent - detected)
+        self._log.append((detected, sent))
+        self._hist.observe((sent - detected) / 1e6)
+        if self._prom is not None:
+            self._prom.tick_to_order_ns(self.venue, sent - detected)
+        return pending
+
+    async def place_order(self, request: Any) -> Any:
+        return await self.submit_order(request)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -2,9 +2,16 @@
 
 Everything the engine talks to is chosen here and nowhere else (cosmicpython's ``bootstrap``):
 which venue endpoints, which credentials, dry-run or real orders, which journal file, which
-limits. The actors receive an :class:`EngineConfig` (plain, picklable data, secrets included as
-text so a remote node needs no files) and call the ``build_*`` functions below to assemble
-their objects, so an actor class never decides anything about wiring.
+limits. The actors receive an :class:`EngineConfig` (plain, picklable data) and call the
+``build_*`` functions below to assemble their objects, so an actor class never decides anything
+about wiring.
+
+The config carries *references* to key material, never the material (docs/adr/0099): actor
+arguments are pickled into Ray's task specs, which live in the GCS and can be spilled or logged.
+A tenant's keys are a :class:`~arbiter.ops.credentials.FileKey` (an absolute path), a
+:class:`~arbiter.ops.credentials.TomlKey` (a value inline in this config file) or a
+:class:`~arbiter.ops.credentials.StoreKey` (the encrypted store), resolved by the signer builders
+below inside the process that signs; the referenced files must exist on the node running it.
 
 Config file (``--config``, TOML)::
 
@@ -44,10 +51,12 @@ Config file (``--config``, TOML)::
     kalshi_private_key = "keys/kalshi.pem"      # path, relative to this file
     polymarket_private_key = "keys/poly.hex"    # path to a file holding the hex key
     # optional: polymarket_funder, polymarket_signature_type, polymarket_api_key/_secret/_passphrase
+    # (the API triple inline: it is read from this file again by the process that signs)
 """
 
 from __future__ import annotations
 
+import os
 import time
 import tomllib
 from collections.abc import Mapping
@@ -57,7 +66,7 @@ from typing import Any
 
 from arbiter.core.detection import DetectionConfig, Detector
 from arbiter.core.pairs import Pair, parse_pairs
-from arbiter.core.ratelimit import RateLimiter
+from arbiter.core.ratelimit import KALSHI_TIERS, RateLimiter
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import SagaPolicy
 from arbiter.core.units import Money, Size, parse_money, parse_price, parse_size
@@ -65,7 +74,9 @@ from arbiter.engine.executor import ExecutorConfig, SagaExecutor
 from arbiter.engine.journal import Journal
 from arbiter.engine.risk_manager import RiskManager
 from arbiter.engine.tickpath import GateConfig
+from arbiter.ops.credentials import FileKey, KeySource, TomlKey, resolve_keys
 from arbiter.ops.errors import UsageError
+from arbiter.ops.secrets import Secret
 from arbiter.ops.tenancy import TenancyError, Tier, UserContext, apply_tier, validate_tenant_id
 from arbiter.venues.base import DryRunClient, ExchangeClient
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
@@ -102,19 +113,32 @@ class Endpoints:
 
 @dataclass(frozen=True)
 class TenantConfig:
+    """One tenant's account settings. Key fields are references (:data:`KeySource`), resolved by
+    :func:`kalshi_signer` / :func:`polymarket_credentials` where the signer is built; the rest
+    (key id, funder, signature type, chain, tier) is public and stays plain."""
+
     name: str
     kalshi_key_id: str
-    kalshi_private_key_pem: str = field(repr=False)
-    polymarket_private_key: str = field(repr=False)
+    kalshi_private_key: KeySource
+    polymarket_private_key: KeySource
     polymarket_funder: str | None = None
     polymarket_signature_type: int = SIG_EOA
-    polymarket_api: tuple[str, str, str] | None = field(default=None, repr=False)
+    #: (api key, secret, passphrase) of the Polymarket L2 credentials
+    polymarket_api: tuple[KeySource, KeySource, KeySource] | None = None
     polymarket_chain_id: int = POLYGON_CHAIN_ID
     tier: str = Tier.INSTITUTIONAL.value
+    #: negotiated (orders per second, burst) replacing the tier's order rate; the venue key and
+    #: IP budgets still apply on top of it
+    order_rate: tuple[int, int] | None = None
 
     def user(self) -> UserContext:
         """The tenant's context (id, tier, the tier's limits) every executor and journal row gets."""
-        return UserContext.for_tier(self.name, self.tier)
+        user = UserContext.for_tier(self.name, self.tier)
+        if self.order_rate is None:
+            return user
+        per_second, burst = self.order_rate
+        return replace(user, limits=replace(user.limits, orders_per_second=per_second,
+                                            order_burst=burst))
 
 
 @dataclass(frozen=True)
@@ -141,6 +165,12 @@ class EngineConfig:
     metrics_port: int | None = 0
     #: interface the endpoint binds; 0.0.0.0 when Prometheus scrapes from another host
     metrics_host: str = "127.0.0.1"
+    #: the Kalshi account's API tier: its published read/write budgets bound every tenant's key
+    kalshi_api_tier: str = "basic"
+
+    def rate_limiter(self) -> RateLimiter:
+        """The deployment's limiter (one per process that sends orders; tenants share it)."""
+        return RateLimiter(time.time_ns(), kalshi_tier=self.kalshi_api_tier)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -166,6 +196,21 @@ def _read(base: Path, value: object, what: str) -> str:
         raise UsageError(f"config: {what}: cannot read {path}: {exc.strerror}") from None
 
 
+def _key_file(base: Path, value: object, what: str) -> FileKey:
+    """A reference to a key file, checked now (so a typo is a config error, not an actor crash)
+    but read only by the process that signs with it."""
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"config: {what} must be a non-empty string")
+    # absolute, not resolve(): a symlinked secret mount keeps pointing at the current key
+    path = Path(os.path.abspath(Path(value) if Path(value).is_absolute() else base / value))
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"config: {what}: cannot read {path}: {exc.strerror}") from None
+    return FileKey(str(path), what)
+
+
 def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, dict):
@@ -183,6 +228,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config {file} is not valid TOML: {exc}") from None
     base = file.parent
+    config_file = os.path.abspath(file)
     engine = _section(data, "engine")
     pairs_toml = _read(base, engine.get("pairs"), "[engine] pairs")
     try:
@@ -229,10 +275,8 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     tenants = []
     for i, t in enumerate(tenants_raw):
         where = f"[[tenant]] #{i + 1}"
-        api = None
-        if t.get("polymarket_api_key"):
-            api = (str(t["polymarket_api_key"]), str(t["polymarket_api_secret"]),
-                   str(t["polymarket_api_passphrase"]))
+        if not isinstance(t, dict):
+            raise UsageError(f"config {file}: {where} must be a table")
         name = str(t.get("name", f"tenant{i + 1}"))
         tier = str(t.get("tier", Tier.INSTITUTIONAL.value))
         try:
@@ -240,19 +284,43 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             tier = Tier.parse(tier).value
         except TenancyError as exc:
             raise UsageError(f"config {file}: {where}: {exc}") from None
+        order_rate = None
+        if "orders_per_second" in t or "order_burst" in t:
+            try:
+                per_second = int(t["orders_per_second"])
+                burst = int(t.get("order_burst", per_second))
+            except (KeyError, TypeError, ValueError):
+                raise UsageError(f"config {file}: {where}: orders_per_second (and optional "
+                                 "order_burst) must be whole numbers") from None
+            if per_second < 1 or burst < 1:
+                raise UsageError(f"config {file}: {where}: orders_per_second and order_burst "
+                                 "must be at least 1")
+            order_rate = (per_second, burst)
+        api = None
+        if t.get("polymarket_api_key"):
+            keys = ("polymarket_api_key", "polymarket_api_secret", "polymarket_api_passphrase")
+            for key in keys:
+                if not isinstance(t.get(key), str) or not t[key]:
+                    raise UsageError(f"config {file}: {where}: {key} must be a non-empty string")
+            api = (TomlKey(config_file, i, name, keys[0]), TomlKey(config_file, i, name, keys[1]),
+                   TomlKey(config_file, i, name, keys[2]))
         tenants.append(TenantConfig(
             name=name,
             tier=tier,
+            order_rate=order_rate,
             kalshi_key_id=str(t.get("kalshi_key_id", "")),
-            kalshi_private_key_pem=_read(base, t.get("kalshi_private_key"), f"{where} kalshi_private_key"),
-            polymarket_private_key=_read(
+            kalshi_private_key=_key_file(base, t.get("kalshi_private_key"), f"{where} kalshi_private_key"),
+            polymarket_private_key=_key_file(
                 base, t.get("polymarket_private_key"), f"{where} polymarket_private_key"
-            ).strip(),
+            ),
             polymarket_funder=t.get("polymarket_funder"),
             polymarket_signature_type=int(t.get("polymarket_signature_type", SIG_EOA)),
             polymarket_api=api,
             polymarket_chain_id=int(t.get("polymarket_chain_id", POLYGON_CHAIN_ID)),
         ))
+    kalshi_tier = str(kalshi.get("api_tier", "basic"))
+    if kalshi_tier not in KALSHI_TIERS:
+        raise UsageError(f"config {file}: [kalshi] api_tier must be one of {', '.join(KALSHI_TIERS)}")
     first_venue = str(engine.get("first_venue", "kalshi"))
     if first_venue not in ("kalshi", "polymarket"):
         raise UsageError(f"config {file}: [engine] first_venue must be kalshi or polymarket")
@@ -276,6 +344,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         first_venue=first_venue,
         metrics_port=_metrics_port(engine.get("metrics_port", 0)),
         metrics_host=str(engine.get("metrics_host", "127.0.0.1")),
+        kalshi_api_tier=kalshi_tier,
     )
 
 
@@ -301,8 +370,23 @@ def kalshi_config(config: EngineConfig, tenant: TenantConfig | None) -> KalshiCo
     )
 
 
+def _wipe(secrets: list[Secret | None]) -> None:
+    for secret in secrets:
+        if secret is not None:
+            secret.wipe()
+
+
 def kalshi_signer(tenant: TenantConfig) -> KalshiSigner:
-    return KalshiSigner(tenant.kalshi_key_id, load_private_key(tenant.kalshi_private_key_pem))
+    """The tenant's Kalshi signer; its key is read here, in the calling process, and the PEM text
+    wiped once parsed (a :class:`~arbiter.ops.credentials.CredentialError` if it cannot be read)."""
+    secrets = resolve_keys([tenant.kalshi_private_key])
+    try:
+        pem = secrets[0]
+        assert pem is not None  # only optional store fields resolve to None
+        return KalshiSigner(tenant.kalshi_key_id, load_private_key(
+            pem.reveal(), source=f"tenant {tenant.name!r} Kalshi private key"))
+    finally:
+        _wipe(secrets)
 
 
 class PresignedSigner:
@@ -339,18 +423,32 @@ class PresignedSigner:
 
 
 def polymarket_credentials(tenant: TenantConfig) -> PolymarketCredentials:
-    api = ApiCreds(*tenant.polymarket_api) if tenant.polymarket_api else None
-    return PolymarketCredentials(
-        PolySigner(tenant.polymarket_private_key), tenant.polymarket_funder,
-        tenant.polymarket_signature_type, api, tenant.polymarket_chain_id,
-    )
+    """The tenant's Polymarket wallet signer and L2 credentials, read here (see kalshi_signer).
+
+    The L2 triple has to stay text inside :class:`ApiCreds` (every request is HMAC'd with it);
+    the wallet key lives on only inside the signer.
+    """
+    secrets = resolve_keys([tenant.polymarket_private_key, *(tenant.polymarket_api or ())])
+    try:
+        wallet, *triple = secrets
+        assert wallet is not None  # only optional store fields resolve to None
+        api = None
+        if len(triple) == 3 and all(s is not None for s in triple):
+            api = ApiCreds(*(s.reveal_str() for s in triple if s is not None))
+        return PolymarketCredentials(
+            PolySigner(wallet.reveal_str()), tenant.polymarket_funder,
+            tenant.polymarket_signature_type, api, tenant.polymarket_chain_id,
+        )
+    finally:
+        _wipe(secrets)
 
 
 def unwrap(client: ExchangeClient) -> ExchangeClient:
-    """The venue's own client under the wrappers (dry run, rate limit) that keep it as ``inner``."""
+    """The venue's own client under the wrappers (dry run, rate limit, timing): each keeps the
+    one it wraps as ``inner``."""
     layer: ExchangeClient = client
-    while isinstance(layer, DryRunClient | RateLimitedClient):
-        layer = layer.inner
+    while (inner := getattr(layer, "inner", None)) is not None:
+        layer = inner
     return layer
 
 
@@ -384,7 +482,7 @@ async def build_clients(
     poly = await PolymarketClient.connect(
         polymarket_credentials(tenant), config.endpoints.polymarket_rest
     )
-    limiter = _limiter_for(limiter or RateLimiter(time.time_ns()), tenant)
+    limiter = _limiter_for(limiter or config.rate_limiter(), tenant)
     clients: dict[str, ExchangeClient] = {
         venue: RateLimitedClient(client, limiter, tenant.name)
         for venue, client in (("kalshi", kalshi), ("polymarket", poly))

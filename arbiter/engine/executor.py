@@ -51,6 +51,7 @@ from arbiter.venues.base import (
     Action,
     DuplicateOrderError,
     ExchangeClient,
+    LocalRateLimitError,
     NotFoundError,
     OrderAck,
     OrderRequest,
@@ -60,12 +61,13 @@ from arbiter.venues.base import (
     TimeInForce,
     TransientError,
     VenueError,
+    submit,
 )
 
 if TYPE_CHECKING:
     from arbiter.ops.tenancy import UserContext
 
-__all__ = ["ExecutorConfig", "ExecutorStalled", "QuoteSource", "SagaExecutor", "SubmitResult"]
+__all__ = ["Begun", "ExecutorConfig", "ExecutorStalled", "QuoteSource", "SagaExecutor", "SubmitResult"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,17 @@ class ExecutorConfig:
     resolve_backoff_max_s: float = 1.0
     #: give up resolving (saga left open for the next recovery) after this long
     resolve_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """A saga as :meth:`SagaExecutor.begin` leaves it: started, leg 1 possibly in flight."""
+
+    saga: Saga | None
+    risk: RiskDecision | None
+    #: leg 1's intent (journaled) and the awaitable for its answer, when it was sent
+    first: Intent | None = None
+    pending: Awaitable[OrderAck] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +177,20 @@ class SagaExecutor:
     # -- entry points ---------------------------------------------------------------------------
     async def submit(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> SubmitResult:
         """Risk-check, reserve, journal and run one opportunity to a terminal state."""
+        begun = self.begin(opp, depth)
+        if begun.saga is not None:
+            await self.complete(begun)
+        return SubmitResult(begun.saga, begun.risk)
+
+    def begin(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> Begun:
+        """Everything up to leg 1 leaving the process, synchronously, in the caller's stack.
+
+        Risk check and reservation, the plan, one durable journal transaction (saga start and
+        the leg-1 intent together), then leg 1 is handed to its client: a client with an order
+        lane writes it to the socket before this returns (``arbiter.venues.base.submit``). The
+        tick path calls this from the feed callback, so no event-loop turn sits between the
+        frame that opened the window and the order (ADR 0064). :meth:`complete` does the rest.
+        """
         pair = self.pairs.get(opp.pair)
         if pair is None:
             raise KeyError(f"opportunity for unknown pair {opp.pair!r}")
@@ -175,17 +202,28 @@ class SagaExecutor:
         if self.risk is not None:
             decision = self.risk.check_and_reserve(saga_id, opp)
             if not decision.approved:
-                return SubmitResult(None, decision)
+                return Begun(None, decision)
             reservation = decision.reservation
         try:
             plan = plan_saga(saga_id, opp, pair, self.policy, depth)
-            saga = self.journal.start(Started(plan, self.clock()), reservation)
+            now = self.clock()
+            command = Saga(plan).next_command(now)
+            first = command.intent if isinstance(command, PlaceOrder) else None
+            saga = self.journal.start(Started(plan, now), reservation, first)
         except BaseException:
             if self.risk is not None and reservation is not None:
                 self.risk.release(saga_id)
             raise
-        await self.drive(saga)
-        return SubmitResult(saga, decision)
+        if first is None:
+            return Begun(saga, decision)
+        return Begun(saga, decision, first, self._send(first))
+
+    async def complete(self, begun: Begun) -> Saga:
+        """Await leg 1's answer (if :meth:`begin` sent it) and drive the saga to its end."""
+        assert begun.saga is not None
+        if begun.first is not None and begun.pending is not None:
+            await self._settle(begun.saga, begun.first, begun.pending)
+        return await self.drive(begun.saga)
 
     async def drive(self, saga: Saga) -> Saga:
         """Advance ``saga`` until it is terminal (also the recovery path)."""
@@ -227,10 +265,25 @@ class SagaExecutor:
 
     async def _place(self, saga: Saga, intent: Intent) -> None:
         self._record(saga, intent)  # write-ahead: durable before anything leaves the process
-        client = self._client(intent.venue)
-        request = _request(intent)
+        await self._settle(saga, intent, self._send(intent))
+
+    def _send(self, intent: Intent) -> Awaitable[OrderAck]:
+        """Hand an already journaled intent to its client (an order lane writes it now)."""
         try:
-            ack = await asyncio.wait_for(client.place_order(request), self.config.order_timeout_s)
+            return submit(self._client(intent.venue), _request(intent))
+        except Exception as exc:  # a synchronous refusal is classified like an awaited one
+            return _raise(exc)
+
+    async def _settle(self, saga: Saga, intent: Intent, pending: Awaitable[OrderAck]) -> None:
+        """Record what the venue answered to a sent intent, or that its outcome is unknown."""
+        try:
+            async with asyncio.timeout(self.config.order_timeout_s):
+                ack = await pending
+        except LocalRateLimitError as exc:  # refused before sending: certainly not placed
+            self._record(saga, OrderFinal(
+                intent.step, "", "rejected", 0, 0, 0, "rejected", _describe(exc), self.clock()
+            ))
+            return
         except _UNKNOWN_ERRORS as exc:
             self._record(saga, OrderUnknown(intent.step, _describe(exc), self.clock()))
             return
@@ -308,6 +361,10 @@ class SagaExecutor:
         return MarketView(
             Price(ask) if ask is not None else None, Price(bid) if bid is not None else None
         )
+
+
+async def _raise(exc: Exception) -> OrderAck:
+    raise exc
 
 
 def _request(intent: Intent) -> OrderRequest:

@@ -243,9 +243,17 @@ class Journal:
         if self.after_commit is not None:
             self.after_commit(count)
 
-    def start(self, started: Started, reservation: Reservation | None = None) -> Saga:
-        """Journal a new saga (and the risk reservation it holds) and return its live state."""
+    def start(
+        self, started: Started, reservation: Reservation | None = None, first: Intent | None = None
+    ) -> Saga:
+        """Journal a new saga (and the risk reservation it holds) and return its live state.
+
+        ``first`` (the saga's first order intent) rides in the same durable transaction: the
+        tick path then pays one commit, not two, before leg 1 may leave the process.
+        """
         saga = Saga(started.plan)
+        if first is not None:
+            saga.apply(first)
         plan = started.plan
         seq = int(plan.saga_id.rsplit("-", 1)[1])
         res = None
@@ -264,8 +272,10 @@ class Journal:
                  self.tenant),
             )
             self._insert_event(db, plan.saga_id, started)
+            if first is not None:
+                self._write(db, saga, first)
 
-        self._transaction(work)
+        self._transaction(work, sync=first is not None)
         return saga
 
     def record(self, saga: Saga, event: Event) -> None:
@@ -273,45 +283,45 @@ class Journal:
         if isinstance(event, Started):
             raise JournalError("use start() for a new saga")
         saga.apply(event)
+        self._transaction(lambda db: self._write(db, saga, event), sync=isinstance(event, Intent))
+
+    def _write(self, db: sqlite3.Connection, saga: Saga, event: Event) -> None:
+        """The rows of one event already applied to ``saga``: the event and its projections."""
         saga_id = saga.saga_id
         ts = int(getattr(event, "ts_ns", 0))
-
-        def work(db: sqlite3.Connection) -> None:
-            self._insert_event(db, saga_id, event)
-            if isinstance(event, Intent):
-                db.execute(
-                    "INSERT INTO orders (cid, saga_id, step, role, venue, market, outcome, action,"
-                    " price, size, state, intent_ns, tenant)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (event.cid, saga_id, event.step, event.role.value, event.venue, event.market,
-                     event.outcome.value, event.action, event.price, event.size, "pending", ts,
-                     self.tenant),
-                )
-            elif isinstance(event, OrderUnknown):
-                db.execute(
-                    "UPDATE orders SET state = 'unknown' WHERE saga_id = ? AND step = ?",
-                    (saga_id, event.step),
-                )
-            elif isinstance(event, OrderFinal):
-                db.execute(
-                    "UPDATE orders SET state = 'final', order_id = ?, status = ?, filled = ?,"
-                    " cost = ?, fees = ?, source = ?, final_ns = ? WHERE saga_id = ? AND step = ?",
-                    (event.order_id, event.status, event.filled, event.cost, event.fees,
-                     event.source, ts, saga_id, event.step),
-                )
-            if isinstance(event, Finished):
-                db.execute(
-                    "UPDATE sagas SET state = ?, ending = ?, pnl = ?, updated_ns = ?"
-                    " WHERE saga_id = ?",
-                    (saga.state.value, event.ending.value, event.pnl, ts, saga_id),
-                )
-            else:
-                db.execute(
-                    "UPDATE sagas SET state = ?, updated_ns = ? WHERE saga_id = ?",
-                    (saga.state.value, ts, saga_id),
-                )
-
-        self._transaction(work, sync=isinstance(event, Intent))
+        self._insert_event(db, saga_id, event)
+        if isinstance(event, Intent):
+            db.execute(
+                "INSERT INTO orders (cid, saga_id, step, role, venue, market, outcome, action,"
+                " price, size, state, intent_ns, tenant)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.cid, saga_id, event.step, event.role.value, event.venue, event.market,
+                 event.outcome.value, event.action, event.price, event.size, "pending", ts,
+                 self.tenant),
+            )
+        elif isinstance(event, OrderUnknown):
+            db.execute(
+                "UPDATE orders SET state = 'unknown' WHERE saga_id = ? AND step = ?",
+                (saga_id, event.step),
+            )
+        elif isinstance(event, OrderFinal):
+            db.execute(
+                "UPDATE orders SET state = 'final', order_id = ?, status = ?, filled = ?,"
+                " cost = ?, fees = ?, source = ?, final_ns = ? WHERE saga_id = ? AND step = ?",
+                (event.order_id, event.status, event.filled, event.cost, event.fees,
+                 event.source, ts, saga_id, event.step),
+            )
+        if isinstance(event, Finished):
+            db.execute(
+                "UPDATE sagas SET state = ?, ending = ?, pnl = ?, updated_ns = ?"
+                " WHERE saga_id = ?",
+                (saga.state.value, event.ending.value, event.pnl, ts, saga_id),
+            )
+        else:
+            db.execute(
+                "UPDATE sagas SET state = ?, updated_ns = ? WHERE saga_id = ?",
+                (saga.state.value, ts, saga_id),
+            )
 
     def _insert_event(self, db: sqlite3.Connection, saga_id: str, event: Event) -> None:
         body = event.to_dict()

@@ -101,6 +101,9 @@ class LocalVenues:
         #: windows it left fewer unhedged residuals than Kalshi first (measured, not derived)
         self.engine_extra = 'first_venue = "polymarket"\n'
         self.risk_extra = "max_hedge_failures = 1000\n"
+        #: extra ``[kalshi]`` and ``[[tenant]]`` lines (API tier, negotiated order rate)
+        self.kalshi_extra = ""
+        self.tenant_extra = ""
 
     @property
     def config_path(self) -> Path:
@@ -161,7 +164,7 @@ class LocalVenues:
             "max_open_sagas = 4\n" + self.risk_extra + "\n"
             "[kalshi]\n"
             f'rest_url = "{self.kalshi.rest_url}"\n'
-            f'ws_url = "{self.kalshi.ws_url}"\n\n'
+            f'ws_url = "{self.kalshi.ws_url}"\n' + self.kalshi_extra + "\n"
             "[polymarket]\n"
             f'rest_url = "{self.polymarket.url}"\n'
             f'ws_url = "{self.polymarket.ws_url}"\n\n'
@@ -172,7 +175,7 @@ class LocalVenues:
             'polymarket_private_key = "polymarket.key"\n'
             f'polymarket_api_key = "{api[0]}"\n'
             f'polymarket_api_secret = "{api[1]}"\n'
-            f'polymarket_api_passphrase = "{api[2]}"\n'
+            f'polymarket_api_passphrase = "{api[2]}"\n' + self.tenant_extra
         )
 
     async def stop(self) -> None:

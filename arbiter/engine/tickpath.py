@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,9 +53,13 @@ class SagaReport:
 
 
 class Launcher(Protocol):
-    """Runs one saga for an admitted opportunity; returns when the saga is terminal."""
+    """Starts one saga for an admitted opportunity.
 
-    async def run(self, opportunity: Opportunity) -> SagaReport: ...
+    ``start`` runs synchronously in the feed callback up to leg 1 being sent (so no event-loop
+    turn sits on the tick path, ADR 0064) and returns what to await for the saga's end.
+    """
+
+    def start(self, opportunity: Opportunity) -> Awaitable[SagaReport]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,8 @@ class TickStats:
     pnl: int = 0
     #: detection → saga launch (in-process part of the tick path)
     decide_ns: LatencyWindow = field(default_factory=LatencyWindow)
+    #: the launcher's synchronous start (risk, plan, journal, leg 1 handed to its client)
+    start_ns: LatencyWindow = field(default_factory=LatencyWindow)
     #: detection → first-leg order handed to the venue client (filled in by the launcher side)
     first_leg: LatencyWindow = field(default_factory=LatencyWindow)
     #: (detected, sent) wall-clock ns of the latest first legs
@@ -204,15 +210,22 @@ class TickPath:
                 continue
             stats.admitted += 1
             stats.decide_ns.add(now - opp.detected_ns)
-            task = asyncio.get_running_loop().create_task(self._run(opp))
+            try:
+                pending = self.launcher.start(opp)
+                stats.start_ns.add(self.clock_ns() - now)
+            except Exception:  # a saga failure must never take the feed loop down with it
+                log.exception("saga for %s %s failed to start", opp.pair, opp.direction)
+                self.stats.sagas["error"] += 1
+                self.gate.release(opp, self.clock_ns())
+                continue
+            task = asyncio.get_running_loop().create_task(self._run(opp, pending))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, opp: Opportunity) -> None:
-        assert self.launcher is not None
+    async def _run(self, opp: Opportunity, pending: Awaitable[SagaReport]) -> None:
         report: SagaReport | None = None
         try:
-            report = await self.launcher.run(opp)
+            report = await pending
         except asyncio.CancelledError:
             raise
         except Exception:  # a saga failure must never take the feed loop down with it

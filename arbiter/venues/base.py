@@ -14,7 +14,7 @@ venue's own error code travels along for logs and reconciliation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final, Protocol, runtime_checkable
@@ -29,6 +29,7 @@ __all__ = [
     "DuplicateOrderError",
     "ExchangeClient",
     "FillReport",
+    "LocalRateLimitError",
     "NotFoundError",
     "OrderAck",
     "OrderRequest",
@@ -40,6 +41,7 @@ __all__ = [
     "TimeInForce",
     "TransientError",
     "VenueError",
+    "submit",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,18 @@ class RateLimitedError(VenueError):
 
 class RejectedError(VenueError):
     """The venue refused this request as such (bad price, no balance, market closed, ...)."""
+
+
+class LocalRateLimitError(RateLimitedError):
+    """Refused in this process before anything was sent: the order certainly does not exist.
+
+    Unlike a venue's 429 (the venue answered, but a retried create might still race an earlier
+    attempt), nothing left the process, so the executor can record the order as rejected at
+    once instead of spending the lookup grace period proving it absent.
+    """
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(code, message, status=None, retry_after=retry_after)
 
 
 class DuplicateOrderError(RejectedError):
@@ -221,6 +235,22 @@ class ExchangeClient(Protocol):
     async def balance(self) -> Money: ...
 
     async def close(self) -> None: ...
+
+
+def submit(client: ExchangeClient, request: OrderRequest) -> Awaitable[OrderAck]:
+    """Start placing ``request`` and return what to await for the venue's answer.
+
+    A client with an order lane (``submit_order``) writes the request to the socket before
+    this returns, inside the caller's stack, so the tick path pays no event-loop turn before
+    the order is on the wire (docs/adr/0064-order-lane.md). Any other client is simply called:
+    its request goes out when the returned coroutine is awaited. Wrappers (rate limit, timing)
+    implement ``submit_order`` by passing it through so the lane stays reachable.
+    """
+    fast = getattr(client, "submit_order", None)
+    if fast is not None:
+        pending: Awaitable[OrderAck] = fast(request)
+        return pending
+    return client.place_order(request)
 
 
 # -- dry run -----------------------------------------------------------------------------------

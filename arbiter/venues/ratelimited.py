@@ -3,9 +3,9 @@
 A venue that throttles us throttles the whole key (Kalshi) or the whole IP (Polymarket), i.e.
 every tenant sharing it, and a 429 costs a round trip plus a back-off. Refusing locally costs
 nothing and keeps one tenant from spending the others' budget. A refused request is never sent:
-the wrapper raises the venue's own :class:`RateLimitedError` (with ``retry_after`` from the
-limiter), which the executor already treats as "outcome unknown" and resolves by a lookup that
-finds nothing, so a refused order ends as absent and no order is ever resent blindly.
+the wrapper raises :class:`LocalRateLimitError` (a :class:`RateLimitedError` with ``retry_after``
+from the limiter). The executor records a refused order as rejected at once — nothing left the
+process, so there is nothing to look up — and never resends it blindly.
 A 429 that the venue sends anyway is reported back to the limiter (``throttled``) so the
 budget drains and backs off for every tenant on that key or IP.
 """
@@ -21,10 +21,12 @@ from arbiter.core.units import Money
 from arbiter.venues.base import (
     ExchangeClient,
     FillReport,
+    LocalRateLimitError,
     OrderAck,
     OrderRequest,
     PositionReport,
     RateLimitedError,
+    submit,
 )
 
 __all__ = ["RateLimitedClient"]
@@ -51,22 +53,33 @@ class RateLimitedClient:
     def venue(self) -> str:
         return self.inner.venue
 
-    async def _call(self, action: Action, request: Callable[[], Awaitable[T]]) -> T:
+    def _admit(self, action: Action) -> None:
+        """Spend a token now or raise the typed refusal (synchronous: no loop turn)."""
         venue = self.inner.venue
         rejection = self.limiter.check(self.clock(), self.tenant_id, venue, action)
         if rejection is not None:
-            raise RateLimitedError(
+            raise LocalRateLimitError(
                 "local_rate_limit",
                 f"{venue} {action.value} refused locally for {self.tenant_id}: {rejection.key} "
                 f"({rejection.scope}) empty",
-                status=None,
                 retry_after=rejection.retry_after_s,
             )
+
+    async def _watch(self, action: Action, pending: Awaitable[T]) -> T:
         try:
-            return await request()
+            return await pending
         except RateLimitedError:
-            self.limiter.throttled(self.clock(), self.tenant_id, venue, action)
+            self.limiter.throttled(self.clock(), self.tenant_id, self.inner.venue, action)
             raise
+
+    async def _call(self, action: Action, request: Callable[[], Awaitable[T]]) -> T:
+        self._admit(action)
+        return await self._watch(action, request())
+
+    def submit_order(self, request: OrderRequest) -> Awaitable[OrderAck]:
+        """Admit and start the order now, so an order lane underneath writes it inline."""
+        self._admit(Action.PLACE)
+        return self._watch(Action.PLACE, submit(self.inner, request))
 
     async def place_order(self, request: OrderRequest) -> OrderAck:
         return await self._call(Action.PLACE, lambda: self.inner.place_order(request))

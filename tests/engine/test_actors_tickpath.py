@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -32,8 +33,11 @@ class Recorder:
         self.release = asyncio.Event()
         self.outcome = "completed"
 
-    async def run(self, opportunity: Opportunity) -> SagaReport:
-        self.runs.append(opportunity)
+    def start(self, opportunity: Opportunity) -> Awaitable[SagaReport]:
+        self.runs.append(opportunity)  # synchronously, inside the feed callback
+        return self._finish(opportunity)
+
+    async def _finish(self, opportunity: Opportunity) -> SagaReport:
         await self.release.wait()
         return SagaReport("s-1", opportunity.pair, opportunity.direction, self.outcome, 7)
 
@@ -51,6 +55,7 @@ async def test_one_saga_per_pair_in_flight_then_cooldown() -> None:
                     clock_ns=lambda: now[0])
     _window(detector)
     tick.on_token("222")
+    assert len(launcher.runs) == 1  # started inside the feed callback: no event-loop turn
     tick.on_kalshi("KX-1")  # same pair, saga in flight: not even evaluated
     await asyncio.sleep(0)
     assert len(launcher.runs) == 1

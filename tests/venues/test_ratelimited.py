@@ -89,7 +89,7 @@ async def test_a_venue_429_drains_the_budget_for_everyone_on_it() -> None:
     assert local.value.retry_after > 0
 
 
-async def test_a_refused_order_in_a_saga_ends_absent_not_resent(tmp_path: Path) -> None:
+async def test_a_refused_order_in_a_saga_is_rejected_at_once_not_resent(tmp_path: Path) -> None:
     wd = world(tmp_path)
     clock = Clock()
     # time stands still: one order token in all, and read budgets deep enough for every lookup
@@ -100,10 +100,15 @@ async def test_a_refused_order_in_a_saga_ends_absent_not_resent(tmp_path: Path) 
         ex = SagaExecutor(j, clients, {PAIR.name: PAIR}, config=FAST)
         saga = (await ex.submit(opportunity())).saga
         assert saga is not None
-        # leg 1 used the only token; leg 2 was refused locally, found absent, and leg 1 unwound
-        # (its unwind order refused as well): nothing was ever sent twice, nothing left open
+        # leg 1 used the only token; leg 2 was refused locally (rejected without a lookup:
+        # nothing left the process), and leg 1's unwind was refused as well: nothing was ever
+        # sent twice, nothing left open
         assert saga.ending is Ending.FAILED
-        assert saga.describe()
+        l2 = saga.orders["L2"].final
+        assert l2 is not None and (l2.status, l2.source) == ("rejected", "rejected")
+        assert "local_rate_limit" in l2.detail
+        assert all(o.final is not None and o.final.source != "absent" for o in saga.orders.values())
+        assert "unknown" not in {kind for kind, _ in j.raw_events(saga.saga_id)}
         assert j.unfinished() == []
         assert wd.all_orders_unique()
         assert sum(wd.kalshi.submissions.values()) + sum(wd.poly.submissions.values()) == 1

@@ -21,7 +21,7 @@ from typing import Any
 
 from arbiter.core.detection import Opportunity
 from arbiter.core.risk import RiskDecision
-from arbiter.core.saga import Saga, Started
+from arbiter.core.saga import Intent, Saga, Started
 from arbiter.engine.executor import SagaExecutor, SubmitResult
 from arbiter.engine.journal import Journal
 from arbiter.ops.control.engine import InProcessEngine
@@ -53,9 +53,11 @@ class ObservedJournal(Journal):
             except Exception:
                 log.exception("saga observer failed", extra={"saga_id": saga.saga_id})
 
-    def start(self, started: Started, reservation: Any = None) -> Saga:
-        saga = super().start(started, reservation)
+    def start(self, started: Started, reservation: Any = None, first: Intent | None = None) -> Saga:
+        saga = super().start(started, reservation, first)
         self._notify(saga, started)
+        if first is not None:
+            self._notify(saga, first)
         return saga
 
     def record(self, saga: Saga, event: Any) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -49,12 +49,15 @@ from arbiter.venues.kalshi.wire import (
     orderbook_from_wire,
     position_from_wire,
 )
+from arbiter.venues.orderlane import LaneBroken, LaneResponse, OrderLane
 
 __all__ = ["KalshiRestClient", "error_from_response"]
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT: Final = 1000
+#: the order-create endpoint (relative to the API base)
+CREATE_PATH: Final = "/portfolio/events/orders"
 
 
 def error_from_response(status: int, body: str, retry_after: str | None = None) -> VenueError:
@@ -122,6 +125,7 @@ class KalshiRestClient:
         self._own_session = session is None
         #: number of HTTP attempts made (tests and metrics read it)
         self.attempts = 0
+        self._lane: OrderLane | None = None
 
     async def __aenter__(self) -> KalshiRestClient:
         return self
@@ -139,6 +143,9 @@ class KalshiRestClient:
         return self._session
 
     async def close(self) -> None:
+        if self._lane is not None:
+            await self._lane.close()
+            self._lane = None
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
@@ -168,20 +175,44 @@ class KalshiRestClient:
                 method, self.base + path, params=params, data=data, headers=headers
             ) as resp:
                 text = await resp.text()
-                if resp.status >= 400:
-                    raise error_from_response(resp.status, text, resp.headers.get("Retry-After"))
-                if not text:
-                    return {}
-                try:
-                    return json.loads(text)
-                except ValueError:
-                    raise TransientError(
-                        "bad_json", f"{method} {path}: answer is not JSON", resp.status
-                    ) from None
+                return _decode(method, path, resp.status, text, resp.headers.get("Retry-After"))
         except TimeoutError:
             raise TransientError("timeout", f"{method} {path} timed out") from None
         except aiohttp.ClientError as exc:
             raise TransientError("connection", f"{method} {path}: {exc}") from None
+
+    # -- order lane (docs/adr/0064-order-lane.md) ------------------------------------------------
+
+    async def open_order_lane(self, size: int = 2) -> None:
+        """Keep ``size`` connections ready for creates; :meth:`submit_order` then writes inline."""
+        if self.signer is None:
+            raise AuthError("missing_credentials", "an order lane needs Kalshi credentials")
+        if self._lane is None:
+            self._lane = OrderLane(self.base, size=size)
+        await self._lane.open()
+
+    def _lane_send(self, request: OrderRequest) -> asyncio.Future[LaneResponse] | None:
+        """Write the create on an idle lane connection now; ``None``: use the pooled client."""
+        lane = self._lane
+        if lane is None or self.signer is None:
+            return None
+        body = json.dumps(order_body(request), separators=(",", ":")).encode()
+        target = self._base_path + CREATE_PATH
+        pending = lane.submit("POST", target, self.signer.headers("POST", target), body)
+        if pending is not None:
+            self.attempts += 1
+        return pending
+
+    async def _lane_answer(self, pending: asyncio.Future[LaneResponse]) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout.total):
+                resp = await pending
+        except TimeoutError:  # the lane closes the connection: a late answer is never reused
+            raise TransientError("timeout", f"POST {CREATE_PATH} timed out") from None
+        except LaneBroken as exc:
+            raise TransientError("connection", f"POST {CREATE_PATH}: {exc}") from None
+        text = resp.body.decode("utf-8", "replace")
+        return _decode("POST", CREATE_PATH, resp.status, text, resp.headers.get("retry-after"))
 
     def _delay(self, attempt: int, err: VenueError) -> float:
         if isinstance(err, RateLimitedError) and err.retry_after is not None:
@@ -248,14 +279,26 @@ class KalshiRestClient:
 
     # -- orders ------------------------------------------------------------------------------
 
+    def submit_order(self, request: OrderRequest) -> Awaitable[OrderAck]:
+        """Like :meth:`place_order`, but the create is already on the wire when this returns
+        (when the order lane has an idle connection; see :func:`arbiter.venues.base.submit`)."""
+        return self._place(request, self._lane_send(request))
+
     async def place_order(self, request: OrderRequest) -> OrderAck:
+        return await self._place(request, self._lane_send(request))
+
+    async def _place(
+        self, request: OrderRequest, sent: asyncio.Future[LaneResponse] | None
+    ) -> OrderAck:
         body = order_body(request)
         attempt = 0
         while True:
             try:
-                data = await self._request(
-                    "POST", "/portfolio/events/orders", body=body, retry=False
-                )
+                if sent is not None:
+                    pending, sent = sent, None
+                    data = await self._lane_answer(pending)
+                else:
+                    data = await self._request("POST", CREATE_PATH, body=body, retry=False)
                 return ack_from_create(request, data)
             except DuplicateOrderError:
                 # our own earlier attempt got through: report that order, do not place another
@@ -362,6 +405,18 @@ class KalshiRestClient:
             return balance_from_wire(data)
         except WireError as exc:
             raise TransientError("bad_answer", str(exc)) from None
+
+
+def _decode(method: str, path: str, status: int, text: str, retry_after: str | None) -> Any:
+    """One answer → its JSON body, or the typed error it means (both transports use this)."""
+    if status >= 400:
+        raise error_from_response(status, text, retry_after)
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise TransientError("bad_json", f"{method} {path}: answer is not JSON", status) from None
 
 
 def _quote(segment: str) -> str:

@@ -6,7 +6,7 @@ limits. The actors receive an :class:`EngineConfig` (plain, picklable data) and 
 ``build_*`` functions below to assemble their objects, so an actor class never decides anything
 about wiring.
 
-The config carries *references* to key material, never the material (docs/adr/0099): actor
+The config carries *references* to key material, never the material (docs/adr/0075): actor
 arguments are pickled into Ray's task specs, which live in the GCS and can be spilled or logged.
 A tenant's keys are a :class:`~arbiter.ops.credentials.FileKey` (an absolute path), a
 :class:`~arbiter.ops.credentials.TomlKey` (a value inline in this config file) or a

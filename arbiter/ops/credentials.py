@@ -16,7 +16,7 @@ until :meth:`CredentialStore.retire` removes a version no envelope uses any more
 Decrypted values come back as :class:`Secret` types; callers decrypt right before use and wipe.
 What crosses process boundaries (Ray actor arguments) are references instead: :class:`StoreKey`
 (store directory + secrets backend URI + tenant + field), :class:`FileKey`, :class:`TomlKey`,
-read by :func:`resolve_keys` in the process that signs (docs/adr/0099).
+read by :func:`resolve_keys` in the process that signs (docs/adr/0075).
 """
 
 from __future__ import annotations

@@ -283,6 +283,10 @@ class SagaExecutor:
             self._record(saga, OrderFinal(
                 intent.step, "", "rejected", 0, 0, 0, "rejected", _describe(exc), self.clock()
             ))
+            # the saga's next step (a hedge) needs a token too: wait until the budget has one
+            # rather than burn every hedge attempt on instant refusals
+            if exc.retry_after:
+                await asyncio.sleep(min(float(exc.retry_after), self.config.order_timeout_s))
             return
         except _UNKNOWN_ERRORS as exc:
             self._record(saga, OrderUnknown(intent.step, _describe(exc), self.clock()))

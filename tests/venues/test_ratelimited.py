@@ -122,3 +122,25 @@ def test_unwrap_finds_the_venue_client_under_every_wrapper() -> None:
     wrapped = DryRunClient(limited(venue, clock, burst=1))
     assert unwrap(wrapped) is venue
     assert unwrap(venue) is venue
+
+
+async def test_after_a_refusal_the_saga_waits_for_a_token_and_hedges(tmp_path: Path) -> None:
+    """A refused leg 2 must not burn the hedge attempts on instant refusals: the executor waits
+    the limiter's ``retry_after`` and the completing order then gets a token."""
+    import time
+
+    wd = world(tmp_path)
+    limiter = RateLimiter(time.time_ns(), kalshi_tier="prime")
+    # one token, refilled every 50 ms: leg 1 takes it, leg 2 is refused, the hedge waits
+    limiter.add_tenant("alice", orders_per_second=20, order_burst=1, now_ns=time.time_ns())
+    clients = {v: RateLimitedClient(c, limiter, "alice") for v, c in wd.clients.items()}
+    with Journal(wd.path, tenant="alice") as j:
+        ex = SagaExecutor(j, clients, {PAIR.name: PAIR}, config=FAST)
+        saga = (await ex.submit(opportunity())).saga
+        assert saga is not None
+        l2 = saga.orders["L2"].final
+        assert l2 is not None and l2.status == "rejected" and "local_rate_limit" in l2.detail
+        assert saga.ending is not Ending.FAILED, saga.describe()
+        assert wd.all_orders_unique() and j.unfinished() == []
+    await wd.kalshi.close()
+    await wd.poly.close()

@@ -683,7 +683,7 @@ def _lane_stats(runtime: TenantRuntime) -> dict[str, dict[str, int]]:
     """Per venue: creates written inline by the order lane, and those that found it busy."""
     out = {}
     for venue, client in runtime.clients.items():
-        lane = getattr(unwrap(client), "_lane", None)
+        lane = getattr(unwrap(client), "order_lane", None)
         if lane is not None:
             out[venue] = {"sent": lane.sent, "misses": lane.misses, "idle": lane.idle}
     return out

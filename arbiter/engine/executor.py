@@ -280,9 +280,7 @@ class SagaExecutor:
             async with asyncio.timeout(self.config.order_timeout_s):
                 ack = await pending
         except LocalRateLimitError as exc:  # refused before sending: certainly not placed
-            self._record(saga, OrderFinal(
-                intent.step, "", "rejected", 0, 0, 0, "rejected", _describe(exc), self.clock()
-            ))
+            self._record(saga, _rejected(intent.step, exc, self.clock()))
             # the saga's next step (a hedge) needs a token too: wait until the budget has one
             # rather than burn every hedge attempt on instant refusals
             if exc.retry_after:
@@ -292,9 +290,7 @@ class SagaExecutor:
             self._record(saga, OrderUnknown(intent.step, _describe(exc), self.clock()))
             return
         except (RejectedError, VenueError) as exc:
-            self._record(saga, OrderFinal(
-                intent.step, "", "rejected", 0, 0, 0, "rejected", _describe(exc), self.clock()
-            ))
+            self._record(saga, _rejected(intent.step, exc, self.clock()))
             return
         except Exception as exc:  # anything else leaves the outcome unknown
             log.exception("place_order %s failed unexpectedly", intent.cid)
@@ -365,6 +361,11 @@ class SagaExecutor:
         return MarketView(
             Price(ask) if ask is not None else None, Price(bid) if bid is not None else None
         )
+
+
+def _rejected(step: str, exc: BaseException, now_ns: int) -> OrderFinal:
+    """The final state of an order that certainly was not placed."""
+    return OrderFinal(step, "", "rejected", 0, 0, 0, "rejected", _describe(exc), now_ns)
 
 
 async def _raise(exc: Exception) -> OrderAck:

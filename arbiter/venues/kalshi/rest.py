@@ -183,6 +183,11 @@ class KalshiRestClient:
 
     # -- order lane (docs/adr/0064-order-lane.md) ------------------------------------------------
 
+    @property
+    def order_lane(self) -> OrderLane | None:
+        """The lane creates go through when it has an idle connection (None until opened)."""
+        return self._lane
+
     async def open_order_lane(self, size: int = 2) -> None:
         """Keep ``size`` connections ready for creates; :meth:`submit_order` then writes inline."""
         if self.signer is None:

@@ -33,7 +33,7 @@ def _count(sim: KalshiSim, cid: str) -> int:
 
 async def test_submit_is_on_the_wire_before_it_returns(sim: KalshiSim) -> None:
     async with await _laned(sim) as client:
-        lane = client._lane
+        lane = client.order_lane
         assert lane is not None and lane.idle == 2
         pending = submit(client, req("lane-1", price=4100, size=5, tif=TimeInForce.IOC))
         assert lane.sent == 1 and lane.idle == 1  # written synchronously, no loop turn yet
@@ -53,7 +53,7 @@ async def test_typed_errors_are_the_same_through_the_lane(sim: KalshiSim) -> Non
         with pytest.raises(RejectedError) as rej:
             await client.place_order(req("x2", price=3050))
         assert rej.value.code == "invalid_price"
-        assert client._lane is not None and client._lane.sent == 2
+        assert client.order_lane is not None and client.order_lane.sent == 2
 
 
 async def test_lost_answer_on_the_lane_places_exactly_one_order(sim: KalshiSim) -> None:
@@ -73,7 +73,7 @@ async def test_busy_lane_falls_back_to_the_pooled_client(sim: KalshiSim) -> None
     async with await _laned(sim) as client:
         acks = await asyncio.gather(*(client.place_order(req(f"c-{i}")) for i in range(6)))
         assert len({a.order_id for a in acks}) == 6
-        lane = client._lane
+        lane = client.order_lane
         assert lane is not None and lane.sent == 2 and lane.misses == 4
         assert all(_count(sim, f"c-{i}") == 1 for i in range(6))
 

@@ -353,22 +353,11 @@ class Arbiter:
             self.feeds = await start_feeds(
                 self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker)
             )
-            self._presign_task = _spawn(self._presign())
             tune_for_latency(self.config.priority, self.config.realtime)
             self.ready_ns = time.time_ns()
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
-
-    async def _presign(self) -> None:
-        """Re-sign the Kalshi create headers off the tick path (an RSA signature is ~1 ms)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(0.5)
-            for runtime in self.tenants.values():
-                for signer in runtime.presigned:
-                    with contextlib.suppress(Exception):
-                        await loop.run_in_executor(None, signer.refresh)
 
     # -- feed callbacks: the tick path, then the Prometheus counts -------------------------------
     def _on_kalshi(self, ticker: str) -> None:

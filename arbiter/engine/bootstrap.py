@@ -82,7 +82,7 @@ from arbiter.venues.base import DryRunClient, ExchangeClient
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
 from arbiter.venues.kalshi.rest import KalshiRestClient
 from arbiter.venues.kalshi.signing import Signer as KalshiSigner
-from arbiter.venues.kalshi.signing import load_private_key, signing_path
+from arbiter.venues.kalshi.signing import load_private_key
 from arbiter.venues.polymarket.auth import ApiCreds, PolymarketCredentials
 from arbiter.venues.polymarket.client import PolymarketClient
 from arbiter.venues.polymarket.constants import POLYGON_CHAIN_ID, SIG_EOA
@@ -389,39 +389,6 @@ def kalshi_signer(tenant: TenantConfig) -> KalshiSigner:
         _wipe(secrets)
 
 
-class PresignedSigner:
-    """Kalshi headers for the order-create request, signed ahead of time.
-
-    Kalshi signs ``timestamp + method + path`` only (never the body), and an RSA-2048 signature
-    costs ~1 ms here: too much for the tick path. The create path is fixed, so its headers are
-    re-signed every ``refresh_s`` off the tick path (:meth:`refresh`) and reused until then; any
-    other request is signed on the spot. A reused signature is no weaker than the venue's scheme
-    already is (a captured header is replayable within the timestamp window either way), and its
-    age stays far below the venue's tolerance (5-30 s past skew, venues.md §1.2).
-    """
-
-    HOT: tuple[str, str] = ("POST", "/portfolio/events/orders")
-
-    def __init__(self, inner: KalshiSigner, base_path: str, max_age_ms: int = 2_000) -> None:
-        self.inner = inner
-        self.key_id = inner.key_id
-        self.hot_path = base_path.rstrip("/") + self.HOT[1]
-        self.max_age_ms = max_age_ms
-        self._cached: tuple[int, dict[str, str]] | None = None
-
-    def refresh(self) -> None:
-        now = int(time.time() * 1000)
-        self._cached = (now, self.inner.headers(self.HOT[0], self.hot_path, now))
-
-    def headers(self, method: str, path: str, now_ms: int | None = None) -> dict[str, str]:
-        cached = self._cached
-        if cached is not None and method == self.HOT[0] and path == self.hot_path:
-            ts, headers = cached
-            if int(time.time() * 1000) - ts < self.max_age_ms:
-                return dict(headers)
-        return self.inner.headers(method, path, now_ms)
-
-
 def polymarket_credentials(tenant: TenantConfig) -> PolymarketCredentials:
     """The tenant's Polymarket wallet signer and L2 credentials, read here (see kalshi_signer).
 
@@ -476,9 +443,8 @@ async def build_clients(
     budget is shared fairly. Without one, the tenant gets a limiter of its own.
     """
     kcfg = kalshi_config(config, tenant)
-    signer = PresignedSigner(kalshi_signer(tenant), signing_path(kcfg.rest_url))
-    signer.refresh()
-    kalshi = KalshiRestClient(kcfg, signer, max_retries=0)  # type: ignore[arg-type]
+    # the create's headers are signed ahead once the order lane opens (PresignedHeaders)
+    kalshi = KalshiRestClient(kcfg, kalshi_signer(tenant), max_retries=0)
     poly = await PolymarketClient.connect(
         polymarket_credentials(tenant), config.endpoints.polymarket_rest
     )
@@ -501,7 +467,6 @@ class TenantRuntime:
     clients: dict[str, ExchangeClient]
     risk: RiskManager
     executor: SagaExecutor
-    presigned: list[PresignedSigner] = field(default_factory=list)
 
     async def close(self) -> None:
         for client in self.clients.values():
@@ -526,13 +491,7 @@ async def build_tenant(
         journal, clients, pairs, risk=risk, policy=policy,
         config=ExecutorConfig(order_timeout_s=5.0, absent_grace_s=1.0), user=user,
     )
-    presigned = []
-    for client in clients.values():
-        inner = unwrap(client)
-        signer = getattr(inner, "signer", None)
-        if isinstance(signer, PresignedSigner):
-            presigned.append(signer)
-    return TenantRuntime(tenant.name, journal, clients, risk, executor, presigned)
+    return TenantRuntime(tenant.name, journal, clients, risk, executor)
 
 
 async def warm_up(runtime: TenantRuntime, config: EngineConfig) -> None:

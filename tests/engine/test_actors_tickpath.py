@@ -5,19 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from arbiter.core.detection import DetectionConfig, Detector, Opportunity
 from arbiter.core.pairs import parse_pairs
 from arbiter.core.units import ONE_CONTRACT
-from arbiter.engine.bootstrap import PresignedSigner
 from arbiter.engine.tickpath import GateConfig, RiskGate, SagaReport, TickPath
-from arbiter.venues.kalshi.signing import (
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    Signer,
-    verify_message,
-)
 
 PAIRS = parse_pairs(
     '[[pair]]\nname = "p"\nkalshi_ticker = "KX-1"\npolymarket_yes_token = "111"\n'
@@ -90,19 +81,3 @@ async def test_risk_refusals_are_not_sagas_and_drain_waits() -> None:
     assert len(launcher.runs) == 1
 
 
-def test_presigned_create_headers_verify_and_other_requests_sign_fresh() -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    signer = PresignedSigner(Signer("k1", key), "/trade-api/v2")
-    signer.refresh()
-    path = "/trade-api/v2/portfolio/events/orders"
-    first = signer.headers("POST", path)
-    assert signer.headers("POST", path) == first  # reused, no new signature
-    assert verify_message(key.public_key(), first[HEADER_TIMESTAMP], "POST", path,
-                          first[HEADER_SIGNATURE])
-    other = signer.headers("GET", "/trade-api/v2/portfolio/balance")
-    assert verify_message(key.public_key(), other[HEADER_TIMESTAMP], "GET",
-                          "/trade-api/v2/portfolio/balance", other[HEADER_SIGNATURE])
-    signer.max_age_ms = -1  # too old: signed on the spot rather than sent stale
-    fresh = signer.headers("POST", path)
-    assert verify_message(key.public_key(), fresh[HEADER_TIMESTAMP], "POST", path,
-                          fresh[HEADER_SIGNATURE])

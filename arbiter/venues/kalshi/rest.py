@@ -10,6 +10,7 @@ itself only rejects duplicate ids among *open* orders, which would not protect a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -34,7 +35,7 @@ from arbiter.venues.base import (
     VenueError,
 )
 from arbiter.venues.kalshi.config import KalshiConfig, load_signer
-from arbiter.venues.kalshi.signing import Signer, signing_path
+from arbiter.venues.kalshi.signing import PresignedHeaders, Signer, signing_path
 from arbiter.venues.kalshi.wire import (
     VENUE,
     KalshiMarket,
@@ -126,6 +127,8 @@ class KalshiRestClient:
         #: number of HTTP attempts made (tests and metrics read it)
         self.attempts = 0
         self._lane: OrderLane | None = None
+        self._create_headers: PresignedHeaders | None = None
+        self._presigner: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> KalshiRestClient:
         return self
@@ -143,6 +146,12 @@ class KalshiRestClient:
         return self._session
 
     async def close(self) -> None:
+        if self._presigner is not None:
+            self._presigner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._presigner
+            self._presigner = None
+        self._create_headers = None
         if self._lane is not None:
             await self._lane.close()
             self._lane = None
@@ -165,7 +174,11 @@ class KalshiRestClient:
         if auth or self.signer is not None:
             if self.signer is None:
                 raise AuthError("missing_credentials", "this call needs Kalshi credentials")
-            headers.update(self.signer.headers(method, self._base_path + path))
+            pre = self._create_headers
+            if pre is not None and method == pre.method and self._base_path + path == pre.path:
+                headers.update(pre.get())  # a create that missed the lane: still no RSA inline
+            else:
+                headers.update(self.signer.headers(method, self._base_path + path))
         data: bytes | None = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
@@ -188,22 +201,45 @@ class KalshiRestClient:
         """The lane creates go through when it has an idle connection (None until opened)."""
         return self._lane
 
-    async def open_order_lane(self, size: int = 2) -> None:
-        """Keep ``size`` connections ready for creates; :meth:`submit_order` then writes inline."""
+    @property
+    def presigned(self) -> PresignedHeaders | None:
+        """The create's headers signed ahead of use (None until the lane is opened)."""
+        return self._create_headers
+
+    async def open_order_lane(self, size: int = 2, presign_max_age_ms: int = 2_000) -> None:
+        """Keep ``size`` connections ready for creates; :meth:`submit_order` then writes inline.
+
+        The create's headers are signed ahead (:class:`PresignedHeaders`) and re-signed every
+        half ``presign_max_age_ms`` by a timer, so no RSA signature sits on the tick path.
+        """
         if self.signer is None:
             raise AuthError("missing_credentials", "an order lane needs Kalshi credentials")
         if self._lane is None:
             self._lane = OrderLane(self.base, size=size)
         await self._lane.open()
+        if self._create_headers is None:
+            self._create_headers = PresignedHeaders(
+                self.signer, "POST", self._base_path + CREATE_PATH, presign_max_age_ms
+            )
+            self._create_headers.refresh()
+            self._presigner = asyncio.get_running_loop().create_task(
+                self._presign(self._create_headers)
+            )
+
+    @staticmethod
+    async def _presign(headers: PresignedHeaders) -> None:
+        period = headers.max_age_ms / 2_000
+        while True:
+            await asyncio.sleep(period)
+            headers.refresh()
 
     def _lane_send(self, request: OrderRequest) -> asyncio.Future[LaneResponse] | None:
         """Write the create on an idle lane connection now; ``None``: use the pooled client."""
-        lane = self._lane
-        if lane is None or self.signer is None:
+        lane, headers = self._lane, self._create_headers
+        if lane is None or headers is None:
             return None
         body = json.dumps(order_body(request), separators=(",", ":")).encode()
-        target = self._base_path + CREATE_PATH
-        pending = lane.submit("POST", target, self.signer.headers("POST", target), body)
+        pending = lane.submit("POST", headers.path, headers.get(), body)
         if pending is not None:
             self.attempts += 1
         return pending

@@ -151,8 +151,9 @@ class TickStats:
     start_ns: LatencyWindow = field(default_factory=LatencyWindow)
     #: detection → first-leg order handed to the venue client (filled in by the launcher side)
     first_leg: LatencyWindow = field(default_factory=LatencyWindow)
-    #: (detected, sent) wall-clock ns of the latest first legs
-    first_leg_log: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=4096))
+    #: (detected, handed to the client, back from the client: on the wire) wall-clock ns of the
+    #: latest first legs
+    first_leg_log: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=4096))
     recent: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=50))
 
 

@@ -319,3 +319,24 @@ async def test_silent_connection_is_dropped_and_pings_keep_it_alive(tmp_path: Pa
             assert pinging.stats.reconnects == 0
     finally:
         await server.stop()
+
+
+async def test_published_deltas_leave_in_the_publishers_stack_in_order(sim: KalshiSim) -> None:
+    """No loop turn between the venue's book change and its frame on the wire; with a latency
+    fault the writer task still paces them, and the feed stays in step either way."""
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), ["KXSTATIC-A"])
+    async with running(feed):
+        assert await feed.wait_synced(15)
+        ex = sim.exchange
+        before = sim.stats["ws_frames"]
+        _, deltas = ex.place(OTHER, "KXSTATIC-A", "yes", "buy", 100, 1_000_000, "flush-1")
+        _, more = ex.place(OTHER, "KXSTATIC-A", "no", "buy", 200, 2_000_000, "flush-2")
+        sim.publish([*deltas, *more])
+        assert sim.stats["ws_frames"] == before + 2  # written before publish returned
+        await eventually(lambda: mismatches(feed, sim) == [])
+        await faults(sim, latency_ms=5)
+        _, later = ex.place(OTHER, "KXSTATIC-A", "yes", "buy", 300, 1_000_000, "flush-3")
+        sim.publish(later)
+        assert sim.stats["ws_frames"] == before + 2  # queued for the paced writer instead
+        await eventually(lambda: sim.stats["ws_frames"] == before + 3)
+        await eventually(lambda: mismatches(feed, sim) == [])

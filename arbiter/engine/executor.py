@@ -185,8 +185,9 @@ class SagaExecutor:
     def begin(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> Begun:
         """Everything up to leg 1 leaving the process, synchronously, in the caller's stack.
 
-        Risk check and reservation, the plan, one durable journal transaction (saga start and
-        the leg-1 intent together), then leg 1 is handed to its client: a client with an order
+        Risk check and reservation, the plan, one durable journal record (saga start and the
+        leg-1 intent together, one append to the intent log: ADR 0065), then leg 1 is handed
+        to its client: a client with an order
         lane writes it to the socket before this returns (``arbiter.venues.base.submit``). The
         tick path calls this from the feed callback, so no event-loop turn sits between the
         frame that opened the window and the order (ADR 0064). :meth:`complete` does the rest.
@@ -216,7 +217,13 @@ class SagaExecutor:
             raise
         if first is None:
             return Begun(saga, decision)
-        return Begun(saga, decision, first, self._send(first))
+        pending = self._send(first)
+        try:  # leg 1 is on the wire; the journal's SQLite rows follow at once
+            self.journal.flush()
+        except Exception:  # the intent log already holds the saga: never drop the sent order's
+            # answer over a projection error; the next journal write retries (or fails the saga)
+            log.exception("journal projection of %s failed after leg 1 was sent", saga.saga_id)
+        return Begun(saga, decision, first, pending)
 
     async def complete(self, begun: Begun) -> Saga:
         """Await leg 1's answer (if :meth:`begin` sent it) and drive the saga to its end."""

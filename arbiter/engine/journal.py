@@ -1,15 +1,30 @@
-"""The durable execution journal: SQLite in WAL mode, one transaction per saga event.
+"""The durable execution journal: an append-only intent log plus SQLite in WAL mode.
 
-Write-ahead is the whole point: :meth:`Journal.record` applies an event to the in-memory saga
-(which validates it), commits it, and only returns once the commit is durable, so the executor
-can perform the side effect (send an order) strictly afterwards. With ``synchronous=FULL`` (the
-default; docs/adr/0041-journal-fsync-policy.md) every commit fsyncs the WAL: a power cut after
-``record`` returns cannot lose the intent. ``INTENTS`` fsyncs only order intents (and, the WAL
-being sequential, everything before them) and lets acknowledgements ride on ``NORMAL``: those can
-be re-learnt from the venue by client order id, an intent cannot. ``NORMAL`` survives a process
-crash (kill -9) but not a power cut. Acknowledgements and fills are recorded after the
-fact, and a crash between a send and its acknowledgement is exactly what recovery resolves by
-looking the order up by its client order id.
+Write-ahead is the whole point: nothing leaves the process before the record that it is about to
+leave is durable. :meth:`Journal.record` applies an event to the in-memory saga (which validates
+it), commits it, and only returns once the commit is durable, so the executor can perform the
+side effect (send an order) strictly afterwards. With ``synchronous=FULL`` (the default;
+docs/adr/0041-journal-fsync-policy.md) every commit fsyncs the WAL: a power cut after ``record``
+returns cannot lose the intent. ``INTENTS`` fsyncs only order intents (and, the WAL being
+sequential, everything before them) and lets acknowledgements ride on ``NORMAL``: those can be
+re-learnt from the venue by client order id, an intent cannot. ``NORMAL`` survives a process
+crash (kill -9) but not a power cut. Acknowledgements and fills are recorded after the fact, and
+a crash between a send and its acknowledgement is exactly what recovery resolves by looking the
+order up by its client order id.
+
+The tick path is different (docs/adr/0065-intent-log-before-send.md). A new saga's start and its
+leg-1 intent are one record appended with a single ``write`` (and ``fdatasync`` unless the mode
+is ``NORMAL``) to ``<journal>.intents``, a checksummed line per record: that append is the
+write-ahead record, a fraction of the cost of the SQLite transaction it replaces. The SQLite
+rows of that record are *projections* of it, written by :meth:`Journal.flush` right after the
+order is handed to its client, and before any other write or read of this journal, so nothing
+ever sees SQLite without a started saga nor a later event before its saga's start rows. A crash
+between append and projection loses nothing: opening a journal replays every complete record
+whose saga SQLite does not have (a torn last line was never acknowledged, so its order was never
+sent, and is dropped). Replay is idempotent and runs under SQLite's write lock, so a reader in
+another process may open the journal while its owner has unprojected records. The owner keeps
+the log short: past :attr:`Journal.intent_log_limit` bytes it makes SQLite durable and
+truncates the log.
 
 Tables: ``events`` is the source of truth (saga state = fold of its events); ``sagas`` and
 ``orders`` are projections maintained in the same transaction, for recovery (unfinished sagas),
@@ -19,15 +34,20 @@ reconciliation (journal positions) and operators (plain SQL, or ``load(id).descr
 One executor process owns a journal file at a time (the saga sequence counter is in memory).
 Every row carries the ``tenant`` it was written for (``NULL`` for single-tenant use). A journal
 is bound to one tenant for life (``meta.tenant``): opening it for another tenant is refused, so
-one tenant's executor can never resume or extend another's sagas. Files written before the
-column existed gain it on open (``ALTER TABLE ... ADD COLUMN``; old rows read ``NULL``).
+one tenant's executor can never resume or extend another's sagas; an intent-log record of
+another tenant makes the journal refuse to open. Files written before the column existed gain it
+on open (``ALTER TABLE ... ADD COLUMN``; old rows read ``NULL``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import secrets
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +64,21 @@ from arbiter.core.saga import (
     OrderFinal,
     OrderUnknown,
     Saga,
+    SagaError,
     Started,
     event_from_dict,
 )
 
-__all__ = ["Journal", "JournalError", "OrderRow"]
+__all__ = ["INTENT_LOG_SUFFIX", "Journal", "JournalError", "OrderRow"]
+
+log = logging.getLogger(__name__)
+
+#: the intent log lives beside the SQLite file: ``<journal path><suffix>``
+INTENT_LOG_SUFFIX = ".intents"
+#: bump when the record layout changes; an unknown version is refused, never guessed at
+_RECORD_VERSION = 1
+#: built once: ``json.dumps`` with non-default arguments builds an encoder per call (tick path)
+_LOG_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -137,8 +167,66 @@ def _dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
+@dataclass(frozen=True, slots=True)
+class _StartRecord:
+    """A saga start as the intent log holds it: everything its SQLite rows are made of."""
+
+    seq: int
+    tenant: str | None
+    #: the database's token (``meta.token``): a log outliving its database is not replayed
+    token: str
+    started: Started
+    #: the reservation's fields (``sagas.reservation`` is their JSON text)
+    reservation: dict[str, Any] | None
+    first: Intent | None
+
+    @property
+    def saga_id(self) -> str:
+        return self.started.plan.saga_id
+
+    def encode(self) -> bytes:
+        """One log line: ``crc32(payload) payload\\n``; a torn write fails the checksum."""
+        body = {
+            "v": _RECORD_VERSION, "saga_id": self.saga_id, "seq": self.seq, "tenant": self.tenant,
+            "token": self.token, "started": self.started.to_dict(), "reservation": self.reservation,
+            "first": None if self.first is None else self.first.to_dict(),
+        }
+        payload = _LOG_ENCODER.encode(body).encode()
+        return b"%08x %b\n" % (zlib.crc32(payload), payload)
+
+
+def _decode(line: bytes) -> _StartRecord | None:
+    """The record on ``line``, or ``None`` when its checksum says it is torn or damaged."""
+    crc, sep, payload = line.partition(b" ")
+    if not sep or len(crc) != 8:
+        return None
+    try:
+        if int(crc, 16) != zlib.crc32(payload):
+            return None
+    except ValueError:
+        return None
+    try:  # intact bytes from here on: anything unreadable is a bug or a newer writer, not a tear
+        d = json.loads(payload)
+        if d.get("v") != _RECORD_VERSION:
+            raise JournalError(f"intent log record version {d.get('v')!r} is not supported")
+        started = event_from_dict(Started.kind, d["started"])
+        first = None if d["first"] is None else event_from_dict(Intent.kind, d["first"])
+        if not isinstance(started, Started) or not (first is None or isinstance(first, Intent)):
+            raise TypeError("not a saga start")
+        tenant = d["tenant"]
+        return _StartRecord(
+            int(d["seq"]), None if tenant is None else str(tenant), str(d["token"]), started,
+            d["reservation"], first,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, SagaError) as exc:
+        raise JournalError(f"unreadable intent log record: {exc}") from exc
+
+
 class Journal:
     """One SQLite file; every method is a short synchronous transaction."""
+
+    #: past this many bytes the owner makes SQLite durable and empties the intent log
+    intent_log_limit = 256 * 1024
 
     def __init__(
         self,
@@ -148,6 +236,7 @@ class Journal:
         after_commit: Hook | None = None,
         *,
         tenant: str | None = None,
+        intent_log_limit: int | None = None,
     ) -> None:
         mode = synchronous.upper()
         if mode not in ("FULL", "NORMAL", "EXTRA", "INTENTS"):
@@ -170,11 +259,37 @@ class Journal:
         self.after_commit = after_commit
         self.writes = 0
         self.token = self._token()
+        self._file_token = self.token  # callers may rename ``token`` (backtests); records may not
+        if intent_log_limit is not None:
+            self.intent_log_limit = intent_log_limit
+        self.intent_log = Path(f"{self.path}{INTENT_LOG_SUFFIX}")
+        #: appended, durable, not yet projected into SQLite (only the owner has any)
+        self._pending: list[_StartRecord] = []
+        self._log_size = -1  # known once this instance appends (it is then the owner)
+        self._closed = False
+        self._torn_at: int | None = None
+        # an in-memory database (backtests) has nothing to be durable for: no log beside it
+        self._fd = -1 if str(path) in ("", ":memory:") else self._open_log()
+        if self._fd >= 0:
+            try:
+                self._torn_at = self._replay()
+            except BaseException:
+                os.close(self._fd)
+                self._db.close()
+                raise
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM sagas").fetchone()
         self._seq = int(row[0])
 
     def close(self) -> None:
-        self._db.close()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+            self._db.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -219,18 +334,30 @@ class Journal:
 
         The WAL is sequential, so fsyncing it for an intent also makes every earlier (unsynced)
         commit durable: an intent can never survive a power cut that lost what preceded it.
+        Unprojected saga starts are written first, so a saga's events follow its start rows.
         """
-        db = self._db
+        self.flush()
         self.writes += 1
         count = self.writes
-        bump = sync and self._base_sync == "NORMAL" and self.synchronous == "INTENTS"
+        self._commit(work, "FULL" if sync and self.synchronous == "INTENTS" else None, count)
+        if self.after_commit is not None:
+            self.after_commit(count)
+
+    def _commit(
+        self, work: Callable[[sqlite3.Connection], None], sync: str | None = None,
+        count: int | None = None,
+    ) -> None:
+        """Run ``work`` in one write transaction at ``sync`` (default: the journal's own level);
+        ``count`` (a journal write, not a projection) is shown to ``before_commit``."""
+        db = self._db
+        bump = sync is not None and sync != self._base_sync
         if bump:
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={sync}")
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 work(db)
-                if self.before_commit is not None:
+                if count is not None and self.before_commit is not None:
                     self.before_commit(count)
                 db.execute("COMMIT")
             except BaseException:
@@ -240,56 +367,225 @@ class Journal:
         finally:
             if bump:
                 db.execute(f"PRAGMA synchronous={self._base_sync}")
-        if self.after_commit is not None:
-            self.after_commit(count)
 
     def start(
         self, started: Started, reservation: Reservation | None = None, first: Intent | None = None
     ) -> Saga:
         """Journal a new saga (and the risk reservation it holds) and return its live state.
 
-        ``first`` (the saga's first order intent) rides in the same durable transaction: the
-        tick path then pays one commit, not two, before leg 1 may leave the process.
+        With ``first`` (the saga's first order intent) the durable record is one append to the
+        intent log, and SQLite is not touched: the tick path pays a ``write`` (+ ``fdatasync``)
+        before leg 1 may leave the process, and :meth:`flush` writes the rows after the send.
+        Without it (or for an in-memory database) the start is an ordinary transaction.
         """
         saga = Saga(started.plan)
         if first is not None:
             saga.apply(first)
-        plan = started.plan
-        seq = int(plan.saga_id.rsplit("-", 1)[1])
         res = None
         if reservation is not None:
-            res = _dumps({
+            res = {
                 "saga_id": reservation.saga_id, "pair": reservation.pair,
                 "contracts": reservation.contracts, "per_venue": dict(reservation.per_venue),
                 "ts_ns": reservation.ts_ns,
-            })
-
-        def work(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO sagas (seq, saga_id, pair, state, reservation, created_ns, updated_ns,"
-                " tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, plan.saga_id, plan.pair, saga.state.value, res, started.ts_ns, started.ts_ns,
-                 self.tenant),
-            )
-            self._insert_event(db, plan.saga_id, started)
-            if first is not None:
-                self._write(db, saga, first)
-
-        self._transaction(work, sync=first is not None)
+            }
+        seq = int(started.plan.saga_id.rsplit("-", 1)[1])
+        rec = _StartRecord(seq, self.tenant, self._file_token, started, res, first)
+        if first is None or self._fd < 0:
+            self._transaction(lambda db: self._project(db, rec), sync=first is not None)
+        else:
+            self._append(rec)
         return saga
+
+    # -- the intent log -------------------------------------------------------------------------
+    def _open_log(self) -> int:
+        created = not self.intent_log.exists()
+        fd = os.open(self.intent_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if created:  # the file's name must survive a power cut as well as its records
+            dfd = os.open(self.intent_log.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        return fd
+
+    def _append(self, rec: _StartRecord) -> None:
+        """The write-ahead record of a new saga: one ``write``, durable unless ``NORMAL``."""
+        line = rec.encode()
+        self.writes += 1
+        count = self.writes
+        if self.before_commit is not None:
+            self.before_commit(count)
+        fd = self._fd
+        if self._log_size < 0:  # first append: this instance owns the log from now on
+            if self._torn_at is not None:  # drop a dead owner's torn tail before writing after it
+                log.warning("cutting a torn record off %s at byte %d", self.intent_log, self._torn_at)
+                os.ftruncate(fd, self._torn_at)
+                os.fsync(fd)
+                self._torn_at = None
+            self._log_size = os.fstat(fd).st_size
+        written = os.write(fd, line)
+        if written != len(line):
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._log_size)
+            raise JournalError(f"short write to {self.intent_log}: {written} of {len(line)} bytes")
+        self._log_size += written
+        self._pending.append(rec)
+        if self.synchronous != "NORMAL":
+            os.fdatasync(fd)
+        if self.after_commit is not None:
+            self.after_commit(count)
+
+    def flush(self) -> None:
+        """Write the SQLite rows of every appended saga start, in one transaction.
+
+        The rows repeat a record that is already durable, so this is no journal write (no hooks)
+        and commits without its own fsync: a power cut that loses them leaves the record for
+        replay, and the WAL being sequential, any later synced commit makes them durable too.
+        Past :attr:`intent_log_limit` the commit is synced and the log emptied.
+        """
+        pending = self._pending
+        if not pending:
+            return
+        durable = self._log_size > self.intent_log_limit
+        self._commit(lambda db: self._project_missing(db, pending), "FULL" if durable else "NORMAL")
+        self._pending = []
+        if durable:
+            self._commit(lambda db: self._truncate_log())
+            self._log_size = 0
+
+    def _truncate_log(self) -> None:
+        """Empty the log (under SQLite's write lock, which every locked replay also holds)."""
+        os.ftruncate(self._fd, 0)
+        os.fsync(self._fd)
+
+    def _project_missing(self, db: sqlite3.Connection, records: list[_StartRecord]) -> None:
+        for rec in records:
+            if db.execute("SELECT 1 FROM sagas WHERE saga_id = ?", (rec.saga_id,)).fetchone():
+                continue  # projected already (by a reader's replay, or a replay before a crash)
+            self._project(db, rec)
+
+    def _project(self, db: sqlite3.Connection, rec: _StartRecord) -> None:
+        """The SQLite rows of a saga start: one function for a start, a flush and a replay."""
+        plan = rec.started.plan
+        saga = Saga(plan)
+        if rec.first is not None:
+            saga.apply(rec.first)
+        db.execute(
+            "INSERT INTO sagas (seq, saga_id, pair, state, reservation, created_ns, updated_ns,"
+            " tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (rec.seq, plan.saga_id, plan.pair, saga.state.value,
+             None if rec.reservation is None else _dumps(rec.reservation),
+             rec.started.ts_ns, rec.started.ts_ns, rec.tenant),
+        )
+        self._insert_event(db, plan.saga_id, rec.started, rec.tenant)
+        if rec.first is not None:
+            self._write(db, saga, rec.first, rec.tenant)
+
+    def _read_log(self) -> tuple[list[_StartRecord], int | None]:
+        """Every intact record, and where a torn last record starts (``None`` if there is none).
+
+        Only the last record can be torn: each one was fully written (and synced) before the
+        next was appended. Damage anywhere else means the file cannot be trusted.
+        """
+        try:
+            data = self.intent_log.read_bytes()
+        except FileNotFoundError:
+            return [], None
+        lines = data.split(b"\n")
+        tail = lines.pop()  # empty when the last record is complete
+        records: list[_StartRecord] = []
+        offset = 0
+        for i, line in enumerate(lines):
+            rec = _decode(line)
+            if rec is None:
+                if i == len(lines) - 1 and not tail:
+                    tail = line
+                    break
+                raise JournalError(
+                    f"damaged record at byte {offset} of {self.intent_log} with records after it;"
+                    " the intent log cannot be trusted"
+                )
+            records.append(rec)
+            offset += len(line) + 1
+        return records, (offset if tail else None)
+
+    def _replay(self) -> int | None:
+        """Project every logged saga start SQLite lacks; where a torn tail starts, if any.
+
+        A lock-free look first: when SQLite has every saga (the usual case for a reader while
+        its owner runs) nothing is locked. Otherwise the log is read again under the write lock,
+        which the owner also holds to truncate, and only what is still missing is written.
+        """
+        torn: int | None = None
+        try:
+            records, torn = self._read_log()
+            self._check_owners(records)
+            locked = any(self._missing(records))
+        except JournalError:
+            locked = True  # say it again under the lock (a truncation can race a lock-free read)
+        if locked:
+            found: list[int | None] = []
+
+            def work(db: sqlite3.Connection) -> None:
+                records, torn = self._read_log()
+                self._check_owners(records)
+                self._project_missing(db, records)
+                found.append(torn)
+
+            try:
+                self._commit(work)
+            except SagaError as exc:
+                raise JournalError(f"intent log of {self.path} does not replay: {exc}") from exc
+            torn = found[0]
+        if torn is not None:
+            log.warning(
+                "ignoring a torn last record at byte %d of %s: it was never acknowledged, so its"
+                " order was never sent", torn, self.intent_log,
+            )
+        return torn
+
+    def _missing(self, records: list[_StartRecord]) -> Iterator[bool]:
+        for rec in records:
+            yield self._db.execute(
+                "SELECT 1 FROM sagas WHERE saga_id = ?", (rec.saga_id,)
+            ).fetchone() is None
+
+    def _check_owners(self, records: list[_StartRecord]) -> None:
+        """Refuse records of another tenant, or of another database file at the same path."""
+        bound = self.tenant
+        if bound is None:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'tenant'").fetchone()
+            bound = None if row is None else str(row[0])
+        for rec in records:
+            if rec.tenant != bound:
+                raise JournalError(
+                    f"intent log {self.intent_log} holds saga {rec.saga_id} of tenant"
+                    f" {rec.tenant!r}; this journal belongs to {bound!r}"
+                )
+            if rec.token != self._file_token:
+                raise JournalError(
+                    f"intent log {self.intent_log} was written for journal token {rec.token!r},"
+                    f" but {self.path} has token {self._file_token!r}: the database was replaced;"
+                    " move the log away if its sagas are to be dropped"
+                )
 
     def record(self, saga: Saga, event: Event) -> None:
         """Apply ``event`` to ``saga`` (validating it) and make it durable before returning."""
         if isinstance(event, Started):
             raise JournalError("use start() for a new saga")
         saga.apply(event)
-        self._transaction(lambda db: self._write(db, saga, event), sync=isinstance(event, Intent))
+        self._transaction(
+            lambda db: self._write(db, saga, event, self.tenant), sync=isinstance(event, Intent)
+        )
 
-    def _write(self, db: sqlite3.Connection, saga: Saga, event: Event) -> None:
-        """The rows of one event already applied to ``saga``: the event and its projections."""
+    def _write(self, db: sqlite3.Connection, saga: Saga, event: Event, tenant: str | None) -> None:
+        """The rows of one event already applied to ``saga``: the event and its projections.
+
+        ``tenant`` is the one the event was recorded for (a replayed record carries its own).
+        """
         saga_id = saga.saga_id
         ts = int(getattr(event, "ts_ns", 0))
-        self._insert_event(db, saga_id, event)
+        self._insert_event(db, saga_id, event, tenant)
         if isinstance(event, Intent):
             db.execute(
                 "INSERT INTO orders (cid, saga_id, step, role, venue, market, outcome, action,"
@@ -297,7 +593,7 @@ class Journal:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (event.cid, saga_id, event.step, event.role.value, event.venue, event.market,
                  event.outcome.value, event.action, event.price, event.size, "pending", ts,
-                 self.tenant),
+                 tenant),
             )
         elif isinstance(event, OrderUnknown):
             db.execute(
@@ -323,11 +619,13 @@ class Journal:
                 (saga.state.value, ts, saga_id),
             )
 
-    def _insert_event(self, db: sqlite3.Connection, saga_id: str, event: Event) -> None:
+    def _insert_event(
+        self, db: sqlite3.Connection, saga_id: str, event: Event, tenant: str | None
+    ) -> None:
         body = event.to_dict()
         db.execute(
             "INSERT INTO events (saga_id, kind, body, ts_ns, tenant) VALUES (?, ?, ?, ?, ?)",
-            (saga_id, event.kind, _dumps(body), int(body.get("ts_ns", 0)), self.tenant),
+            (saga_id, event.kind, _dumps(body), int(body.get("ts_ns", 0)), tenant),
         )
 
     def log(self, kind: str, body: dict[str, Any], ts_ns: int) -> None:
@@ -342,33 +640,39 @@ class Journal:
 
     # -- reads ----------------------------------------------------------------------------------
     def events(self, saga_id: str) -> list[Event]:
+        self.flush()
         rows = self._db.execute(
             "SELECT kind, body FROM events WHERE saga_id = ? ORDER BY id", (saga_id,)
         ).fetchall()
         return [event_from_dict(kind, json.loads(body)) for kind, body in rows]
 
     def raw_events(self, saga_id: str) -> list[tuple[str, dict[str, Any]]]:
+        self.flush()
         rows = self._db.execute(
             "SELECT kind, body FROM events WHERE saga_id = ? ORDER BY id", (saga_id,)
         ).fetchall()
         return [(str(kind), json.loads(body)) for kind, body in rows]
 
     def load(self, saga_id: str) -> Saga:
+        self.flush()
         events = self.events(saga_id)
         if not events:
             raise JournalError(f"no saga {saga_id} in {self.path}")
         return Saga.replay(events)
 
     def unfinished(self) -> list[str]:
+        self.flush()
         rows = self._db.execute(
             "SELECT saga_id FROM sagas WHERE ending IS NULL ORDER BY seq"
         ).fetchall()
         return [str(r[0]) for r in rows]
 
     def saga_ids(self) -> list[str]:
+        self.flush()
         return [str(r[0]) for r in self._db.execute("SELECT saga_id FROM sagas ORDER BY seq")]
 
     def reservation(self, saga_id: str) -> Reservation | None:
+        self.flush()
         row = self._db.execute(
             "SELECT reservation FROM sagas WHERE saga_id = ?", (saga_id,)
         ).fetchone()
@@ -381,12 +685,14 @@ class Journal:
         )
 
     def endings(self) -> dict[str, int]:
+        self.flush()
         rows = self._db.execute(
             "SELECT COALESCE(ending, 'unfinished'), COUNT(*) FROM sagas GROUP BY 1"
         ).fetchall()
         return {str(k): int(v) for k, v in rows}
 
     def orders(self) -> list[OrderRow]:
+        self.flush()
         rows = self._db.execute(
             "SELECT cid, saga_id, step, role, venue, market, outcome, action, price, size, state,"
             " order_id, status, filled, cost, fees, source FROM orders ORDER BY rowid"
@@ -399,6 +705,7 @@ class Journal:
 
     def positions(self) -> PositionBook:
         """Positions implied by every final order in the journal (the engine's own view)."""
+        self.flush()
         book = PositionBook()
         for o in self.orders():
             if o.state == "final" and o.filled:
@@ -406,16 +713,19 @@ class Journal:
         return book
 
     def position_sizes(self) -> dict[PositionKey, int]:
+        self.flush()
         return self.positions().net_sizes()
 
     def tenants(self) -> dict[str, set[str | None]]:
         """Distinct tenants per table (an audit view: a healthy journal shows one tenant)."""
+        self.flush()
         return {
             t: {r[0] for r in self._db.execute(f"SELECT DISTINCT tenant FROM {t}")}
             for t in _TENANT_TABLES
         }
 
     def logs(self, kind: str | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        self.flush()
         query = "SELECT ts_ns, kind, body FROM log"
         args: tuple[str, ...] = ()
         if kind is not None:

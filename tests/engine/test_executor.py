@@ -319,3 +319,28 @@ async def test_nothing_is_reserved_or_journaled_for_an_unusable_opportunity(w: W
             await ex.submit(opportunity())
         assert book.reservations == {} and j.saga_ids() == []
         assert not w.kalshi.submissions and not w.poly.submissions
+
+
+class FlakyProjection(Journal):
+    """A real journal whose first SQLite projection after a tick-path start fails (disk full,
+    locked file): the append before it already made the start durable."""
+
+    failed = False
+
+    def flush(self) -> None:
+        if not self.failed and self._pending:
+            self.failed = True
+            raise OSError("projection failed")
+        super().flush()
+
+
+async def test_a_failed_projection_after_leg_1_left_does_not_lose_the_saga(
+    w: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FlakyProjection(w.path) as j:
+        result = await w.executor(j).submit(opportunity())
+        assert j.failed and "journal projection of" in caplog.text
+        saga = result.saga
+        assert saga is not None and saga.ending is Ending.COMPLETED
+        assert j.load(saga.saga_id).ending is Ending.COMPLETED  # the next write projected it
+        await assert_consistent(w, j)

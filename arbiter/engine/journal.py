@@ -53,6 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from arbiter.core.book import Outcome
 from arbiter.core.ids import make_saga_id
 from arbiter.core.positions import PositionBook, PositionKey
@@ -77,8 +79,6 @@ log = logging.getLogger(__name__)
 INTENT_LOG_SUFFIX = ".intents"
 #: bump when the record layout changes; an unknown version is refused, never guessed at
 _RECORD_VERSION = 1
-#: built once: ``json.dumps`` with non-default arguments builds an encoder per call (tick path)
-_LOG_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -191,7 +191,7 @@ class _StartRecord:
             "token": self.token, "started": self.started.to_dict(), "reservation": self.reservation,
             "first": None if self.first is None else self.first.to_dict(),
         }
-        payload = _LOG_ENCODER.encode(body).encode()
+        payload = msgspec.json.encode(body)  # compact JSON, ~10x faster than json (tick path)
         return b"%08x %b\n" % (zlib.crc32(payload), payload)
 
 

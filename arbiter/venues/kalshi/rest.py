@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, Final
 
 import aiohttp
+import msgspec
 
 from arbiter.core.units import Money
 from arbiter.venues.base import (
@@ -238,7 +239,8 @@ class KalshiRestClient:
         lane, headers = self._lane, self._create_headers
         if lane is None or headers is None:
             return None
-        body = json.dumps(order_body(request), separators=(",", ":")).encode()
+        # msgspec: the same compact JSON in ~1 µs; json.dumps with separators builds an encoder
+        body = msgspec.json.encode(order_body(request))
         pending = lane.submit("POST", headers.path, headers.get(), body)
         if pending is not None:
             self.attempts += 1

@@ -167,11 +167,14 @@ def pin_threads(cpu: int) -> None:
 
 
 async def run(samples: int, nodes: int, warmup: int, realtime: bool,
-              journal_dir: str | None, venue_cpu: int | None = None) -> dict[str, Any]:
+              journal_dir: str | None, venue_cpu: int | None = None,
+              tick_cpu: int | None = None) -> dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix="arbiter-bench-")
     venues = LocalVenues(workdir, PROBE_SCENARIO["name"])
     venues.engine_extra = (f'first_venue = "kalshi"\ncooldown_ms = 1\n'
                            f"realtime = {'true' if realtime else 'false'}\n")
+    if tick_cpu is not None:
+        venues.engine_extra += f"tick_cpus = [{tick_cpu}]\n"
     sys.setswitchinterval(0.0002)  # the Ray driver's threads share this process with the venues
     venues.risk_extra = "max_hedge_failures = 100000\nmax_open_sagas = 8\n"
     # a probe every ~20 ms is ~100 orders/s: a desk with a premier Kalshi key and a negotiated
@@ -249,6 +252,7 @@ async def run(samples: int, nodes: int, warmup: int, realtime: bool,
         "bench": "latency",
         "what": "local Kalshi frame that opens a window -> the local venue that receives leg 1",
         "layout": layout.name, "nodes": nodes, "realtime": realtime, "venue_cpu": venue_cpu,
+        "tick_cpu": tick_cpu,
         "journal_dir": str(config.journal_dir),
         "samples": len(got), "missed": missed,
         "p50_ms": round(ms[len(ms) // 2], 4),
@@ -291,6 +295,12 @@ def _breakdown(wall: list[tuple[int, int]],
             parts["detect_to_send"].append(sent - detected)
             parts["client_call"].append(written - sent)
             parts["wire_to_venue"].append(t1 - written)
+    import os as _os
+    if _os.environ.get("BENCH_TAILS"):
+        rows = list(zip(*parts.values()))
+        rows.sort(key=lambda r: -sum(r))
+        for r in rows[:25]:
+            print("tail", [round(x / 1e6, 3) for x in r])
     out: dict[str, list[float]] = {}
     for name, values in parts.items():
         values.sort()
@@ -313,12 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venue-cpu", type=int, default=(os.cpu_count() or 1) - 1,
                         help="CPU the local venues (this process) are pinned to, standing in for "
                              "remote machines (default: the last CPU; -1: not pinned)")
+    parser.add_argument("--tick-cpu", type=int, default=-1,
+                        help="pin the arbiter to this CPU ([engine] tick_cpus; default: not pinned)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     # the venues run on uvloop like the engine's actors do (Ray picks it up when installed)
     venue_cpu = args.venue_cpu if args.venue_cpu >= 0 and (os.cpu_count() or 1) > 1 else None
     record = uvloop.run(run(args.samples, args.nodes, args.warmup, not args.no_realtime,
-                            args.journal_dir, venue_cpu))
+                            args.journal_dir, venue_cpu,
+                            args.tick_cpu if args.tick_cpu >= 0 else None))
     print(f"samples {record['samples']} (missed {record['missed']}) on the {record['layout']} "
           f"layout, {record['nodes']} node(s)")
     print(f"breakdown p50/p99 ms: {record['breakdown_p50_p99_ms']}")

@@ -91,7 +91,7 @@ def _node_id() -> str:
     return str(ray.get_runtime_context().get_node_id())
 
 
-def tune_for_latency(priority: int, realtime: bool = False) -> None:
+def tune_for_latency(priority: int, realtime: bool = False, cpus: tuple[int, ...] = ()) -> None:
     """Keep the tick path's thread from pausing: no gen-2 sweeps over the long-lived heap
     (books, pairs, clients are frozen out of the collector), rarer young collections, and, when
     the config asks for it, a higher CPU priority: ``[engine] priority`` (nice, this thread) or
@@ -103,6 +103,8 @@ def tune_for_latency(priority: int, realtime: bool = False) -> None:
     # Ray's threads in this process share the GIL with the event loop; a frame that arrives
     # while one of them holds it waits for the switch interval (5 ms by default)
     sys.setswitchinterval(0.0002)
+    if cpus:
+        pin_threads(cpus)
     try:
         if realtime:
             set_realtime()
@@ -122,6 +124,22 @@ def set_realtime(level: int = 10) -> None:
     for tid in os.listdir("/proc/self/task"):
         with contextlib.suppress(ProcessLookupError):
             os.sched_setscheduler(int(tid), os.SCHED_RR, param)
+
+
+def pin_threads(cpus: tuple[int, ...] | set[int]) -> None:
+    """Every thread of this process onto ``cpus`` (``[engine] tick_cpus``).
+
+    A woken tick path can land on a CPU busy with another real-time task of equal priority
+    and wait for it; pinned to CPUs kept for it (the others for everything else) it never
+    does. All threads, for the GIL reason :func:`set_realtime` gives. A CPU this machine does
+    not have is an error worth a warning, not a dead engine.
+    """
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(tid), set(cpus))
+    except OSError as exc:
+        log.warning("cannot pin the tick path to CPUs %s: %s", sorted(cpus), exc)
 
 
 #: the open PM QoS request (the kernel honours it while the descriptor stays open)
@@ -382,7 +400,7 @@ class Arbiter:
             self.feeds = await start_feeds(
                 self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker)
             )
-            tune_for_latency(self.config.priority, self.config.realtime)
+            tune_for_latency(self.config.priority, self.config.realtime, self.config.tick_cpus)
             self.ready_ns = time.time_ns()
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")

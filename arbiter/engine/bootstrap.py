@@ -24,6 +24,7 @@ Config file (``--config``, TOML)::
     cooldown_ms = 50               # a pair rests this long after a saga on it ends
     priority = 0                   # nice -N for the tick path thread (needs the permission)
     realtime = false               # SCHED_RR for the tick path thread (needs CAP_SYS_NICE)
+    tick_cpus = []                 # pin the arbiter (tick path) process to these CPUs, e.g. [0]
     first_venue = "kalshi"         # leg 1 venue: kalshi (pre-signed create) or polymarket
 
     [detection]
@@ -159,6 +160,8 @@ class EngineConfig:
     priority: int = 0
     #: run the tick path thread under SCHED_RR (needs CAP_SYS_NICE; see ADR 0060)
     realtime: bool = False
+    #: CPUs the arbiter process (the tick path) is pinned to; empty: wherever the kernel likes
+    tick_cpus: tuple[int, ...] = ()
     #: the venue that gets leg 1 (kalshi: its create is pre-signed, see ADR 0060)
     first_venue: str = "kalshi"
     #: Prometheus endpoint of the arbiter actor (0 = a free port, None = off; docs/observability.md)
@@ -341,11 +344,20 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         mode="dry-run" if (dry_run or engine.get("dry_run")) else str(engine.get("mode", "paper")),
         priority=int(engine.get("priority", 0)),
         realtime=bool(engine.get("realtime", False)),
+        tick_cpus=_cpus(engine.get("tick_cpus", [])),
         first_venue=first_venue,
         metrics_port=_metrics_port(engine.get("metrics_port", 0)),
         metrics_host=str(engine.get("metrics_host", "127.0.0.1")),
         kalshi_api_tier=kalshi_tier,
     )
+
+
+def _cpus(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value
+    ):
+        raise UsageError(f"config: [engine] tick_cpus must be a list of CPU numbers, got {value!r}")
+    return tuple(value)
 
 
 def _metrics_port(value: object) -> int | None:
@@ -482,6 +494,7 @@ async def build_tenant(
     path = config.journal_path(tenant.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(path, synchronous=config.journal_sync, tenant=user.tenant_id)
+    journal.checkpoint_in_background()  # no multi-ms WAL checkpoint inside a tick-path commit
     clients = await build_clients(config, tenant, limiter)
     pairs = {p.name: p for p in config.pairs}
     risk = RiskManager(RiskBook(apply_tier(config.limits, user)), clients, pairs, journal)

@@ -12,6 +12,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -394,3 +396,26 @@ def test_a_log_that_outlived_its_database_is_refused(tmp_path: Path) -> None:
             leftover.unlink()  # the database is gone, its intent log is not
     with pytest.raises(JournalError, match="database was replaced"):
         Journal(path)
+
+
+def test_wal_checkpoints_run_on_their_own_thread_not_in_commits(tmp_path: Path) -> None:
+    """The writer's commits never checkpoint (a multi-ms copy on the tick path); the background
+    thread moves the WAL into the database, and closing stops it."""
+    path = tmp_path / "ckpt.sqlite"
+    journal = Journal(path, synchronous="NORMAL")
+    try:
+        journal.checkpoint_in_background(interval_s=0.05)
+        row = journal._db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert row[0] == 0
+        for i in range(1_500):  # ~1,500 WAL frames: past SQLite's own 1,000-page checkpoint
+            journal.log("note", {"i": i, "pad": "x" * 600}, i)
+        deadline = time.monotonic() + 10
+        while journal.last_checkpoint[1] < 1_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert journal.last_checkpoint[1] >= 1_000
+        assert [t.name for t in threading.enumerate()].count("journal-checkpoint") == 1
+    finally:
+        journal.close()
+    assert "journal-checkpoint" not in [t.name for t in threading.enumerate()]
+    with Journal(path) as again:  # nothing lost by moving the pages
+        assert len(list(again.logs("note"))) == 1_500

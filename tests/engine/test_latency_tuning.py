@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from arbiter.engine import actors
+from arbiter.engine.bootstrap import load_config
+from arbiter.engine.paper import LocalVenues
+from arbiter.ops.errors import UsageError
 
 
 def test_the_qos_request_is_a_zero_latency_held_open_once(
@@ -36,3 +41,39 @@ def test_without_the_device_the_engine_runs_on(
     assert not actors.hold_cpus_awake(str(tmp_path / "missing" / "cpu_dma_latency"))
     assert actors._CPU_QOS_FD is None
     assert "cannot hold CPUs out of idle states" in caplog.text
+
+
+def test_tick_cpus_pin_every_thread_of_the_process() -> None:
+    code = (
+        "import os, threading, time\n"
+        "from arbiter.engine.actors import pin_threads\n"
+        "ready = threading.Event()\n"
+        "t = threading.Thread(target=lambda: (ready.set(), time.sleep(5)), daemon=True)\n"
+        "t.start(); ready.wait()\n"
+        "pin_threads((0,))\n"
+        "tids = os.listdir('/proc/self/task')\n"
+        "print(len(tids), sorted({c for tid in tids for c in os.sched_getaffinity(int(tid))}))\n"
+        "pin_threads((4096,))\n"  # a CPU this machine lacks: a warning, not a crash
+        "print('alive')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         check=True)
+    lines = out.stdout.split("\n")
+    threads, cpus = lines[0].split(" ", 1)
+    assert int(threads) >= 2 and cpus == "[0]"
+    assert lines[1] == "alive" and "cannot pin the tick path" in out.stderr
+
+
+async def test_tick_cpus_setting_is_checked(tmp_path: Path) -> None:
+    venues = LocalVenues(tmp_path / "paper")
+    await venues.start()
+    try:
+        assert load_config(venues.config_path).tick_cpus == ()
+        text = venues.config_path.read_text()
+        venues.config_path.write_text(text.replace("[engine]\n", "[engine]\ntick_cpus = [0, 1]\n", 1))
+        assert load_config(venues.config_path).tick_cpus == (0, 1)
+        venues.config_path.write_text(text.replace("[engine]\n", '[engine]\ntick_cpus = "0"\n', 1))
+        with pytest.raises(UsageError, match="tick_cpus"):
+            load_config(venues.config_path)
+    finally:
+        await venues.stop()

@@ -295,13 +295,12 @@ def _breakdown(wall: list[tuple[int, int]],
             parts["detect_to_send"].append(sent - detected)
             parts["client_call"].append(written - sent)
             parts["wire_to_venue"].append(t1 - written)
-    import os as _os
-    if _os.environ.get("BENCH_TAILS"):
-        rows = list(zip(*parts.values()))
-        rows.sort(key=lambda r: -sum(r))
-        for r in rows[:25]:
-            print("tail", [round(x / 1e6, 3) for x in r])
     out: dict[str, list[float]] = {}
+    # the slowest samples, split the same way: which stage a tail comes from
+    rows = sorted(zip(*parts.values(), strict=True), key=lambda r: -sum(r))[:10]
+    out["worst_10"] = [round(sum(r) / 1e6, 4) for r in rows]
+    for i, name in enumerate(parts):
+        out[f"worst_10_{name}"] = [round(r[i] / 1e6, 4) for r in rows]
     for name, values in parts.items():
         values.sort()
         if values:
@@ -334,7 +333,13 @@ def main(argv: list[str] | None = None) -> int:
                             args.tick_cpu if args.tick_cpu >= 0 else None))
     print(f"samples {record['samples']} (missed {record['missed']}) on the {record['layout']} "
           f"layout, {record['nodes']} node(s)")
-    print(f"breakdown p50/p99 ms: {record['breakdown_p50_p99_ms']}")
+    split = record["breakdown_p50_p99_ms"]
+    print(f"breakdown p50/p99 ms: { {k: v for k, v in split.items() if not k.startswith('worst')} }")
+    print("slowest 10 samples (ms): " + "; ".join(
+        f"{total} = " + " + ".join(str(split[f"worst_10_{name}"][i])
+                                   for name in ("frame_to_detect", "detect_to_send",
+                                                "client_call", "wire_to_venue"))
+        for i, total in enumerate(split.get("worst_10", []))))
     print(f"order lanes: {record['order_lanes']}; in process: detect->launch "
           f"{record['in_process_detect_to_launch_us']} us, launch {record['in_process_launch_us']} us")
     print(f"to the venue's order handler (sim HTTP stack included): p50_ms "

@@ -45,7 +45,6 @@ from arbiter.engine.bootstrap import (
     build_tenant,
     kalshi_config,
     kalshi_signer,
-    unwrap,
     warm_up,
 )
 from arbiter.engine.executor import Begun
@@ -54,7 +53,7 @@ from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
-from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit
+from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
 from arbiter.venues.polymarket.parsing import MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest

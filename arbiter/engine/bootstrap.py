@@ -79,7 +79,7 @@ from arbiter.ops.credentials import FileKey, KeySource, TomlKey, resolve_keys
 from arbiter.ops.errors import UsageError
 from arbiter.ops.secrets import Secret
 from arbiter.ops.tenancy import TenancyError, Tier, UserContext, apply_tier, validate_tenant_id
-from arbiter.venues.base import DryRunClient, ExchangeClient
+from arbiter.venues.base import DryRunClient, ExchangeClient, unwrap
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
 from arbiter.venues.kalshi.rest import KalshiRestClient
 from arbiter.venues.kalshi.signing import Signer as KalshiSigner
@@ -99,7 +99,6 @@ __all__ = [
     "build_detector",
     "build_tenant",
     "load_config",
-    "unwrap",
 ]
 
 
@@ -420,15 +419,6 @@ def polymarket_credentials(tenant: TenantConfig) -> PolymarketCredentials:
         )
     finally:
         _wipe(secrets)
-
-
-def unwrap(client: ExchangeClient) -> ExchangeClient:
-    """The venue's own client under the wrappers (dry run, rate limit, timing): each keeps the
-    one it wraps as ``inner``."""
-    layer: ExchangeClient = client
-    while (inner := getattr(layer, "inner", None)) is not None:
-        layer = inner
-    return layer
 
 
 def _limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:

@@ -62,6 +62,7 @@ from arbiter.venues.base import (
     TransientError,
     VenueError,
     submit,
+    unwrap,
 )
 
 if TYPE_CHECKING:
@@ -395,15 +396,7 @@ async def _prepare_lookup(client: ExchangeClient, intent: Intent) -> None:
     memory. A fresh process after a crash must re-sign the journaled intent to look it up;
     without this a lookup would answer "not found" for an order that exists.
     """
-    sign = None
-    layer: object = client
-    for _ in range(4):  # wrappers (dry run, timing) keep the real client as ``inner``
-        sign = getattr(layer, "sign", None)
-        if sign is not None:
-            break
-        layer = getattr(layer, "inner", None)
-        if layer is None:
-            return
+    sign = getattr(unwrap(client), "sign", None)  # under the dry-run/rate/timing wrappers
     if sign is None:
         return
     try:

@@ -42,6 +42,7 @@ __all__ = [
     "TransientError",
     "VenueError",
     "submit",
+    "unwrap",
 ]
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,15 @@ class ExchangeClient(Protocol):
     async def balance(self) -> Money: ...
 
     async def close(self) -> None: ...
+
+
+def unwrap(client: ExchangeClient) -> ExchangeClient:
+    """The venue's own client under the wrappers (dry run, rate limit, timing): each keeps the
+    one it wraps as ``inner``."""
+    layer: ExchangeClient = client
+    while (inner := getattr(layer, "inner", None)) is not None:
+        layer = inner
+    return layer
 
 
 def submit(client: ExchangeClient, request: OrderRequest) -> Awaitable[OrderAck]:

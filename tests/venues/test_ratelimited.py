@@ -10,7 +10,6 @@ from arbiter.core.book import Outcome
 from arbiter.core.ratelimit import SECOND_NS, RateLimiter
 from arbiter.core.saga import Ending
 from arbiter.core.units import Price, Size
-from arbiter.engine.bootstrap import unwrap
 from arbiter.engine.executor import SagaExecutor
 from arbiter.engine.journal import Journal
 from arbiter.venues.base import (
@@ -20,6 +19,7 @@ from arbiter.venues.base import (
     OrderRequest,
     RateLimitedError,
     TimeInForce,
+    unwrap,
 )
 from arbiter.venues.ratelimited import RateLimitedClient
 from tests.engine.factories import PAIR, C, opportunity

@@ -51,7 +51,7 @@ from arbiter.engine.executor import Begun
 from arbiter.engine.journal import Journal
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
-from arbiter.engine.tickpath import LatencyWindow, RiskGate, SagaReport, TickPath
+from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
@@ -385,6 +385,7 @@ class Arbiter:
                 self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
                                                "ms": report.elapsed_ms, "errors": report.errors}
                 await warm_up(runtime, self.config)
+                runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
                 self.tenants[tenant.name] = runtime
             # one tenant trades per opportunity: the first; the others are hot standbys for
             # now (fan-out across tenants needs a liquidity split, not in this version)

@@ -24,9 +24,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from arbiter.core.book import Outcome
 from arbiter.core.detection import Detector, Opportunity
 
 __all__ = [
+    "BookQuotes",
     "GateConfig",
     "LatencyWindow",
     "Launcher",
@@ -252,3 +254,37 @@ class TickPath:
         if self.tasks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), timeout_s)
+
+
+class BookQuotes:
+    """The executor's quote source in the arbiter: the detector's live books.
+
+    A hedge decides between completing the saga and unwinding leg 1 from the venues' current
+    prices. Without quotes it decides on its limits alone and keeps trying to complete at one
+    tick worse per attempt although the book it holds shows nothing there; with them an
+    out-of-reach completion is marked unlikely and the unwind is chosen instead. A book that has
+    never been updated (the feeds are not up yet, e.g. during start-up recovery) is ``None``:
+    unknown, not empty.
+    """
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+
+    async def __call__(
+        self, venue: str, market: str, outcome: Outcome
+    ) -> tuple[int | None, int | None] | None:
+        return self.now(venue, market, outcome)
+
+    def now(self, venue: str, market: str, outcome: Outcome) -> tuple[int | None, int | None] | None:
+        d = self.detector
+        if venue == "kalshi" and d.tracks_kalshi(market):
+            book = d.kalshi_book(market)
+            if not book.ts_ns:
+                return None
+            return book.best_bid(outcome), book.best_ask(outcome)
+        if venue == "polymarket" and d.tracks_token(market):
+            token = d.token_book(market)
+            if not token.ts_ns:
+                return None
+            return token.best_bid, token.best_ask
+        return None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from arbiter.core.book import Outcome
+from arbiter.core.detection import DetectionConfig, Detector
 from arbiter.core.fees import KalshiFeeModel
 from arbiter.core.risk import Reason, RiskBook, RiskLimits
 from arbiter.core.saga import Ending, Saga
@@ -17,6 +18,7 @@ from arbiter.engine.journal import Journal
 from arbiter.engine.reconcile import reconcile
 from arbiter.engine.recovery import recover
 from arbiter.engine.risk_manager import RiskManager
+from arbiter.engine.tickpath import BookQuotes
 from arbiter.venues.base import Action, OrderRequest, TimeInForce
 from tests.engine.factories import PAIR, C, opportunity
 from tests.engine.fakes import FakeVenue
@@ -344,3 +346,36 @@ async def test_a_failed_projection_after_leg_1_left_does_not_lose_the_saga(
         assert saga is not None and saga.ending is Ending.COMPLETED
         assert j.load(saga.saga_id).ending is Ending.COMPLETED  # the next write projected it
         await assert_consistent(w, j)
+
+
+def _books_like(wd: World) -> Detector:
+    """The arbiter's view of the two venues of ``wd``: detector books fed the same levels."""
+    det = Detector([PAIR], DetectionConfig())
+    kbook = det.kalshi_book(K)
+    kbook.apply_snapshot(yes=[(3800, 50 * C)], no=[], ts_ns=1)  # YES bids only: no YES ask
+    det.token_book(NO_TOKEN).apply_snapshot(bids=[(5400, 50 * C)], asks=[(5500, 10 * C)], ts_ns=1)
+    return det
+
+
+async def test_hedges_in_the_engine_price_from_the_arbiters_books(tmp_path: Path) -> None:
+    """Without quotes a hedge would try to complete at a worse tick each attempt; with the
+    detector's books (what the arbiter wires in) the missing Kalshi ask makes completing
+    unlikely, so it unwinds at once."""
+    wd = world(tmp_path, k_depth=0)
+    wd.kalshi.books[(K, Outcome.YES)].cancel("mk1", 0)
+    quotes = BookQuotes(_books_like(wd))
+    assert quotes.now("kalshi", K, Outcome.YES) == (3800, None)
+    assert quotes.now("polymarket", NO_TOKEN, Outcome.NO) == (5400, 5500)
+    assert quotes.now("kalshi", "KX-UNKNOWN", Outcome.YES) is None
+    unsynced = Detector([PAIR], DetectionConfig())  # feeds not up yet: unknown, not empty
+    assert BookQuotes(unsynced).now("kalshi", K, Outcome.YES) is None
+    assert BookQuotes(unsynced).now("polymarket", NO_TOKEN, Outcome.NO) is None
+    with Journal(wd.path) as j:
+        executor = SagaExecutor(j, wd.clients, {PAIR.name: PAIR}, config=FAST,  # type: ignore[arg-type]
+                                quotes=quotes)
+        saga = (await executor.submit(opportunity())).saga
+        assert saga is not None and saga.ending is Ending.UNWOUND
+        decisions = [b["decision"] for k, b in j.raw_events(saga.saga_id) if k == "decided"]
+        assert len(decisions) == 1 and decisions[0]["choice"] == "unwind"
+        assert decisions[0]["complete"]["likely"] is False
+        await assert_consistent(wd, j)

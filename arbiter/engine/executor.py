@@ -209,9 +209,10 @@ class SagaExecutor:
         try:
             plan = plan_saga(saga_id, opp, pair, self.policy, depth)
             now = self.clock()
-            command = Saga(plan).next_command(now)
+            fresh = Saga(plan)
+            command = fresh.next_command(now)
             first = command.intent if isinstance(command, PlaceOrder) else None
-            saga = self.journal.start(Started(plan, now), reservation, first)
+            saga = self.journal.start(Started(plan, now), reservation, first, saga=fresh)
         except BaseException:
             if self.risk is not None and reservation is not None:
                 self.risk.release(saga_id)

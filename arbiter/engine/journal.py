@@ -68,6 +68,7 @@ from arbiter.core.saga import (
     OrderUnknown,
     Saga,
     SagaError,
+    SagaState,
     Started,
     event_from_dict,
 )
@@ -415,7 +416,8 @@ class Journal:
                 db.execute(f"PRAGMA synchronous={self._base_sync}")
 
     def start(
-        self, started: Started, reservation: Reservation | None = None, first: Intent | None = None
+        self, started: Started, reservation: Reservation | None = None, first: Intent | None = None,
+        *, saga: Saga | None = None,
     ) -> Saga:
         """Journal a new saga (and the risk reservation it holds) and return its live state.
 
@@ -424,7 +426,10 @@ class Journal:
         before leg 1 may leave the process, and :meth:`flush` writes the rows after the send.
         Without it (or for an in-memory database) the start is an ordinary transaction.
         """
-        saga = Saga(started.plan)
+        if saga is None:  # the caller's fresh saga of this plan, if it built one to learn ``first``
+            saga = Saga(started.plan)
+        elif saga.plan is not started.plan or saga.orders or saga.state is not SagaState.RESERVED:
+            raise JournalError("start() needs a fresh saga of the started plan")
         if first is not None:
             saga.apply(first)
         res = None

@@ -419,3 +419,16 @@ def test_wal_checkpoints_run_on_their_own_thread_not_in_commits(tmp_path: Path) 
     assert "journal-checkpoint" not in [t.name for t in threading.enumerate()]
     with Journal(path) as again:  # nothing lost by moving the pages
         assert len(list(again.logs("note"))) == 1_500
+
+
+def test_start_takes_the_callers_fresh_saga_and_refuses_a_used_one(tmp_path: Path) -> None:
+    plan = plan_saga("abcd1234-1", opportunity(), PAIR)
+    fresh = Saga(plan)
+    command = fresh.next_command(5)
+    assert isinstance(command, PlaceOrder)
+    with Journal(tmp_path / "j.sqlite") as journal:
+        saga = journal.start(Started(plan, 5), None, command.intent, saga=fresh)
+        assert saga is fresh and saga.orders["L1"].intent == command.intent
+        with pytest.raises(JournalError, match="fresh saga"):
+            journal.start(Started(plan, 6), None, command.intent, saga=fresh)
+        assert journal.load(plan.saga_id).orders["L1"].intent == command.intent

@@ -53,8 +53,9 @@ class ObservedJournal(Journal):
             except Exception:
                 log.exception("saga observer failed", extra={"saga_id": saga.saga_id})
 
-    def start(self, started: Started, reservation: Any = None, first: Intent | None = None) -> Saga:
-        saga = super().start(started, reservation, first)
+    def start(self, started: Started, reservation: Any = None, first: Intent | None = None,
+              *, saga: Saga | None = None) -> Saga:
+        saga = super().start(started, reservation, first, saga=saga)
         self._notify(saga, started)
         if first is not None:
             self._notify(saga, first)

@@ -197,6 +197,10 @@ class _StartRecord:
         return b"%08x %b\n" % (zlib.crc32(payload), payload)
 
 
+def _has_saga(db: sqlite3.Connection, saga_id: str) -> bool:
+    return db.execute("SELECT 1 FROM sagas WHERE saga_id = ?", (saga_id,)).fetchone() is not None
+
+
 def _decode(line: bytes) -> _StartRecord | None:
     """The record on ``line``, or ``None`` when its checksum says it is torn or damaged."""
     crc, sep, payload = line.partition(b" ")
@@ -274,8 +278,10 @@ class Journal:
         self._log_size = -1  # known once this instance appends (it is then the owner)
         self._closed = False
         self._torn_at: int | None = None
-        # an in-memory database (backtests) has nothing to be durable for: no log beside it
-        self._fd = -1 if str(path) in ("", ":memory:") else self._open_log()
+        # an in-memory database (backtests) has nothing to be durable for: no log beside it, and
+        # no second connection could reach it (so no background checkpointer either)
+        self._in_memory = str(path) in ("", ":memory:")
+        self._fd = -1 if self._in_memory else self._open_log()
         if self._fd >= 0:
             try:
                 self._torn_at = self._replay()
@@ -297,7 +303,7 @@ class Journal:
         writer, and SQLite releases the GIL while it copies. Durability is unchanged: commits
         are durable in the WAL; a checkpoint only moves them into the main file.
         """
-        if self._checkpointer is not None or str(self.path) == ":memory:":
+        if self._checkpointer is not None or self._in_memory:
             return
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         stop = threading.Event()
@@ -511,7 +517,7 @@ class Journal:
 
     def _project_missing(self, db: sqlite3.Connection, records: list[_StartRecord]) -> None:
         for rec in records:
-            if db.execute("SELECT 1 FROM sagas WHERE saga_id = ?", (rec.saga_id,)).fetchone():
+            if _has_saga(db, rec.saga_id):
                 continue  # projected already (by a reader's replay, or a replay before a crash)
             self._project(db, rec)
 
@@ -597,9 +603,7 @@ class Journal:
 
     def _missing(self, records: list[_StartRecord]) -> Iterator[bool]:
         for rec in records:
-            yield self._db.execute(
-                "SELECT 1 FROM sagas WHERE saga_id = ?", (rec.saga_id,)
-            ).fetchone() is None
+            yield not _has_saga(self._db, rec.saga_id)
 
     def _check_owners(self, records: list[_StartRecord]) -> None:
         """Refuse records of another tenant, or of another database file at the same path."""
@@ -705,7 +709,6 @@ class Journal:
         return [(str(kind), json.loads(body)) for kind, body in rows]
 
     def load(self, saga_id: str) -> Saga:
-        self.flush()
         events = self.events(saga_id)
         if not events:
             raise JournalError(f"no saga {saga_id} in {self.path}")
@@ -756,7 +759,6 @@ class Journal:
 
     def positions(self) -> PositionBook:
         """Positions implied by every final order in the journal (the engine's own view)."""
-        self.flush()
         book = PositionBook()
         for o in self.orders():
             if o.state == "final" and o.filled:
@@ -764,7 +766,6 @@ class Journal:
         return book
 
     def position_sizes(self) -> dict[PositionKey, int]:
-        self.flush()
         return self.positions().net_sizes()
 
     def tenants(self) -> dict[str, set[str | None]]:

@@ -333,15 +333,16 @@ class KalshiRestClient:
     async def _place(
         self, request: OrderRequest, sent: asyncio.Future[LaneResponse] | None
     ) -> OrderAck:
-        body = order_body(request)
         attempt = 0
         while True:
             try:
-                if sent is not None:
+                if sent is not None:  # the lane wrote it already: its body is not built again
                     pending, sent = sent, None
                     data = await self._lane_answer(pending)
                 else:
-                    data = await self._request("POST", CREATE_PATH, body=body, retry=False)
+                    data = await self._request(
+                        "POST", CREATE_PATH, body=order_body(request), retry=False
+                    )
                 return ack_from_create(request, data)
             except DuplicateOrderError:
                 # our own earlier attempt got through: report that order, do not place another

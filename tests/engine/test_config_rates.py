@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 
 from arbiter.core.ratelimit import Action
 from arbiter.engine.bootstrap import load_config
 from arbiter.engine.paper import LocalVenues
 from arbiter.ops.errors import UsageError
-
-
-@pytest_asyncio.fixture
-async def venues(tmp_path: Path) -> AsyncIterator[LocalVenues]:
-    v = LocalVenues(tmp_path / "paper")
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
 
 
 def _rewrite(v: LocalVenues, kalshi: str = "", tenant: str = "") -> None:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import ray
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -61,6 +60,7 @@ from arbiter.ops.secrets_backend import (
 )
 from arbiter.ops.tenancy import Tier
 from arbiter.venues.kalshi.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, load_public_key, verify_message
+from tests.engine.ray_support import ray_session
 
 NAMESPACE = "arbiter-credential-refs"
 SIGNED_PATH = "/trade-api/v2/portfolio/balance"
@@ -121,16 +121,6 @@ def _master_needles(backend_dir: Path) -> dict[str, str]:
 
 def _kalshi_public(paper_dir: Path) -> Any:
     return load_public_key((paper_dir / "kalshi.pub.pem").read_bytes())
-
-
-@pytest_asyncio.fixture
-async def venues(tmp_path: Path) -> Any:
-    v = LocalVenues(tmp_path / "paper")
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
 
 
 # --- what the config holds ----------------------------------------------------------------------
@@ -286,11 +276,8 @@ class KeyUser:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
-    try:
+    with ray_session(NAMESPACE, address="local", num_cpus=2, include_dashboard=False):
         yield
-    finally:
-        ray.shutdown()
 
 
 def _spawn(config: EngineConfig) -> Any:

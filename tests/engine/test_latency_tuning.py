@@ -64,16 +64,11 @@ def test_tick_cpus_pin_every_thread_of_the_process() -> None:
     assert lines[1] == "alive" and "cannot pin the tick path" in out.stderr
 
 
-async def test_tick_cpus_setting_is_checked(tmp_path: Path) -> None:
-    venues = LocalVenues(tmp_path / "paper")
-    await venues.start()
-    try:
-        assert load_config(venues.config_path).tick_cpus == ()
-        text = venues.config_path.read_text()
-        venues.config_path.write_text(text.replace("[engine]\n", "[engine]\ntick_cpus = [0, 1]\n", 1))
-        assert load_config(venues.config_path).tick_cpus == (0, 1)
-        venues.config_path.write_text(text.replace("[engine]\n", '[engine]\ntick_cpus = "0"\n', 1))
-        with pytest.raises(UsageError, match="tick_cpus"):
-            load_config(venues.config_path)
-    finally:
-        await venues.stop()
+async def test_tick_cpus_setting_is_checked(venues: LocalVenues) -> None:
+    assert load_config(venues.config_path).tick_cpus == ()
+    text = venues.config_path.read_text()
+    venues.config_path.write_text(text.replace("[engine]\n", "[engine]\ntick_cpus = [0, 1]\n", 1))
+    assert load_config(venues.config_path).tick_cpus == (0, 1)
+    venues.config_path.write_text(text.replace("[engine]\n", '[engine]\ntick_cpus = "0"\n', 1))
+    with pytest.raises(UsageError, match="tick_cpus"):
+        load_config(venues.config_path)

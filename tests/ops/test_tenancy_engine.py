@@ -38,6 +38,7 @@ from arbiter.ops.secrets_backend import FileBackend
 from arbiter.ops.tenancy import TenantRegistry, UserContext
 from arbiter.venues.base import Action, OrderRequest
 from arbiter.venues.kalshi.rest import KalshiRestClient
+from tests.engine.ray_support import ray_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -47,11 +48,8 @@ NAMESPACE = "arbiter-tenancy-test"
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     # "local": always a fresh instance, never a cluster some other process left running here.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
-    try:
+    with ray_session(NAMESPACE, address="local", num_cpus=2, include_dashboard=False):
         yield
-    finally:
-        ray.shutdown()
 
 
 async def _until(probe: Any, timeout_s: float, what: str) -> Any:

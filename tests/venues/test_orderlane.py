@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -78,6 +78,15 @@ async def _lane(server: Server, **options: float) -> OrderLane:
     return lane
 
 
+async def _within(seconds: float, done: Callable[[], bool]) -> None:
+    """Give the lane's maintenance task up to ``seconds`` to make ``done`` true (the caller
+    asserts what it expects afterwards)."""
+    for _ in range(int(seconds / 0.01)):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_submit_writes_inline_and_reuses_kept_alive_connections(server: Server) -> None:
     lane = await _lane(server, size=2)
     try:
@@ -135,10 +144,7 @@ async def test_an_abandoned_answer_closes_its_connection(server: Server) -> None
                 await pending
         assert lane.idle == 0
         server.behaviour = "ok"
-        for _ in range(100):  # the maintenance task connects a fresh socket
-            if lane.idle:
-                break
-            await asyncio.sleep(0.01)
+        await _within(1.0, lambda: lane.idle > 0)  # the maintenance task connects a fresh socket
         assert lane.idle == 1 and server.connections == 2
         again = lane.submit("POST", "/o", {}, b"{}")
         assert again is not None and (await again).status == 201
@@ -154,10 +160,7 @@ async def test_connection_close_answers_and_idle_connections_are_recycled(server
         assert pending is not None and (await pending).status == 201
         assert lane.idle == 0  # "Connection: close" is honoured, never reused
         server.behaviour = "ok"
-        for _ in range(200):
-            if server.connections >= 3:  # replaced, then recycled for age
-                break
-            await asyncio.sleep(0.01)
+        await _within(2.0, lambda: server.connections >= 3)  # replaced, then recycled for age
         assert server.connections >= 3
     finally:
         await lane.close()

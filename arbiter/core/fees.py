@@ -51,6 +51,11 @@ class FeeModel(Protocol):
         """Unrounded fee per size unit at ``price``: a lower bound the search may rely on."""
         ...
 
+    def rate_floor(self, price: int) -> int:
+        """``floor(smooth_rate(price))`` in integer arithmetic: the sizing search's bound, which
+        runs on every opportunity (a Fraction costs ~10 µs per level there)."""
+        ...
+
 
 def _ratio(value: str | Decimal | Fraction | int) -> Fraction:
     """Parse a fee multiplier exactly ("0.07" is 7/100, never 0.07000000000000000666)."""
@@ -88,6 +93,10 @@ class KalshiFeeModel:
     def smooth_rate(self, price: int) -> Fraction:
         # money per size unit = multiplier x P(1-P)/PRICE_SCALE^2 x MONEY_SCALE/SIZE_SCALE
         return self.multiplier * Fraction(price * (PRICE_SCALE - price), PRICE_SCALE)
+
+    def rate_floor(self, price: int) -> int:
+        m = self.multiplier
+        return (m.numerator * price * (PRICE_SCALE - price)) // (m.denominator * PRICE_SCALE)
 
 
 def kalshi_taker() -> KalshiFeeModel:
@@ -142,6 +151,9 @@ class PolymarketFeeModel:
         edge = min(price, PRICE_SCALE - price)
         return Fraction(self.rate_bps * edge * PRICE_SCALE, price * 10_000)
 
+    def rate_floor(self, price: int) -> int:
+        return (self.rate_bps * min(price, PRICE_SCALE - price) * PRICE_SCALE) // (price * 10_000)
+
 
 @dataclass(frozen=True, slots=True)
 class NoFees:
@@ -158,3 +170,6 @@ class NoFees:
 
     def smooth_rate(self, price: int) -> Fraction:
         return Fraction(0)
+
+    def rate_floor(self, price: int) -> int:
+        return 0

@@ -62,10 +62,9 @@ class _Leg:
         for price, size in self.levels:
             if size > 0:
                 self.price, self.remaining, self.taken = price, size, 0
-                rate = self.fee.smooth_rate(price)
                 # floored: a lower bound on the fee keeps the objective bound an upper bound,
                 # and integer arithmetic keeps the search ~5x cheaper than Fractions
-                self.rate = rate.numerator // rate.denominator
+                self.rate = self.fee.rate_floor(price)
                 return True
         return False
 

@@ -75,3 +75,12 @@ def test_smooth_rate_is_a_lower_bound(fills: list[tuple[int, int]], model: Any) 
     fee = model.order_fee(fills)
     assert smooth <= fee
     assert fee >= 0
+
+
+@pytest.mark.parametrize("model", [kalshi_taker(), kalshi_maker(), KalshiFeeModel.of("0.035"),
+                                   PolymarketFeeModel(150), PolymarketFeeModel(1), NoFees()])
+def test_rate_floor_is_the_floored_smooth_rate_at_every_price(model: Any) -> None:
+    """The sizing search's integer bound equals the Fraction one on the whole price grid."""
+    for price in range(1, PRICE_SCALE):
+        rate = model.smooth_rate(price)
+        assert model.rate_floor(price) == rate.numerator // rate.denominator, price

@@ -52,6 +52,7 @@ from arbiter.engine.journal import Journal
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
+from arbiter.engine.warm import PathWarmer
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
@@ -346,6 +347,7 @@ class Arbiter:
         self.tenants: dict[str, TenantRuntime] = {}
         self.recovered: dict[str, dict[str, Any]] = {}
         self.feeds: Feeds | None = None
+        self.warmer: PathWarmer | None = None
         self.stopped = False
         self._m_ticks = metrics.Gauge("arbiter_ticks_per_second", "book events through detection")
         self._m_opps = metrics.Counter("arbiter_opportunities", "opportunities detected")
@@ -400,6 +402,11 @@ class Arbiter:
             self.feeds = await start_feeds(
                 self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker)
             )
+            if self.config.warm_us:
+                self.warmer = PathWarmer(self.config.pairs[0], self.config.detection,
+                                         self.config.warm_us / 1e6)
+                self.warmer.add_executor(first.executor, first.risk.book.limits)
+                self.warmer.start()
             tune_for_latency(self.config.priority, self.config.realtime, self.config.tick_cpus)
             self.ready_ns = time.time_ns()
         except Exception as exc:  # surfaced through status(); the supervisor decides
@@ -492,6 +499,7 @@ class Arbiter:
             "first_leg_ms": _first_leg_summary(self.tick),
             "order_lanes": {name: _lane_stats(rt) for name, rt in self.tenants.items()},
             "metrics_port": self.metrics_server.port if self.metrics_server is not None else None,
+            "warm": self.warmer.stats() if self.warmer is not None else None,
         }
 
     async def first_leg_log(self) -> list[tuple[int, int, int]]:
@@ -516,6 +524,8 @@ class Arbiter:
         if self.stopped:
             return {"stopped": True}
         self.stopped = True
+        if self.warmer is not None:
+            self.warmer.stop()
         await self.tick.drain()
         if self.feeds is not None:
             await self.feeds.stop()

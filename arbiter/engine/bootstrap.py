@@ -25,6 +25,7 @@ Config file (``--config``, TOML)::
     priority = 0                   # nice -N for the tick path thread (needs the permission)
     realtime = false               # SCHED_RR for the tick path thread (needs CAP_SYS_NICE)
     tick_cpus = []                 # pin the arbiter (tick path) process to these CPUs, e.g. [0]
+    warm_us = 1000                 # rehearse the tick path this often to keep it cached (0: off)
     first_venue = "kalshi"         # leg 1 venue: kalshi (pre-signed create) or polymarket
 
     [detection]
@@ -161,6 +162,9 @@ class EngineConfig:
     realtime: bool = False
     #: CPUs the arbiter process (the tick path) is pinned to; empty: wherever the kernel likes
     tick_cpus: tuple[int, ...] = ()
+    #: rehearse the tick path on shadow objects every this many µs, so a frame after a quiet
+    #: spell finds its code in the CPU caches (ADR 0067); 0 turns it off
+    warm_us: int = 1000
     #: the venue that gets leg 1 (kalshi: its create is pre-signed, see ADR 0060)
     first_venue: str = "kalshi"
     #: Prometheus endpoint of the arbiter actor (0 = a free port, None = off; docs/observability.md)
@@ -344,11 +348,18 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         priority=int(engine.get("priority", 0)),
         realtime=bool(engine.get("realtime", False)),
         tick_cpus=_cpus(engine.get("tick_cpus", [])),
+        warm_us=_warm_us(engine.get("warm_us", 1000)),
         first_venue=first_venue,
         metrics_port=_metrics_port(engine.get("metrics_port", 0)),
         metrics_host=str(engine.get("metrics_host", "127.0.0.1")),
         kalshi_api_tier=kalshi_tier,
     )
+
+
+def _warm_us(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or value >= 100):
+        raise UsageError(f"config: [engine] warm_us must be 0 (off) or at least 100, got {value!r}")
+    return value
 
 
 def _cpus(value: Any) -> tuple[int, ...]:

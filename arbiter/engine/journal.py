@@ -438,6 +438,16 @@ class Journal:
             raise JournalError("start() needs a fresh saga of the started plan")
         if first is not None:
             saga.apply(first)
+        rec = self._start_record(started, reservation, first)
+        if first is None or self._fd < 0:
+            self._transaction(lambda db: self._project(db, rec), sync=first is not None)
+        else:
+            self._append(rec)
+        return saga
+
+    def _start_record(
+        self, started: Started, reservation: Reservation | None, first: Intent | None
+    ) -> _StartRecord:
         res = None
         if reservation is not None:
             res = {
@@ -446,12 +456,13 @@ class Journal:
                 "ts_ns": reservation.ts_ns,
             }
         seq = int(started.plan.saga_id.rsplit("-", 1)[1])
-        rec = _StartRecord(seq, self.tenant, self._file_token, started, res, first)
-        if first is None or self._fd < 0:
-            self._transaction(lambda db: self._project(db, rec), sync=first is not None)
-        else:
-            self._append(rec)
-        return saga
+        return _StartRecord(seq, self.tenant, self._file_token, started, res, first)
+
+    def rehearse_start(
+        self, started: Started, reservation: Reservation | None, first: Intent | None
+    ) -> bytes:
+        """The bytes :meth:`start` would append for this saga, written nowhere (ADR 0067)."""
+        return self._start_record(started, reservation, first).encode()
 
     # -- the intent log -------------------------------------------------------------------------
     def _open_log(self) -> int:

@@ -231,18 +231,25 @@ class OrderLane:
             if conn.closed or conn.transport is None or conn.transport.is_closing():
                 conn.close()
                 continue
-            lines = [f"{method} {target} HTTP/1.1\r\n", self._static,
-                     f"Content-Length: {len(body)}\r\n"]
-            for name, value in headers.items():
-                if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                    self._idle.appendleft(conn)
-                    raise ValueError(f"header {name!r} contains a line break")
-                lines.append(f"{name}: {value}\r\n")
-            lines.append("\r\n")
+            try:
+                data = self.render(method, target, headers, body)
+            except ValueError:
+                self._idle.appendleft(conn)
+                raise
             self.sent += 1
-            return conn.send("".join(lines).encode("latin-1") + body)
+            return conn.send(data)
         self.misses += 1
         return None
+
+    def render(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> bytes:
+        """The request's bytes as :meth:`submit` writes them (also the tick-path rehearsal)."""
+        lines = [f"{method} {target} HTTP/1.1\r\n", self._static, f"Content-Length: {len(body)}\r\n"]
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise ValueError(f"header {name!r} contains a line break")
+            lines.append(f"{name}: {value}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1") + body
 
     async def close(self) -> None:
         self._closing = True

@@ -73,6 +73,8 @@ async def test_actors_restart_rebuild_and_lose_no_order(engine: Running) -> None
     h = engine.handles
     base = await _until(lambda: _sagas(h), 30, "the first sagas")
     recovery: dict[str, float] = {}
+    warm = (await h.arbiter.status.remote())["warm"]  # the tick path is rehearsed (ADR 0067)
+    assert warm["runs"] > 0 and warm["rehearsals"] == 1 and warm["failed"] == [], warm
 
     # -- monitor: killed through Ray, re-subscribes (fresh snapshots) and is synced again
     before = await h.monitors["kalshi"].health.remote()

@@ -234,6 +234,14 @@ class KalshiRestClient:
             await asyncio.sleep(period)
             headers.refresh()
 
+    def rehearse_order(self, request: OrderRequest) -> bytes | None:
+        """The bytes the lane would write for ``request``, sent nowhere: keeps the create's code
+        in the CPU caches between real orders (ADR 0067). None without an open lane."""
+        lane, headers = self._lane, self._create_headers
+        if lane is None or headers is None:
+            return None
+        return lane.render("POST", headers.path, headers.get(), msgspec.json.encode(order_body(request)))
+
     def _lane_send(self, request: OrderRequest) -> asyncio.Future[LaneResponse] | None:
         """Write the create on an idle lane connection now; ``None``: use the pooled client."""
         lane, headers = self._lane, self._create_headers

@@ -8,7 +8,8 @@ code objects and the books. Running the same path every millisecond keeps it at 
 desks do the same thing when they push dummy orders through a hot path.
 
 A rehearsal runs the live code on *shadow* objects, with no side effects:
-- a Kalshi feed parses delta frames for a copy of one traded pair;
+- a Kalshi feed or the Polymarket market-channel parser (in turn) parses a frame for a copy of
+  one traded pair;
 - a detector prices that pair on books that always hold a window;
 - the executor builds the risk check (on a shadow risk book), the plan, the journal record's
   bytes and leg 1's request bytes.
@@ -31,6 +32,7 @@ from arbiter.core.units import PRICE_SCALE, SIZE_SCALE
 from arbiter.engine.executor import SagaExecutor
 from arbiter.venues.kalshi.config import KalshiConfig
 from arbiter.venues.kalshi.ws import KalshiFeed
+from arbiter.venues.polymarket.parsing import MarketBooks
 
 __all__ = ["PathWarmer", "shadow_detector"]
 
@@ -43,8 +45,10 @@ _WINDOW = 5
 _DEPTH = 500
 #: the shadow feed's subscription id
 _SID = 1
-#: the shadow Kalshi YES bid, in cents: every pass moves its size by one contract and back
+#: the shadow Kalshi YES bid, in cents: every Kalshi pass moves its size by one contract and back
 _YES_BID = 30
+#: the shadow Polymarket NO bid and ask, in cents: Polymarket passes move the bid's size
+_NO_BID, _NO_ASK = 50, 52
 
 
 def shadow_detector(pair: Pair, config: DetectionConfig) -> Detector:
@@ -64,7 +68,7 @@ def shadow_detector(pair: Pair, config: DetectionConfig) -> Detector:
     detector.token_book(pair.polymarket_yes_token).apply_snapshot(
         [(46 * CENT, depth)], [(48 * CENT, depth), (49 * CENT, depth)], 1)
     detector.token_book(pair.polymarket_no_token).apply_snapshot(
-        [(50 * CENT, depth)], [(52 * CENT, depth), (53 * CENT, depth)], 1)
+        [(_NO_BID * CENT, depth)], [(_NO_ASK * CENT, depth), ((_NO_ASK + 1) * CENT, depth)], 1)
     return detector
 
 
@@ -106,6 +110,15 @@ class PathWarmer:
         self._head = (f'{{"type":"orderbook_delta","sid":{_SID},"seq":').encode()
         self._tail = (f',"msg":{{"market_ticker":"{ticker}","side":"yes","price_dollars":'
                       f'"0.{_YES_BID:02d}","delta_fp":"').encode()
+        # the Polymarket side: price_change frames on the NO token's bid, through the parser
+        self.market = MarketBooks(on_change=self._on_token)
+        no_token = pair.polymarket_no_token
+        self.market.books[no_token] = self.detector.token_book(no_token)
+        self._poly = (
+            '{"event_type":"price_change","market":"0xshadow","timestamp":"%d","price_changes":'
+            f'[{{"asset_id":"{no_token}","price":"0.{_NO_BID}","size":"%d","side":"BUY",'
+            f'"hash":"0x0","best_bid":"0.{_NO_BID}","best_ask":"0.{_NO_ASK}"}}]}}'
+        )
         self.rehearsals: list[Callable[[Opportunity], object]] = []
         self.runs = 0
         #: time spent rehearsing (perf counter ns): its share of the loop is the warmer's cost
@@ -125,18 +138,27 @@ class PathWarmer:
         self.rehearsals.append(lambda opp: executor.rehearse(opp, shadow))
 
     def rehearse(self) -> Opportunity | None:
-        """One pass: a delta frame through the shadow feed, detection, every rehearsal."""
+        """One pass: a venue frame through its parser, detection, every rehearsal.
+
+        Passes alternate between a Kalshi ``orderbook_delta`` and a Polymarket ``price_change``,
+        so a window opened from either venue finds its parser warm. Each frame moves one shadow
+        level by one contract, and the next frame of that venue moves it back.
+        """
         now = self.clock_ns()
         for token in self._tokens:  # never stale, whatever max_book_age the detector has
             token.ts_ns = now
-        self._seq += 1
-        delta = b"1.00" if self._seq % 2 else b"-1.00"
+        self.runs += 1
         self.last = None
         t0 = time.perf_counter_ns()
-        self.feed.process(b'%b%d%b%b","ts_ms":%d}}' % (
-            self._head, self._seq, self._tail, delta, now // 1_000_000))
+        if self.runs % 2:
+            self._seq += 1
+            delta = b"1.00" if self._seq % 2 else b"-1.00"
+            self.feed.process(b'%b%d%b%b","ts_ms":%d}}' % (
+                self._head, self._seq, self._tail, delta, now // 1_000_000))
+        else:
+            size = _DEPTH + (self.runs // 2) % 2
+            self.market.apply_frame(self._poly % (now // 1_000_000, size), now)
         self.busy_ns += time.perf_counter_ns() - t0
-        self.runs += 1
         return self.last
 
     def stats(self) -> dict[str, object]:
@@ -147,7 +169,12 @@ class PathWarmer:
                 "cpu_share": round(self.busy_ns / elapsed, 4)}
 
     def _on_book(self, book: KalshiBook) -> None:
-        found = self.detector.on_kalshi(book.ticker, self.clock_ns())
+        self._found(self.detector.on_kalshi(book.ticker, self.clock_ns()))
+
+    def _on_token(self, token: str) -> None:
+        self._found(self.detector.on_token(token, self.clock_ns()))
+
+    def _found(self, found: list[Opportunity]) -> None:
         if not found:
             return
         opp = self.last = found[0]

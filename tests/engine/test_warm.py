@@ -43,12 +43,16 @@ async def sim(tmp_path: Path) -> AsyncIterator[KalshiSim]:
 
 
 def test_every_pass_parses_a_frame_and_finds_the_shadow_window() -> None:
+    """Passes alternate between the venues' parsers; each one ends in the same window."""
     warmer = PathWarmer(PAIR, DETECTION)
     found = [warmer.rehearse() for _ in range(50)]
     assert all(o is not None and o.direction == "kalshi_yes_poly_no" for o in found)
     assert {o.size for o in found if o is not None} == {5 * ONE_CONTRACT}  # the window's level only
-    stats = warmer.feed.stats
-    assert (stats.snapshots, stats.deltas, stats.malformed, stats.gaps) == (1, 50, 0, 0)
+    kalshi = warmer.feed.stats
+    assert (kalshi.snapshots, kalshi.deltas, kalshi.malformed, kalshi.gaps) == (1, 25, 0, 0)
+    poly = warmer.market.stats
+    assert (poly.events, poly.malformed, poly.mismatches, poly.rejected) == (25, 0, 0, 0)
+    assert not warmer.market.stale
     assert warmer.stats()["runs"] == 50
 
 

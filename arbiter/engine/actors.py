@@ -52,7 +52,7 @@ from arbiter.engine.journal import Journal
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
-from arbiter.engine.warm import PathWarmer
+from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
@@ -403,10 +403,11 @@ class Arbiter:
                 self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker)
             )
             if self.config.warm_us:
-                self.warmer = PathWarmer(self.config.pairs[0], self.config.detection,
-                                         self.config.warm_us / 1e6)
-                self.warmer.add_executor(first.executor, first.risk.book.limits)
-                self.warmer.start()
+                self.warmer = build_warmer(self.config.pairs, self.config.detection,
+                                           self.config.warm_us / 1e6)
+                if self.warmer is not None:
+                    self.warmer.add_executor(first.executor, first.risk.book.limits)
+                    self.warmer.start()
             tune_for_latency(self.config.priority, self.config.realtime, self.config.tick_cpus)
             self.ready_ns = time.time_ns()
         except Exception as exc:  # surfaced through status(); the supervisor decides

@@ -8,8 +8,7 @@ code objects and the books. Running the same path every millisecond keeps it at 
 desks do the same thing when they push dummy orders through a hot path.
 
 A rehearsal runs the live code on *shadow* objects, with no side effects:
-- a Kalshi feed or the Polymarket market-channel parser (in turn) parses a frame for a copy of
-  one traded pair;
+- a Kalshi feed parses a delta frame for a copy of one traded pair;
 - a detector prices that pair on books that always hold a window;
 - the executor builds the risk check (on a shadow risk book), the plan, the journal record's
   bytes and leg 1's request bytes.
@@ -32,9 +31,8 @@ from arbiter.core.units import PRICE_SCALE, SIZE_SCALE
 from arbiter.engine.executor import SagaExecutor
 from arbiter.venues.kalshi.config import KalshiConfig
 from arbiter.venues.kalshi.ws import KalshiFeed
-from arbiter.venues.polymarket.parsing import MarketBooks
 
-__all__ = ["PathWarmer", "shadow_detector"]
+__all__ = ["PathWarmer", "build_warmer", "shadow_detector"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +45,7 @@ _DEPTH = 500
 _SID = 1
 #: the shadow Kalshi YES bid, in cents: every Kalshi pass moves its size by one contract and back
 _YES_BID = 30
-#: the shadow Polymarket NO bid and ask, in cents: Polymarket passes move the bid's size
+#: the shadow Polymarket NO bid and ask, in cents
 _NO_BID, _NO_ASK = 50, 52
 
 
@@ -85,6 +83,23 @@ def _snapshot_frame(book: KalshiBook, seq: int) -> bytes:
     ).encode()
 
 
+def build_warmer(pairs: Iterable[Pair], config: DetectionConfig,
+                 interval_s: float) -> PathWarmer | None:
+    """A warmer over the first pair the shadow books fit (tick of at most $0.01), or None.
+
+    Never raises: the engine trades without warming rather than not at all.
+    """
+    for pair in pairs:
+        if max(pair.kalshi_tick, pair.polymarket_tick) <= CENT:
+            try:
+                return PathWarmer(pair, config, interval_s)
+            except Exception:
+                log.exception("tick-path warming is off: the shadow path failed to build")
+                return None
+    log.warning("tick-path warming is off: no pair has a tick of $0.01 or finer")
+    return None
+
+
 class PathWarmer:
     """Rehearses the tick path every ``interval_s`` on the tick path's own event loop.
 
@@ -110,15 +125,6 @@ class PathWarmer:
         self._head = (f'{{"type":"orderbook_delta","sid":{_SID},"seq":').encode()
         self._tail = (f',"msg":{{"market_ticker":"{ticker}","side":"yes","price_dollars":'
                       f'"0.{_YES_BID:02d}","delta_fp":"').encode()
-        # the Polymarket side: price_change frames on the NO token's bid, through the parser
-        self.market = MarketBooks(on_change=self._on_token)
-        no_token = pair.polymarket_no_token
-        self.market.books[no_token] = self.detector.token_book(no_token)
-        self._poly = (
-            '{"event_type":"price_change","market":"0xshadow","timestamp":"%d","price_changes":'
-            f'[{{"asset_id":"{no_token}","price":"0.{_NO_BID}","size":"%d","side":"BUY",'
-            f'"hash":"0x0","best_bid":"0.{_NO_BID}","best_ask":"0.{_NO_ASK}"}}]}}'
-        )
         self.rehearsals: list[Callable[[Opportunity], object]] = []
         self.runs = 0
         #: time spent rehearsing (perf counter ns): its share of the loop is the warmer's cost
@@ -138,11 +144,12 @@ class PathWarmer:
         self.rehearsals.append(lambda opp: executor.rehearse(opp, shadow))
 
     def rehearse(self) -> Opportunity | None:
-        """One pass: a venue frame through its parser, detection, every rehearsal.
+        """One pass: a Kalshi delta frame through the shadow feed, detection, every rehearsal.
 
-        Passes alternate between a Kalshi ``orderbook_delta`` and a Polymarket ``price_change``,
-        so a window opened from either venue finds its parser warm. Each frame moves one shadow
-        level by one contract, and the next frame of that venue moves it back.
+        The frame moves the shadow YES bid's size by one contract and the next pass moves it
+        back. Polymarket frames are not rehearsed: with a ``price_change`` through the
+        market-channel parser in every pass, or alternating with the Kalshi frame, the
+        Kalshi-led path measured slower (ADR 0067).
         """
         now = self.clock_ns()
         for token in self._tokens:  # never stale, whatever max_book_age the detector has
@@ -150,14 +157,10 @@ class PathWarmer:
         self.runs += 1
         self.last = None
         t0 = time.perf_counter_ns()
-        if self.runs % 2:
-            self._seq += 1
-            delta = b"1.00" if self._seq % 2 else b"-1.00"
-            self.feed.process(b'%b%d%b%b","ts_ms":%d}}' % (
-                self._head, self._seq, self._tail, delta, now // 1_000_000))
-        else:
-            size = _DEPTH + (self.runs // 2) % 2
-            self.market.apply_frame(self._poly % (now // 1_000_000, size), now)
+        self._seq += 1
+        delta = b"1.00" if self._seq % 2 else b"-1.00"
+        self.feed.process(b'%b%d%b%b","ts_ms":%d}}' % (
+            self._head, self._seq, self._tail, delta, now // 1_000_000))
         self.busy_ns += time.perf_counter_ns() - t0
         return self.last
 
@@ -169,12 +172,7 @@ class PathWarmer:
                 "cpu_share": round(self.busy_ns / elapsed, 4)}
 
     def _on_book(self, book: KalshiBook) -> None:
-        self._found(self.detector.on_kalshi(book.ticker, self.clock_ns()))
-
-    def _on_token(self, token: str) -> None:
-        self._found(self.detector.on_token(token, self.clock_ns()))
-
-    def _found(self, found: list[Opportunity]) -> None:
+        found = self.detector.on_kalshi(book.ticker, self.clock_ns())
         if not found:
             return
         opp = self.last = found[0]

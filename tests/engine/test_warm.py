@@ -20,7 +20,7 @@ from arbiter.engine.executor import ExecutorConfig, SagaExecutor
 from arbiter.engine.journal import Journal
 from arbiter.engine.paper import LocalVenues
 from arbiter.engine.risk_manager import RiskManager
-from arbiter.engine.warm import PathWarmer, shadow_detector
+from arbiter.engine.warm import PathWarmer, build_warmer, shadow_detector
 from arbiter.ops.errors import UsageError
 from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.venues.kalshi.rest import CREATE_PATH
@@ -43,22 +43,27 @@ async def sim(tmp_path: Path) -> AsyncIterator[KalshiSim]:
 
 
 def test_every_pass_parses_a_frame_and_finds_the_shadow_window() -> None:
-    """Passes alternate between the venues' parsers; each one ends in the same window."""
+    """Each pass runs a Kalshi frame through the feed's parser and ends in the same window."""
     warmer = PathWarmer(PAIR, DETECTION)
     found = [warmer.rehearse() for _ in range(50)]
     assert all(o is not None and o.direction == "kalshi_yes_poly_no" for o in found)
     assert {o.size for o in found if o is not None} == {5 * ONE_CONTRACT}  # the window's level only
     kalshi = warmer.feed.stats
-    assert (kalshi.snapshots, kalshi.deltas, kalshi.malformed, kalshi.gaps) == (1, 25, 0, 0)
-    poly = warmer.market.stats
-    assert (poly.events, poly.malformed, poly.mismatches, poly.rejected) == (25, 0, 0, 0)
-    assert not warmer.market.stale
+    assert (kalshi.snapshots, kalshi.deltas, kalshi.malformed, kalshi.gaps) == (1, 50, 0, 0)
     assert warmer.stats()["runs"] == 50
 
 
-def test_shadow_books_refuse_a_coarser_tick() -> None:
+def test_shadow_books_refuse_a_coarser_tick_and_the_builder_skips_such_pairs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    coarse = Pair("coarse", "KX", "1", "2", polymarket_tick=1000)
     with pytest.raises(ValueError, match="tick"):
-        shadow_detector(Pair("coarse", "KX", "1", "2", polymarket_tick=1000), DETECTION)
+        shadow_detector(coarse, DETECTION)
+    warmer = build_warmer([coarse, PAIR], DETECTION, 0.001)
+    assert warmer is not None and warmer.detector.pairs == [PAIR]
+    with caplog.at_level(logging.WARNING, logger="arbiter.engine.warm"):
+        assert build_warmer([coarse], DETECTION, 0.001) is None  # the engine trades unwarmed
+    assert "warming is off" in caplog.text
 
 
 async def test_rehearsal_leaves_no_trace_and_trading_goes_on(sim: KalshiSim, tmp_path: Path) -> None:

@@ -129,6 +129,19 @@ def test_a_failing_rehearsal_is_switched_off_and_the_rest_keep_running(
     assert sum("switched off" in r.getMessage() for r in caplog.records) == 1
 
 
+async def test_a_failing_pass_ends_the_warming_not_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    warmer = PathWarmer(PAIR, DETECTION, interval_s=0.001)
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    warmer.rehearse = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="arbiter.engine.warm"):
+        task = warmer.start()
+        await asyncio.wait_for(task, 1.0)  # returned, not raised
+    assert warmer.failed == ["pass"] and "warming stopped" in caplog.text
+
+
 async def test_the_loop_task_runs_passes_until_stopped() -> None:
     warmer = PathWarmer(PAIR, DETECTION, interval_s=0.001)
     warmer.start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +25,11 @@ from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.venues.kalshi.rest import CREATE_PATH
 from tests.engine.factories import opportunity
 from tests.engine.fakes import FakeVenue
-from tests.venues.kalshi.support import TRADER, client_for, start_sim
+from tests.venues.kalshi.support import TRADER, client_for
 
 TICKER = "KXSTATIC-A"  # the static scenario's market: real, so a rehearsed create would be valid
 PAIR = Pair("static-a", TICKER, "1111", "2222")
 DETECTION = DetectionConfig(min_edge=parse_price("0.01"), max_book_age_ns=1_000_000_000)
-
-
-@pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[KalshiSim]:
-    server = await start_sim(tmp_path, "static")
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def test_every_pass_parses_a_frame_and_finds_the_shadow_window() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -78,6 +80,17 @@ async def start_sim(folder: Path, scenario: str | None = "static", **options: ob
     )
     await sim.start("127.0.0.1", 0)
     return sim
+
+
+@asynccontextmanager
+async def running_sim(folder: Path, scenario: str | None = "static",
+                      **options: object) -> AsyncIterator[KalshiSim]:
+    """A started local Kalshi, stopped on the way out (the tests' fixtures)."""
+    sim = await start_sim(folder, scenario, **options)
+    try:
+        yield sim
+    finally:
+        await sim.stop()
 
 
 def client_for(sim: KalshiSim, key_id: str = TRADER, **options: object) -> KalshiRestClient:

@@ -17,7 +17,7 @@ from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
 from arbiter.venues.kalshi.signing import Signer
 from arbiter.venues.kalshi.ws import KalshiFeed
-from tests.venues.kalshi.support import OTHER, TRADER, client_for, make_key, start_sim
+from tests.venues.kalshi.support import OTHER, TRADER, client_for, make_key, running_sim, start_sim
 from tests.venues.kalshi.test_rest import faults, req
 
 
@@ -66,11 +66,8 @@ async def admin(sim: KalshiSim, path: str, body: dict[str, object]) -> None:
 @pytest.fixture
 async def busy_sim(tmp_path: Path) -> AsyncIterator[KalshiSim]:
     """Many fast-moving markets (20 ms steps), seeded."""
-    server = await start_sim(tmp_path, "busy")
-    try:
+    async with running_sim(tmp_path, "busy") as server:
         yield server
-    finally:
-        await server.stop()
 
 
 async def test_feed_syncs_and_follows_orders(sim: KalshiSim) -> None:

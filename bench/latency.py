@@ -38,7 +38,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from arbiter.core.units import PRICE_SCALE, SIZE_SCALE
-from arbiter.engine.actors import set_realtime, spawn_engine
+from arbiter.engine.actors import pin_threads, set_realtime, spawn_engine
 from arbiter.engine.bootstrap import load_config
 from arbiter.engine.localcluster import start_local_cluster
 from arbiter.engine.paper import PROBE_SCENARIO, LocalVenues
@@ -175,19 +175,6 @@ async def probe_once(venues: LocalVenues, ticker: str, stamps: Stamps, n: int) -
     return latency
 
 
-def pin_threads(cpu: int) -> None:
-    """Every thread of this process (the venues, the Ray driver) onto ``cpu``.
-
-    The venues stand in for remote machines, which never share a CPU with the engine. Unpinned,
-    the kernel tends to wake the venue on the CPU that just wrote the order (the arbiter's),
-    where it waits for the arbiter's post-send bookkeeping: ~0.7 ms of "wire to venue" that a
-    remote venue would never see (ADR 0066 has both figures).
-    """
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(tid), {cpu})
-
-
 async def run(samples: int, nodes: int, warmup: int, realtime: bool,
               journal_dir: str | None, venue_cpu: int | None = None,
               tick_cpu: int | None = None) -> dict[str, Any]:
@@ -227,7 +214,11 @@ async def run(samples: int, nodes: int, warmup: int, realtime: bool,
         with contextlib.suppress(OSError):  # load off their clock too. Only now, after the
             set_realtime()  # cluster started: Ray's own daemons must not inherit SCHED_RR
     if venue_cpu is not None:
-        pin_threads(venue_cpu)
+        # the venues stand in for remote machines, which never share a CPU with the engine.
+        # Unpinned, the kernel tends to wake the venue on the CPU that just wrote the order (the
+        # arbiter's), where it waits for the arbiter's post-send bookkeeping: ~0.7 ms of "wire
+        # to venue" that a remote venue never sees (ADR 0066 has both figures)
+        pin_threads({venue_cpu})
     try:
         layout = detect_layout(ray.cluster_resources())  # type: ignore[no-untyped-call]
         handles = spawn_engine(config, layout)
@@ -308,7 +299,7 @@ def _pct(ordered: list[float], q: float) -> float | None:
 
 
 def _breakdown(wall: list[tuple[int, int]],
-               legs: list[tuple[int, int, int]]) -> dict[str, list[float]]:
+               legs: list[tuple[int, int, int]]) -> dict[str, list[float | None]]:
     """Split each sample at the engine's stamps: venue frame → detection (the sim's WS send,
     loopback, feed, parse, book, detection), detection → first leg handed to its client (risk,
     plan, journal), the client call (rate limit, body, write on the order lane), then written →
@@ -325,7 +316,7 @@ def _breakdown(wall: list[tuple[int, int]],
             parts["detect_to_send"].append(sent - detected)
             parts["client_call"].append(written - sent)
             parts["wire_to_venue"].append(t1 - written)
-    out: dict[str, list[float]] = {}
+    out: dict[str, list[float | None]] = {}
     # the slowest samples, split the same way: which stage a tail comes from
     rows = sorted(zip(*parts.values(), strict=True), key=lambda r: -sum(r))[:10]
     out["worst_10"] = [round(sum(r) / 1e6, 4) for r in rows]
@@ -334,8 +325,8 @@ def _breakdown(wall: list[tuple[int, int]],
     for name, values in parts.items():
         values.sort()
         if values:
-            out[name] = [round(values[len(values) // 2] / 1e6, 4),
-                         round(values[min(len(values) - 1, int(len(values) * 0.99))] / 1e6, 4)]
+            in_ms = [v / 1e6 for v in values]
+            out[name] = [_pct(in_ms, 0.5), _pct(in_ms, 0.99)]
     return out
 
 
@@ -357,7 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     # the venues run on uvloop like the engine's actors do (Ray picks it up when installed)
-    venue_cpu = args.venue_cpu if args.venue_cpu >= 0 and (os.cpu_count() or 1) > 1 else None
+    cpus = os.cpu_count() or 1
+    for flag, cpu in (("--venue-cpu", args.venue_cpu), ("--tick-cpu", args.tick_cpu)):
+        if cpu >= cpus:
+            parser.error(f"{flag} {cpu}: this machine has CPUs 0-{cpus - 1}")
+    venue_cpu = args.venue_cpu if args.venue_cpu >= 0 and cpus > 1 else None
     record = uvloop.run(run(args.samples, args.nodes, args.warmup, not args.no_realtime,
                             args.journal_dir, venue_cpu,
                             args.tick_cpu if args.tick_cpu >= 0 else None))

@@ -42,6 +42,7 @@ from arbiter.core.saga import (
     PlaceOrder,
     ResolveOrder,
     Saga,
+    SagaPlan,
     SagaPolicy,
     Started,
     plan_saga,
@@ -213,9 +214,7 @@ class SagaExecutor:
         try:
             plan = plan_saga(saga_id, opp, pair, self.policy, depth)
             now = self.clock()
-            fresh = Saga(plan)
-            command = fresh.next_command(now)
-            first = command.intent if isinstance(command, PlaceOrder) else None
+            fresh, first = _opening(plan, now)
             saga = self.journal.start(Started(plan, now), reservation, first, saga=fresh)
         except BaseException:
             if self.risk is not None and reservation is not None:
@@ -248,11 +247,9 @@ class SagaExecutor:
             reservation = decision.reservation
             risk.release(saga_id)
         plan = plan_saga(saga_id, opp, pair, self.policy, None)
-        saga = Saga(plan)
-        command = saga.next_command(now)
-        if not isinstance(command, PlaceOrder):
+        saga, first = _opening(plan, now)
+        if first is None:
             return None
-        first = command.intent
         saga.apply(first)
         self.journal.rehearse_start(Started(plan, now), reservation, first)
         rehearse = getattr(unwrap(self._client(first.venue)), "rehearse_order", None)
@@ -410,6 +407,13 @@ def _rejected(step: str, exc: BaseException, now_ns: int) -> OrderFinal:
 
 async def _raise(exc: Exception) -> OrderAck:
     raise exc
+
+
+def _opening(plan: SagaPlan, now: int) -> tuple[Saga, Intent | None]:
+    """A fresh saga of ``plan`` and the order it opens with (None: it places nothing first)."""
+    saga = Saga(plan)
+    command = saga.next_command(now)
+    return saga, command.intent if isinstance(command, PlaceOrder) else None
 
 
 def _request(intent: Intent) -> OrderRequest:

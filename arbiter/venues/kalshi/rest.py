@@ -97,6 +97,14 @@ def error_from_response(status: int, body: str, retry_after: str | None = None) 
     return RejectedError(code, message, status)
 
 
+def _create_body(request: OrderRequest) -> bytes:
+    """A create's JSON body as the order lane writes it (and the tick-path rehearsal renders it).
+
+    msgspec: the same compact JSON as ``json.dumps`` with separators, in ~1 µs.
+    """
+    return msgspec.json.encode(order_body(request))
+
+
 class KalshiRestClient:
     """:class:`~arbiter.venues.base.ExchangeClient` for Kalshi, speaking the live (2026) forms."""
 
@@ -240,16 +248,14 @@ class KalshiRestClient:
         lane, headers = self._lane, self._create_headers
         if lane is None or headers is None:
             return None
-        return lane.render("POST", headers.path, headers.get(), msgspec.json.encode(order_body(request)))
+        return lane.render("POST", headers.path, headers.get(), _create_body(request))
 
     def _lane_send(self, request: OrderRequest) -> asyncio.Future[LaneResponse] | None:
         """Write the create on an idle lane connection now; ``None``: use the pooled client."""
         lane, headers = self._lane, self._create_headers
         if lane is None or headers is None:
             return None
-        # msgspec: the same compact JSON in ~1 µs; json.dumps with separators builds an encoder
-        body = msgspec.json.encode(order_body(request))
-        pending = lane.submit("POST", headers.path, headers.get(), body)
+        pending = lane.submit("POST", headers.path, headers.get(), _create_body(request))
         if pending is not None:
             self.attempts += 1
         return pending

@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, final
 
 import msgspec
 from websockets.exceptions import WebSocketException
@@ -77,23 +77,27 @@ class ControlMsg(msgspec.Struct, gc=False):
     channel: str | None = None
 
 
+@final
 class DeltaFrame(msgspec.Struct, tag_field="type", tag="orderbook_delta", gc=False):
     sid: int = 0
     seq: int = 0
     msg: DeltaMsg | None = None
 
 
+@final
 class SnapshotFrame(msgspec.Struct, tag_field="type", tag="orderbook_snapshot", gc=False):
     sid: int = 0
     seq: int = 0
     msg: SnapshotMsg | None = None
 
 
+@final
 class SubscribedFrame(msgspec.Struct, tag_field="type", tag="subscribed", gc=False):
     id: int | None = None
     msg: ControlMsg | None = None
 
 
+@final
 class ErrorFrame(msgspec.Struct, tag_field="type", tag="error", gc=False):
     id: int | None = None
     sid: int = 0
@@ -106,6 +110,9 @@ class AnyFrame(msgspec.Struct, gc=False):
     type: str
 
 
+#: The frame classes are ``@final``: ``process`` dispatches with ``type(frame) is ...`` (cheaper
+#: than isinstance on the hot path), and only final classes let a type checker narrow the
+#: remaining union after such a test (a subclass could otherwise pass ``type() is not``).
 Frame = DeltaFrame | SnapshotFrame | SubscribedFrame | ErrorFrame
 
 #: one tagged-union decoder dispatches on ``type`` without an if-chain over dicts

@@ -20,7 +20,7 @@ REQUIRED = {
 
 def promtool() -> str:
     path = shutil.which("promtool")
-    assert path, "promtool missing: run tools/ci-deps-observability.sh (Debian package 'prometheus')"
+    assert path, "promtool missing: run make sysdeps (tools/sysdeps.sh; Debian package 'prometheus')"
     return path
 
 

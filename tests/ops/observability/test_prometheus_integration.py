@@ -34,7 +34,7 @@ def free_port() -> int:
 class Prometheus:
     def __init__(self, tmp: Path, target_port: int) -> None:
         binary = shutil.which("prometheus")
-        assert binary, "prometheus missing: run tools/ci-deps-observability.sh"
+        assert binary, "prometheus missing: run make sysdeps (tools/sysdeps.sh)"
         shutil.copy(RULES, tmp / "alerts.yml")
         (tmp / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"

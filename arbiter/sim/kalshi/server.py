@@ -245,8 +245,14 @@ class KalshiSim:
         for m in spec.markets:
             venue = m.venues.get("kalshi", {})
             ticker = str(venue.get("ticker") or f"KX{m.key}")
+            if "fee_type" in venue or "fee_multiplier" in venue:
+                self.exchange.add_series(
+                    str(venue.get("series") or ticker.split("-", 1)[0]),
+                    str(venue.get("fee_type", "quadratic")),
+                    str(venue.get("fee_multiplier", "1")),
+                )
             if ticker not in self.exchange.markets:
-                self.exchange.add_market(ticker, m.title, m.tick)
+                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"))
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))
             self._requote(walk, ticker, walk.mid)

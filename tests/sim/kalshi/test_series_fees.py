@@ -146,3 +146,19 @@ def _check_with_current_sdk(bodies: dict[str, Any]) -> None:
     out = subprocess.run([str(SDK_PYTHON), "-c", script], input=json.dumps(bodies), text=True,
                          capture_output=True, timeout=60, check=True)
     assert out.stdout.split() == ["quadratic", "0.5", "4", "1.5"]
+
+
+@pytest.mark.integration
+async def test_a_scenario_names_its_series_fees(tmp_path: Path) -> None:
+    from arbiter.sim.common import load_scenario
+
+    path = tmp_path / "fees.toml"
+    path.write_text('name = "fees"\nsteps = 1\n[[market]]\nkey = "M"\n[market.kalshi]\n'
+                    'ticker = "KXIDX-26-A"\nfee_type = "quadratic_with_maker_fees"\n'
+                    'fee_multiplier = "0.5"\n')
+    ex = Exchange()
+    async with KalshiSim(ex, load_scenario(str(path))):
+        series = ex.series["KXIDX"]
+        assert (series.fee_type, series.fee_multiplier) == ("quadratic_with_maker_fees",
+                                                            Fraction(1, 2))
+        assert ex.fees_of(ex.markets["KXIDX-26-A"]).maker.rate == Fraction(7, 800)

@@ -162,6 +162,7 @@ class PolymarketSim:
         r.add_get("/book", self._book)
         r.add_post("/books", self._books)
         r.add_get("/price", self._price)
+        r.add_post("/prices", self._prices)
         r.add_get("/midpoint", self._midpoint)
         r.add_get("/spread", self._spread)
         r.add_get("/last-trade-price", self._last_trade_price)
@@ -170,6 +171,7 @@ class PolymarketSim:
         r.add_get("/fee-rate", self._fee_rate)
         r.add_get("/markets", self._markets)
         r.add_get("/markets/{condition_id}", self._market)
+        r.add_get("/markets-by-token/{token_id}", self._market_by_token)
         r.add_get("/clob-markets/{condition_id}", self._clob_market)
         r.add_post("/auth/api-key", self._create_key)
         r.add_get("/auth/derive-api-key", self._derive_key)
@@ -459,6 +461,29 @@ class PolymarketSim:
         value = ask if side == "BUY" else bid
         return _json({"price": _p(value)})
 
+    async def _prices(self, request: web.Request) -> web.Response:
+        """``POST /prices``: ``[{"token_id", "side"}]`` → ``{token: {side: price}}``.
+
+        What ``py-clob-client-v2`` 1.2.1 ``get_prices`` and ``polymarket-client`` 0.14.0
+        ``get_prices`` send and parse (``_clob_actions.parse_prices``: a map of token to a map of
+        side to price); errors as docs.polymarket.com ``/resources/error-codes`` (POST prices).
+        """
+        try:
+            items = json.loads(await request.read())
+            pairs = [(str(i["token_id"]), str(i["side"]).upper()) for i in items]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return _error(400, "Invalid payload")
+        out: dict[str, dict[str, str]] = {}
+        for token, side in pairs:
+            if side not in ("BUY", "SELL"):
+                return _error(400, "Invalid side")
+            market = self.exchange.tokens.get(token)
+            if market is None:
+                continue
+            bid, ask = market.top(token)
+            out.setdefault(token, {})[side] = _p(ask if side == "BUY" else bid)
+        return _json(out)
+
     async def _midpoint(self, request: web.Request) -> web.Response:
         market, token = self._token(request)
         bid, ask = market.top(token)
@@ -512,6 +537,21 @@ class PolymarketSim:
         if market is None:
             return _error(404, "market not found")
         return _json(self.exchange.market_json(market))
+
+    async def _market_by_token(self, request: web.Request) -> web.Response:
+        """``GET /markets-by-token/{token_id}``: the parent market of a token.
+
+        Shape from docs.polymarket.com ``/api-reference/markets/get-market-by-token``
+        (``condition_id``, ``primary_token_id`` = Yes, ``secondary_token_id`` = No); read by
+        ``polymarket-client`` 0.14.0 (``market_data.resolve_condition_by_token``) and
+        ``py-clob-client-v2`` 1.2.1 (``__ensure_market_info_cached``) before signing.
+        """
+        market = self.exchange.tokens.get(request.match_info["token_id"])
+        if market is None:
+            return _error(404, "market not found")
+        return _json({"condition_id": market.condition_id,
+                      "primary_token_id": market.yes_token,
+                      "secondary_token_id": market.no_token})
 
     async def _clob_market(self, request: web.Request) -> web.Response:
         market = self.exchange.markets.get(request.match_info["condition_id"])

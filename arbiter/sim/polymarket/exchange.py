@@ -97,6 +97,9 @@ class SimMarket:
     slug: str = ""
     active: bool = True
     last_trade: int | None = None
+    #: matching delay of marketable orders (the venue's ``seconds_delay``, e.g. sports markets):
+    #: such orders are answered ``delayed`` and matched this much later (0: at once)
+    match_delay_ms: int = 0
     engine: MatchingBook = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +124,15 @@ class SimMarket:
         if token == self.yes_token:
             return bids, asks
         return [(PRICE_SCALE - p, s) for p, s in asks], [(PRICE_SCALE - p, s) for p, s in bids]
+
+    def crosses(self, token: str, side: str, price: int) -> bool:
+        """Would an order on ``token`` at ``price`` trade on arrival (is it marketable)?"""
+        axis_side, axis_price = self.to_axis(token, side, price)
+        if axis_side is OrderSide.BUY:
+            ask = self.engine.best_ask()
+            return ask is not None and axis_price >= ask
+        bid = self.engine.best_bid()
+        return bid is not None and axis_price <= bid
 
     def top(self, token: str) -> tuple[int | None, int | None]:
         bid, ask = self.engine.best_bid(), self.engine.best_ask()
@@ -210,6 +222,7 @@ class SimOrder:
             "outcome": self.outcome,
             "associate_trades": list(self.trades),
             "order_type": self.order_type,
+            "status": self.status,
             "timestamp": str(ts_ms),
         }
 
@@ -255,6 +268,8 @@ class Exchange:
         self.on_market: MarketSink | None = None
         self.on_user: UserSink | None = None
         self._trade_n = 0
+        #: marketable orders held by their market's matching delay: (due ns, order, tif, post-only)
+        self._delayed: list[tuple[int, SimOrder, TimeInForce, bool]] = []
         #: trade id -> [(order id, Money moved)] of both participants (POST /order amounts)
         self._trade_flows: dict[str, list[tuple[str, int]]] = {}
 
@@ -493,6 +508,10 @@ class Exchange:
             expiration=expiration if order_type == "GTD" else 0,
         )
         tif = {"FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}.get(order_type, TimeInForce.GTC)
+        if market.match_delay_ms and not body.postOnly and market.crosses(
+            order.token, side, price
+        ):
+            return self._hold(order, tif, now_ns)
         result = self.submit(order, tif, body.postOnly, now_ns)
         if result.reject_reason is not None:
             code = {
@@ -520,13 +539,60 @@ class Exchange:
             "tradeIDs": list(order.trades),
         }
 
+    def _hold(self, order: SimOrder, tif: TimeInForce, now_ns: int) -> dict[str, Any]:
+        """Accept a marketable order on a delayed market: funds reserved, matched later.
+
+        The answer is ``status: "delayed"`` with an empty ``errorMsg`` (``polymarket-client``
+        0.14.0 ``order_response._is_accepted`` takes exactly that as accepted; docs
+        ``/trading/orders/overview``: marketable orders on markets with a matching delay);
+        lookups say ``DELAYED`` until :meth:`release_delayed` matches it.
+        """
+        self._reserve(order)
+        order.status = "DELAYED"
+        self.orders[order.id] = order
+        self._delayed.append((now_ns + order.market.match_delay_ms * 1_000_000, order, tif, False))
+        self._emit_user(order.owner, order.user_event("PLACEMENT", now_ns // 1_000_000))
+        return {
+            "success": True,
+            "errorMsg": "",
+            "orderID": order.id,
+            "status": "delayed",
+            "makingAmount": "",
+            "takingAmount": "",
+            "transactionsHashes": [],
+            "tradeIDs": [],
+        }
+
+    def release_delayed(self, now_ns: int) -> None:
+        """Match every held order whose delay is over, against the book as it is *now*."""
+        due = [d for d in self._delayed if d[0] <= now_ns]
+        if not due:
+            return
+        self._delayed = [d for d in self._delayed if d[0] > now_ns]
+        for _, order, tif, post_only in due:
+            result = self.submit(order, tif, post_only, now_ns, reserved=True)
+            if result.reject_reason is not None:  # FOK that cannot fill in full: killed
+                self._emit_user(order.owner, order.user_event("CANCELLATION", now_ns // 1_000_000))
+
     def _fill_cost(self, trade_id: str, order: SimOrder) -> int:
         return sum(m for oid, m in self._trade_flows.get(trade_id, ()) if oid == order.id)
 
+    def _reserve(self, order: SimOrder) -> None:
+        wallet = self.wallet(order.maker)
+        if order.side == "BUY":
+            order.reserved = order.price * order.size
+            wallet.reserved_collateral += order.reserved
+        else:
+            order.reserved = order.size
+            wallet.reserved_tokens[order.token] = (
+                wallet.reserved_tokens.get(order.token, 0) + order.size
+            )
+
     def submit(
-        self, order: SimOrder, tif: TimeInForce, post_only: bool, now_ns: int
+        self, order: SimOrder, tif: TimeInForce, post_only: bool, now_ns: int,
+        *, reserved: bool = False,
     ) -> MatchResult:
-        """Reserve funds, match on the YES axis, settle fills, publish; also used by makers."""
+        """Reserve funds (unless held already), match on the YES axis, settle, publish."""
         market = order.market
         axis_side, axis_price = market.to_axis(order.token, order.side, order.price)
         engine_order = Order(
@@ -541,15 +607,8 @@ class Exchange:
             meta=order,
         )
         order.engine_order = engine_order
-        wallet = self.wallet(order.maker)
-        if order.side == "BUY":
-            order.reserved = order.price * order.size
-            wallet.reserved_collateral += order.reserved
-        else:
-            order.reserved = order.size
-            wallet.reserved_tokens[order.token] = (
-                wallet.reserved_tokens.get(order.token, 0) + order.size
-            )
+        if not reserved:
+            self._reserve(order)
         result = market.engine.submit(engine_order, now_ns)
         ts_ms = now_ns // 1_000_000
         if result.reject_reason is not None:
@@ -702,6 +761,13 @@ class Exchange:
             if order is None or (api_key is not None and order.owner != api_key):
                 not_canceled[oid] = "order not found"
                 continue
+            if order.status == "DELAYED":  # still held by the matching delay: never matched
+                self._delayed = [d for d in self._delayed if d[1] is not order]
+                self._release(order)
+                order.status = "CANCELED"
+                canceled.append(oid)
+                self._emit_user(order.owner, order.user_event("CANCELLATION", ts_ms))
+                continue
             if order.status != "LIVE":
                 not_canceled[oid] = "order can't be canceled, already " + order.status.lower()
                 continue
@@ -714,7 +780,8 @@ class Exchange:
         return {"canceled": canceled, "not_canceled": not_canceled}
 
     def open_orders_of(self, api_key: str) -> list[SimOrder]:
-        return [o for o in self.orders.values() if o.owner == api_key and o.status == "LIVE"]
+        return [o for o in self.orders.values()
+                if o.owner == api_key and o.status in ("LIVE", "DELAYED")]
 
     def expire(self, now_ns: int) -> None:
         ts_ms = now_ns // 1_000_000
@@ -815,7 +882,7 @@ class Exchange:
             "neg_risk_request_id": "",
             "end_date_iso": market.end_date_iso,
             "game_start_time": None,
-            "seconds_delay": 0,
+            "seconds_delay": -(-market.match_delay_ms // 1000),
             "maker_base_fee": 0,
             "taker_base_fee": market.fee_bps,
             "notifications_enabled": False,

@@ -304,6 +304,7 @@ class PolymarketSim:
             await asyncio.sleep(self.step_ms / 1000)
             now = self.clock()
             self.exchange.expire(now)
+            self.exchange.release_delayed(now)
             if spec is not None and (not spec.steps or self.steps_done < spec.steps):
                 moving = any(m.walk.market.volatility_ticks or m.walk.market.mispricing_every
                              for m in self.makers)
@@ -596,6 +597,8 @@ class PolymarketSim:
         except msgspec.MsgspecError:
             raise SimReject(400, "Invalid order payload") from None
         answer = self.exchange.post_order(body, key, self.clock())
+        if answer["status"] == "delayed":
+            self._release_later(body.order.tokenId)
         if self.lose_order_responses > 0:
             self.lose_order_responses -= 1
             return _error(503, "upstream timeout (injected after the order was applied)")
@@ -613,10 +616,19 @@ class PolymarketSim:
         for body in bodies:
             try:
                 out.append(self.exchange.post_order(body, key, self.clock()))
+                if out[-1]["status"] == "delayed":
+                    self._release_later(body.order.tokenId)
             except SimReject as exc:
                 out.append({"success": False, "errorMsg": exc.message, "orderID": "",
                             "status": "", "makingAmount": "", "takingAmount": ""})
         return _json(out)
+
+    def _release_later(self, token: str) -> None:
+        """Match a delayed order when its market's delay is over (the ticker is the backstop)."""
+        market = self.exchange.tokens[token]
+        asyncio.get_running_loop().call_later(
+            market.match_delay_ms / 1000 + 0.002, lambda: self.exchange.release_delayed(self.clock())
+        )
 
     async def _cancel(self, request: web.Request) -> web.Response:
         key, raw = await self._l2(request)

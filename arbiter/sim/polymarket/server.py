@@ -187,7 +187,7 @@ class PolymarketSim:
         r.add_get("/data/order/{order_id}", self._one_order)
         r.add_get("/data/trades", self._trades)
         r.add_get("/balance-allowance", self._balance)
-        r.add_get("/balance-allowance/update", self._balance)
+        r.add_get("/balance-allowance/update", self._balance_update)
         r.add_get("/ws/market", self._ws_market)
         r.add_get("/ws/user", self._ws_user)
         r.add_post("/_sim/faults", self._admin_faults)
@@ -707,20 +707,31 @@ class PolymarketSim:
         nxt = END_CURSOR if end >= len(items) else base64.b64encode(str(end).encode()).decode()
         return _json({"data": page, "next_cursor": nxt, "limit": _PAGE, "count": len(page)})
 
-    async def _balance(self, request: web.Request) -> web.Response:
+    async def _balance_update(self, request: web.Request) -> web.Response:
+        """Credit deposits the balance cache had not seen, then answer like ``/balance-allowance``."""
         key, _ = await self._l2(request)
-        q = request.query
+        self.exchange.refresh_balance(self._balance_address(key, request.query))
+        return await self._balance(request)
+
+    def _balance_address(self, key: str, q: Any) -> str:
         signer = self.exchange.keys[key].address
-        address = signer
         sig_type = q.get("signature_type", "0")
         if sig_type not in ("", "0", "-1"):
             for funder, (owner, kind) in self.exchange.funders.items():
                 if owner == signer and str(kind) == sig_type:
-                    address = funder
-                    break
+                    return funder
+        return signer
+
+    async def _balance(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        q = request.query
+        address = self._balance_address(key, q)
         asset_type = q.get("asset_type", "COLLATERAL").upper()
-        token = q.get("token_id") if asset_type == "CONDITIONAL" else None
-        if asset_type == "CONDITIONAL" and not token:
+        # CONDITIONAL-V2: balances of protocol-V2 position ids (docs /protocol-v2-migration;
+        # polymarket-client ``get_balance_allowance`` docstring)
+        conditional = asset_type in ("CONDITIONAL", "CONDITIONAL-V2")
+        token = q.get("token_id") if conditional else None
+        if conditional and not token:
             raise SimReject(400, "Invalid token id")
         return _json(self.exchange.balance_of(address, token))
 
@@ -876,7 +887,7 @@ class PolymarketSim:
         data = await request.json()
         tokens = {str(t): parse_size(str(v)) for t, v in (data.get("tokens") or {}).items()}
         self.exchange.fund(str(data["address"]), parse_money(str(data.get("collateral", "0"))),
-                           tokens)
+                           tokens, unseen=bool(data.get("unseen", False)))
         return _json("OK")
 
 

@@ -57,7 +57,12 @@ from arbiter.venues.polymarket.constants import (
 )
 from arbiter.venues.polymarket.orders import OrderSpec, SignedOrder, build_order
 from arbiter.venues.polymarket.rest import PolymarketRest
-from arbiter.venues.polymarket.schemas import UserEvent, UserOrderEvent, UserTradeEvent
+from arbiter.venues.polymarket.schemas import (
+    PostOrderResponse,
+    UserEvent,
+    UserOrderEvent,
+    UserTradeEvent,
+)
 from arbiter.venues.polymarket.ws import UserFeed
 
 __all__ = ["PolymarketClient", "TokenMeta"]
@@ -296,8 +301,15 @@ class PolymarketClient:
                 f"client order id {request.client_order_id!r} was used for a different order",
             )
         version = self.exchange_version or 2
+        generation = VERSIONS.get(version)
+        if generation is None:  # unknown is never a default: no order is signed for it
+            raise RejectedError(
+                "UNSUPPORTED_EXCHANGE_VERSION",
+                f"the venue's GET /version answered {version}; this client signs "
+                f"{sorted(VERSIONS)}",
+            )
         try:
-            signed = build_order(spec, creds.signer, creds.chain_id, VERSIONS[version])
+            signed = build_order(spec, creds.signer, creds.chain_id, generation)
         except UnitError as exc:
             if time.monotonic() - meta.fetched_at > 1.0:  # the tick may have moved: re-read once
                 fresh = await self.token_meta(request.market, refresh=True)
@@ -308,11 +320,49 @@ class PolymarketClient:
         self._cid_of[signed.order_hash] = request.client_order_id
         return signed
 
+    async def _post(self, request: OrderRequest, signed: SignedOrder) -> PostOrderResponse:
+        """``POST /order`` with the venue's two recoverable refusals, each retried exactly once.
+
+        * not enough balance / allowance: the venue caches balances; ``GET
+          /balance-allowance/update`` makes it re-read them (what ``polymarket-client`` 0.14.0
+          does before its one retry, ``orders/place.py``), then the same signed bytes go again.
+        * ``order_version_mismatch``: the exchange generation changed under us; ``GET
+          /version`` is re-read and the order re-signed for it (``py-clob-client-v2`` 1.2.1
+          ``post_order`` / ``__resolve_version(force_update=True)``).
+
+        A second refusal is raised as it is: never a loop.
+        """
+        try:
+            return await self.rest.post_order(signed)
+        except DuplicateOrderError:
+            raise
+        except RejectedError as exc:
+            if exc.code == "INVALID_ORDER_NOT_ENOUGH_BALANCE":
+                asset, token = (
+                    ("COLLATERAL", "") if request.action is Action.BUY
+                    else ("CONDITIONAL", request.market)
+                )
+                await self.rest.update_balance_allowance(asset, token)
+            elif exc.code == "ORDER_VERSION_MISMATCH":
+                self.exchange_version = await self.rest.version()
+                self._forget(request.client_order_id)
+                signed = await self.sign(request)
+            else:
+                raise
+        return await self.rest.post_order(signed)
+
+    def _forget(self, client_order_id: str) -> None:
+        """Drop a signature the venue never accepted, so the next attempt signs afresh."""
+        entry = self._signed.pop(client_order_id, None)
+        if entry is not None:
+            self._cid_of.pop(entry[1].order_hash, None)
+
     async def place_order(self, request: OrderRequest) -> OrderAck:
         await self.ready()
         signed = await self.sign(request)
         try:
-            resp = await self.rest.post_order(signed)
+            resp = await self._post(request, signed)
+            signed = self._signed[request.client_order_id][1]  # re-signed on a version change
         except DuplicateOrderError:
             # an earlier attempt reached the venue: report that order, never a second one
             return await self.get_order(signed.order_hash)
@@ -321,8 +371,7 @@ class PolymarketClient:
                 # the venue's tick moved under us: forget the metadata and this never-accepted
                 # signature, so the caller's next attempt signs on the new grid
                 self._meta.pop(request.market, None)
-                self._signed.pop(request.client_order_id, None)
-                self._cid_of.pop(signed.order_hash, None)
+                self._forget(request.client_order_id)
             raise
         shares_filled, usdc = (
             (resp.takingAmount, resp.makingAmount)

@@ -54,7 +54,7 @@ from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
-from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
+from arbiter.venues.base import DryRunClient, ExchangeClient, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
 from arbiter.venues.polymarket.parsing import MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest
@@ -618,7 +618,7 @@ class Arbiter:
         found: list[Any] = []
         for client in rt.clients.values():
             with contextlib.suppress(Exception):
-                found += [o for o in await client.open_orders() if o.status is OrderStatus.OPEN]
+                found += [o for o in await client.open_orders() if not o.status.is_final]
         return found
 
     async def open_orders(self, tenant: str | None) -> list[tuple[str, Any]]:
@@ -791,7 +791,7 @@ async def _cancel_open(clients: dict[str, ExchangeClient]) -> int:
     for venue, client in clients.items():
         try:
             for order in await client.open_orders():
-                if order.status is OrderStatus.OPEN:
+                if not order.status.is_final:  # resting or held (pending) at the venue
                     with contextlib.suppress(Exception):
                         await client.cancel_order(order.order_id)
                         canceled += 1

@@ -108,6 +108,9 @@ class ExecutorConfig:
     resolve_backoff_max_s: float = 1.0
     #: give up resolving (saga left open for the next recovery) after this long
     resolve_timeout_s: float = 60.0
+    #: a pending order (Polymarket ``delayed``) is waited for on the client's user channel for
+    #: at most this long at a time, then looked up by REST again
+    pending_wait_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +340,12 @@ class SagaExecutor:
             # an IOC should never rest; make sure it cannot fill later, then learn its state
             self._record(saga, OrderUnknown(intent.step, "ack open for an IOC order", self.clock()))
             return
+        if ack.status is OrderStatus.PENDING:
+            # held by the venue (Polymarket ``delayed``): it may still fill in full, so nothing
+            # may be hedged around it; the lookup waits for its outcome (ADR 0038)
+            self._record(saga, OrderUnknown(
+                intent.step, f"pending at the venue: {ack.order_id}", self.clock()))
+            return
         self._record(saga, _final_from_ack(intent.step, ack, "ack", self.clock()))
 
     async def _resolve(self, order: OrderRecord) -> OrderFinal:
@@ -364,6 +373,13 @@ class SagaExecutor:
             except Exception as exc:  # keep asking; the order exists or not
                 log.warning("lookup of %s failed: %s", intent.cid, _describe(exc))
             else:
+                if ack.status is OrderStatus.PENDING:
+                    # never cancel or hedge around an order the venue still holds: wait for
+                    # its outcome on the user channel, then ask REST again
+                    await self._await_pending(client, ack.order_id)
+                    if time.monotonic() - started > cfg.resolve_timeout_s:
+                        raise ExecutorStalled(f"order {intent.cid} still pending at the venue")
+                    continue
                 if ack.status is not OrderStatus.OPEN:
                     return _final_from_ack(intent.step, ack, "query", self.clock())
                 try:
@@ -375,6 +391,19 @@ class SagaExecutor:
                 raise ExecutorStalled(f"could not resolve order {intent.cid} in time")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, cfg.resolve_backoff_max_s)
+
+    async def _await_pending(self, client: ExchangeClient, order_id: str) -> None:
+        """One bounded wait for news of a pending order (its client's user channel if any)."""
+        wait = getattr(unwrap(client), "wait_for_update", None)
+        timeout = self.config.pending_wait_s
+        if wait is None:
+            await asyncio.sleep(timeout)
+            return
+        try:
+            await asyncio.wait_for(wait(order_id, timeout), timeout + self.config.query_timeout_s)
+        except Exception as exc:  # the REST lookup that follows tells
+            log.warning("waiting for pending order %s failed: %s", order_id, _describe(exc))
+            await asyncio.sleep(min(timeout, self.config.resolve_backoff_max_s))
 
     async def _view(self, command: DecideHedge) -> MarketView | None:
         if self.quotes is None:

@@ -40,6 +40,7 @@ __all__ = [
     "RejectedError",
     "TimeInForce",
     "TransientError",
+    "UnknownStatusError",
     "VenueError",
     "submit",
     "unwrap",
@@ -68,10 +69,14 @@ class OrderStatus(StrEnum):
     FILLED = "filled"  # nothing remains, everything executed
     CANCELED = "canceled"  # nothing remains, the rest was cancelled/expired (fills may be > 0)
     REJECTED = "rejected"  # never accepted (dry-run/simulated only; live rejections raise)
+    #: accepted, not yet matched: the venue holds it and decides later (Polymarket ``delayed``:
+    #: marketable orders on sports / ``seconds_delay`` markets match after the delay). Neither
+    #: resting nor final: it may still fill in full, so nobody may hedge or resend around it.
+    PENDING = "pending"
 
     @property
     def is_final(self) -> bool:
-        return self is not OrderStatus.OPEN
+        return self not in (OrderStatus.OPEN, OrderStatus.PENDING)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -123,6 +128,15 @@ class DuplicateOrderError(RejectedError):
 
 class TransientError(VenueError):
     """5xx, timeouts and dropped connections: the outcome of a mutation is *unknown*."""
+
+
+class UnknownStatusError(TransientError):
+    """The venue reported an order state this client does not know.
+
+    Unknown is never zero: the order is not taken as resting (or as dead). As a
+    :class:`TransientError` it makes the executor treat the outcome as unknown and learn it by
+    lookup; a lookup that keeps answering an unknown state stalls the saga for recovery.
+    """
 
 
 class NotFoundError(VenueError):

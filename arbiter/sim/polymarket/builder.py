@@ -4,7 +4,8 @@ Market and token ids are derived from the scenario key (keccak), so the same sce
 lists the same ids, in every process, and a pairs file written against one run works against the
 next. A scenario can pin real-looking ids or venue settings in a ``[market.polymarket]`` table
 (``condition_id``, ``yes_token``, ``no_token``, ``question``, ``tick_size``, ``neg_risk``,
-``fee_bps``, ``min_order_size``, ``end_date``, ``slug``).
+``fee_bps``, ``min_order_size``, ``end_date``, ``slug``, ``seconds_delay``: the matching delay
+of marketable orders, as on sports markets).
 
 Accounts (``[[account]]``): ``address`` (the funder, i.e. the order ``maker``), ``collateral``
 (dollars), optional ``signer`` + ``signature_type`` (1 proxy, 2 Safe) when the address is a wallet
@@ -15,6 +16,7 @@ credentials of the signer) and ``[account.tokens]`` (token id = share count).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from eth_hash.auto import keccak
 
@@ -30,6 +32,14 @@ __all__ = ["build_exchange", "load_accounts_into", "market_from_scenario"]
 
 def _token_id(condition_id: str, outcome: str) -> str:
     return str(int.from_bytes(keccak(f"{condition_id}:{outcome}".encode()), "big"))
+
+
+def _delay_ms(value: object) -> int:
+    """``seconds_delay`` (the venue's market field; fractions allowed here for fast tests)."""
+    delay = Decimal(str(value))
+    if delay < 0:
+        raise ValueError(f"seconds_delay must not be negative, got {value}")
+    return int(delay * 1000)
 
 
 def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
@@ -55,6 +65,7 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
             end_date_iso=str(pm.get("end_date", "2026-12-31T23:59:59Z")),
             description=str(pm.get("description", sm.title)),
             slug=slug,
+            match_delay_ms=_delay_ms(pm.get("seconds_delay", 0)),
         )
     except (UnitError, ValueError, TypeError) as exc:
         raise SimConfigError(f"{where}: {exc}") from None

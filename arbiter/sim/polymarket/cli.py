@@ -54,7 +54,8 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                    help="list the scenario's markets but start with empty books")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--version", type=int, choices=[1, 2], default=1,
-                   help="answer GET /version with this exchange generation (both are accepted)")
+                   help="answer GET /version with this exchange generation (2: v1 orders are refused "
+                        "with order_version_mismatch, as on the live venue)")
     p.add_argument("--reject-status", type=int, choices=[200, 400], default=400,
                    help="order rejections as HTTP 400 {error} or 200 {success: false}")
     p.add_argument("--rate-limit", action="store_true",

@@ -162,6 +162,7 @@ class PolymarketSim:
         r.add_get("/book", self._book)
         r.add_post("/books", self._books)
         r.add_get("/price", self._price)
+        r.add_post("/prices", self._prices)
         r.add_get("/midpoint", self._midpoint)
         r.add_get("/spread", self._spread)
         r.add_get("/last-trade-price", self._last_trade_price)
@@ -170,6 +171,7 @@ class PolymarketSim:
         r.add_get("/fee-rate", self._fee_rate)
         r.add_get("/markets", self._markets)
         r.add_get("/markets/{condition_id}", self._market)
+        r.add_get("/markets-by-token/{token_id}", self._market_by_token)
         r.add_get("/clob-markets/{condition_id}", self._clob_market)
         r.add_post("/auth/api-key", self._create_key)
         r.add_get("/auth/derive-api-key", self._derive_key)
@@ -185,7 +187,7 @@ class PolymarketSim:
         r.add_get("/data/order/{order_id}", self._one_order)
         r.add_get("/data/trades", self._trades)
         r.add_get("/balance-allowance", self._balance)
-        r.add_get("/balance-allowance/update", self._balance)
+        r.add_get("/balance-allowance/update", self._balance_update)
         r.add_get("/ws/market", self._ws_market)
         r.add_get("/ws/user", self._ws_user)
         r.add_post("/_sim/faults", self._admin_faults)
@@ -302,6 +304,7 @@ class PolymarketSim:
             await asyncio.sleep(self.step_ms / 1000)
             now = self.clock()
             self.exchange.expire(now)
+            self.exchange.release_delayed(now)
             if spec is not None and (not spec.steps or self.steps_done < spec.steps):
                 moving = any(m.walk.market.volatility_ticks or m.walk.market.mispricing_every
                              for m in self.makers)
@@ -459,6 +462,29 @@ class PolymarketSim:
         value = ask if side == "BUY" else bid
         return _json({"price": _p(value)})
 
+    async def _prices(self, request: web.Request) -> web.Response:
+        """``POST /prices``: ``[{"token_id", "side"}]`` → ``{token: {side: price}}``.
+
+        What ``py-clob-client-v2`` 1.2.1 ``get_prices`` and ``polymarket-client`` 0.14.0
+        ``get_prices`` send and parse (``_clob_actions.parse_prices``: a map of token to a map of
+        side to price); errors as docs.polymarket.com ``/resources/error-codes`` (POST prices).
+        """
+        try:
+            items = json.loads(await request.read())
+            pairs = [(str(i["token_id"]), str(i["side"]).upper()) for i in items]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return _error(400, "Invalid payload")
+        out: dict[str, dict[str, str]] = {}
+        for token, side in pairs:
+            if side not in ("BUY", "SELL"):
+                return _error(400, "Invalid side")
+            market = self.exchange.tokens.get(token)
+            if market is None:
+                continue
+            bid, ask = market.top(token)
+            out.setdefault(token, {})[side] = _p(ask if side == "BUY" else bid)
+        return _json(out)
+
     async def _midpoint(self, request: web.Request) -> web.Response:
         market, token = self._token(request)
         bid, ask = market.top(token)
@@ -513,6 +539,21 @@ class PolymarketSim:
             return _error(404, "market not found")
         return _json(self.exchange.market_json(market))
 
+    async def _market_by_token(self, request: web.Request) -> web.Response:
+        """``GET /markets-by-token/{token_id}``: the parent market of a token.
+
+        Shape from docs.polymarket.com ``/api-reference/markets/get-market-by-token``
+        (``condition_id``, ``primary_token_id`` = Yes, ``secondary_token_id`` = No); read by
+        ``polymarket-client`` 0.14.0 (``market_data.resolve_condition_by_token``) and
+        ``py-clob-client-v2`` 1.2.1 (``__ensure_market_info_cached``) before signing.
+        """
+        market = self.exchange.tokens.get(request.match_info["token_id"])
+        if market is None:
+            return _error(404, "market not found")
+        return _json({"condition_id": market.condition_id,
+                      "primary_token_id": market.yes_token,
+                      "secondary_token_id": market.no_token})
+
     async def _clob_market(self, request: web.Request) -> web.Response:
         market = self.exchange.markets.get(request.match_info["condition_id"])
         if market is None:
@@ -556,6 +597,8 @@ class PolymarketSim:
         except msgspec.MsgspecError:
             raise SimReject(400, "Invalid order payload") from None
         answer = self.exchange.post_order(body, key, self.clock())
+        if answer["status"] == "delayed":
+            self._release_later(body.order.tokenId)
         if self.lose_order_responses > 0:
             self.lose_order_responses -= 1
             return _error(503, "upstream timeout (injected after the order was applied)")
@@ -573,10 +616,19 @@ class PolymarketSim:
         for body in bodies:
             try:
                 out.append(self.exchange.post_order(body, key, self.clock()))
+                if out[-1]["status"] == "delayed":
+                    self._release_later(body.order.tokenId)
             except SimReject as exc:
                 out.append({"success": False, "errorMsg": exc.message, "orderID": "",
                             "status": "", "makingAmount": "", "takingAmount": ""})
         return _json(out)
+
+    def _release_later(self, token: str) -> None:
+        """Match a delayed order when its market's delay is over (the ticker is the backstop)."""
+        market = self.exchange.tokens[token]
+        asyncio.get_running_loop().call_later(
+            market.match_delay_ms / 1000 + 0.002, lambda: self.exchange.release_delayed(self.clock())
+        )
 
     async def _cancel(self, request: web.Request) -> web.Response:
         key, raw = await self._l2(request)
@@ -655,20 +707,31 @@ class PolymarketSim:
         nxt = END_CURSOR if end >= len(items) else base64.b64encode(str(end).encode()).decode()
         return _json({"data": page, "next_cursor": nxt, "limit": _PAGE, "count": len(page)})
 
-    async def _balance(self, request: web.Request) -> web.Response:
+    async def _balance_update(self, request: web.Request) -> web.Response:
+        """Credit deposits the balance cache had not seen, then answer like ``/balance-allowance``."""
         key, _ = await self._l2(request)
-        q = request.query
+        self.exchange.refresh_balance(self._balance_address(key, request.query))
+        return await self._balance(request)
+
+    def _balance_address(self, key: str, q: Any) -> str:
         signer = self.exchange.keys[key].address
-        address = signer
         sig_type = q.get("signature_type", "0")
         if sig_type not in ("", "0", "-1"):
             for funder, (owner, kind) in self.exchange.funders.items():
                 if owner == signer and str(kind) == sig_type:
-                    address = funder
-                    break
+                    return funder
+        return signer
+
+    async def _balance(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        q = request.query
+        address = self._balance_address(key, q)
         asset_type = q.get("asset_type", "COLLATERAL").upper()
-        token = q.get("token_id") if asset_type == "CONDITIONAL" else None
-        if asset_type == "CONDITIONAL" and not token:
+        # CONDITIONAL-V2: balances of protocol-V2 position ids (docs /protocol-v2-migration;
+        # polymarket-client ``get_balance_allowance`` docstring)
+        conditional = asset_type in ("CONDITIONAL", "CONDITIONAL-V2")
+        token = q.get("token_id") if conditional else None
+        if conditional and not token:
             raise SimReject(400, "Invalid token id")
         return _json(self.exchange.balance_of(address, token))
 
@@ -824,7 +887,7 @@ class PolymarketSim:
         data = await request.json()
         tokens = {str(t): parse_size(str(v)) for t, v in (data.get("tokens") or {}).items()}
         self.exchange.fund(str(data["address"]), parse_money(str(data.get("collateral", "0"))),
-                           tokens)
+                           tokens, unseen=bool(data.get("unseen", False)))
         return _json("OK")
 
 

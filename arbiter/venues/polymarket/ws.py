@@ -355,6 +355,7 @@ class MarketFeed:
         by_conn: dict[int, list[str]] = {}
         for asset in assets:
             by_conn.setdefault(self._conn_of.get(asset, 0), []).append(asset)
+        sent = 0
         for n, group in by_conn.items():
             ws = self.connections.get(n)
             if ws is None:
@@ -363,8 +364,10 @@ class MarketFeed:
                 await ws.send_str(json.dumps({"assets_ids": group, "operation": "unsubscribe"}))
                 await ws.send_str(json.dumps({"assets_ids": group, "operation": "subscribe",
                                               "custom_feature_enabled": True}))
-        self.books.stats.resubscribes += len(assets)
-        self.books.stats.resyncs += 1
+                sent += len(group)
+        if sent:
+            self.books.stats.resubscribes += sent
+            self.books.stats.resyncs += 1
 
     # -- watchdog -----------------------------------------------------------------------------
     async def _watchdog(self) -> None:

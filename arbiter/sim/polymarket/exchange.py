@@ -101,6 +101,10 @@ class SimMarket:
     #: matching delay of marketable orders (the venue's ``seconds_delay``, e.g. sports markets):
     #: such orders are answered ``delayed`` and matched this much later (0: at once)
     match_delay_ms: int = 0
+    #: the winning token once resolved (``market_resolved``); the market takes no more orders
+    winner: str | None = None
+    #: last published top of book per token (``best_bid_ask`` goes out when it moves)
+    tops: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     engine: MatchingBook = field(init=False)
 
     def __post_init__(self) -> None:
@@ -829,6 +833,44 @@ class Exchange:
             for token in (market.yes_token, market.no_token)
         ])
 
+    def resolve(self, market: SimMarket, winner: str, now_ns: int) -> None:
+        """Resolve a market: no more orders (``MARKET_NOT_READY``), ``market_resolved`` out.
+
+        Shape per docs ``/market-data/websocket/market-channel`` and NautilusTrader's capture
+        ``crates/adapters/polymarket/test_data/ws_market_resolved_msg.json``@a95c8042.
+        """
+        if winner not in (market.yes_token, market.no_token):
+            raise ValueError(f"winner {winner!r} is not a token of {market.key}")
+        market.active = False
+        market.winner = winner
+        self._emit_market([{
+            "event_type": "market_resolved",
+            "id": market.key,
+            "market": market.condition_id,
+            "assets_ids": [market.yes_token, market.no_token],
+            "winning_asset_id": winner,
+            "winning_outcome": market.outcome(winner),
+            "timestamp": str(now_ns // 1_000_000),
+        }])
+
+    def announce(self, market: SimMarket, now_ns: int) -> None:
+        """``new_market`` for a listed market (NautilusTrader ``ws_market_new_market_msg.json``)."""
+        self._emit_market([{
+            "event_type": "new_market",
+            "id": market.key,
+            "question": market.question,
+            "market": market.condition_id,
+            "slug": market.slug,
+            "description": market.description,
+            "assets_ids": [market.yes_token, market.no_token],
+            "outcomes": ["Yes", "No"],
+            "timestamp": str(now_ns // 1_000_000),
+            "condition_id": market.condition_id,
+            "active": market.active,
+            "clob_token_ids": [market.yes_token, market.no_token],
+            "order_price_min_tick_size": market.tick_text,
+        }])
+
     # -- views ------------------------------------------------------------------------------
     def book_json(self, market: SimMarket, token: str, now_ns: int) -> dict[str, Any]:
         """OrderBookSummary with all ten keys; bids ascending, asks descending (best last)."""
@@ -883,12 +925,13 @@ class Exchange:
             "market_slug": market.slug,
             "tokens": [
                 {"token_id": market.yes_token, "outcome": "Yes", "price": Decimal(price_str(mid)),
-                 "winner": False},
+                 "winner": market.winner == market.yes_token},
                 {"token_id": market.no_token, "outcome": "No",
-                 "price": Decimal(price_str(PRICE_SCALE - mid)), "winner": False},
+                 "price": Decimal(price_str(PRICE_SCALE - mid)),
+                 "winner": market.winner == market.no_token},
             ],
             "active": market.active,
-            "closed": False,
+            "closed": market.winner is not None,
             "archived": False,
             "accepting_orders": market.active,
             "accepting_order_timestamp": None,
@@ -972,12 +1015,26 @@ class Exchange:
                     "best_bid": price_str(bid) if bid is not None else "0",
                     "best_ask": price_str(ask) if ask is not None else "1",
                 })
-        self._emit_market([{
+        events: list[dict[str, Any]] = [{
             "event_type": "price_change",
             "market": market.condition_id,
             "timestamp": str(ts_ms),
             "price_changes": items,
-        }])
+        }]
+        for token, (bid, ask) in tops.items():  # best_bid_ask (custom feature) when top moves
+            if market.tops.get(token) != (bid, ask):
+                market.tops[token] = (bid, ask)
+                events.append({
+                    "event_type": "best_bid_ask",
+                    "market": market.condition_id,
+                    "asset_id": token,
+                    "best_bid": price_str(bid) if bid is not None else "0",
+                    "best_ask": price_str(ask) if ask is not None else "1",
+                    "spread": price_str(ask - bid) if bid is not None and ask is not None
+                    else "1",
+                    "timestamp": str(ts_ms),
+                })
+        self._emit_market(events)
 
 
 def _flip(side: str) -> str:

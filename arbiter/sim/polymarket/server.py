@@ -77,7 +77,12 @@ RATE_RULES: tuple[tuple[str, str, int], ...] = (
     ("*", "/auth/", 100),
 )
 GENERAL_LIMIT = 9_000
+BOOKS_LIMIT = 100
 _WINDOW_NS = 10 * 1_000_000_000
+#: sent only to subscriptions with ``custom_feature_enabled`` (docs
+#: ``/market-data/websocket/market-channel``)
+_BOOK_KEYS_2024 = ("market", "asset_id", "bids", "asks", "hash", "timestamp")
+_CUSTOM_EVENTS = frozenset({"best_bid_ask", "new_market", "market_resolved"})
 _POST_BODY = msgspec.json.Decoder(PostOrderBody)
 _POST_BODIES = msgspec.json.Decoder(list[PostOrderBody])
 
@@ -101,6 +106,10 @@ class _Conn:
     assets: set[str] = field(default_factory=set)
     api_key: str | None = None
     markets: set[str] = field(default_factory=set)
+    #: ``custom_feature_enabled``: best_bid_ask, new_market, market_resolved are sent
+    custom: bool = False
+    #: fault: tokens this subscription silently stopped delivering (until resubscribed)
+    stalled: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -143,6 +152,12 @@ class PolymarketSim:
         #: fault: the next N accepted ``POST /order`` answer 503 *after* the order was applied
         #: (a lost response: the case client idempotency exists for)
         self.lose_order_responses = 0
+        #: ``POST /books`` answers 400 "Payload exceeds the limit" above this many tokens: the
+        #: venue's limit is unpublished (venues.md §0.1), so the default is a guess on the low side
+        self.books_limit: int | None = BOOKS_LIMIT
+        #: "current" (all ten keys) or "2024": the six keys of the 2024-10 capture NautilusTrader
+        #: publishes (``resources/http_responses/book.json``), no tick_size / min_order_size
+        self.books_shape = "current"
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
@@ -194,6 +209,7 @@ class PolymarketSim:
         r.add_post("/_sim/tick", self._admin_tick)
         r.add_post("/_sim/mode", self._admin_mode)
         r.add_post("/_sim/fund", self._admin_fund)
+        r.add_post("/_sim/market-feed", self._admin_market_feed)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -257,6 +273,8 @@ class PolymarketSim:
         """One random-walk step of every maker: cancel stale levels, place missing ones."""
         now = self.clock()
         for maker in self.makers:
+            if maker.market.winner is not None:
+                continue  # resolved: nobody quotes it any more
             mid = maker.walk.step() if self.steps_done else maker.walk.mid
             spec = maker.walk.market
             quotes = [
@@ -444,12 +462,17 @@ class PolymarketSim:
             tokens = [str(i["token_id"]) for i in items]
         except (ValueError, TypeError, KeyError):
             return _error(400, "Invalid payload")
+        if self.books_limit is not None and len(tokens) > self.books_limit:
+            return _error(400, "Payload exceeds the limit")
         now = self.clock()
         out = []
         for token in tokens:
             market = self.exchange.tokens.get(token)
             if market is not None:
-                out.append(self.exchange.book_json(market, token, now))
+                book = self.exchange.book_json(market, token, now)
+                if self.books_shape == "2024":
+                    book = {k: book[k] for k in _BOOK_KEYS_2024}
+                out.append(book)
         return _json(out)
 
     async def _price(self, request: web.Request) -> web.Response:
@@ -758,6 +781,9 @@ class PolymarketSim:
                 if op == "unsubscribe":
                     conn.assets.difference_update(assets)
                     continue
+                conn.stalled.difference_update(assets)  # a fresh subscription delivers again
+                if sub.get("custom_feature_enabled"):
+                    conn.custom = True
                 if sub.get("type") == "market":
                     conn.assets = set(assets)
                 else:
@@ -833,15 +859,23 @@ class PolymarketSim:
 
     def _broadcast_market(self, events: list[dict[str, Any]]) -> None:
         for conn in self.market_conns:
-            assets = conn.assets
+            assets = conn.assets - conn.stalled if conn.stalled else conn.assets
             frames: list[bytes] = []
             for event in events:
-                if event["event_type"] == "price_change":
+                kind = event["event_type"]
+                if kind in _CUSTOM_EVENTS and not conn.custom:
+                    continue
+                if kind == "price_change":
                     items = [c for c in event["price_changes"] if c["asset_id"] in assets]
                     if not items:
                         continue
                     if len(items) != len(event["price_changes"]):
                         event = {**event, "price_changes": items}
+                elif kind == "new_market":
+                    pass  # a listing: every custom-feature subscriber hears of it
+                elif kind == "market_resolved":
+                    if not assets.intersection(event["assets_ids"]):
+                        continue
                 elif event.get("asset_id") not in assets:
                     continue
                 frames.append(msgspec.json.encode(event))
@@ -873,6 +907,47 @@ class PolymarketSim:
         data = await request.json()
         market, _ = self._token_of(str(data.get("token_id", "")))
         self.exchange.set_tick(market, parse_tick(str(data["tick_size"])), self.clock())
+        return _json("OK")
+
+    async def _admin_market_feed(self, request: web.Request) -> web.Response:
+        """Market-channel scenarios for tests: ``{"action": ...}`` with
+
+        * ``raw``: send ``frames`` (strings, sent as they are, malformed or not) to every market
+          connection;
+        * ``stall``: every current subscription silently stops delivering ``token_ids`` (the
+          connection stays up and answers PING) until those tokens are subscribed again;
+        * ``resolve``: resolve the market of ``token_id`` with ``winner`` (a token id);
+        * ``new_market``: announce the market of ``token_id``;
+        * ``books_limit``: ``POST /books`` refuses more than ``limit`` tokens (null: no limit);
+        * ``books_shape``: ``current`` or ``2024`` (see :attr:`books_shape`).
+        """
+        data = await request.json()
+        action = str(data.get("action", ""))
+        if action == "raw":
+            frames = [str(f).encode() for f in data.get("frames") or []]
+            for conn in self.market_conns:
+                conn.queue.put_nowait(list(frames))
+        elif action == "stall":
+            tokens = {str(t) for t in data.get("token_ids") or []}
+            for conn in self.market_conns:
+                conn.stalled.update(tokens & conn.assets)
+        elif action == "resolve":
+            market, token = self._token_of(str(data.get("token_id", "")))
+            try:
+                self.exchange.resolve(market, str(data.get("winner", token)), self.clock())
+            except ValueError as exc:
+                return _error(400, str(exc))
+        elif action == "new_market":
+            market, _ = self._token_of(str(data.get("token_id", "")))
+            self.exchange.announce(market, self.clock())
+        elif action == "books_limit":
+            limit = data.get("limit")
+            self.books_limit = None if limit is None else int(limit)
+        elif action == "books_shape" and data.get("shape") in ("current", "2024"):
+            self.books_shape = str(data["shape"])
+        else:
+            return _error(400, "action must be raw, stall, resolve, new_market, books_limit or "
+                               "books_shape (current|2024)")
         return _json("OK")
 
     async def _admin_mode(self, request: web.Request) -> web.Response:

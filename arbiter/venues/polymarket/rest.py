@@ -210,6 +210,12 @@ class PolymarketRest:
         body = json.dumps([{"token_id": t} for t in token_ids], separators=(",", ":"))
         return _BOOKS_DECODER.decode(await self.request_raw("POST", "/books", body=body))
 
+    async def books_json(self, token_ids: list[str]) -> Any:
+        """``POST /books`` decoded as plain JSON, for readers that must survive any body shape
+        (the feed's resync: an older or foreign shape is refused per book, never raised)."""
+        body = json.dumps([{"token_id": t} for t in token_ids], separators=(",", ":"))
+        return msgspec.json.decode(await self.request_raw("POST", "/books", body=body))
+
     async def tick_size(self, token_id: str) -> str:
         data = await self.request("GET", "/tick-size", params={"token_id": token_id})
         return _tick_text(data["minimum_tick_size"])

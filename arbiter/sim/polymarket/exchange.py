@@ -541,9 +541,7 @@ class Exchange:
         filled = order.size_matched
         if order_type == "FAK" and not filled:
             # today's venue: a FAK that matched nothing is an HTTP 400 (venues.md §0.1;
-            # polymarket-client maps this sentence to ``fak_not_filled``), and a refused order
-            # is no order: lookups and listings never show it
-            del self.orders[order.id]
+            # polymarket-client maps this sentence to ``fak_not_filled``)
             raise SimReject(400, venue_errors.FAK_NOT_FILLED, "FAK_ORDER_NOT_FILLED_ERROR")
         if side == "BUY":
             making = sum(self._fill_cost(t, order) for t in order.trades)

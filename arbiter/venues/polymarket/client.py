@@ -367,6 +367,12 @@ class PolymarketClient:
             # an earlier attempt reached the venue: report that order, never a second one
             return await self.get_order(signed.order_hash)
         except RejectedError as exc:
+            if exc.code == "FAK_ORDER_NOT_FILLED_ERROR":
+                # A FAK that found nothing to match is killed: an outcome (nothing filled), not
+                # a failure. The venue answers it with HTTP 400 and prose since V2, but it has
+                # seen the order (a resubmission is "Duplicated"), so the ack carries the order
+                # hash and the journal keeps the order it sent.
+                return self._killed_ack(request, signed)
             if exc.code == "INVALID_ORDER_MIN_TICK_SIZE":
                 # the venue's tick moved under us: forget the metadata and this never-accepted
                 # signature, so the caller's next attempt signs on the new grid
@@ -415,6 +421,14 @@ class PolymarketClient:
             avg_fill_price=avg,
             ts_ms=int(time.time() * 1000),
         )
+
+    def _killed_ack(self, request: OrderRequest, signed: SignedOrder) -> OrderAck:
+        size = Size(request.size - request.size % 10_000)
+        return OrderAck(
+            venue=VENUE, order_id=signed.order_hash, client_order_id=request.client_order_id,
+            market=request.market, outcome=request.outcome, action=request.action,
+            price=request.price, size=size, filled=Size(0), remaining=Size(0),
+            status=OrderStatus.CANCELED, avg_fill_price=None, ts_ms=int(time.time() * 1000))
 
     async def cancel_order(self, order_id: str) -> OrderAck:
         await self.ready()

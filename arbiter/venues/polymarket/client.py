@@ -54,6 +54,7 @@ from arbiter.venues.polymarket.constants import (
     SIDE_BUY,
     SIDE_SELL,
     VERSIONS,
+    is_position_id,
 )
 from arbiter.venues.polymarket.orders import OrderSpec, SignedOrder, build_order
 from arbiter.venues.polymarket.rest import PolymarketRest
@@ -338,9 +339,10 @@ class PolymarketClient:
             raise
         except RejectedError as exc:
             if exc.code == "INVALID_ORDER_NOT_ENOUGH_BALANCE":
-                asset, token = (
+                asset, token = (  # polymarket-client allowance.py: CONDITIONAL-V2 for positions
                     ("COLLATERAL", "") if request.action is Action.BUY
-                    else ("CONDITIONAL", request.market)
+                    else ("CONDITIONAL-V2" if is_position_id(request.market) else "CONDITIONAL",
+                          request.market)
                 )
                 await self.rest.update_balance_allowance(asset, token)
             elif exc.code == "ORDER_VERSION_MISMATCH":
@@ -524,7 +526,8 @@ class PolymarketClient:
 
     async def token_balance(self, token_id: str) -> Size:
         await self.ready()
-        data = await self.rest.balance_allowance("CONDITIONAL", token_id)
+        asset = "CONDITIONAL-V2" if is_position_id(token_id) else "CONDITIONAL"  # docs
+        data = await self.rest.balance_allowance(asset, token_id)  # /protocol-v2-migration
         return Size(int(data["balance"]))
 
     async def positions(self) -> list[PositionReport]:

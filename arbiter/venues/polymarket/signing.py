@@ -240,7 +240,9 @@ def typed_data_sign_digest(
     ``app_domain`` is the exchange's domain separator, ``contents_hash`` the order's
     ``hashStruct``, ``wallet`` the deposit wallet (the order's signer), salt zero: the struct
     ``polymarket-client`` 0.14.0 builds in ``orders/typed_data.py`` ``build_order_typed_data``
-    and ``py-clob-client-v2`` 1.2.1 hashes in ``_build_poly_1271_order_signature``.
+    and ``py-clob-client-v2`` 1.2.1 hashes in ``_build_poly_1271_order_signature`` (also
+    ``Polymarket/clob-client-v2`` ``src/order-utils/exchangeOrderBuilderV2.ts@f3e1a05``:
+    "innerSig (65) || appDomainSep (32) || contentsHash (32) || contentsType || uint16_BE(len)").
     """
     struct = keccak(
         _TYPED_DATA_SIGN_TYPEHASH

@@ -92,9 +92,33 @@ _STATUS: dict[str, OrderStatus] = {
 _POST_STATUSES = frozenset({"live", "matched", "delayed", "unmatched"})
 
 
+#: longest first, so ``CANCELED_MARKET_RESOLVED_<reason>`` is not read as ``CANCELED``
+_BY_LENGTH = sorted(_STATUS, key=len, reverse=True)
+
+
+def _known_state(status: str) -> OrderStatus | None:
+    """The mapped state of a wire status, in the spellings the venue is known to send.
+
+    Besides the bare names: the OpenAPI form ``ORDER_STATUS_<NAME>`` and ``<NAME>_<reason>``
+    (e.g. ``CANCELED_order couldn't be fully filled. ...``), both handled the same way by
+    NautilusTrader's adapter (``crates/adapters/polymarket/src/common/enums.rs@082f58df``
+    ``PolymarketOrderStatus::parse_wire``, with tests of each form).
+    """
+    text = status.strip()
+    if text.upper().startswith("ORDER_STATUS_"):
+        text = text[len("ORDER_STATUS_"):]
+    mapped = _STATUS.get(text.upper())
+    if mapped is not None:
+        return mapped
+    for name in _BY_LENGTH:
+        if text[: len(name) + 1].upper() == name + "_":
+            return _STATUS[name]
+    return None
+
+
 def order_status(status: str, size: int, filled: int) -> OrderStatus:
     """The caller's status of a venue order row; raises on a state nobody mapped."""
-    mapped = _STATUS.get(status.upper())
+    mapped = _known_state(status)
     if mapped is None:
         raise UnknownStatusError("UNKNOWN_ORDER_STATUS", f"order status {status!r}")
     if mapped is OrderStatus.FILLED and filled < size:

@@ -665,7 +665,8 @@ class Exchange:
             self._finish_side_effects(market, result, ts_ms)
             return result
         self.orders[order.id] = order
-        self._emit_user(order.owner, order.user_event("PLACEMENT", ts_ms))
+        if not reserved:  # a held (delayed) order announced its placement when accepted
+            self._emit_user(order.owner, order.user_event("PLACEMENT", ts_ms))
         for fill in result.fills:
             self._settle(market, fill, ts_ms)
         if engine_order.status is EngineStatus.RESTING:

@@ -388,10 +388,11 @@ class PolymarketClient:
         signed = await self.sign(request)
         try:
             resp = await self._post(request, signed)
-            signed = self._signed[request.client_order_id][1]  # re-signed on a version change
         except DuplicateOrderError:
             # an earlier attempt reached the venue: report that order, never a second one
-            return await self.get_order(signed.order_hash)
+            # (the latest signature: a version change re-signs)
+            latest = self._signed.get(request.client_order_id, (None, signed))[1]
+            return await self.get_order(latest.order_hash)
         except RejectedError as exc:
             if exc.code == "INVALID_ORDER_MIN_TICK_SIZE":
                 # the venue's tick moved under us: forget the metadata and this never-accepted
@@ -399,6 +400,7 @@ class PolymarketClient:
                 self._meta.pop(request.market, None)
                 self._forget(request.client_order_id)
             raise
+        signed = self._signed[request.client_order_id][1]  # re-signed on a version change
         shares_filled, usdc = (
             (resp.takingAmount, resp.makingAmount)
             if request.action is Action.BUY

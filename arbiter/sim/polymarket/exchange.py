@@ -49,19 +49,25 @@ from arbiter.venues.polymarket.constants import (
     POLYGON_CHAIN_ID,
     SIDE_CODES,
     SIG_EOA,
+    SIG_POLY_1271,
+    V3,
     VERSIONS,
     ZERO_ADDRESS,
+    exchange_for,
 )
 from arbiter.venues.polymarket.orders import SHARE_STEP, implied_price
 from arbiter.venues.polymarket.schemas import PostOrderBody, WireOrder
 from arbiter.venues.polymarket.signing import (
+    ORDER_V2_TYPE,
     OrderV1,
     OrderV2,
     SignatureError,
     book_hash,
     checksum,
     exchange_domain,
+    parse_erc7739,
     recover_signer,
+    typed_data_sign_digest,
 )
 
 __all__ = ["Exchange", "SimMarket", "SimOrder", "SimReject", "Wallet"]
@@ -355,10 +361,21 @@ class Exchange:
             self.keys_by_owner.pop((record.address, record.nonce), None)
 
     # -- orders -----------------------------------------------------------------------------
-    def _verify_signature(self, wire: WireOrder, market: SimMarket, side: int) -> str:
-        """Recompute the signed struct from the body and recover its signer (or reject)."""
+    def _verify_signature(
+        self, wire: WireOrder, market: SimMarket, side: int
+    ) -> tuple[str, str]:
+        """Recompute the signed struct from the body, verify its signature: (order hash, EOA).
+
+        Every signature type is verified before anything else happens to the order: 0-2 by
+        recovering the ECDSA signer of the order digest (it must be ``signer``); 3 (deposit
+        wallet, POLY_1271) by opening the ERC-7739 envelope -- its app domain must be this
+        exchange's, its contents hash this order's ``hashStruct``, its contents type the order
+        type -- and recovering the wallet owner from the ``TypedDataSign`` digest, which is what
+        the wallet's ERC-1271 check does on chain. Position-id markets verify under ExchangeV3.
+        """
         version = wire.version
-        domain = exchange_domain(self.chain_id, VERSIONS[version], market.neg_risk)
+        generation = exchange_for(VERSIONS[version], wire.tokenId)
+        domain = exchange_domain(self.chain_id, generation, market.neg_risk)
         try:
             order: OrderV1 | OrderV2
             if version == 1:
@@ -391,12 +408,23 @@ class Exchange:
                     builder=wire.builder or "0x" + "00" * 32,
                 )
             digest = order.digest(domain)
+            if wire.signatureType == SIG_POLY_1271 and version >= 2:
+                envelope = parse_erc7739(wire.signature)
+                if (envelope.app_domain != domain or envelope.contents_type != ORDER_V2_TYPE
+                        or envelope.contents_hash != order.struct_hash()):
+                    raise SimReject(400, "invalid signature", "INVALID_ORDER_ERROR")
+                owner = recover_signer(
+                    typed_data_sign_digest(domain, envelope.contents_hash, self.chain_id,
+                                           wire.signer),
+                    envelope.inner,
+                )
+                return "0x" + digest.hex(), owner
             recovered = recover_signer(digest, wire.signature)
         except (SignatureError, ValueError):
             raise SimReject(400, "Invalid order payload") from None
         if recovered != checksum(wire.signer):
             raise SimReject(400, "invalid signature", "INVALID_ORDER_ERROR")
-        return "0x" + digest.hex()
+        return "0x" + digest.hex(), recovered
 
     def post_order(
         self, body: PostOrderBody, api_key: str, now_ns: int
@@ -424,11 +452,13 @@ class Exchange:
             # the live venue since the V2 cutover: a v1 order is refused with this token, which
             # py-clob-client-v2 / clob-client-v2 look for to re-read GET /version
             raise SimReject(400, venue_errors.VERSION_MISMATCH, "ORDER_VERSION_MISMATCH")
-        order_hash = self._verify_signature(wire, market, SIDE_CODES[wire.side])
-        signer = checksum(wire.signer)
+        order_hash, signer = self._verify_signature(wire, market, SIDE_CODES[wire.side])
         if signer != record.address:
             raise SimReject(400, "the order signer address has to be the address of the API KEY")
         maker = checksum(wire.maker)
+        if wire.signatureType == SIG_POLY_1271 and checksum(wire.signer) != maker:
+            raise SimReject(400, "invalid signer: a deposit wallet order is signed by the wallet",
+                            "INVALID_ORDER_ERROR")
         if wire.signatureType == SIG_EOA:
             if maker != signer:
                 raise SimReject(400, "invalid maker: an EOA order's maker must be its signer",
@@ -639,7 +669,8 @@ class Exchange:
             self._finish_side_effects(market, result, ts_ms)
             return result
         self.orders[order.id] = order
-        self._emit_user(order.owner, order.user_event("PLACEMENT", ts_ms))
+        if not reserved:  # a held (delayed) order announced its placement when accepted
+            self._emit_user(order.owner, order.user_event("PLACEMENT", ts_ms))
         for fill in result.fills:
             self._settle(market, fill, ts_ms)
         if engine_order.status is EngineStatus.RESTING:
@@ -960,13 +991,13 @@ class Exchange:
             wallet.tokens.get(token, 0) if token else wallet.collateral // _MONEY_PER_USDC_UNIT
         )
         exchanges = VERSIONS[self.version]
-        return {
-            "balance": str(balance),
-            "allowances": {
-                exchanges.exchange: UNLIMITED_ALLOWANCE,
-                exchanges.neg_risk_exchange: UNLIMITED_ALLOWANCE,
-            },
+        allowances = {
+            exchanges.exchange: UNLIMITED_ALLOWANCE,
+            exchanges.neg_risk_exchange: UNLIMITED_ALLOWANCE,
         }
+        if self.version >= 2:  # protocol-V2 markets settle on ExchangeV3
+            allowances[V3.exchange] = UNLIMITED_ALLOWANCE
+        return {"balance": str(balance), "allowances": allowances}
 
     def trades_of(self, api_key: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -203,6 +203,7 @@ class PolymarketSim:
         r.add_get("/data/trades", self._trades)
         r.add_get("/balance-allowance", self._balance)
         r.add_get("/balance-allowance/update", self._balance_update)
+        r.add_get("/deployed", self._deployed)
         r.add_get("/ws/market", self._ws_market)
         r.add_get("/ws/user", self._ws_user)
         r.add_post("/_sim/faults", self._admin_faults)
@@ -757,6 +758,21 @@ class PolymarketSim:
         if conditional and not token:
             raise SimReject(400, "Invalid token id")
         return _json(self.exchange.balance_of(address, token))
+
+    async def _deployed(self, request: web.Request) -> web.Response:
+        """The relayer's ``GET /deployed?address=&type=``: is this wallet deployed?
+
+        ``polymarket-client`` 0.14.0 asks it before trading from a proxy, Safe or deposit wallet
+        (``_internal/actions/relayer/deployed.py``, read as ``{"deployed": bool}``); point the
+        SDK's ``relayer_url`` at the local venue. A wallet is deployed here when an account
+        registered it (``signature_type`` 1-3 in ACCOUNTS.toml).
+        """
+        address = request.query.get("address", "")
+        try:
+            known = checksum(address) in self.exchange.funders
+        except SignatureError:
+            return _error(400, "invalid address")
+        return _json({"deployed": known})
 
     # -- WebSockets ---------------------------------------------------------------------------
     async def _ws_market(self, request: web.Request) -> web.WebSocketResponse:

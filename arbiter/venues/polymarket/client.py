@@ -54,6 +54,7 @@ from arbiter.venues.polymarket.constants import (
     SIDE_BUY,
     SIDE_SELL,
     VERSIONS,
+    is_position_id,
 )
 from arbiter.venues.polymarket.orders import OrderSpec, SignedOrder, build_order
 from arbiter.venues.polymarket.rest import PolymarketRest
@@ -91,9 +92,33 @@ _STATUS: dict[str, OrderStatus] = {
 _POST_STATUSES = frozenset({"live", "matched", "delayed", "unmatched"})
 
 
+#: longest first, so ``CANCELED_MARKET_RESOLVED_<reason>`` is not read as ``CANCELED``
+_BY_LENGTH = sorted(_STATUS, key=len, reverse=True)
+
+
+def _known_state(status: str) -> OrderStatus | None:
+    """The mapped state of a wire status, in the spellings the venue is known to send.
+
+    Besides the bare names: the OpenAPI form ``ORDER_STATUS_<NAME>`` and ``<NAME>_<reason>``
+    (e.g. ``CANCELED_order couldn't be fully filled. ...``), both handled the same way by
+    NautilusTrader's adapter (``crates/adapters/polymarket/src/common/enums.rs@082f58df``
+    ``PolymarketOrderStatus::parse_wire``, with tests of each form).
+    """
+    text = status.strip()
+    if text.upper().startswith("ORDER_STATUS_"):
+        text = text[len("ORDER_STATUS_"):]
+    mapped = _STATUS.get(text.upper())
+    if mapped is not None:
+        return mapped
+    for name in _BY_LENGTH:
+        if text[: len(name) + 1].upper() == name + "_":
+            return _STATUS[name]
+    return None
+
+
 def order_status(status: str, size: int, filled: int) -> OrderStatus:
     """The caller's status of a venue order row; raises on a state nobody mapped."""
-    mapped = _STATUS.get(status.upper())
+    mapped = _known_state(status)
     if mapped is None:
         raise UnknownStatusError("UNKNOWN_ORDER_STATUS", f"order status {status!r}")
     if mapped is OrderStatus.FILLED and filled < size:
@@ -338,9 +363,10 @@ class PolymarketClient:
             raise
         except RejectedError as exc:
             if exc.code == "INVALID_ORDER_NOT_ENOUGH_BALANCE":
-                asset, token = (
+                asset, token = (  # polymarket-client allowance.py: CONDITIONAL-V2 for positions
                     ("COLLATERAL", "") if request.action is Action.BUY
-                    else ("CONDITIONAL", request.market)
+                    else ("CONDITIONAL-V2" if is_position_id(request.market) else "CONDITIONAL",
+                          request.market)
                 )
                 await self.rest.update_balance_allowance(asset, token)
             elif exc.code == "ORDER_VERSION_MISMATCH":
@@ -362,10 +388,11 @@ class PolymarketClient:
         signed = await self.sign(request)
         try:
             resp = await self._post(request, signed)
-            signed = self._signed[request.client_order_id][1]  # re-signed on a version change
         except DuplicateOrderError:
             # an earlier attempt reached the venue: report that order, never a second one
-            return await self.get_order(signed.order_hash)
+            # (the latest signature: a version change re-signs)
+            latest = self._signed.get(request.client_order_id, (None, signed))[1]
+            return await self.get_order(latest.order_hash)
         except RejectedError as exc:
             if exc.code == "FAK_ORDER_NOT_FILLED_ERROR":
                 # A FAK that found nothing to match is killed: an outcome (nothing filled), not
@@ -379,6 +406,7 @@ class PolymarketClient:
                 self._meta.pop(request.market, None)
                 self._forget(request.client_order_id)
             raise
+        signed = self._signed[request.client_order_id][1]  # re-signed on a version change
         shares_filled, usdc = (
             (resp.takingAmount, resp.makingAmount)
             if request.action is Action.BUY
@@ -538,7 +566,8 @@ class PolymarketClient:
 
     async def token_balance(self, token_id: str) -> Size:
         await self.ready()
-        data = await self.rest.balance_allowance("CONDITIONAL", token_id)
+        asset = "CONDITIONAL-V2" if is_position_id(token_id) else "CONDITIONAL"  # docs
+        data = await self.rest.balance_allowance(asset, token_id)  # /protocol-v2-migration
         return Size(int(data["balance"]))
 
     async def positions(self) -> list[PositionReport]:

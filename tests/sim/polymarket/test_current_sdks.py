@@ -19,8 +19,11 @@ import pytest
 from aiohttp import web
 from polymarket import SecureClient
 from polymarket.environments import PRODUCTION, _create_environment
+from polymarket.models.clob import PriceRequest
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import (
+    AssetType,
+    BalanceAllowanceParams,
     BookParams,
     OpenOrderParams,
     OrderArgsV2,
@@ -100,6 +103,10 @@ async def test_py_clob_client_v2(v2_sim: SimHandle) -> None:
     assert listed["next_cursor"] == "LTE=" and listed["data"][0]["condition_id"] == market.condition_id
     info = await run(a.get_clob_market_info, market.condition_id)
     assert {t["t"] for t in info["t"]} == {yes, no}
+    assert (await run(a.get_market, market.condition_id))["condition_id"] == market.condition_id
+    # the fee lookup resolves the token's market first: GET /markets-by-token/{token}
+    fresh = ClobClient(url, chain_id=137)
+    assert await run(fresh.get_fee_exponent, no) == (info.get("fd") or {}).get("e", 0.0)
 
     # B rests a BUY of NO at 0.45 (V2 order: domain version "2", the V2 exchange)
     rest = await run(b.create_order, OrderArgsV2(token_id=no, price=0.45, size=10, side=Side.BUY))
@@ -113,6 +120,10 @@ async def test_py_clob_client_v2(v2_sim: SimHandle) -> None:
     assert prices == {yes: {"BUY": "0.55", "SELL": "0"}}
     got = await run(b.get_order, resp["orderID"])
     assert got["status"] == "LIVE" and got["original_size"] == "10"
+    assert (await run(a.get_price, yes, "BUY"))["price"] == "0.55"
+    assert (await run(a.get_spread, yes))["spread"] == "0"  # one-sided book
+    books = await run(a.get_order_books, [BookParams(token_id=yes), BookParams(token_id=no)])
+    assert [bk["asset_id"] for bk in books] == [yes, no]
 
     # A buys YES with a crossing FOK: fills at B's 0.55
     fok = await run(a.create_order, OrderArgsV2(token_id=yes, price=0.55, size=10, side=Side.BUY))
@@ -121,6 +132,10 @@ async def test_py_clob_client_v2(v2_sim: SimHandle) -> None:
     assert filled["makingAmount"] == "5.5" and filled["takingAmount"] == "10"
     trades = await run(a.get_trades, TradeParams(market=market.condition_id))
     assert len(trades) == 1 and trades[0]["maker_orders"][0]["order_id"] == resp["orderID"]
+    held = await run(a.get_balance_allowance, BalanceAllowanceParams(
+        asset_type=AssetType.CONDITIONAL, token_id=yes))
+    assert held["balance"] == "10000000"
+    await run(a.update_balance_allowance, BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
 
     # A rests and cancels
     bid = await run(a.create_order, OrderArgsV2(token_id=yes, price=0.30, size=20, side=Side.BUY))
@@ -156,6 +171,11 @@ async def test_polymarket_client(v2_sim: SimHandle) -> None:
         assert rest.ok and rest.status == "live", rest
         book = await run(lambda: a.get_order_book(token_id=yes))
         assert [(lv.price, lv.size) for lv in book.asks] == [(Decimal("0.55"), Decimal("10"))]
+        prices = await run(lambda: a.get_prices(requests=[PriceRequest(asset_id=yes, side="BUY")]))
+        assert prices == {yes: {"BUY": Decimal("0.55")}}
+        assert await run(lambda: a.get_price(token_id=yes, side="BUY")) == Decimal("0.55")
+        cash = await run(lambda: a.get_balance_allowance(asset_type="COLLATERAL"))
+        assert cash.balance == 1_000 * 10**6
         got = await run(lambda: b.get_order(order_id=rest.order_id))
         assert got.id == rest.order_id
         fok = await run(lambda: a.place_market_order(token_id=yes, side="BUY", amount="5.5",

@@ -136,6 +136,14 @@ def test_every_documented_state_maps_and_an_unknown_one_is_an_error() -> None:
                   "CANCELED_EXPIRED_ORDER", "CANCELED_ORDER_TIMED_OUT", "INVALID"):
         assert order_status(state, size, 0) is OrderStatus.CANCELED, state
     assert order_status("CANCELED", size, size) is OrderStatus.FILLED
-    for state in ("", "OPEN", "PARTIALLY_FILLED"):
+    # the other spellings seen from the venue (NautilusTrader's adapter parses the same forms)
+    assert order_status("ORDER_STATUS_LIVE", size, 0) is OrderStatus.OPEN
+    assert order_status("ORDER_STATUS_DELAYED", size, 0) is OrderStatus.PENDING
+    assert order_status("CANCELED_order couldn't be fully filled. FOK orders are fully filled "
+                        "or killed.", size, 0) is OrderStatus.CANCELED
+    assert order_status("CANCELED_MARKET_RESOLVED_resolved at block 12345", size, 0) is (
+        OrderStatus.CANCELED)
+    assert order_status("UNMATCHED_insufficient liquidity", size, 0) is OrderStatus.CANCELED
+    for state in ("", "OPEN", "PARTIALLY_FILLED", "UNKNOWN_STATUS", "LIVELY", "DELAYED"[:-1]):
         with pytest.raises(UnknownStatusError):
             order_status(state, size, 0)

@@ -14,13 +14,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
 from arbiter.core.units import (
+    CENT,
     PRICE_SCALE,
     SIZE_SCALE,
     UnitError,
@@ -144,17 +145,22 @@ class KalshiSim:
         seed: int = 0,
         faults: FaultSwitches | None = None,
         ts_window_ms: int = 30_000,
-        live_2026: bool = False,
+        legacy_sdk: bool = False,
         legacy_ws: bool = False,
         rate_tier: str | None = None,
         ping_interval_s: float = 10.0,
+        shards: Mapping[str, int] | None = None,
     ) -> None:
         self.exchange = exchange
         self.scenario = scenario
         self.seed = seed
         self.faults = faults or FaultSwitches(seed=seed)
         self.ts_window_ms = ts_window_ms
-        self.live_2026 = live_2026
+        #: answer as the SDK era did (legacy order mutations, integer fields, ``side``/``action``)
+        #: instead of as the live venue (410 ``deprecated_v1_order_endpoint``, fixed-point only)
+        self.legacy_sdk = legacy_sdk
+        #: ticker -> exchange shard for scenario markets (the rest are on shard 0)
+        self.shards = dict(shards or {})
         self.legacy_ws = legacy_ws
         self.rate_tier = rate_tier
         self.ping_interval_s = ping_interval_s
@@ -246,7 +252,8 @@ class KalshiSim:
             venue = m.venues.get("kalshi", {})
             ticker = str(venue.get("ticker") or f"KX{m.key}")
             if ticker not in self.exchange.markets:
-                self.exchange.add_market(ticker, m.title, m.tick)
+                shard = self.shards.get(ticker, venue.get("exchange_index", 0))
+                self.exchange.add_market(ticker, m.title, m.tick, int(shard))
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))
             self._requote(walk, ticker, walk.mid)
@@ -427,6 +434,7 @@ class KalshiSim:
         r.add_get(f"{p}/portfolio/orders/{{order_id}}", self.h_order)
         r.add_delete(f"{p}/portfolio/orders/{{order_id}}", self.h_cancel_legacy)
         r.add_delete(f"{p}/portfolio/events/orders/{{order_id}}", self.h_cancel_v2)
+        r.add_post(f"{p}/portfolio/intra_exchange_instance_transfer", self.h_transfer)
         r.add_get(f"{p}/portfolio/balance", self.h_balance)
         r.add_get(f"{p}/portfolio/positions", self.h_positions)
         r.add_get(f"{p}/portfolio/fills", self.h_fills)
@@ -500,10 +508,14 @@ class KalshiSim:
             markets = [m for m in markets if m.event_ticker == q["event_ticker"]]
         if q.get("series_ticker"):
             markets = [m for m in markets if m.event_ticker.startswith(q["series_ticker"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            markets = [m for m in markets if m.exchange_index == shard]
         page, cursor = _page(markets, q)
-        return web.json_response(
-            {"markets": [self.exchange.market_json(m) for m in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "markets": [self.exchange.market_json(m, self.legacy_sdk) for m in page],
+            "cursor": cursor,
+        })
 
     def _market(self, ticker: str) -> Any:
         market = self.exchange.markets.get(ticker)
@@ -513,7 +525,7 @@ class KalshiSim:
 
     async def h_market(self, request: web.Request) -> web.Response:
         market = self._market(request.match_info["ticker"])
-        return web.json_response({"market": self.exchange.market_json(market)})
+        return web.json_response({"market": self.exchange.market_json(market, self.legacy_sdk)})
 
     async def h_orderbook(self, request: web.Request) -> web.Response:
         ticker = request.match_info["ticker"]
@@ -562,7 +574,7 @@ class KalshiSim:
         return ticker
 
     async def h_create_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:  # the live venue retired it (venues.md §0)
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders")
         body = await self._json(request)
@@ -584,7 +596,7 @@ class KalshiSim:
             expiration_ts=_int_or_none(body.get("expiration_ts")),
         )
         self.publish(deltas)
-        return web.json_response({"order": self.exchange.order_json(sim)}, status=201)
+        return web.json_response({"order": self.exchange.order_json(sim, True)}, status=201)
 
     async def h_create_v2(self, request: web.Request) -> web.Response:
         body = await self._json(request)
@@ -601,6 +613,11 @@ class KalshiSim:
         except UnitError as exc:
             raise SimError(400, "invalid_price", str(exc)) from None
         count = _count(body)
+        shard = _int_or_none(body.get("exchange_index"))
+        market_shard = self.exchange.markets[ticker].exchange_index
+        if shard not in (None, -1, market_shard):  # omitted or -1: auto-route by ticker
+            raise SimError(400, "invalid_parameters",
+                           f"market {ticker} is on exchange index {market_shard}, not {shard}")
         sim, deltas = self.exchange.place(
             request[ACCOUNT], ticker, "yes", "buy" if side == "bid" else "sell", price, count,
             str(body["client_order_id"]), str(body.get("time_in_force") or "good_till_canceled"),
@@ -624,7 +641,7 @@ class KalshiSim:
         return web.json_response(out, status=201)
 
     async def h_cancel_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders/{order_id}")
         sim, reduced, deltas = self.exchange.cancel(
@@ -632,15 +649,31 @@ class KalshiSim:
         )
         self.publish(deltas)
         return web.json_response({
-            "order": self.exchange.order_json(sim),
+            "order": self.exchange.order_json(sim, True),
             "reduced_by": reduced // SIZE_SCALE,
             "reduced_by_fp": format_size(reduced, 2),
         })
 
     async def h_cancel_v2(self, request: web.Request) -> web.Response:
-        sim, reduced, deltas = self.exchange.cancel(
-            request[ACCOUNT], request.match_info["order_id"]
-        )
+        """Cancel on the shard the request routes to: ``exchange_index`` if given (not -1),
+        else the shard of ``market_ticker``, else shard 0 (SDK 3.34.0 ``cancel_order_v2``).
+        An order of another shard's market is not on that matching engine: 404."""
+        q = request.query
+        order_id = request.match_info["order_id"]
+        shard = _int_or_none(q.get("exchange_index"))
+        if shard is None or shard == -1:
+            ticker = q.get("market_ticker")
+            if ticker:
+                shard = self._market(ticker).exchange_index
+            elif shard == -1:
+                raise SimError(400, "invalid_parameters", "auto-routing needs market_ticker")
+            else:
+                shard = 0
+        own = self.exchange.orders.get(order_id)
+        if own is not None and own.shard != shard:
+            raise SimError(404, "not_found", f"order {order_id} not found on exchange index "
+                           f"{shard}")
+        sim, reduced, deltas = self.exchange.cancel(request[ACCOUNT], order_id)
         self.publish(deltas)
         return web.json_response({
             "order_id": sim.order_id,
@@ -667,27 +700,62 @@ class KalshiSim:
             orders = [o for o in orders if o.created_s >= int(q["min_ts"])]
         if q.get("max_ts"):
             orders = [o for o in orders if o.created_s <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            orders = [o for o in orders if o.shard == shard]
         page, cursor = _page(orders, q)
-        return web.json_response(
-            {"orders": [self.exchange.order_json(o) for o in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "orders": [self.exchange.order_json(o, self.legacy_sdk) for o in page],
+            "cursor": cursor,
+        })
 
     async def h_order(self, request: web.Request) -> web.Response:
         sim = self.exchange.orders.get(request.match_info["order_id"])
         if sim is None or sim.account != request[ACCOUNT]:
             raise SimError(404, "not_found", "order not found")
-        return web.json_response({"order": self.exchange.order_json(sim)})
+        return web.json_response({"order": self.exchange.order_json(sim, self.legacy_sdk)})
 
     async def h_balance(self, request: web.Request) -> web.Response:
+        """Available balance, all shards or the ``exchange_index`` one, with the per-shard
+        ``balance_breakdown`` (SDK 3.34.0 ``GetBalanceResponse``/``IndexedBalance``)."""
         acct = self.exchange.accounts[request[ACCOUNT]]
-        value = sum(p.cost for p in acct.positions.values())
-        cents = acct.available // (10**8)
+        shard = _int_or_none(request.query.get("exchange_index"))
+        shards = sorted(set(acct.shard_cash) | {
+            m.exchange_index for m in self.exchange.markets.values()})
+        scope = shards if shard is None else [shard]
+        available = sum(acct.available_on(i) for i in scope)
+        value = sum(p.cost for t, p in acct.positions.items()
+                    if self.exchange.markets[t].exchange_index in scope)
+        cents = available // CENT
         return web.json_response({
             "balance": cents,
-            "portfolio_value": value // (10**8),
+            "balance_dollars": format_money(cents * CENT, 2),
+            "portfolio_value": value // CENT,
             "updated_ts": int(time.time()),
-            "balance_dollars": format_money(cents * 10**8, 2),
+            "balance_breakdown": [
+                {"exchange_index": i,
+                 "balance": format_money(acct.available_on(i) // CENT * CENT, 2)}
+                for i in shards
+            ],
         })
+
+    async def h_transfer(self, request: web.Request) -> web.Response:
+        """``POST /portfolio/intra_exchange_instance_transfer``: move collateral between shards
+        at once (docs /getting_started/exchange_sharding). Body as SDK 3.34.0
+        ``IntraExchangeInstanceTransferRequest``."""
+        body = await self._json(request)
+        amount = body.get("amount")  # centicents ($0.0001)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise SimError(400, "invalid_parameters", "amount must be a positive integer "
+                           "number of centicents")
+        if body.get("source") != "event_contract" or body.get("destination") != "event_contract":
+            raise SimError(400, "invalid_parameters",
+                           "only event_contract to event_contract transfers are simulated")
+        source = _int_or_none(body.get("source_exchange_shard")) or 0
+        destination = _int_or_none(body.get("destination_exchange_shard")) or 0
+        self.exchange.transfer(request[ACCOUNT], source, destination,
+                               amount * (CENT // 100))
+        return web.json_response({"transfer_id": f"tr-{time.time_ns()}"})
 
     async def h_positions(self, request: web.Request) -> web.Response:
         q = request.query
@@ -704,11 +772,15 @@ class KalshiSim:
             pos = acct.positions.get(ticker)
             if pos is None:
                 pos = Position()
-            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0)))
+            if q.get("exchange_index") and self.exchange.markets[ticker].exchange_index != (
+                    _int_or_none(q["exchange_index"])):
+                continue
+            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0),
+                                                    self.legacy_sdk))
         page, cursor = _page(rows, q)
         return web.json_response({
             "market_positions": page,
-            "event_positions": self.exchange.event_positions_json(acct),
+            "event_positions": self.exchange.event_positions_json(acct, self.legacy_sdk),
             "cursor": cursor,
         })
 
@@ -723,8 +795,14 @@ class KalshiSim:
             fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
         if q.get("max_ts"):
             fills = [f for f in fills if f["ts"] <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            fills = [f for f in fills if f["exchange_index"] == shard]
         page, cursor = _page(fills, q)
-        return web.json_response({"fills": page, "cursor": cursor})
+        return web.json_response({
+            "fills": [self.exchange.fill_json(f, self.legacy_sdk) for f in page],
+            "cursor": cursor,
+        })
 
     # -- WebSocket ----------------------------------------------------------------------------
     async def h_ws(self, request: web.Request) -> web.StreamResponse:

@@ -15,12 +15,13 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import aiohttp
 import msgspec
 
-from arbiter.core.units import Money
+from arbiter.core.units import Money, Price
 from arbiter.venues.base import (
     AuthError,
     DuplicateOrderError,
@@ -50,6 +51,7 @@ from arbiter.venues.kalshi.wire import (
     order_body,
     orderbook_from_wire,
     position_from_wire,
+    shard_balances_from_wire,
 )
 from arbiter.venues.orderlane import LaneBroken, LaneResponse, OrderLane
 
@@ -138,6 +140,13 @@ class KalshiRestClient:
         self._lane: OrderLane | None = None
         self._create_headers: PresignedHeaders | None = None
         self._presigner: asyncio.Task[None] | None = None
+        #: ticker -> exchange shard, from every market read (the risk check asks for it)
+        self.market_shards: dict[str, int] = {}
+        #: order id -> ticker, from creates and reads: a cancel names its market so the venue
+        #: routes it to the market's shard (docs /getting_started/exchange_sharding)
+        self._order_markets: dict[str, str] = {}
+        #: markets a ``markets()`` page carried that could not be read (skipped, not fatal)
+        self.skipped_markets = 0
 
     async def __aenter__(self) -> KalshiRestClient:
         return self
@@ -309,6 +318,7 @@ class KalshiRestClient:
         self, status: str | None = None, tickers: list[str] | None = None, limit: int = 1000
     ) -> list[KalshiMarket]:
         out: list[KalshiMarket] = []
+        skipped, first_error = 0, None
         cursor = ""
         while True:
             params = {"limit": str(min(limit, PAGE_LIMIT))}
@@ -319,14 +329,37 @@ class KalshiRestClient:
             if cursor:
                 params["cursor"] = cursor
             data = await self._request("GET", "/markets", params, auth=False)
-            out.extend(market_from_wire(m) for m in data.get("markets") or [])
+            for raw in data.get("markets") or []:
+                try:
+                    out.append(self._remember(market_from_wire(raw)))
+                except WireError as exc:
+                    # one odd market never fails the page: skip it, count it, say so once
+                    skipped += 1
+                    if first_error is None:
+                        first_error = str(exc)
             cursor = data.get("cursor") or ""
             if not cursor or len(out) >= limit:
-                return out[:limit]
+                break
+        if skipped:
+            self.skipped_markets += skipped
+            log.warning("kalshi markets: skipped %d unreadable market(s); first: %s",
+                        skipped, first_error)
+        return out[:limit]
+
+    def _remember(self, market: KalshiMarket) -> KalshiMarket:
+        self.market_shards[market.ticker] = market.exchange_index
+        return market
 
     async def market(self, ticker: str) -> KalshiMarket:
         data = await self._request("GET", f"/markets/{_quote(ticker)}", auth=False)
-        return market_from_wire(data["market"])
+        return self._remember(market_from_wire(data["market"]))
+
+    async def shard_of(self, ticker: str) -> int:
+        """The exchange shard ``ticker`` lives on (read once from the venue, then remembered)."""
+        shard = self.market_shards.get(ticker)
+        if shard is None:
+            shard = (await self.market(ticker)).exchange_index
+        return shard
 
     async def orderbook(self, ticker: str, depth: int = 0) -> tuple[Levels, Levels]:
         data = await self._request(
@@ -357,7 +390,16 @@ class KalshiRestClient:
                     data = await self._request(
                         "POST", CREATE_PATH, body=order_body(request), retry=False
                     )
-                return ack_from_create(request, data)
+                try:
+                    ack = ack_from_create(request, data)
+                except WireError as exc:
+                    # the venue took the order (201) but its answer is unreadable: the order
+                    # may have filled, so learn its state by lookup; never drop it
+                    log.warning("kalshi create %s: unreadable answer (%s); looking it up",
+                                request.client_order_id, exc)
+                    return await self._find_after_create(request, exc)
+                self._order_markets[ack.order_id] = request.market
+                return ack
             except DuplicateOrderError:
                 # our own earlier attempt got through: report that order, do not place another
                 return await self._find(request.client_order_id, request.market)
@@ -373,9 +415,38 @@ class KalshiRestClient:
                     except NotFoundError:
                         pass
 
-    async def cancel_order(self, order_id: str) -> OrderAck:
+    async def _find_after_create(self, request: OrderRequest, cause: WireError) -> OrderAck:
+        """The order behind an unreadable create answer, by its client id.
+
+        Not finding it, or not being able to read it either, leaves the outcome unknown: a
+        :class:`TransientError`, which the executor journals as unknown and resolves by lookups
+        (it is never read as "not placed").
+        """
         try:
-            await self._request("DELETE", f"/portfolio/events/orders/{_quote(order_id)}")
+            return await self._find(request.client_order_id, request.market)
+        except (VenueError, WireError) as exc:
+            raise TransientError(
+                "unreadable_answer",
+                f"create {request.client_order_id} answered 201 but unreadably ({cause}); "
+                f"lookup: {exc}",
+            ) from None
+
+    async def cancel_order(self, order_id: str, market: str | None = None) -> OrderAck:
+        """Cancel ``order_id``, naming its market so the venue routes it to that shard.
+
+        Without ``market_ticker`` the venue sends a cancel to shard 0 (SDK 3.34.0
+        ``cancel_order_v2``: "If omitted, auto-routes when market_ticker is provided; otherwise
+        defaults to 0"), where an order of a market on shard 1 is not found. The market comes
+        from the caller, from this client's own creates and reads, or from one lookup.
+        """
+        ticker = market or self._order_markets.get(order_id)
+        if ticker is None:
+            ticker = (await self.get_order(order_id)).market
+        try:
+            await self._request(
+                "DELETE", f"/portfolio/events/orders/{_quote(order_id)}",
+                {"market_ticker": ticker},
+            )
         except NotFoundError:
             # a retried cancel whose first attempt succeeded: the order exists, just not open
             current = await self.get_order(order_id)
@@ -389,22 +460,58 @@ class KalshiRestClient:
     ) -> OrderAck:
         if order_id is not None:
             data = await self._request("GET", f"/portfolio/orders/{_quote(order_id)}")
-            return ack_from_order(data["order"])
+            return self._read_order(data["order"])
         if client_order_id is None:
             raise ValueError("get_order needs order_id or client_order_id")
         return await self._find(client_order_id)
 
+    def _read_order(self, raw: Mapping[str, Any]) -> OrderAck:
+        ack = ack_from_order(raw)
+        self._order_markets[ack.order_id] = ack.market
+        return ack
+
     async def _find(self, client_order_id: str, market: str | None = None) -> OrderAck:
-        """Look an order up by client id (the venue has no direct endpoint for it)."""
-        for order in await self._orders(market):
-            if order.client_order_id == client_order_id:
-                return order
+        """Look an order up by client id (the venue has no direct endpoint for it).
+
+        The match is made on the raw objects, so an order of ours the reader refuses raises
+        :class:`WireError` instead of answering "not found" (which would read as not placed).
+        """
+        for raw in await self._raw_orders(market):
+            if raw.get("client_order_id") == client_order_id:
+                return await self._with_fill_cost(self._read_order(raw))
         raise NotFoundError("not_found", f"no order with client_order_id {client_order_id}", 404)
+
+    async def _with_fill_cost(self, ack: OrderAck) -> OrderAck:
+        """``ack`` with the exact cost of its fills, summed from ``/portfolio/fills?order_id``.
+
+        An Order object carries its limit price, not what it filled at, and its
+        ``*_fill_cost_dollars`` do not say in which outcome's terms they are; its fills do (each
+        at its outcome's price, same direction as the order). Used where an order's outcome was
+        unknown (lookups by client id), so the journal books what the order really cost. When
+        the fills do not add up to ``filled`` yet, the ack is returned as it is.
+        """
+        if not ack.filled:
+            return ack
+        fills = await self.fills(order_id=ack.order_id)
+        own = [f for f in fills if f.order_id == ack.order_id]
+        if sum(f.size for f in own) != ack.filled or any(
+            (f.outcome, f.action) != (ack.outcome, ack.action) for f in own
+        ):
+            return ack
+        cost = Money(sum(f.price * f.size for f in own))
+        avg = cost // ack.filled if cost % ack.filled == 0 else None
+        return replace(ack, fill_cost=cost,
+                       avg_fill_price=None if avg is None else Price(avg))
 
     async def _orders(
         self, market: str | None = None, status: str | None = None
     ) -> list[OrderAck]:
-        out: list[OrderAck] = []
+        return [self._read_order(o) for o in await self._raw_orders(market, status)]
+
+    async def _raw_orders(
+        self, market: str | None = None, status: str | None = None
+    ) -> list[Mapping[str, Any]]:
+        out: list[Mapping[str, Any]] = []
         cursor = ""
         while True:
             params = {"limit": str(PAGE_LIMIT)}
@@ -415,7 +522,7 @@ class KalshiRestClient:
             if cursor:
                 params["cursor"] = cursor
             data = await self._request("GET", "/portfolio/orders", params)
-            out.extend(ack_from_order(o) for o in data.get("orders") or [])
+            out.extend(data.get("orders") or [])
             cursor = data.get("cursor") or ""
             if not cursor:
                 return out
@@ -423,13 +530,17 @@ class KalshiRestClient:
     async def open_orders(self, market: str | None = None) -> list[OrderAck]:
         return await self._orders(market, "resting")
 
-    async def fills(self, since_ms: int | None = None) -> list[FillReport]:
+    async def fills(
+        self, since_ms: int | None = None, *, order_id: str | None = None
+    ) -> list[FillReport]:
         out: list[FillReport] = []
         cursor = ""
         while True:
             params = {"limit": str(PAGE_LIMIT)}
             if since_ms is not None:
                 params["min_ts"] = str(since_ms // 1000)
+            if order_id is not None:
+                params["order_id"] = order_id
             if cursor:
                 params["cursor"] = cursor
             data = await self._request("GET", "/portfolio/fills", params)
@@ -458,9 +569,19 @@ class KalshiRestClient:
                 return out
 
     async def balance(self) -> Money:
+        """Available balance over every shard (the venue's top-level ``balance``)."""
         data = await self._request("GET", "/portfolio/balance")
         try:
             return balance_from_wire(data)
+        except WireError as exc:
+            raise TransientError("bad_answer", str(exc)) from None
+
+    async def shard_balances(self) -> dict[int, Money]:
+        """Available balance per exchange shard (``balance_breakdown``); collateral is per shard,
+        so an order is only as good as the balance of its market's shard."""
+        data = await self._request("GET", "/portfolio/balance")
+        try:
+            return shard_balances_from_wire(data)
         except WireError as exc:
             raise TransientError("bad_answer", str(exc)) from None
 

@@ -126,7 +126,8 @@ async def _post(sim: KalshiSim, path: str, body: dict[str, object]) -> tuple[int
         return resp.status, await resp.json()
 
 
-async def test_legacy_and_current_order_forms(sim: KalshiSim) -> None:
+async def test_legacy_and_current_order_forms(legacy_sim: KalshiSim) -> None:
+    sim = legacy_sim
     status, body = await _post(sim, "/portfolio/orders", {
         "ticker": "KXSTATIC-A", "side": "no", "action": "buy", "count": 2, "no_price": 55,
         "no_price_dollars": "0.5500", "client_order_id": "L1"})
@@ -150,12 +151,12 @@ async def test_legacy_and_current_order_forms(sim: KalshiSim) -> None:
     assert state.positions["KXSTATIC-A"].net == 3 * C
 
 
-async def test_live_2026_mode_retires_legacy_order_endpoints(tmp_path: object) -> None:
+async def test_by_default_the_legacy_order_endpoints_are_retired(tmp_path: object) -> None:
     from pathlib import Path
 
     from tests.venues.kalshi.support import start_sim
 
-    sim = await start_sim(Path(str(tmp_path)), "static", live_2026=True)
+    sim = await start_sim(Path(str(tmp_path)), "static")
     try:
         status, body = await _post(sim, "/portfolio/orders", {
             "ticker": "KXSTATIC-A", "side": "yes", "action": "buy", "count": 1,

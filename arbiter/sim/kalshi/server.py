@@ -159,6 +159,9 @@ class KalshiSim:
         #: answer as the SDK era did (legacy order mutations, integer fields, ``side``/``action``)
         #: instead of as the live venue (410 ``deprecated_v1_order_endpoint``, fixed-point only)
         self.legacy_sdk = legacy_sdk
+        #: test control (``POST /_sim/corrupt_next_create``): fields that overwrite the next
+        #: create answer once the order took effect, to test a client reading a bad answer
+        self.corrupt_next_create: dict[str, Any] = {}
         #: ticker -> exchange shard for scenario markets (the rest are on shard 0)
         self.shards = dict(shards or {})
         self.legacy_ws = legacy_ws
@@ -444,6 +447,7 @@ class KalshiSim:
         r.add_post("/_sim/exchange", self.h_admin_exchange)
         r.add_post("/_sim/firehose", self.h_admin_firehose)
         r.add_get("/_sim/state", self.h_admin_state)
+        r.add_post("/_sim/corrupt_next_create", self.h_admin_corrupt_create)
         return app
 
     @web.middleware
@@ -634,10 +638,15 @@ class KalshiSim:
             "ts_ms": int(sim.updated_s * 1000),
         }
         if e.filled:
+            # computed values carry up to 6 decimals (docs fixed_point_migration): a fill over
+            # two levels averages e.g. "0.413333"; 4 decimals when exact. Rounding to nearest
+            # is this simulator's choice (the venue's rounding mode is unconfirmed).
             cost = sim.taker_cost + sim.maker_cost
-            out["average_fill_price"] = format_price(cost // e.filled)
-            per = sim.taker_fees * SIZE_SCALE // e.filled
-            out["average_fee_paid"] = format_money(per - per % (10**6), 4)
+            out["average_fill_price"] = _avg6(cost * SIZE_SCALE, e.filled)
+            out["average_fee_paid"] = _avg6(sim.taker_fees * SIZE_SCALE, e.filled)
+        if self.corrupt_next_create:  # test control: one unreadable answer after the effect
+            out.update(self.corrupt_next_create)
+            self.corrupt_next_create = {}
         return web.json_response(out, status=201)
 
     async def h_cancel_legacy(self, request: web.Request) -> web.Response:
@@ -1050,6 +1059,13 @@ class KalshiSim:
         self.publish(deltas)
         return web.json_response({"ok": True})
 
+    async def h_admin_corrupt_create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict):
+            return _err(400, "invalid_parameters", "body must be an object of fields")
+        self.corrupt_next_create = body
+        return web.json_response({"ok": True})
+
     async def h_admin_exchange(self, request: web.Request) -> web.Response:
         body = await request.json()
         if "trading_active" in body:
@@ -1124,6 +1140,14 @@ def _fault_response(status: int) -> web.Response:
         return web.json_response({"error": "too many requests"}, status=429)
     return _err(status, "internal_server_error" if status >= 500 else "injected_fault",
                 f"injected fault {status}")
+
+
+def _avg6(total_money_x_size: int, count: int) -> str:
+    """An average per contract (Money x size units / size units), to 6 decimals, nearest."""
+    step = 10**4  # Money units of $0.000001
+    units = (2 * total_money_x_size // count + step) // (2 * step)
+    places = 4 if units % 100 == 0 else 6
+    return format_money(units * step, places)
 
 
 def _page(items: list[Any], q: Any) -> tuple[list[Any], str]:

@@ -21,7 +21,7 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 
-from arbiter.core.units import Money, Price
+from arbiter.core.units import PRICE_SCALE, Money, Price
 from arbiter.venues.base import (
     AuthError,
     DuplicateOrderError,
@@ -399,6 +399,8 @@ class KalshiRestClient:
                                 request.client_order_id, exc)
                     return await self._find_after_create(request, exc)
                 self._order_markets[ack.order_id] = request.market
+                if ack.fill_cost is not None and ack.avg_fill_price is None:
+                    ack = await self._exact_cost(ack)
                 return ack
             except DuplicateOrderError:
                 # our own earlier attempt got through: report that order, do not place another
@@ -414,6 +416,17 @@ class KalshiRestClient:
                         return await self._find(request.client_order_id, request.market)
                     except NotFoundError:
                         pass
+
+    async def _exact_cost(self, ack: OrderAck) -> OrderAck:
+        """A create filled over several prices: the venue's average is rounded to 6 decimals
+        (2 @ 0.41 + 1 @ 0.42 averages "0.413333", x 3 = $1.239999 for $1.24 paid), so the cost
+        is summed from the order's fills instead; if they cannot be had, the average stands."""
+        try:
+            return await self._with_fill_cost(ack)
+        except (VenueError, WireError) as exc:
+            log.warning("kalshi order %s: fills unavailable (%s); cost from the venue's "
+                        "6-decimal average", ack.order_id, exc)
+            return ack
 
     async def _find_after_create(self, request: OrderRequest, cause: WireError) -> OrderAck:
         """The order behind an unreadable create answer, by its client id.
@@ -494,13 +507,18 @@ class KalshiRestClient:
             return ack
         fills = await self.fills(order_id=ack.order_id)
         own = [f for f in fills if f.order_id == ack.order_id]
-        if sum(f.size for f in own) != ack.filled or any(
-            (f.outcome, f.action) != (ack.outcome, ack.action) for f in own
-        ):
+        if sum(f.size for f in own) != ack.filled:
             return ack
-        cost = Money(sum(f.price * f.size for f in own))
+        cost = 0
+        for f in own:  # each fill in the ack's terms: its own direction or the mirror of it
+            if (f.outcome, f.action) == (ack.outcome, ack.action):
+                cost += f.price * f.size
+            elif f.outcome is not ack.outcome and f.action is not ack.action:
+                cost += (PRICE_SCALE - f.price) * f.size
+            else:
+                return ack
         avg = cost // ack.filled if cost % ack.filled == 0 else None
-        return replace(ack, fill_cost=cost,
+        return replace(ack, fill_cost=Money(cost),
                        avg_fill_price=None if avg is None else Price(avg))
 
     async def _orders(

@@ -574,14 +574,14 @@ class SimExchange:
 
 def fee_maps(pairs: Sequence[object]) -> tuple[dict[str, FeeModel], dict[str, FeeModel]]:
     """Taker fee model per market for (kalshi, polymarket), from pairs."""
-    from arbiter.core.fees import KalshiFeeModel, PolymarketFeeModel
+    from arbiter.core.fees import PolymarketFeeModel
     from arbiter.core.pairs import Pair
 
     kalshi: dict[str, FeeModel] = {}
     poly: dict[str, FeeModel] = {}
     for p in pairs:
         assert isinstance(p, Pair)
-        kalshi[p.kalshi_ticker] = KalshiFeeModel(p.kalshi_fee_multiplier)
+        kalshi[p.kalshi_ticker] = p.kalshi_fees.taker
         pm: FeeModel = PolymarketFeeModel(p.polymarket_fee_bps) if p.polymarket_fee_bps else NoFees()
         poly[p.polymarket_yes_token] = pm
         poly[p.polymarket_no_token] = pm

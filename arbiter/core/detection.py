@@ -147,7 +147,7 @@ class Detector:
 
     def _routes(self, state: _PairState) -> list[_Route]:
         pair = state.pair
-        kfee = KalshiFeeModel(pair.kalshi_fee_multiplier)
+        kfee: KalshiFeeModel = pair.kalshi_fees.taker
         pfee: FeeModel = (
             PolymarketFeeModel(pair.polymarket_fee_bps) if pair.polymarket_fee_bps else NoFees()
         )

@@ -17,7 +17,13 @@ Keys of a ``[[pair]]`` table:
 | `polymarket_neg_risk` | bool, default false | market uses the Neg-Risk exchange |
 | `polymarket_fee_bps` | int, default 0 | Polymarket fee rate (most markets: 0) |
 | `kalshi_tick_size` | string, default "0.01" | Kalshi price grid: 0.01 or 0.001 |
-| `kalshi_fee_multiplier` | string, default "0.07" | Kalshi taker fee multiplier for the series |
+| `kalshi_fee_type` | string, default "quadratic" | the series' `fee_type` (`GET /series/{ticker}`) |
+| `kalshi_fee_multiplier` | string, default "1" | the series' `fee_multiplier` (needs the type) |
+
+`kalshi_fee_multiplier` is a multiplier on Kalshi's fee schedule as the venue means it (1 = the
+schedule as printed), not the 0.07 coefficient the file held before; a file giving it without
+`kalshi_fee_type`, or giving an old coefficient (0.07, 0.035, 0.0175), is refused with the
+reason. Neither given: the General Trading Fees Table as printed (quadratic, 1).
 | `inverted` | bool, default false | Kalshi YES pays when Polymarket NO pays |
 | `max_contracts` | int or decimal string, optional | per-pair cap on contracts per opportunity |
 """
@@ -31,6 +37,7 @@ from fractions import Fraction
 from typing import Any
 
 from arbiter.core.book import Outcome
+from arbiter.core.fees import KALSHI_DEFAULT_FEES, KalshiFeeError, KalshiSeriesFees
 from arbiter.core.units import (
     POLYMARKET_TICKS,
     Size,
@@ -52,6 +59,7 @@ _KNOWN = {
     "polymarket_neg_risk",
     "polymarket_fee_bps",
     "kalshi_tick_size",
+    "kalshi_fee_type",
     "kalshi_fee_multiplier",
     "inverted",
     "max_contracts",
@@ -73,7 +81,8 @@ class Pair:
     polymarket_neg_risk: bool = False
     polymarket_fee_bps: int = 0
     kalshi_tick: int = 100
-    kalshi_fee_multiplier: Fraction = Fraction(7, 100)
+    #: the series' fee schedule as the venue states it (type + multiplier on the schedule)
+    kalshi_fees: KalshiSeriesFees = KALSHI_DEFAULT_FEES
     inverted: bool = False
     max_contracts: Size | None = None
 
@@ -142,20 +151,7 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
     fee_bps = table.get("polymarket_fee_bps", 0)
     if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000:
         raise _fail(source, where, f"field 'polymarket_fee_bps' must be 0..10000, got {fee_bps!r}")
-    multiplier_text = table.get("kalshi_fee_multiplier", "0.07")
-    try:
-        if not isinstance(multiplier_text, str):
-            raise ValueError
-        multiplier = Fraction(multiplier_text)
-        if multiplier < 0 or multiplier > 1:
-            raise ValueError
-    except (ValueError, ZeroDivisionError):
-        raise _fail(
-            source,
-            where,
-            f"field 'kalshi_fee_multiplier' must be a decimal string in [0, 1], "
-            f"got {multiplier_text!r}",
-        ) from None
+    kalshi_fees = _kalshi_fees(table, source, where)
     max_contracts: Size | None = None
     if "max_contracts" in table:
         raw = table["max_contracts"]
@@ -178,10 +174,48 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         polymarket_neg_risk=_bool(table, "polymarket_neg_risk", source, where),
         polymarket_fee_bps=fee_bps,
         kalshi_tick=_KALSHI_TICKS[kalshi_tick_text],
-        kalshi_fee_multiplier=multiplier,
+        kalshi_fees=kalshi_fees,
         inverted=_bool(table, "inverted", source, where),
         max_contracts=max_contracts,
     )
+
+
+#: values of the old ``kalshi_fee_multiplier`` (the schedule's coefficient itself)
+_OLD_COEFFICIENTS = {Fraction(7, 100), Fraction(35, 1000), Fraction(175, 10_000)}
+_CHANGED = (
+    "kalshi_fee_multiplier is now the series' fee_multiplier from GET /series/{ticker} (a "
+    "multiplier on Kalshi's fee schedule, usually 1), no longer the fee coefficient: the old "
+    "0.07 is the new 1, 0.035 is 0.5; state kalshi_fee_type beside it (or run `arbiter pairs "
+    "refresh`, which writes both from the venue)"
+)
+
+
+def _kalshi_fees(table: dict[str, Any], source: str, where: str) -> KalshiSeriesFees:
+    """The pair's Kalshi fee schedule; old-style multipliers and unknown types are errors."""
+    has_type = "kalshi_fee_type" in table
+    has_multiplier = "kalshi_fee_multiplier" in table
+    if not has_type and not has_multiplier:
+        return KALSHI_DEFAULT_FEES
+    if has_multiplier and not has_type:
+        raise _fail(source, where, f"field 'kalshi_fee_type' is missing: {_CHANGED}")
+    text = table.get("kalshi_fee_multiplier", "1")
+    try:
+        if not isinstance(text, str):
+            raise ValueError
+        multiplier = Fraction(text)
+        if multiplier < 0:
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        raise _fail(
+            source, where,
+            f"field 'kalshi_fee_multiplier' must be a non-negative decimal string, got {text!r}",
+        ) from None
+    if multiplier in _OLD_COEFFICIENTS:
+        raise _fail(source, where, f"kalshi_fee_multiplier {text!r} is an old-style value: {_CHANGED}")
+    try:
+        return KalshiSeriesFees.of(table["kalshi_fee_type"], multiplier)
+    except KalshiFeeError as exc:
+        raise _fail(source, where, f"field 'kalshi_fee_type': {exc}") from None
 
 
 def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:

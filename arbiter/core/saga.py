@@ -29,7 +29,13 @@ from typing import Any, ClassVar
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import Opportunity
-from arbiter.core.fees import FeeModel, KalshiFeeModel, NoFees, PolymarketFeeModel
+from arbiter.core.fees import (
+    TAKER_COEFFICIENT,
+    FeeModel,
+    KalshiFeeModel,
+    NoFees,
+    PolymarketFeeModel,
+)
 from arbiter.core.hedge import (
     HedgeConfig,
     HedgeDecision,
@@ -122,13 +128,17 @@ class LegPlan:
     tick: int
     lot: int
     min_size: int
-    #: "kalshi" (param = multiplier fraction "7/100"), "polymarket" (param = bps) or "none"
+    #: "kalshi_series" (param = the series' fee_multiplier as a fraction, "1/1"), "kalshi"
+    #: (journals written before it: param = the taker coefficient, "7/100"), "polymarket"
+    #: (param = bps) or "none"
     fee_kind: str = "none"
     fee_param: str = "0"
 
     def fee_model(self) -> FeeModel:
-        if self.fee_kind == "kalshi":
+        if self.fee_kind == "kalshi_series":
             return KalshiFeeModel(Fraction(self.fee_param))
+        if self.fee_kind == "kalshi":
+            return KalshiFeeModel(Fraction(self.fee_param) / TAKER_COEFFICIENT)
         if self.fee_kind == "polymarket" and int(self.fee_param):
             return PolymarketFeeModel(int(self.fee_param))
         return NoFees()
@@ -203,8 +213,8 @@ class SagaPolicy:
 
 def _fee_terms(venue: str, pair: Pair) -> tuple[str, str]:
     if venue == "kalshi":
-        m = pair.kalshi_fee_multiplier
-        return "kalshi", f"{m.numerator}/{m.denominator}"
+        m = pair.kalshi_fees.multiplier
+        return "kalshi_series", f"{m.numerator}/{m.denominator}"
     if venue == "polymarket" and pair.polymarket_fee_bps:
         return "polymarket", str(pair.polymarket_fee_bps)
     return "none", "0"

@@ -10,8 +10,11 @@ Accounting (simplified, documented in docs/kalshi.md): a position is one signed 
 market (YES positive, NO negative, netting as the venue's signed field implies). Buying YES costs
 p per contract, buying NO costs 1-p; a fill against an opposite holding closes it and credits the
 sale price. Resting orders reserve the cost of the part that would open a position, so the
-reported balance is cash minus reservations, like the venue's "available balance". Takers pay
-the quadratic fee with the per-order accumulator (§1.11); makers pay nothing.
+reported balance is cash minus reservations, like the venue's "available balance". Fees follow
+each market's *series* (``GET /series/{ticker}``: ``fee_type`` + ``fee_multiplier``): takers pay
+the quadratic schedule, makers only where the fee type charges them, each fill rounded and
+rebated per order exactly as docs ``/getting_started/fee_rounding`` describe
+(:class:`~arbiter.core.fees.KalshiFillFees`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import InitVar, dataclass, field
+from fractions import Fraction
 from typing import Any, Final
 
-from arbiter.core.fees import KalshiFeeModel, kalshi_taker
+from arbiter.core.fees import (
+    KALSHI_DEFAULT_FEES,
+    KalshiFeeError,
+    KalshiFillFees,
+    KalshiSeriesFees,
+)
 from arbiter.core.matching import (
     Fill,
     LevelChange,
@@ -142,8 +151,10 @@ class SimOrder:
     updated_s: float
     reserve_per_unit: int = 0  # Money per size unit reserved for the opening part
     reserved: int = 0
-    fee_terms: int = 0
+    #: the venue's per-order rounding accumulator (taker and maker fills alike)
+    fee_acc: KalshiFillFees = field(default_factory=KalshiFillFees)
     taker_fees: int = 0
+    maker_fees: int = 0
     taker_cost: int = 0
     maker_cost: int = 0
     expiration_ts: int | None = None
@@ -173,6 +184,45 @@ class SimOrder:
 
 
 @dataclass
+class SimSeries:
+    """A series as ``GET /series/{ticker}`` shows it (kalshi-python-sync 3.34.0 ``Series``)."""
+
+    ticker: str
+    title: str
+    fee_type: str = "quadratic"
+    fee_multiplier: Fraction = Fraction(1)
+    category: str = "Simulated"
+    frequency: str = "custom"
+    updated_s: float = field(default_factory=time.time)
+
+    def fees(self) -> KalshiSeriesFees:
+        """The schedule its markets charge; a type we cannot price refuses every order."""
+        try:
+            return KalshiSeriesFees.of(self.fee_type, self.fee_multiplier)
+        except KalshiFeeError as exc:
+            raise SimError(400, "unsupported_fee_type", str(exc)) from None
+
+    def json(self) -> dict[str, Any]:
+        mult = self.fee_multiplier
+        return {
+            "ticker": self.ticker,
+            "frequency": self.frequency,
+            "title": self.title,
+            "category": self.category,
+            "categories": [self.category],
+            "tags": [],
+            "settlement_sources": [{"name": "arbiter local Kalshi", "url": ""}],
+            "contract_url": "",
+            "contract_terms_url": "",
+            "fee_type": self.fee_type,
+            # a JSON number like the venue's (SDK: StrictFloat | StrictInt)
+            "fee_multiplier": int(mult) if mult.denominator == 1 else float(mult),
+            "additional_prohibitions": [],
+            "last_updated_ts": _rfc3339(self.updated_s),
+        }
+
+
+@dataclass
 class SimMarket:
     ticker: str
     event_ticker: str
@@ -185,6 +235,7 @@ class SimMarket:
     open_interest: int = 0
     market_id: str = ""
     created_s: float = field(default_factory=time.time)
+    series_ticker: str = ""
     #: the exchange shard (matching engine) the market is pinned to
     exchange_index: int = 0
 
@@ -208,10 +259,12 @@ def _rfc3339(ts: float) -> str:
 class Exchange:
     """All venue state; every mutation returns the book deltas the feed must publish."""
 
-    def __init__(self, seed: int = 0, fee_model: KalshiFeeModel | None = None) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self.seed = seed
-        self.fees = fee_model or kalshi_taker()
         self.accounts: dict[str, Account] = {}
+        self.series: dict[str, SimSeries] = {}
+        #: event ticker -> (fee_type_override, fee_multiplier_override) (SDK ``EventData``)
+        self.event_fee_overrides: dict[str, tuple[str, Fraction]] = {}
         self.markets: dict[str, SimMarket] = {}
         self.orders: dict[str, SimOrder] = {}
         self.trading_active = True
@@ -230,19 +283,47 @@ class Exchange:
         self.accounts[key_id] = acct
         return acct
 
-    def add_market(self, ticker: str, title: str, tick: int = 100, exchange_index: int = 0
-                   ) -> SimMarket:
+    def add_series(
+        self, ticker: str, fee_type: str = "quadratic", fee_multiplier: str | Fraction = "1",
+        title: str | None = None,
+    ) -> SimSeries:
+        """Register (or replace) a series; its fee fields are served as given, even unknown ones."""
+        series = SimSeries(ticker, title or ticker, fee_type, Fraction(fee_multiplier))
+        self.series[ticker] = series
+        return series
+
+    def add_market(
+        self, ticker: str, title: str, tick: int = 100, series: str | None = None,
+        exchange_index: int = 0,
+    ) -> SimMarket:
+        """A market of ``series`` (default: the ticker's first segment, Kalshi's naming:
+        series ``KXBTC``, event ``KXBTC-25DEC31``, market ``KXBTC-25DEC31-B100000``)."""
         event = ticker.rsplit("-", 1)[0] if "-" in ticker else ticker
+        series_ticker = series or ticker.split("-", 1)[0]
+        if series_ticker not in self.series:
+            self.add_series(series_ticker, KALSHI_DEFAULT_FEES.fee_type.value)
         market = SimMarket(
             ticker,
             event,
             title,
             MatchingBook(ticker, tick=tick, lot=SIZE_SCALE // 100),
             market_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}")),
+            series_ticker=series_ticker,
             exchange_index=exchange_index,
         )
         self.markets[ticker] = market
         return market
+
+    def fees_of(self, market: SimMarket) -> KalshiSeriesFees:
+        """The event's override where it has one, else its series' schedule (SDK ``EventData``:
+        "when null ... falls back to the parent series' fee structure")."""
+        override = self.event_fee_overrides.get(market.event_ticker)
+        if override is not None:
+            try:
+                return KalshiSeriesFees.of(*override)
+            except KalshiFeeError as exc:
+                raise SimError(400, "unsupported_fee_type", str(exc)) from None
+        return self.series[market.series_ticker].fees()
 
     def transfer(self, key_id: str, source: int, destination: int, amount: int) -> None:
         """Move available cash between shards at once (the venue's
@@ -337,8 +418,12 @@ class Exchange:
         closable = max(0, -net) if engine_side is OrderSide.BUY else max(0, net)
         opening = max(0, count - closable)
         unit_cost = yes_price if engine_side is OrderSide.BUY else PRICE_SCALE - yes_price
-        # worst-case taker fee rounded up to a cent, on the whole order
-        fee_bound = int(self.fees.fee_from_terms(self.fees.level_term(yes_price, count)))
+        # worst-case fee (taker or maker, whichever is higher) on the whole order
+        fees = self.fees_of(market)
+        fee_bound = max(
+            int(fees.taker.order_fee([(unit_cost, count)])),
+            int(fees.maker.order_fee([(unit_cost, count)])),
+        )
         need = unit_cost * opening + fee_bound
         shard = market.exchange_index
         free = acct.available_on(shard)
@@ -428,13 +513,17 @@ class Exchange:
             if sim is None:
                 continue
             acct = self.accounts[sim.account]
-            fee = 0
-            if is_taker:
-                terms = sim.fee_terms + self.fees.level_term(price, size)
-                fee = int(self.fees.fee_from_terms(terms)) - sim.taker_fees
-                sim.fee_terms = terms
-                sim.taker_fees += fee
             buys_yes = sim.engine.side is OrderSide.BUY
+            fees = self.fees_of(market)
+            model = fees.taker if is_taker else fees.maker
+            revenue = _revenue(acct.positions.get(market.ticker), buys_yes, price, size)
+            # the fee is symmetric in P and 1 - P: the YES price prices either side
+            trade, rounding, rebate = sim.fee_acc.fill(model, price, size, revenue)
+            fee = trade + rounding - rebate
+            if is_taker:
+                sim.taker_fees += fee
+            else:
+                sim.maker_fees += fee
             self._apply_position(acct, market, buys_yes, price, size, fee, now_ns)
             if is_taker:
                 sim.taker_cost += price * size if sim.side == "yes" else (PRICE_SCALE - price) * size
@@ -614,13 +703,13 @@ class Exchange:
             "remaining_count_fp": format_size(e.remaining, 2),
             "initial_count_fp": format_size(e.size, 2),
             "taker_fees": _money_cents(sim.taker_fees),
-            "maker_fees": 0,
+            "maker_fees": _money_cents(sim.maker_fees),
             "taker_fill_cost": _money_cents(sim.taker_cost),
             "maker_fill_cost": _money_cents(sim.maker_cost),
             "taker_fill_cost_dollars": _money4(sim.taker_cost),
             "maker_fill_cost_dollars": _money4(sim.maker_cost),
             "taker_fees_dollars": _money4(sim.taker_fees),
-            "maker_fees_dollars": "0.0000",
+            "maker_fees_dollars": _money4(sim.maker_fees),
             "queue_position": 0,
             "created_time": _rfc3339(sim.created_s),
             "last_update_time": _rfc3339(sim.updated_s),
@@ -812,6 +901,20 @@ def _live(obj: dict[str, Any], legacy_fields: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in legacy_fields}
 
 
+def _revenue(pos: Position | None, buys_yes: bool, yes_price: int, size: int) -> int:
+    """Signed cash of one fill before fees (docs fee_rounding: negative for buyers).
+
+    Mirrors :meth:`Exchange._apply_position`: the part closing an opposite holding is sold at
+    its own side's price, the rest is bought at the side's price.
+    """
+    net = pos.net if pos is not None else 0
+    direction = 1 if buys_yes else -1
+    close = min(size, max(0, -net * direction))
+    sell_price = PRICE_SCALE - yes_price if buys_yes else yes_price
+    buy_price = yes_price if buys_yes else PRICE_SCALE - yes_price
+    return sell_price * close - buy_price * (size - close)
+
+
 def _money_cents(amount: int) -> int:
     """Legacy integer-cent fields: truncated toward zero (the dollar strings are exact)."""
     q = abs(amount) // CENT
@@ -836,4 +939,5 @@ __all__ = [
     "SimError",
     "SimMarket",
     "SimOrder",
+    "SimSeries",
 ]

@@ -254,9 +254,16 @@ class KalshiSim:
         for m in spec.markets:
             venue = m.venues.get("kalshi", {})
             ticker = str(venue.get("ticker") or f"KX{m.key}")
+            if "fee_type" in venue or "fee_multiplier" in venue:
+                self.exchange.add_series(
+                    str(venue.get("series") or ticker.split("-", 1)[0]),
+                    str(venue.get("fee_type", "quadratic")),
+                    str(venue.get("fee_multiplier", "1")),
+                )
             if ticker not in self.exchange.markets:
                 shard = self.shards.get(ticker, venue.get("exchange_index", 0))
-                self.exchange.add_market(ticker, m.title, m.tick, int(shard))
+                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"),
+                                         exchange_index=int(shard))
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))
             self._requote(walk, ticker, walk.mid)
@@ -430,7 +437,10 @@ class KalshiSim:
         r.add_get(f"{p}/markets", self.h_markets)
         r.add_get(f"{p}/markets/{{ticker}}", self.h_market)
         r.add_get(f"{p}/markets/{{ticker}}/orderbook", self.h_orderbook)
+        r.add_get(f"{p}/series", self.h_series_list)
+        r.add_get(f"{p}/series/fee_changes", self.h_series_fee_changes)
         r.add_get(f"{p}/series/{{series}}", self.h_series)
+        r.add_get(f"{p}/events/{{event}}", self.h_event)
         r.add_post(f"{p}/portfolio/orders", self.h_create_legacy)
         r.add_post(f"{p}/portfolio/events/orders", self.h_create_v2)
         r.add_get(f"{p}/portfolio/orders", self.h_orders)
@@ -552,13 +562,56 @@ class KalshiSim:
         return web.json_response({"orderbook": {**legacy, **dollars}, "orderbook_fp": dollars})
 
     async def h_series(self, request: web.Request) -> web.Response:
-        series = request.match_info["series"]
-        return web.json_response({"series": {
-            "ticker": series, "frequency": "custom", "title": series, "category": "Simulated",
-            "tags": [], "settlement_sources": [], "contract_url": "", "contract_terms_url": "",
-            "fee_type": "quadratic", "fee_multiplier": 0.07,
-            "additional_prohibitions": [],
-        }})
+        """``GET /series/{series_ticker}`` with every field kalshi-python-sync 3.34.0's
+        ``Series`` requires; ``fee_multiplier`` is the venue's multiplier on the schedule."""
+        series = self.exchange.series.get(request.match_info["series"])
+        if series is None:
+            raise SimError(404, "not_found", f"series {request.match_info['series']} not found")
+        return web.json_response({"series": series.json()})
+
+    async def h_series_list(self, request: web.Request) -> web.Response:
+        """``GET /series``: ``category`` matches any entry of ``categories`` (SDK docstring);
+        ``min_updated_ts`` keeps series updated after that Unix second."""
+        q = request.query
+        rows = list(self.exchange.series.values())
+        if q.get("category"):
+            rows = [s for s in rows if q["category"] in s.json()["categories"]]
+        if q.get("min_updated_ts"):
+            since = _int_or_none(q["min_updated_ts"]) or 0
+            rows = [s for s in rows if s.updated_s > since]
+        return web.json_response({"series": [s.json() for s in rows]})
+
+    async def h_series_fee_changes(self, request: web.Request) -> web.Response:
+        """``GET /series/fee_changes`` (SDK ``GetSeriesFeeChangesResponse``): none scheduled."""
+        return web.json_response({"series_fee_change_arr": []})
+
+    async def h_event(self, request: web.Request) -> web.Response:
+        """``GET /events/{event_ticker}``: what names an event's series (SDK ``EventData``)."""
+        ticker = request.match_info["event"]
+        markets = [m for m in self.exchange.markets.values() if m.event_ticker == ticker]
+        if not markets:
+            raise SimError(404, "not_found", f"event {ticker} not found")
+        first = markets[0]
+        event: dict[str, Any] = {
+            "event_ticker": ticker,
+            "series_ticker": first.series_ticker,
+            "sub_title": "",
+            "title": first.title,
+            "collateral_return_type": "",
+            "mutually_exclusive": False,
+            "category": self.exchange.series[first.series_ticker].category,
+            "settlement_sources": [],
+        }
+        override = self.exchange.event_fee_overrides.get(ticker)
+        if override is not None:  # SDK EventData: fee_type_override / fee_multiplier_override
+            fee_type, mult = override
+            event["fee_type_override"] = fee_type
+            event["fee_multiplier_override"] = (
+                int(mult) if mult.denominator == 1 else float(mult))
+        rows = [self.exchange.market_json(m) for m in markets]
+        if request.query.get("with_nested_markets") == "true":
+            event["markets"] = rows
+        return web.json_response({"event": event, "markets": rows})
 
     # -- orders -------------------------------------------------------------------------------
     async def _json(self, request: web.Request) -> dict[str, Any]:

@@ -37,6 +37,13 @@ from arbiter.venues.base import (
     VenueError,
 )
 from arbiter.venues.kalshi.config import KalshiConfig, load_signer
+from arbiter.venues.kalshi.series import (
+    KalshiSeriesInfo,
+    MarketFees,
+    event_series_ticker,
+    fees_with_event_override,
+    series_from_wire,
+)
 from arbiter.venues.kalshi.signing import PresignedHeaders, Signer, signing_path
 from arbiter.venues.kalshi.wire import (
     VENUE,
@@ -366,6 +373,24 @@ class KalshiRestClient:
             "GET", f"/markets/{_quote(ticker)}/orderbook", {"depth": str(depth)}, auth=False
         )
         return orderbook_from_wire(data)
+
+    # -- fees --------------------------------------------------------------------------------
+
+    async def series(self, series_ticker: str) -> KalshiSeriesInfo:
+        """``GET /series/{ticker}``: the series' fee type and multiplier (public)."""
+        data = await self._request("GET", f"/series/{_quote(series_ticker)}", auth=False)
+        return series_from_wire(data)
+
+    async def market_fees(self, market_ticker: str) -> MarketFees:
+        """The fee schedule ``market_ticker`` charges: its event's series, with the event's
+        overrides applied (three public GETs; ``arbiter pairs refresh`` calls this).
+
+        Raises :class:`~arbiter.core.fees.KalshiFeeError` for a schedule we cannot price.
+        """
+        market = await self.market(market_ticker)
+        event = await self._request("GET", f"/events/{_quote(market.event_ticker)}", auth=False)
+        series = await self.series(event_series_ticker(event))
+        return fees_with_event_override(market_ticker, event, series)
 
     # -- orders ------------------------------------------------------------------------------
 

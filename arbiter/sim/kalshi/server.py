@@ -388,6 +388,7 @@ class KalshiSim:
                 if sub.channel == "fill":
                     msg = {k: record[k] for k in (
                         "trade_id", "order_id", "client_order_id", "market_ticker", "is_taker",
+                        "outcome_side", "book_side",  # docs order_direction: on every Fill
                         "side", "action", "yes_price_dollars", "count_fp", "fee_cost", "ts",
                         "ts_ms", "post_position_fp")}
                     msg["subaccount"] = 0

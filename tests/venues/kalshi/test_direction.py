@@ -129,3 +129,35 @@ async def test_executor_journals_a_buy_no_at_its_price_after_an_unknown_outcome(
             (held,) = [p for p in executor.positions.open_positions() if p.venue == "kalshi"]
             assert (held.outcome, held.size) == (Outcome.NO, size)
     await poly.close()
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"outcome_side": "no", "book_side": "ask"}, (Outcome.NO, Action.BUY)),
+    ({"outcome_side": "yes"}, (Outcome.YES, Action.BUY)),
+    ({"book_side": "ask"}, (Outcome.NO, Action.BUY)),
+    # the new pair wins over the deprecated one (an ask the legacy view calls "sell yes")
+    ({"outcome_side": "no", "book_side": "ask", "side": "yes", "action": "sell"},
+     (Outcome.NO, Action.BUY)),
+    ({"side": "no", "action": "sell"}, (Outcome.NO, Action.SELL)),  # SDK-era objects
+])
+def test_direction_reads_the_new_fields_first(
+    fields: dict[str, str], expected: tuple[Outcome, Action],
+) -> None:
+    from arbiter.venues.kalshi.wire import read_direction
+
+    assert read_direction(fields) == expected
+
+
+@pytest.mark.parametrize("fields", [
+    {"outcome_side": "yes", "book_side": "ask"},  # disagree
+    {"book_side": "offer"},
+    {"outcome_side": "maybe"},
+    {"action": "buy"},  # nothing says which outcome
+])
+def test_direction_refuses_what_it_cannot_read(fields: dict[str, str]) -> None:
+    from arbiter.venues.kalshi.wire import WireError, ack_from_order
+
+    order = {"order_id": "o1", "ticker": TICKER, "status": "resting",
+             "yes_price_dollars": "0.4000", "no_price_dollars": "0.6000", **fields}
+    with pytest.raises(WireError):
+        ack_from_order(order)

@@ -252,7 +252,9 @@ class KalshiSim:
                     str(venue.get("fee_multiplier", "1")),
                 )
             if ticker not in self.exchange.markets:
-                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"))
+                structure = venue.get("price_level_structure")
+                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"),
+                                         str(structure) if structure else None)
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))
             self._requote(walk, ticker, walk.mid)

@@ -42,6 +42,7 @@ from arbiter.core.matching import (
     TimeInForce,
 )
 from arbiter.core.matching import OrderStatus as EngineStatus
+from arbiter.core.price_grid import STRUCTURES, PriceGrid
 from arbiter.core.units import (
     CENT,
     MONEY_SCALE,
@@ -238,6 +239,8 @@ class SimMarket:
     series_ticker: str = ""
     #: the exchange shard (matching engine) the market is pinned to
     exchange_index: int = 0
+    #: the market's price grid (``price_level_structure`` / ``price_ranges``)
+    grid: PriceGrid = field(default_factory=lambda: STRUCTURES["linear_cent"])
 
     @property
     def tick(self) -> int:
@@ -294,10 +297,16 @@ class Exchange:
 
     def add_market(
         self, ticker: str, title: str, tick: int = 100, series: str | None = None,
-        exchange_index: int = 0,
+        structure: str | None = None, exchange_index: int = 0,
     ) -> SimMarket:
         """A market of ``series`` (default: the ticker's first segment, Kalshi's naming:
-        series ``KXBTC``, event ``KXBTC-25DEC31``, market ``KXBTC-25DEC31-B100000``)."""
+        series ``KXBTC``, event ``KXBTC-25DEC31``, market ``KXBTC-25DEC31-B100000``) on the
+        price level ``structure`` (default: the uniform structure of ``tick``)."""
+        if structure is not None:
+            grid = PriceGrid.structure(structure)
+        else:
+            grid = STRUCTURES["linear_cent" if tick == 100 else "deci_cent"] if tick in (
+                100, 10) else PriceGrid.uniform(tick)
         event = ticker.rsplit("-", 1)[0] if "-" in ticker else ticker
         series_ticker = series or ticker.split("-", 1)[0]
         if series_ticker not in self.series:
@@ -306,10 +315,11 @@ class Exchange:
             ticker,
             event,
             title,
-            MatchingBook(ticker, tick=tick, lot=SIZE_SCALE // 100),
+            MatchingBook(ticker, tick=grid.tick, lot=SIZE_SCALE // 100),
             market_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}")),
             series_ticker=series_ticker,
             exchange_index=exchange_index,
+            grid=grid,
         )
         self.markets[ticker] = market
         return market
@@ -393,9 +403,12 @@ class Exchange:
             raise SimError(400, "invalid_parameters", f"unknown time_in_force {tif_name!r}")
         if tif is TimeInForce.IOC and expiration_ts is not None:
             raise SimError(400, "invalid_parameters", "expiration_ts is not allowed with IOC")
-        if not 0 < price < PRICE_SCALE or price % market.tick:
+        if not market.grid.contains(price if side == "yes" else PRICE_SCALE - price):
+            shown = format_price(price) if 0 < price < PRICE_SCALE else str(price)
             raise SimError(
-                400, "invalid_price", f"price {format_price(price)} is not on the market's grid"
+                400, "invalid_price",
+                f"{ticker}: price {shown} is not on the market's price grid "
+                f"({market.grid.describe()})",
             )
         if count <= 0 or count % (SIZE_SCALE // 100):
             raise SimError(400, "invalid_count", "count must be positive with at most 2 decimals")
@@ -734,8 +747,7 @@ class Exchange:
         top_ask = book.depth(OrderSide.SELL, 1)
         created = _rfc3339(m.created_s)
         close = _rfc3339(m.created_s + 86400 * 30)
-        step = format_price(m.tick)
-        structure = "linear_cent" if m.tick == 100 else "deci_cent"
+        structure = m.grid.name or "linear_cent"
         out = {
             "ticker": m.ticker,
             "event_ticker": m.event_ticker,
@@ -791,8 +803,9 @@ class Exchange:
             "rules_primary": f"Resolves per the local simulator's settle command ({m.ticker}).",
             "rules_secondary": "",
             "price_level_structure": structure,
-            "price_ranges": [{"start": step, "end": format_price(PRICE_SCALE - m.tick),
-                              "step": step}],
+            # as the live venue writes them: bounds 0 and 1 inclusive, 4-decimal dollar strings
+            "price_ranges": [{"start": _dollars4(r.start), "end": _dollars4(r.end),
+                              "step": _dollars4(r.step)} for r in m.grid.ranges],
             "fractional_trading_enabled": False,
             "exchange_index": m.exchange_index,
         }
@@ -913,6 +926,11 @@ def _revenue(pos: Position | None, buys_yes: bool, yes_price: int, size: int) ->
     sell_price = PRICE_SCALE - yes_price if buys_yes else yes_price
     buy_price = yes_price if buys_yes else PRICE_SCALE - yes_price
     return sell_price * close - buy_price * (size - close)
+
+
+def _dollars4(price: int) -> str:
+    """A grid bound as a dollar string; 0 and 1 included (``format_price`` refuses them)."""
+    return f"{price // PRICE_SCALE}.{price % PRICE_SCALE:04d}"
 
 
 def _money_cents(amount: int) -> int:

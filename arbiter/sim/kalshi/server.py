@@ -262,7 +262,9 @@ class KalshiSim:
                 )
             if ticker not in self.exchange.markets:
                 shard = self.shards.get(ticker, venue.get("exchange_index", 0))
+                structure = venue.get("price_level_structure")
                 self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"),
+                                         str(structure) if structure else None,
                                          exchange_index=int(shard))
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))

@@ -21,6 +21,7 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import PRICE_SCALE, Money, Price
 from arbiter.venues.base import (
     AuthError,
@@ -37,6 +38,7 @@ from arbiter.venues.base import (
     VenueError,
 )
 from arbiter.venues.kalshi.config import KalshiConfig, load_signer
+from arbiter.venues.kalshi.grid import GridError, grid_from_market
 from arbiter.venues.kalshi.series import (
     KalshiSeriesInfo,
     MarketFees,
@@ -373,6 +375,31 @@ class KalshiRestClient:
             "GET", f"/markets/{_quote(ticker)}/orderbook", {"depth": str(depth)}, auth=False
         )
         return orderbook_from_wire(data)
+
+    async def market_grids(self, tickers: list[str]) -> dict[str, PriceGrid | GridError]:
+        """Each market's price grid as the venue states it (``price_ranges``); a market the
+        venue does not list, or whose grid cannot be read, maps to its :class:`GridError`."""
+        out: dict[str, PriceGrid | GridError] = {}
+        for i in range(0, len(tickers), 100):
+            chunk = tickers[i:i + 100]
+            cursor = ""
+            while True:
+                params = {"tickers": ",".join(chunk), "limit": str(len(chunk))}
+                if cursor:
+                    params["cursor"] = cursor
+                data = await self._request("GET", "/markets", params, auth=False)
+                for m in data.get("markets") or []:
+                    if isinstance(m, Mapping) and m.get("ticker") in chunk:
+                        try:
+                            out[str(m["ticker"])] = grid_from_market(m)
+                        except GridError as exc:
+                            out[str(m["ticker"])] = exc
+                cursor = data.get("cursor") or ""
+                if not cursor:
+                    break
+        for t in tickers:
+            out.setdefault(t, GridError(f"{t}: the venue does not list this market"))
+        return out
 
     # -- fees --------------------------------------------------------------------------------
 

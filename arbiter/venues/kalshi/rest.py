@@ -69,6 +69,8 @@ __all__ = ["KalshiRestClient", "error_from_response"]
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT: Final = 1000
+#: orders whose market the client remembers for routing cancels (most recent first kept)
+ORDER_MARKETS_KEPT: Final = 100_000
 #: the order-create endpoint (relative to the API base)
 CREATE_PATH: Final = "/portfolio/events/orders"
 
@@ -355,6 +357,14 @@ class KalshiRestClient:
                         skipped, first_error)
         return out[:limit]
 
+    def _note_market(self, order_id: str, market: str) -> None:
+        """Remember an order's market for its cancel; the oldest go first past a bound, so a
+        long-running process keeps memory flat (a forgotten one costs one lookup)."""
+        markets = self._order_markets
+        markets[order_id] = market
+        if len(markets) > ORDER_MARKETS_KEPT:
+            del markets[next(iter(markets))]
+
     def _remember(self, market: KalshiMarket) -> KalshiMarket:
         self.market_shards[market.ticker] = market.exchange_index
         return market
@@ -450,7 +460,7 @@ class KalshiRestClient:
                     log.warning("kalshi create %s: unreadable answer (%s); looking it up",
                                 request.client_order_id, exc)
                     return await self._find_after_create(request, exc)
-                self._order_markets[ack.order_id] = request.market
+                self._note_market(ack.order_id, request.market)
                 if ack.fill_cost is not None and ack.avg_fill_price is None:
                     ack = await self._exact_cost(ack)
                 return ack
@@ -532,7 +542,7 @@ class KalshiRestClient:
 
     def _read_order(self, raw: Mapping[str, Any]) -> OrderAck:
         ack = ack_from_order(raw)
-        self._order_markets[ack.order_id] = ack.market
+        self._note_market(ack.order_id, ack.market)
         return ack
 
     async def _find(self, client_order_id: str, market: str | None = None) -> OrderAck:

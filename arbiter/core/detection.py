@@ -132,7 +132,7 @@ class Detector:
         for pair in pairs:
             state = _PairState(
                 pair,
-                KalshiBook(pair.kalshi_ticker, pair.kalshi_tick),
+                KalshiBook(pair.kalshi_ticker, grid=pair.kalshi_price_grid),
                 TokenBook(pair.polymarket_yes_token, pair.polymarket_tick),
                 TokenBook(pair.polymarket_no_token, pair.polymarket_tick),
             )

@@ -209,7 +209,7 @@ async def start_feeds(
     tenant = config.tenants[0]
     kfeed = KalshiFeed(
         kalshi_config(config, tenant), kalshi_signer(tenant),
-        [p.kalshi_ticker for p in pairs], ticks={p.kalshi_ticker: p.kalshi_tick for p in pairs},
+        [p.kalshi_ticker for p in pairs], grids={p.kalshi_ticker: p.kalshi_price_grid for p in pairs},
         on_book=on_kalshi,
     )
     if kalshi_books is not None:

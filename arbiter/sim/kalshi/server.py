@@ -14,13 +14,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
 from arbiter.core.units import (
+    CENT,
     PRICE_SCALE,
     SIZE_SCALE,
     UnitError,
@@ -144,17 +145,25 @@ class KalshiSim:
         seed: int = 0,
         faults: FaultSwitches | None = None,
         ts_window_ms: int = 30_000,
-        live_2026: bool = False,
+        legacy_sdk: bool = False,
         legacy_ws: bool = False,
         rate_tier: str | None = None,
         ping_interval_s: float = 10.0,
+        shards: Mapping[str, int] | None = None,
     ) -> None:
         self.exchange = exchange
         self.scenario = scenario
         self.seed = seed
         self.faults = faults or FaultSwitches(seed=seed)
         self.ts_window_ms = ts_window_ms
-        self.live_2026 = live_2026
+        #: answer as the SDK era did (legacy order mutations, integer fields, ``side``/``action``)
+        #: instead of as the live venue (410 ``deprecated_v1_order_endpoint``, fixed-point only)
+        self.legacy_sdk = legacy_sdk
+        #: test control (``POST /_sim/corrupt_next_create``): fields that overwrite the next
+        #: create answer once the order took effect, to test a client reading a bad answer
+        self.corrupt_next_create: dict[str, Any] = {}
+        #: ticker -> exchange shard for scenario markets (the rest are on shard 0)
+        self.shards = dict(shards or {})
         self.legacy_ws = legacy_ws
         self.rate_tier = rate_tier
         self.ping_interval_s = ping_interval_s
@@ -252,7 +261,11 @@ class KalshiSim:
                     str(venue.get("fee_multiplier", "1")),
                 )
             if ticker not in self.exchange.markets:
-                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"))
+                shard = self.shards.get(ticker, venue.get("exchange_index", 0))
+                structure = venue.get("price_level_structure")
+                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"),
+                                         str(structure) if structure else None,
+                                         exchange_index=int(shard))
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))
             self._requote(walk, ticker, walk.mid)
@@ -377,6 +390,7 @@ class KalshiSim:
                 if sub.channel == "fill":
                     msg = {k: record[k] for k in (
                         "trade_id", "order_id", "client_order_id", "market_ticker", "is_taker",
+                        "outcome_side", "book_side",  # docs order_direction: on every Fill
                         "side", "action", "yes_price_dollars", "count_fp", "fee_cost", "ts",
                         "ts_ms", "post_position_fp")}
                     msg["subaccount"] = 0
@@ -436,6 +450,7 @@ class KalshiSim:
         r.add_get(f"{p}/portfolio/orders/{{order_id}}", self.h_order)
         r.add_delete(f"{p}/portfolio/orders/{{order_id}}", self.h_cancel_legacy)
         r.add_delete(f"{p}/portfolio/events/orders/{{order_id}}", self.h_cancel_v2)
+        r.add_post(f"{p}/portfolio/intra_exchange_instance_transfer", self.h_transfer)
         r.add_get(f"{p}/portfolio/balance", self.h_balance)
         r.add_get(f"{p}/portfolio/positions", self.h_positions)
         r.add_get(f"{p}/portfolio/fills", self.h_fills)
@@ -445,6 +460,7 @@ class KalshiSim:
         r.add_post("/_sim/exchange", self.h_admin_exchange)
         r.add_post("/_sim/firehose", self.h_admin_firehose)
         r.add_get("/_sim/state", self.h_admin_state)
+        r.add_post("/_sim/corrupt_next_create", self.h_admin_corrupt_create)
         return app
 
     @web.middleware
@@ -509,10 +525,14 @@ class KalshiSim:
             markets = [m for m in markets if m.event_ticker == q["event_ticker"]]
         if q.get("series_ticker"):
             markets = [m for m in markets if m.event_ticker.startswith(q["series_ticker"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            markets = [m for m in markets if m.exchange_index == shard]
         page, cursor = _page(markets, q)
-        return web.json_response(
-            {"markets": [self.exchange.market_json(m) for m in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "markets": [self.exchange.market_json(m, self.legacy_sdk) for m in page],
+            "cursor": cursor,
+        })
 
     def _market(self, ticker: str) -> Any:
         market = self.exchange.markets.get(ticker)
@@ -522,7 +542,7 @@ class KalshiSim:
 
     async def h_market(self, request: web.Request) -> web.Response:
         market = self._market(request.match_info["ticker"])
-        return web.json_response({"market": self.exchange.market_json(market)})
+        return web.json_response({"market": self.exchange.market_json(market, self.legacy_sdk)})
 
     async def h_orderbook(self, request: web.Request) -> web.Response:
         ticker = request.match_info["ticker"]
@@ -614,7 +634,7 @@ class KalshiSim:
         return ticker
 
     async def h_create_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:  # the live venue retired it (venues.md §0)
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders")
         body = await self._json(request)
@@ -636,7 +656,7 @@ class KalshiSim:
             expiration_ts=_int_or_none(body.get("expiration_ts")),
         )
         self.publish(deltas)
-        return web.json_response({"order": self.exchange.order_json(sim)}, status=201)
+        return web.json_response({"order": self.exchange.order_json(sim, True)}, status=201)
 
     async def h_create_v2(self, request: web.Request) -> web.Response:
         body = await self._json(request)
@@ -653,6 +673,11 @@ class KalshiSim:
         except UnitError as exc:
             raise SimError(400, "invalid_price", str(exc)) from None
         count = _count(body)
+        shard = _int_or_none(body.get("exchange_index"))
+        market_shard = self.exchange.markets[ticker].exchange_index
+        if shard not in (None, -1, market_shard):  # omitted or -1: auto-route by ticker
+            raise SimError(400, "invalid_parameters",
+                           f"market {ticker} is on exchange index {market_shard}, not {shard}")
         sim, deltas = self.exchange.place(
             request[ACCOUNT], ticker, "yes", "buy" if side == "bid" else "sell", price, count,
             str(body["client_order_id"]), str(body.get("time_in_force") or "good_till_canceled"),
@@ -669,14 +694,19 @@ class KalshiSim:
             "ts_ms": int(sim.updated_s * 1000),
         }
         if e.filled:
+            # computed values carry up to 6 decimals (docs fixed_point_migration): a fill over
+            # two levels averages e.g. "0.413333"; 4 decimals when exact. Rounding to nearest
+            # is this simulator's choice (the venue's rounding mode is unconfirmed).
             cost = sim.taker_cost + sim.maker_cost
-            out["average_fill_price"] = format_price(cost // e.filled)
-            per = sim.taker_fees * SIZE_SCALE // e.filled
-            out["average_fee_paid"] = format_money(per - per % (10**6), 4)
+            out["average_fill_price"] = _avg6(cost * SIZE_SCALE, e.filled)
+            out["average_fee_paid"] = _avg6(sim.taker_fees * SIZE_SCALE, e.filled)
+        if self.corrupt_next_create:  # test control: one unreadable answer after the effect
+            out.update(self.corrupt_next_create)
+            self.corrupt_next_create = {}
         return web.json_response(out, status=201)
 
     async def h_cancel_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders/{order_id}")
         sim, reduced, deltas = self.exchange.cancel(
@@ -684,15 +714,31 @@ class KalshiSim:
         )
         self.publish(deltas)
         return web.json_response({
-            "order": self.exchange.order_json(sim),
+            "order": self.exchange.order_json(sim, True),
             "reduced_by": reduced // SIZE_SCALE,
             "reduced_by_fp": format_size(reduced, 2),
         })
 
     async def h_cancel_v2(self, request: web.Request) -> web.Response:
-        sim, reduced, deltas = self.exchange.cancel(
-            request[ACCOUNT], request.match_info["order_id"]
-        )
+        """Cancel on the shard the request routes to: ``exchange_index`` if given (not -1),
+        else the shard of ``market_ticker``, else shard 0 (SDK 3.34.0 ``cancel_order_v2``).
+        An order of another shard's market is not on that matching engine: 404."""
+        q = request.query
+        order_id = request.match_info["order_id"]
+        shard = _int_or_none(q.get("exchange_index"))
+        if shard is None or shard == -1:
+            ticker = q.get("market_ticker")
+            if ticker:
+                shard = self._market(ticker).exchange_index
+            elif shard == -1:
+                raise SimError(400, "invalid_parameters", "auto-routing needs market_ticker")
+            else:
+                shard = 0
+        own = self.exchange.orders.get(order_id)
+        if own is not None and own.shard != shard:
+            raise SimError(404, "not_found", f"order {order_id} not found on exchange index "
+                           f"{shard}")
+        sim, reduced, deltas = self.exchange.cancel(request[ACCOUNT], order_id)
         self.publish(deltas)
         return web.json_response({
             "order_id": sim.order_id,
@@ -719,27 +765,62 @@ class KalshiSim:
             orders = [o for o in orders if o.created_s >= int(q["min_ts"])]
         if q.get("max_ts"):
             orders = [o for o in orders if o.created_s <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            orders = [o for o in orders if o.shard == shard]
         page, cursor = _page(orders, q)
-        return web.json_response(
-            {"orders": [self.exchange.order_json(o) for o in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "orders": [self.exchange.order_json(o, self.legacy_sdk) for o in page],
+            "cursor": cursor,
+        })
 
     async def h_order(self, request: web.Request) -> web.Response:
         sim = self.exchange.orders.get(request.match_info["order_id"])
         if sim is None or sim.account != request[ACCOUNT]:
             raise SimError(404, "not_found", "order not found")
-        return web.json_response({"order": self.exchange.order_json(sim)})
+        return web.json_response({"order": self.exchange.order_json(sim, self.legacy_sdk)})
 
     async def h_balance(self, request: web.Request) -> web.Response:
+        """Available balance, all shards or the ``exchange_index`` one, with the per-shard
+        ``balance_breakdown`` (SDK 3.34.0 ``GetBalanceResponse``/``IndexedBalance``)."""
         acct = self.exchange.accounts[request[ACCOUNT]]
-        value = sum(p.cost for p in acct.positions.values())
-        cents = acct.available // (10**8)
+        shard = _int_or_none(request.query.get("exchange_index"))
+        shards = sorted(set(acct.shard_cash) | {
+            m.exchange_index for m in self.exchange.markets.values()})
+        scope = shards if shard is None else [shard]
+        available = sum(acct.available_on(i) for i in scope)
+        value = sum(p.cost for t, p in acct.positions.items()
+                    if self.exchange.markets[t].exchange_index in scope)
+        cents = available // CENT
         return web.json_response({
             "balance": cents,
-            "portfolio_value": value // (10**8),
+            "balance_dollars": format_money(cents * CENT, 2),
+            "portfolio_value": value // CENT,
             "updated_ts": int(time.time()),
-            "balance_dollars": format_money(cents * 10**8, 2),
+            "balance_breakdown": [
+                {"exchange_index": i,
+                 "balance": format_money(acct.available_on(i) // CENT * CENT, 2)}
+                for i in shards
+            ],
         })
+
+    async def h_transfer(self, request: web.Request) -> web.Response:
+        """``POST /portfolio/intra_exchange_instance_transfer``: move collateral between shards
+        at once (docs /getting_started/exchange_sharding). Body as SDK 3.34.0
+        ``IntraExchangeInstanceTransferRequest``."""
+        body = await self._json(request)
+        amount = body.get("amount")  # centicents ($0.0001)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise SimError(400, "invalid_parameters", "amount must be a positive integer "
+                           "number of centicents")
+        if body.get("source") != "event_contract" or body.get("destination") != "event_contract":
+            raise SimError(400, "invalid_parameters",
+                           "only event_contract to event_contract transfers are simulated")
+        source = _int_or_none(body.get("source_exchange_shard")) or 0
+        destination = _int_or_none(body.get("destination_exchange_shard")) or 0
+        self.exchange.transfer(request[ACCOUNT], source, destination,
+                               amount * (CENT // 100))
+        return web.json_response({"transfer_id": f"tr-{time.time_ns()}"})
 
     async def h_positions(self, request: web.Request) -> web.Response:
         q = request.query
@@ -756,11 +837,15 @@ class KalshiSim:
             pos = acct.positions.get(ticker)
             if pos is None:
                 pos = Position()
-            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0)))
+            if q.get("exchange_index") and self.exchange.markets[ticker].exchange_index != (
+                    _int_or_none(q["exchange_index"])):
+                continue
+            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0),
+                                                    self.legacy_sdk))
         page, cursor = _page(rows, q)
         return web.json_response({
             "market_positions": page,
-            "event_positions": self.exchange.event_positions_json(acct),
+            "event_positions": self.exchange.event_positions_json(acct, self.legacy_sdk),
             "cursor": cursor,
         })
 
@@ -775,8 +860,14 @@ class KalshiSim:
             fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
         if q.get("max_ts"):
             fills = [f for f in fills if f["ts"] <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            fills = [f for f in fills if f["exchange_index"] == shard]
         page, cursor = _page(fills, q)
-        return web.json_response({"fills": page, "cursor": cursor})
+        return web.json_response({
+            "fills": [self.exchange.fill_json(f, self.legacy_sdk) for f in page],
+            "cursor": cursor,
+        })
 
     # -- WebSocket ----------------------------------------------------------------------------
     async def h_ws(self, request: web.Request) -> web.StreamResponse:
@@ -1024,6 +1115,13 @@ class KalshiSim:
         self.publish(deltas)
         return web.json_response({"ok": True})
 
+    async def h_admin_corrupt_create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict):
+            return _err(400, "invalid_parameters", "body must be an object of fields")
+        self.corrupt_next_create = body
+        return web.json_response({"ok": True})
+
     async def h_admin_exchange(self, request: web.Request) -> web.Response:
         body = await request.json()
         if "trading_active" in body:
@@ -1098,6 +1196,14 @@ def _fault_response(status: int) -> web.Response:
         return web.json_response({"error": "too many requests"}, status=429)
     return _err(status, "internal_server_error" if status >= 500 else "injected_fault",
                 f"injected fault {status}")
+
+
+def _avg6(total_money_x_size: int, count: int) -> str:
+    """An average per contract (Money x size units / size units), to 6 decimals, nearest."""
+    step = 10**4  # Money units of $0.000001
+    units = (2 * total_money_x_size // count + step) // (2 * step)
+    places = 4 if units % 100 == 0 else 6
+    return format_money(units * step, places)
 
 
 def _page(items: list[Any], q: Any) -> tuple[list[Any], str]:

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from arbiter.core.fees import KalshiFeeError, KalshiSeriesFees, parse_fee_type
+from arbiter.core.price_grid import STRUCTURES, PriceGrid
 
 __all__ = [
     "KalshiSeriesInfo",
@@ -145,13 +146,22 @@ def _decimal_text(value: Fraction) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def pair_fields(fees: MarketFees) -> dict[str, str]:
-    """The pairs-file keys of a market's schedule, as ``arbiter pairs refresh`` writes them.
+def pair_fields(fees: MarketFees, grid: PriceGrid | None = None) -> dict[str, str]:
+    """The pairs-file keys of a market's schedule (and grid), as ``arbiter pairs refresh``
+    writes them.
 
     ``kalshi_fee_multiplier`` is the venue's multiplier on the schedule (1 = as printed), the
-    meaning :func:`arbiter.core.pairs.parse_pairs` gives it.
+    meaning :func:`arbiter.core.pairs.parse_pairs` gives it; ``grid`` (from
+    ``KalshiRestClient.market_grids``) adds ``kalshi_price_level_structure``.
     """
-    return {
+    out = {
         "kalshi_fee_type": fees.fees.fee_type.value,
         "kalshi_fee_multiplier": _decimal_text(fees.fees.multiplier),
     }
+    if grid is not None:
+        name = next((n for n, g in STRUCTURES.items() if g == grid), None)
+        if name is None:
+            raise KalshiFeeError(f"market {fees.market}: its price grid ({grid.describe()}) is "
+                                 "none of the named structures the pairs file can state")
+        out["kalshi_price_level_structure"] = name
+    return out

@@ -115,8 +115,10 @@ async def test_market_fees_from_the_local_kalshi(sim: KalshiSim) -> None:
         assert fees.fees.taker.rate == Fraction(35, 1000)
         sim.exchange.event_fee_overrides["KXSTATIC"] = ("quadratic", Fraction(2))
         again = await client.market_fees("KXSTATIC-A")
-        assert again.overridden and pair_fields(again) == {
-            "kalshi_fee_type": "quadratic", "kalshi_fee_multiplier": "2"}
+        grids = await client.market_grids(["KXSTATIC-A"])
+        assert again.overridden and pair_fields(again, grids["KXSTATIC-A"]) == {  # type: ignore[arg-type]
+            "kalshi_fee_type": "quadratic", "kalshi_fee_multiplier": "2",
+            "kalshi_price_level_structure": "linear_cent"}
         sim.exchange.add_series("KXSTATIC", "tiered", "1")
         sim.exchange.event_fee_overrides.clear()
         with pytest.raises(KalshiFeeError, match="unknown Kalshi fee type 'tiered'"):

@@ -37,7 +37,7 @@ from arbiter.venues.base import (
     VenueError,
 )
 from arbiter.venues.kalshi.config import KalshiConfig, load_signer
-from arbiter.venues.kalshi.grid import GridError, grid_from_market
+from arbiter.venues.kalshi.grid import GridError, grids_of
 from arbiter.venues.kalshi.series import (
     KalshiSeriesInfo,
     MarketFees,
@@ -346,7 +346,11 @@ class KalshiRestClient:
     async def market_grids(self, tickers: list[str]) -> dict[str, PriceGrid | GridError]:
         """Each market's price grid as the venue states it (``price_ranges``); a market the
         venue does not list, or whose grid cannot be read, maps to its :class:`GridError`."""
-        out: dict[str, PriceGrid | GridError] = {}
+        return grids_of(await self.markets_by_ticker(tickers), tickers)
+
+    async def markets_by_ticker(self, tickers: list[str]) -> dict[str, Mapping[str, Any]]:
+        """The venue's market objects (as sent) of ``tickers``, 100 per request."""
+        out: dict[str, Mapping[str, Any]] = {}
         for i in range(0, len(tickers), 100):
             chunk = tickers[i:i + 100]
             cursor = ""
@@ -357,15 +361,10 @@ class KalshiRestClient:
                 data = await self._request("GET", "/markets", params, auth=False)
                 for m in data.get("markets") or []:
                     if isinstance(m, Mapping) and m.get("ticker") in chunk:
-                        try:
-                            out[str(m["ticker"])] = grid_from_market(m)
-                        except GridError as exc:
-                            out[str(m["ticker"])] = exc
+                        out[str(m["ticker"])] = m
                 cursor = data.get("cursor") or ""
                 if not cursor:
                     break
-        for t in tickers:
-            out.setdefault(t, GridError(f"{t}: the venue does not list this market"))
         return out
 
     # -- fees --------------------------------------------------------------------------------

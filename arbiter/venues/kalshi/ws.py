@@ -513,6 +513,14 @@ class KalshiFeed:
             self._gap(sid, f"seq {seq} after {last}")
             return
         self._last[sid] = seq
+        try:
+            self._apply_delta(frame, sid, seq)
+        except (UnitError, ValueError, TypeError) as exc:
+            # its seq is spent: the book would silently miss this change, so resync it
+            self._gap(sid, f"unreadable delta: {exc}")
+            raise
+
+    def _apply_delta(self, frame: DeltaFrame, sid: int, seq: int) -> None:
         m = frame.msg
         if m is None:
             raise ValueError("delta without msg")

@@ -95,7 +95,7 @@ class Position:
 @dataclass
 class Account:
     key_id: str
-    public_key: Any  # RSAPublicKey (None for internal makers)
+    public_key: Any  # RSA or Ed25519 public key (None for internal makers)
     cash: int
     unlimited: bool = False
     reserved: int = 0

@@ -157,8 +157,13 @@ class KalshiSim:
         legacy_ws: bool = False,
         rate_tier: str | None = None,
         ping_interval_s: float = 10.0,
+        ws_auth_required: bool = True,
     ) -> None:
         self.exchange = exchange
+        #: refuse unsigned WebSocket upgrades (the current AsyncAPI: "API key authentication
+        #: required for WebSocket connections"); False: the older quick-start behaviour, public
+        #: channels unsigned and error 9 on private ones
+        self.ws_auth_required = ws_auth_required
         self.scenario = scenario
         self.seed = seed
         self.faults = faults or FaultSwitches(seed=seed)
@@ -832,7 +837,7 @@ class KalshiSim:
     # -- WebSocket ----------------------------------------------------------------------------
     async def h_ws(self, request: web.Request) -> web.StreamResponse:
         try:
-            account = self._authenticate(request, required=False)
+            account = self._authenticate(request, required=self.ws_auth_required)
         except SimError as exc:
             self.stats["auth_failures"] += 1
             return web.json_response(exc.body(), status=401)

@@ -56,6 +56,7 @@ __all__ = [
     "KalshiFeed",
     "TickerQuote",
     "TradePrint",
+    "UnauthenticatedFeedError",
     "iso_ns",
     "parse_count",
     "parse_signed_count",
@@ -374,6 +375,10 @@ def trade_from_msg(m: TradeMsg) -> TradePrint:
         raise ValueError(f"trade taker_side {m.taker_side!r}")
     return TradePrint(m.trade_id, m.market_ticker, price, count, m.taker_side,
                       _frame_ns(m.ts_ms, m.ts))
+
+
+class UnauthenticatedFeedError(RuntimeError):
+    """A feed asked to connect without credentials (the venue requires signed connections)."""
 
 
 @dataclass
@@ -782,7 +787,17 @@ class KalshiFeed:
         return [t for t in self.tickers if t not in self.refused]
 
     async def run(self) -> None:
-        """Connect, subscribe, keep books; reconnect with capped exponential backoff until stopped."""
+        """Connect, subscribe, keep books; reconnect with capped exponential backoff until stopped.
+
+        Every connection is signed: ``orderbook_delta`` is a private channel and the venue's
+        current docs authenticate every WebSocket connection (docs ``/websockets``: "WebSocket
+        connections use the same API key authentication"), so a feed without a signer refuses
+        to start rather than connect and be answered with error 9.
+        """
+        if self.signer is None:
+            raise UnauthenticatedFeedError(
+                "the Kalshi feed needs API credentials: every WebSocket connection is signed "
+                "(orderbook_delta is a private channel)")
         attempt = 0
         while not self._stop.is_set():
             link: WsLink | None = None

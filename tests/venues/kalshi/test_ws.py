@@ -270,7 +270,15 @@ def test_fatal_subscription_errors_resubscribe() -> None:
     assert feed.stats.error_codes == [25, 6]
 
 
+async def test_unsigned_upgrades_are_refused(sim: KalshiSim) -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await http.ws_connect(sim.ws_url)
+        assert info.value.status == 401
+
+
 async def test_unsigned_socket_cannot_subscribe_to_private_channels(sim: KalshiSim) -> None:
+    sim.ws_auth_required = False  # the older quick-start: public channels without a key
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.ws_url) as ws:
         await ws.send_json({"id": 1, "cmd": "subscribe", "params": {
             "channels": ["orderbook_delta"], "market_tickers": ["KXSTATIC-A"]}})

@@ -265,8 +265,15 @@ class MarketMonitor:
         if self.feeds is None:
             return out
         if self.venue == "kalshi":
-            for ticker, book in self.feeds.kalshi.books.items():
-                out[ticker] = _quote(book.best_bid(Outcome.YES), book.best_ask(Outcome.YES))
+            feed = self.feeds.kalshi
+            for ticker, book in feed.books.items():
+                quote: dict[str, str | None] = _quote(book.best_bid(Outcome.YES),
+                                                      book.best_ask(Outcome.YES))
+                trade = feed.trades.get(ticker)  # the public ``trade`` channel's last print
+                quote["last"] = price_str(trade.yes_price) if trade is not None else None
+                phase = feed.phases.get(ticker)
+                quote["phase"] = phase.value if phase is not None else None
+                out[ticker] = quote
         else:
             for token, tbook in self.poly_books.books.items():
                 out[token] = _quote(tbook.best_bid, tbook.best_ask)

@@ -20,6 +20,7 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 
+from arbiter.core.fees import KalshiFeeError
 from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import Money
 from arbiter.venues.base import (
@@ -380,8 +381,12 @@ class KalshiRestClient:
 
         Raises :class:`~arbiter.core.fees.KalshiFeeError` for a schedule we cannot price.
         """
-        market = await self.market(market_ticker)
-        event = await self._request("GET", f"/events/{_quote(market.event_ticker)}", auth=False)
+        data = await self._request("GET", f"/markets/{_quote(market_ticker)}", auth=False)
+        market = data.get("market") if isinstance(data, Mapping) else None
+        event_ticker = market.get("event_ticker") if isinstance(market, Mapping) else None
+        if not isinstance(event_ticker, str) or not event_ticker:
+            raise KalshiFeeError(f"market {market_ticker}: the answer names no event_ticker")
+        event = await self._request("GET", f"/events/{_quote(event_ticker)}", auth=False)
         series = await self.series(event_series_ticker(event))
         return fees_with_event_override(market_ticker, event, series)
 

@@ -212,6 +212,7 @@ async def start_feeds(
     kfeed = KalshiFeed(
         kalshi_config(config, tenant), kalshi_signer(tenant),
         [p.kalshi_ticker for p in pairs], grids={p.kalshi_ticker: p.kalshi_price_grid for p in pairs},
+        fees={p.kalshi_ticker: p.kalshi_fees for p in pairs},
         on_book=on_kalshi,
         on_lifecycle=lifecycle.on_update if lifecycle is not None else None,
         on_lifecycle_error=lifecycle.on_error if lifecycle is not None else None,

@@ -28,6 +28,7 @@ import msgspec
 from websockets.exceptions import WebSocketException
 
 from arbiter.core.book import BookError, KalshiBook, Outcome
+from arbiter.core.fees import KalshiFeeError, KalshiSeriesFees
 from arbiter.core.lifecycle import (
     LifecycleError,
     LifecycleUpdate,
@@ -412,6 +413,7 @@ class KalshiFeed:
         ticks: dict[str, int] | None = None,
         grids: dict[str, PriceGrid] | None = None,
         check_grids: bool = True,
+        fees: dict[str, KalshiSeriesFees] | None = None,
         on_book: Callable[[KalshiBook], None] | None = None,
         on_lifecycle: Callable[[LifecycleUpdate], None] | None = None,
         on_lifecycle_error: Callable[[str, str], None] | None = None,
@@ -437,6 +439,9 @@ class KalshiFeed:
         #: ticker -> why it is not subscribed (its grid differs from the venue's, or is unknown)
         self.refused: dict[str, str] = {}
         self._grids_checked = not check_grids
+        #: the fee schedule detection prices each market with: checked against the venue's
+        #: (series + event overrides) with the grids; a market that differs is not subscribed
+        self.fees = dict(fees or {})
         #: subscribe ``market_lifecycle_v2`` (all markets; ours are passed to ``on_lifecycle``)
         self.lifecycle = lifecycle
         #: subscribe ``ticker`` and ``trade`` for the books' markets (staleness, last trade)
@@ -754,8 +759,22 @@ class KalshiFeed:
         """
         from arbiter.venues.kalshi.rest import KalshiRestClient
 
+        fee_problems: dict[str, str] = {}
         async with KalshiRestClient(self.config, None, max_retries=1) as rest:
             raw = await rest.markets_by_ticker(self.tickers)
+            for ticker, expected in self.fees.items():  # the schedule each market charges
+                if ticker not in raw:
+                    continue
+                try:
+                    charged = (await rest.market_fees(ticker)).fees
+                except KalshiFeeError as exc:
+                    fee_problems[ticker] = f"{ticker}: {exc}"
+                    continue
+                if charged != expected:
+                    fee_problems[ticker] = (
+                        f"{ticker}: the venue charges {charged.fee_type.value} x "
+                        f"{charged.multiplier}, the pairs file says {expected.fee_type.value} x "
+                        f"{expected.multiplier}; run `arbiter pairs refresh`")
         venue = grids_of(raw, self.tickers)
         for ticker, m in raw.items():  # where each market is in its lifecycle right now
             if ticker not in self.books:
@@ -776,6 +795,8 @@ class KalshiFeed:
                 self.refused[ticker] = (
                     f"{ticker}: the venue's price grid ({grid.describe()}) differs from the "
                     f"configured one ({book.grid.describe()}); set kalshi_price_level_structure")
+            elif fee_problems.get(ticker):
+                self.refused[ticker] = fee_problems[ticker]
             else:
                 self.refused.pop(ticker, None)
                 continue

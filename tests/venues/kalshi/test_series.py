@@ -143,3 +143,26 @@ async def test_pairs_refresh_updates_for_every_pair(sim: KalshiSim) -> None:
                              "kalshi_fee_multiplier": "0.5",
                              "kalshi_price_level_structure": "linear_cent"}}
     assert "'flat'" in failed["f"] and "does not list" in failed["gone"]
+
+
+@pytest.mark.integration
+async def test_the_feed_refuses_a_market_whose_fees_differ_from_the_pairs_file(
+    sim: KalshiSim,
+) -> None:
+    from arbiter.core.fees import KALSHI_DEFAULT_FEES, KalshiSeriesFees
+    from arbiter.venues.kalshi.ws import KalshiFeed
+    from tests.venues.kalshi.support import TRADER, make_key
+    from tests.venues.kalshi.test_ws import config, eventually, running
+
+    sim.exchange.add_series("KXSTATIC", "quadratic", "1")
+    sim.exchange.event_fee_overrides["KXSTATIC"] = ("quadratic_with_maker_fees", Fraction(1))
+    expected = {"KXSTATIC-A": KALSHI_DEFAULT_FEES}  # what a file without fee keys says
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), ["KXSTATIC-A"], fees=expected)
+    async with running(feed):
+        await eventually(lambda: "KXSTATIC-A" in feed.refused)
+        assert "the venue charges quadratic_with_maker_fees x 1" in feed.refused["KXSTATIC-A"]
+        assert "KXSTATIC-A" not in feed.valid
+    right = {"KXSTATIC-A": KalshiSeriesFees.of("quadratic_with_maker_fees", "1")}
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), ["KXSTATIC-A"], fees=right)
+    async with running(feed):
+        assert await feed.wait_synced(15) and feed.refused == {}

@@ -422,14 +422,20 @@ class KalshiRestClient:
         """The fee schedule ``market_ticker`` charges: its event's series, with the event's
         overrides applied (three public GETs; ``arbiter pairs refresh`` calls this).
 
+        The market is read by the one market reader (:meth:`market`): empty-side sentinels
+        are no quote there, and a market it cannot read (an unknown price level structure or
+        status) is a :class:`KalshiFeeError` naming it, so it is not traded.
+
         Raises :class:`~arbiter.core.fees.KalshiFeeError` for a schedule we cannot price.
         """
-        data = await self._request("GET", f"/markets/{_quote(market_ticker)}", auth=False)
-        market = data.get("market") if isinstance(data, Mapping) else None
-        event_ticker = market.get("event_ticker") if isinstance(market, Mapping) else None
-        if not isinstance(event_ticker, str) or not event_ticker:
+        try:
+            market = await self.market(market_ticker)
+        except WireError as exc:
+            raise KalshiFeeError(f"market {market_ticker}: {exc}") from None
+        if not market.event_ticker:
             raise KalshiFeeError(f"market {market_ticker}: the answer names no event_ticker")
-        event = await self._request("GET", f"/events/{_quote(event_ticker)}", auth=False)
+        event = await self._request("GET", f"/events/{_quote(market.event_ticker)}",
+                                    auth=False)
         series = await self.series(event_series_ticker(event))
         return fees_with_event_override(market_ticker, event, series)
 

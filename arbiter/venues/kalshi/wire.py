@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from arbiter.core.book import Outcome
+from arbiter.core.lifecycle import LifecycleError, MarketPhase, phase_from_status
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import (
     CENT,
     MONEY_SCALE,
@@ -46,6 +48,7 @@ from arbiter.venues.base import (
     PositionReport,
     TimeInForce,
 )
+from arbiter.venues.kalshi.grid import GridError, grid_from_market
 
 VENUE: Final = "kalshi"
 
@@ -55,10 +58,6 @@ TIF_WIRE: Final = {
     TimeInForce.FOK: "fill_or_kill",
 }
 TIF_FROM_WIRE: Final = {v: k for k, v in TIF_WIRE.items()}
-
-#: price grid per ``price_level_structure`` (finest step, in price units)
-STRUCTURE_TICK: Final = {"linear_cent": 100, "tapered_deci_cent": 10, "deci_cent": 10}
-
 
 class WireError(ValueError):
     """A venue answer we cannot interpret (missing field, bad number)."""
@@ -446,7 +445,9 @@ class KalshiMarket:
     ticker: str
     event_ticker: str
     title: str
+    #: the venue's ``status`` as sent, known to be one of the lifecycle's (``phase``)
     status: str
+    #: the finest step of ``grid``, in price units
     tick: int
     yes_bid: Price | None  # None: no bid (the venue's "0.0000")
     yes_ask: Price | None  # None: no ask (the venue's "1.0000")
@@ -454,25 +455,49 @@ class KalshiMarket:
     #: the shard the market is pinned to; a market without the field is on the default shard 0
     #: (docs ``/getting_started/exchange_sharding``: "All endpoints point to the default shard")
     exchange_index: int = 0
+    #: the market's price grid as it states it (``price_ranges`` / ``price_level_structure``)
+    grid: PriceGrid | None = None
+    phase: MarketPhase | None = None
+
+
+class UnknownMarketValueError(WireError):
+    """A market field whose value we do not know (price level structure, status): the market
+    is not traded, and a ``markets()`` page skips and counts it like any unreadable market."""
 
 
 def market_from_wire(m: Mapping[str, Any]) -> KalshiMarket:
+    """One Market object; every field that decides how (or whether) it trades must be known.
+
+    ``price_level_structure`` / ``price_ranges`` are read by the one grid reader
+    (:func:`arbiter.venues.kalshi.grid.grid_from_market`) and ``status`` by the lifecycle's
+    (:func:`arbiter.core.lifecycle.phase_from_status`): a structure or status we do not know,
+    or none stated, is :class:`UnknownMarketValueError` naming the market, never a default
+    (docs ``/getting_started/fixed_point_migration``, ``/getting_started/market_lifecycle``;
+    kalshi-python-sync 3.34.0 ``Market`` requires both). Empty-side quotes are the sentinels
+    ``"0.0000"`` / ``"1.0000"`` and read as no quote (:func:`read_quote`).
+    """
+    ticker = m.get("ticker")
     try:
-        structure = m.get("price_level_structure") or "linear_cent"
-        tick = STRUCTURE_TICK.get(str(structure), 100)
+        grid = grid_from_market(m)
+        phase = phase_from_status(m.get("status"), str(ticker))
+    except (GridError, LifecycleError) as exc:
+        raise UnknownMarketValueError(f"cannot trade market {ticker!r}: {exc}") from None
+    try:
         return KalshiMarket(
             ticker=str(m["ticker"]),
             event_ticker=str(m.get("event_ticker", "")),
             title=str(m.get("title") or ""),
-            status=str(m.get("status", "")),
-            tick=tick,
+            status=str(m["status"]),
+            tick=grid.tick,
             yes_bid=read_quote(m, "yes_bid_dollars", "yes_bid"),
             yes_ask=read_quote(m, "yes_ask_dollars", "yes_ask"),
             fractional=bool(m.get("fractional_trading_enabled", False)),
             exchange_index=read_exchange_index(m) or 0,
+            grid=grid,
+            phase=phase,
         )
     except (KeyError, ValueError, UnitError) as exc:
-        raise WireError(f"cannot read market {m.get('ticker')!r}: {exc}") from None
+        raise WireError(f"cannot read market {ticker!r}: {exc}") from None
 
 
 Levels = list[tuple[int, int]]

@@ -55,7 +55,8 @@ def test_empty_side_sentinels_are_no_quote_not_a_price() -> None:
     assert (m.yes_bid, m.yes_ask, m.exchange_index) == (None, None, 1)
     m = market_from_wire({**market, "yes_bid_dollars": "0.4200", "yes_ask_dollars": "0.430000"})
     assert (m.yes_bid, m.yes_ask) == (4200, 4300)
-    legacy = market_from_wire({"ticker": "KXE-1", "yes_bid": 0, "yes_ask": 100})
+    legacy = market_from_wire({"ticker": "KXE-1", "yes_bid": 0, "yes_ask": 100,
+                               "status": "open", "price_level_structure": "linear_cent"})
     assert (legacy.yes_bid, legacy.yes_ask, legacy.exchange_index) == (None, None, 0)
 
 

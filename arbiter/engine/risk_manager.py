@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from arbiter.core.detection import Opportunity
 from arbiter.core.pairs import Pair
@@ -45,6 +46,25 @@ def pair_holdings(positions: PositionBook, pairs: Mapping[str, Pair]) -> dict[st
     return out
 
 
+def _through_wrappers(client: ExchangeClient, name: str) -> Any:
+    """``client``'s ``name`` from the outermost layer that has it, where the venue's own client
+    has it (``None`` otherwise).
+
+    The venue client sits under the dry-run, rate-limit and timing wrappers; calling it
+    directly would skip the rate limiter, so a call goes in at the first layer that offers it
+    (:class:`~arbiter.venues.ratelimited.RateLimitedClient` does), never below it.
+    """
+    if getattr(unwrap(client), name, None) is None:
+        return None
+    layer: Any = client
+    while layer is not None:
+        call = getattr(layer, name, None)
+        if call is not None:
+            return call
+        layer = getattr(layer, "inner", None)
+    return None
+
+
 class RiskManager:
     def __init__(
         self,
@@ -71,9 +91,8 @@ class RiskManager:
         (Kalshi's client has ``shard_balances``/``shard_of``; docs
         /getting_started/exchange_sharding). A market whose shard cannot be learnt stays
         unknown, and the risk check refuses to trade it (never "shard 0" by default)."""
-        inner = unwrap(client)
-        shard_balances = getattr(inner, "shard_balances", None)
-        shard_of = getattr(inner, "shard_of", None)
+        shard_balances = _through_wrappers(client, "shard_balances")
+        shard_of = _through_wrappers(client, "shard_of")
         if shard_balances is None or shard_of is None:
             return
         balances = await shard_balances()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from arbiter.core.ratelimit import Action, RateLimiter
 from arbiter.core.units import Money
@@ -105,6 +105,33 @@ class RateLimitedClient:
 
     async def balance(self) -> Money:
         return await self._call(Action.READ, self.inner.balance)
+
+    # -- exchange shards (Kalshi; docs /getting_started/exchange_sharding) -----------------------
+    def _inner(self, name: str) -> Callable[..., Awaitable[Any]]:
+        call = getattr(self.inner, name, None)
+        if call is None:
+            raise AttributeError(f"the {self.inner.venue} client has no {name}")
+        fn: Callable[..., Awaitable[Any]] = call
+        return fn
+
+    async def shard_balances(self) -> dict[int, Money]:
+        """The venue's per-shard collateral (one ``GET /portfolio/balance``), like any read."""
+        fn = self._inner("shard_balances")
+        result: dict[int, Money] = await self._call(Action.READ, fn)
+        return result
+
+    async def shard_of(self, ticker: str) -> int:
+        """The shard ``ticker`` lives on. A shard the client already knows (from a market it
+        read) costs nothing; learning one is a ``GET /markets/{ticker}`` and is admitted as a
+        read, so the risk manager's refresh cannot spend the key's budget behind our back."""
+        known = getattr(self.inner, "known_shard", None)
+        if known is not None:
+            shard = known(ticker)
+            if shard is not None:
+                return int(shard)
+        fn = self._inner("shard_of")
+        result: int = await self._call(Action.READ, lambda: fn(ticker))
+        return result
 
     async def close(self) -> None:
         await self.inner.close()

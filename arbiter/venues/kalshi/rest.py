@@ -374,6 +374,10 @@ class KalshiRestClient:
         data = await self._request("GET", f"/markets/{_quote(ticker)}", auth=False)
         return self._remember(market_from_wire(data["market"]))
 
+    def known_shard(self, ticker: str) -> int | None:
+        """The shard of ``ticker`` if a market read told it (no request); else None."""
+        return self.market_shards.get(ticker)
+
     async def shard_of(self, ticker: str) -> int:
         """The exchange shard ``ticker`` lives on (read once from the venue, then remembered)."""
         shard = self.market_shards.get(ticker)

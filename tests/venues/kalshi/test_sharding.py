@@ -17,12 +17,16 @@ import pytest
 from arbiter.core.book import Outcome
 from arbiter.core.detection import Leg, Opportunity
 from arbiter.core.pairs import Pair
+from arbiter.core.ratelimit import SECOND_NS, RateLimiter, Rejection
+from arbiter.core.ratelimit import Action as RateAction
 from arbiter.core.risk import Reason, RiskBook
 from arbiter.core.units import ONE_CONTRACT, Money, Price, Size
 from arbiter.engine.risk_manager import RiskManager
 from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.venues.base import (
     Action,
+    DryRunClient,
+    LocalRateLimitError,
     NotFoundError,
     OrderRequest,
     OrderStatus,
@@ -30,6 +34,7 @@ from arbiter.venues.base import (
     TimeInForce,
 )
 from arbiter.venues.kalshi.signing import signing_path
+from arbiter.venues.ratelimited import RateLimitedClient
 from tests.venues.kalshi.support import TRADER, client_for, make_key, running_sim
 
 C = ONE_CONTRACT
@@ -127,3 +132,59 @@ async def test_the_risk_check_uses_the_collateral_of_the_markets_shard(
         sim.exchange.transfer(TRADER, 0, 1, 2 * M)
         await manager.refresh_balances()
         assert manager.check_and_reserve("s-2", opp).approved
+
+
+class _CountingLimiter(RateLimiter):
+    """The deployment's limiter, recording each admitted or refused request."""
+
+    def __init__(self, now_ns: int) -> None:
+        super().__init__(now_ns)
+        self.asked: list[tuple[str, str]] = []
+
+    def check(self, now_ns: int, tenant_id: str, venue: str,
+              action: RateAction | str) -> Rejection | None:
+        self.asked.append((venue, RateAction(action).value))
+        return super().check(now_ns, tenant_id, venue, action)
+
+
+async def test_the_risk_refresh_of_shards_goes_through_the_rate_limiter(
+    sharded: KalshiSim,
+) -> None:
+    """Every venue call is admitted by the limiter: the per-shard balance and the shard of a
+    market the client has not read yet are reads like ``balance()``, under the dry-run wrapper
+    too; a shard already known costs nothing."""
+    pair = Pair(name="B", kalshi_ticker=ON_1, polymarket_yes_token="1", polymarket_no_token="2")
+    limiter = _CountingLimiter(1)
+    limiter.add_tenant("alice", orders_per_second=5, order_burst=5, now_ns=1)
+    async with client_for(sharded) as inner:
+        wrapped = DryRunClient(RateLimitedClient(inner, limiter, "alice"))
+        book = RiskBook()
+        manager = RiskManager(book, {"kalshi": wrapped}, {"B": pair}, clock=lambda: 1)
+        attempts = inner.attempts
+        await manager.refresh_balances()
+        # balance, shard_balances, shard_of(KXSTATIC-B): three requests, three admissions
+        assert inner.attempts - attempts == 3
+        assert limiter.asked == [("kalshi", "read")] * 3
+        assert book.market_shards[("kalshi", ON_1)] == 1
+        await manager.refresh_balances()  # the shard is known now: two requests, two reads
+        assert inner.attempts - attempts == 5
+        assert limiter.asked == [("kalshi", "read")] * 5
+
+
+async def test_a_refused_shard_read_is_never_sent(sharded: KalshiSim) -> None:
+    class _Refusing(_CountingLimiter):
+        def check(self, now_ns: int, tenant_id: str, venue: str,
+                  action: RateAction | str) -> Rejection | None:
+            self.asked.append((venue, RateAction(action).value))
+            return Rejection("tenant", "tenant:alice:read", SECOND_NS)
+
+    limiter = _Refusing(1)
+    limiter.add_tenant("alice", orders_per_second=5, order_burst=5, now_ns=1)
+    async with client_for(sharded) as inner:
+        wrapped = RateLimitedClient(inner, limiter, "alice")
+        attempts = inner.attempts
+        with pytest.raises(LocalRateLimitError):
+            await wrapped.shard_balances()
+        with pytest.raises(LocalRateLimitError):
+            await wrapped.shard_of(ON_1)
+        assert inner.attempts == attempts  # nothing left the process

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.request
 from typing import Any
 
 
@@ -85,6 +86,17 @@ def main(host: str, key_id: str, key_path: str, mode: str = "") -> dict[str, Any
     out["event_positions"] = [e.event_ticker for e in positions.event_positions]
     series = check(m.GetSeriesResponse, c.get_series("KXSTATIC")).series
     out["series"] = {"ticker": series.ticker, "fee_type": series.fee_type.value}
+
+    # a settled market (docs /getting_started/market_lifecycle): the status must be one the
+    # SDK's Market enum allows ("finalized"; there is no "settled" status any more)
+    settle_url = host.split("/trade-api/")[0] + "/_sim/settle"
+    body = json.dumps({"ticker": "KXSTATIC-B", "result": "yes"}).encode()
+    urllib.request.urlopen(urllib.request.Request(  # loopback test control
+        settle_url, data=body, headers={"Content-Type": "application/json"}), timeout=10).read()
+    settled = check(m.GetMarketResponse, c.get_market("KXSTATIC-B")).market
+    out["settled"] = {"status": settled.status, "result": settled.result}
+    listed_settled = check(m.GetMarketsResponse, c.get_markets(status="settled")).markets
+    out["settled_list"] = [(x.ticker, x.status) for x in listed_settled]
     return out
 
 

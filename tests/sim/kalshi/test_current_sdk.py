@@ -56,7 +56,7 @@ async def test_current_sdk_full_session_validates_every_answer(
         "GetMarketsResponse", "GetMarketResponse", "GetMarketOrderbookResponse",
         "GetBalanceResponse", "CreateOrderV2Response", "GetOrdersResponse", "GetOrderResponse",
         "CancelOrderV2Response", "CreateOrderV2Response", "GetFillsResponse",
-        "GetPositionsResponse", "GetSeriesResponse",
+        "GetPositionsResponse", "GetSeriesResponse", "GetMarketResponse", "GetMarketsResponse",
     ]
     assert r["tickers"] == ["KXSTATIC-A", "KXSTATIC-B"]
     assert r["shards"] == {"KXSTATIC-A": 0, "KXSTATIC-B": 0}
@@ -79,6 +79,11 @@ async def test_current_sdk_full_session_validates_every_answer(
     assert r["positions"] == [["KXSTATIC-A", "-5.00", 0, "3.0500"]]
     assert r["event_positions"] == ["KXSTATIC"]
     assert r["series"] == {"ticker": "KXSTATIC", "fee_type": "quadratic"}
+    # after /_sim/settle the market is "finalized", the only settled status 3.34.0's Market
+    # allows (its enum: initialized inactive active closed determined disputed amended
+    # finalized); the list filter's word "settled" finds it
+    assert r["settled"] == {"status": "finalized", "result": "yes"}
+    assert r["settled_list"] == [["KXSTATIC-B", "finalized"]]
 
 
 

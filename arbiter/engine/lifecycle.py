@@ -11,7 +11,10 @@ after; :mod:`arbiter.core.lifecycle`). This guard turns that into the engine's a
 * ``settled`` (the venue's payout, docs ``/getting_started/market_settlement``: $1 per winning
   contract) settles the tenants' Kalshi positions in that market into realised PnL, with the
   result of the event or of the ``determined`` before it; without a result nothing is guessed;
-* ``activated`` resumes detection.
+* ``activated`` resumes detection;
+* a fee change on the market's event (``event_fee_update``) halts it like an unreadable
+  lifecycle message until the feed has re-read its schedule and found the one the pairs file
+  states (then the feed reports its unchanged phase, which resumes an active market).
 """
 
 from __future__ import annotations
@@ -81,9 +84,11 @@ class LifecycleGuard:
             self._settle(market)
 
     def on_error(self, market: str, reason: str) -> None:
-        """A lifecycle message or status we cannot read: stop the market (fail closed)."""
-        self.detector.halt(market, f"lifecycle unknown: {reason}")
-        self._note(f"{market}: halted, lifecycle not understood: {reason}")
+        """Stop the market (fail closed): a lifecycle message or status we cannot read, or a
+        fee change (``event_fee_update``) whose schedule the feed has not confirmed yet; the
+        feed resumes it with an update in its phase once the fees are re-read and match."""
+        self.detector.halt(market, f"not trading: {reason}")
+        self._note(f"{market}: halted: {reason}")
         self._spawn(self._cancel_resting(market))
 
     # -- actions -----------------------------------------------------------------------------

@@ -96,3 +96,63 @@ async def test_a_lifecycle_message_we_cannot_read_halts_the_market(sim: KalshiSi
         sim.publish_lifecycle([{"market_ticker": TICKER, "event_type": "suspended"}])
         await eventually(lambda: detector.halted(TICKER) is not None)
         assert "unknown lifecycle event 'suspended'" in (detector.halted(TICKER) or "")
+
+
+@pytest.mark.integration
+async def test_a_fee_change_while_running_halts_the_pair_until_its_fees_are_re_read(
+    sim: KalshiSim,
+) -> None:
+    """``event_fee_update`` (docs /websockets/market-and-event-lifecycle) on the pair's event:
+    the pair stops at once; the feed re-reads the schedule (series + event override) and the
+    pair trades again only when the venue charges what the pairs file states."""
+    pair = Pair("p", TICKER, "111", "222")
+    detector = Detector([pair], DetectionConfig())
+    guard = LifecycleGuard(detector, lambda: [])
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), [TICKER],
+                      fees={TICKER: pair.kalshi_fees}, backoff_s=0.01,
+                      on_lifecycle=guard.on_update, on_lifecycle_error=guard.on_error)
+    feed.books[TICKER] = detector.kalshi_book(TICKER)
+    async with running(feed):
+        assert await feed.wait_synced(15)
+        assert detector.halted(TICKER) is None
+        # maker fees on the event: not what detection prices with -> halted, and stays so
+        sim.set_event_fees("KXSTATIC", "quadratic_with_maker_fees", "1")
+        await eventually(lambda: detector.halted(TICKER) is not None)
+        assert "fee override of event KXSTATIC changed" in (detector.halted(TICKER) or "")
+        await eventually(lambda: "pairs refresh" in feed.fee_halted.get(TICKER, ""))
+        assert "quadratic_with_maker_fees" in feed.fee_halted[TICKER]
+        # the venue says the market is active: not enough while its fees are unconfirmed
+        sim.publish_lifecycle([{"market_ticker": TICKER, "event_type": "activated"}])
+        await eventually(lambda: feed.stats.lifecycle >= 1)
+        assert detector.halted(TICKER) is not None
+        # the override now equals the pair's schedule: re-read, confirmed, trading again
+        sim.set_event_fees("KXSTATIC", "quadratic", "1")
+        await eventually(lambda: detector.halted(TICKER) is None)
+        assert TICKER not in feed.fee_halted
+        # cleared (both overrides null): back to the series' quadratic x 1, still fine
+        sim.set_event_fees("KXSTATIC", None)
+        await eventually(lambda: feed.stats.fee_changes == 3)
+        await eventually(lambda: detector.halted(TICKER) is None and not feed.fee_halted)
+    assert sum("fee override of event KXSTATIC" in line for line in guard.log) == 3
+
+
+def test_event_fee_frames_are_read_as_the_docs_state(sim: KalshiSim) -> None:
+    """The AsyncAPI example frame; an event we do not trade is ignored; a frame missing a
+    required key is malformed (counted), never read as "cleared"."""
+    feed = KalshiFeed(config(sim), None, [TICKER], fees={TICKER: Pair("p", TICKER, "1", "2")
+                                                            .kalshi_fees})
+    feed.event_markets["KXSTATIC"] = {TICKER}
+    halted: list[tuple[str, str]] = []
+    feed.on_lifecycle_error = lambda t, why: halted.append((t, why))
+    feed.process('{"type": "event_fee_update", "sending_ts_ms": 1669149841234, "sid": 5, '
+                 '"seq": 9, "msg": {"event_ticker": "KXBTCD-26MAY2018", '
+                 '"fee_type_override": "quadratic", "fee_multiplier_override": 1}}')
+    assert halted == [] and feed.stats.malformed == 0
+    feed.process('{"type": "event_fee_update", "sid": 5, "seq": 10, "msg": '
+                 '{"event_ticker": "KXSTATIC", "fee_type_override": null}}')
+    assert halted == [] and feed.stats.malformed == 1
+    feed.process('{"type": "event_fee_update", "sid": 5, "seq": 11, "msg": '
+                 '{"event_ticker": "KXSTATIC", "fee_type_override": "flat", '
+                 '"fee_multiplier_override": 0.5}}')
+    assert halted and halted[0][0] == TICKER and "flat x 0.5" in halted[0][1]
+    assert feed.fee_halted[TICKER].startswith("fee override of event KXSTATIC changed")

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
@@ -511,6 +512,7 @@ class KalshiSim:
         r.add_post("/_sim/faults", self.h_admin_faults)
         r.add_post("/_sim/settle", self.h_admin_settle)
         r.add_post("/_sim/market", self.h_admin_market)
+        r.add_post("/_sim/event_fee", self.h_admin_event_fee)
         r.add_post("/_sim/exchange", self.h_admin_exchange)
         r.add_post("/_sim/firehose", self.h_admin_firehose)
         r.add_get("/_sim/state", self.h_admin_state)
@@ -1214,14 +1216,50 @@ class KalshiSim:
         self.publish(deltas)
         self.publish_lifecycle(events)
 
-    def publish_lifecycle(self, events: Iterable[dict[str, Any]]) -> None:
-        """``market_lifecycle_v2`` goes to every subscriber (the channel takes no market filter)."""
+    def publish_lifecycle(self, events: Iterable[dict[str, Any]],
+                          kind: str = "market_lifecycle_v2") -> None:
+        """``market_lifecycle_v2`` goes to every subscriber (the channel takes no market filter);
+        ``kind`` is the message type (the channel also carries ``event_fee_update``)."""
         for msg in events:
             for conn in list(self._conns):
                 for sub in conn.subs.values():
                     if sub.channel == "market_lifecycle_v2":
-                        conn.push(json.dumps({"type": "market_lifecycle_v2", "sid": sub.sid,
+                        conn.push(json.dumps({"type": kind, "sid": sub.sid,
                                               "seq": self._next_seq(sub), "msg": msg}))
+
+    def set_event_fees(self, event_ticker: str, fee_type: str | None,
+                       multiplier: str | Fraction | None = None) -> None:
+        """Set (or, with ``None``, clear) an event's fee override, as the venue's operators do,
+        and announce it: ``event_fee_update`` on ``market_lifecycle_v2`` with ``event_ticker``,
+        ``fee_type_override`` and ``fee_multiplier_override`` (both ``null`` when cleared; docs
+        ``/websockets/market-and-event-lifecycle``, AsyncAPI ``eventFeeUpdatePayload``).
+        ``GET /events/{e}`` serves the new override from then on. An override names both
+        fields here (the venue's REST ``EventData`` may carry either; ours always both)."""
+        if not any(m.event_ticker == event_ticker for m in self.exchange.markets.values()):
+            raise SimError(404, "not_found", f"event {event_ticker} not found")
+        if fee_type is None:
+            self.exchange.event_fee_overrides.pop(event_ticker, None)
+            msg: dict[str, Any] = {"event_ticker": event_ticker, "fee_type_override": None,
+                                   "fee_multiplier_override": None}
+        else:
+            mult = Fraction(multiplier if multiplier is not None else "1")
+            self.exchange.event_fee_overrides[event_ticker] = (fee_type, mult)
+            msg = {"event_ticker": event_ticker, "fee_type_override": fee_type,
+                   "fee_multiplier_override": int(mult) if mult.denominator == 1
+                   else float(mult)}
+        self.publish_lifecycle([msg], kind="event_fee_update")
+
+    async def h_admin_event_fee(self, request: web.Request) -> web.Response:
+        """``POST /_sim/event_fee {"event_ticker", "fee_type_override",
+        "fee_multiplier_override"}`` (test control): see :meth:`set_event_fees`."""
+        body = await request.json()
+        mult = body.get("fee_multiplier_override")
+        try:
+            self.set_event_fees(str(body.get("event_ticker")), body.get("fee_type_override"),
+                                None if mult is None else str(mult))
+        except SimError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        return web.json_response({"ok": True})
 
     async def h_admin_exchange(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -99,6 +99,17 @@ class LifecycleMsg(msgspec.Struct, gc=False):
     settled_ts: int | None = None
 
 
+class EventFeeMsg(msgspec.Struct, gc=False):
+    """``event_fee_update`` ("Event Fee Override Update", docs
+    ``/websockets/market-and-event-lifecycle``, AsyncAPI ``eventFeeUpdatePayload``): an event's
+    fee override was set or cleared. All three keys are required; both overrides are ``null``
+    when the override is cleared (the event falls back to its series' schedule)."""
+
+    event_ticker: str
+    fee_type_override: str | None
+    fee_multiplier_override: int | float | None
+
+
 class TickerMsg(msgspec.Struct, gc=False):
     """``ticker``: top of book and last price; empty sides are the sentinels 0 / 1."""
 
@@ -183,6 +194,15 @@ class LifecycleFrame(msgspec.Struct, tag_field="type", tag="market_lifecycle_v2"
 
 
 @final
+class EventFeeFrame(msgspec.Struct, tag_field="type", tag="event_fee_update", gc=False):
+    """Rides the ``market_lifecycle_v2`` subscription (same ``sid``), per event, not market."""
+
+    sid: int = 0
+    seq: int = 0
+    msg: EventFeeMsg | None = None
+
+
+@final
 class TickerFrame(msgspec.Struct, tag_field="type", tag="ticker", gc=False):
     sid: int = 0
     seq: int = 0
@@ -206,13 +226,13 @@ class AnyFrame(msgspec.Struct, gc=False):
 #: than isinstance on the hot path), and only final classes let a type checker narrow the
 #: remaining union after such a test (a subclass could otherwise pass ``type() is not``).
 Frame = (DeltaFrame | SnapshotFrame | SubscribedFrame | ErrorFrame | LifecycleFrame | TickerFrame
-         | TradeFrame)
+         | TradeFrame | EventFeeFrame)
 
 #: one tagged-union decoder dispatches on ``type`` without an if-chain over dicts
 _decode = msgspec.json.Decoder(Frame).decode
 _decode_any = msgspec.json.Decoder(AnyFrame).decode
 _BOOK_TYPES: Final = frozenset({"orderbook_delta", "orderbook_snapshot", "subscribed", "error",
-                                "market_lifecycle_v2", "ticker", "trade"})
+                                "market_lifecycle_v2", "ticker", "trade", "event_fee_update"})
 
 
 
@@ -397,6 +417,7 @@ class FeedStats:
     lifecycle: int = 0
     tickers: int = 0
     trades: int = 0
+    fee_changes: int = 0
     errors: int = 0
     error_codes: list[int] = field(default_factory=list)
 
@@ -454,6 +475,16 @@ class KalshiFeed:
         self.quotes: dict[str, TickerQuote] = {}
         #: the last public trade per market (``trade``)
         self.trades: dict[str, TradePrint] = {}
+        #: event ticker -> our markets in it (from the markets read at start): fee overrides
+        #: are announced per event (``event_fee_update``)
+        self.event_markets: dict[str, set[str]] = {}
+        #: markets halted by a fee change: ticker -> why (until a re-read confirms the schedule
+        #: detection prices with; a re-read that differs keeps them halted)
+        self.fee_halted: dict[str, str] = {}
+        self._fee_generation: dict[str, int] = {}
+        self._fee_tasks: set[asyncio.Task[None]] = set()
+        #: attempts at re-reading a changed schedule before the market is left halted
+        self.fee_reread_attempts = 5
         self.on_book = on_book
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -500,6 +531,8 @@ class KalshiFeed:
                 self._ticker(frame)
             elif type(frame) is TradeFrame:
                 self._trade(frame)
+            elif type(frame) is EventFeeFrame:
+                self._event_fee(frame)
             else:
                 self._lifecycle(frame)
         except (msgspec.DecodeError, msgspec.ValidationError, UnitError, ValueError, TypeError,
@@ -655,13 +688,98 @@ class KalshiFeed:
             self.phases[ticker] = update.phase
         log.info("kalshi ws: %s: %s -> %s", ticker, update.event_type,
                  update.phase.value if update.phase else "unchanged")
+        if update.phase is not None and update.phase.trades and ticker in self.fee_halted:
+            # active again at the venue, but its fees are not confirmed: stay halted
+            log.info("kalshi ws: %s: %s held back: %s", ticker, update.event_type,
+                     self.fee_halted[ticker])
+            return
         if self.on_lifecycle is not None:
             self.on_lifecycle(update)
 
     def _lifecycle_failed(self, ticker: str, reason: str) -> None:
         log.error("kalshi ws: %s: lifecycle not understood, not trading it: %s", ticker, reason)
+        self.phases.pop(ticker, None)  # its phase is unknown now: nothing resumes it but an event
         if self.on_lifecycle_error is not None:
             self.on_lifecycle_error(ticker, reason)
+
+    # -- fee changes while running -------------------------------------------------------------
+    def _event_fee(self, frame: EventFeeFrame) -> None:
+        """An event's fee override was set or cleared: every market of ours in that event stops
+        trading at once (detection priced it with the old schedule) and its schedule is re-read
+        from REST (series + event override, the one reader ``market_fees``); it trades again
+        only when the venue's schedule is the one the pairs file states."""
+        m = frame.msg
+        if m is None or not m.event_ticker:
+            raise ValueError("event_fee_update without msg.event_ticker")
+        tickers = sorted(t for t in self.event_markets.get(m.event_ticker, ())
+                         if t in self.fees)
+        if not tickers:
+            return  # another event's fees, or a feed that does not check fees
+        self.stats.fee_changes += 1
+        override = (f"{m.fee_type_override} x {m.fee_multiplier_override}"
+                    if m.fee_type_override is not None or m.fee_multiplier_override is not None
+                    else "cleared")
+        for ticker in tickers:
+            reason = (f"fee override of event {m.event_ticker} changed ({override}); "
+                      "re-reading the market's fee schedule")
+            self.fee_halted[ticker] = reason
+            self._fee_generation[ticker] = self._fee_generation.get(ticker, 0) + 1
+            log.warning("kalshi ws: %s: %s", ticker, reason)
+            if self.on_lifecycle_error is not None:
+                self.on_lifecycle_error(ticker, reason)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (replay): stays halted, as unconfirmed
+            return
+        task = loop.create_task(self._reread_fees(
+            {t: self._fee_generation[t] for t in tickers}))
+        self._fee_tasks.add(task)
+        task.add_done_callback(self._fee_tasks.discard)
+
+    async def _reread_fees(self, generations: dict[str, int]) -> None:
+        from arbiter.venues.kalshi.rest import KalshiRestClient
+
+        pending = dict(generations)
+        attempt = 0
+        async with KalshiRestClient(self.config, None, max_retries=1) as rest:
+            while pending and attempt < self.fee_reread_attempts:
+                for ticker, generation in list(pending.items()):
+                    try:
+                        charged = (await rest.market_fees(ticker)).fees
+                    except VenueError as exc:  # try again: the market stays halted meanwhile
+                        log.warning("kalshi ws: %s: fee schedule not re-read: %s", ticker, exc)
+                        continue
+                    except KalshiFeeError as exc:
+                        charged, problem = None, str(exc)
+                    del pending[ticker]
+                    if self._fee_generation.get(ticker) != generation:
+                        continue  # a newer change is being re-read
+                    expected = self.fees[ticker]
+                    if charged == expected:
+                        self._fees_confirmed(ticker)
+                        continue
+                    if charged is not None:
+                        problem = (f"the venue now charges {charged.fee_type.value} x "
+                                   f"{charged.multiplier}, the pairs file says "
+                                   f"{expected.fee_type.value} x {expected.multiplier}; run "
+                                   "`arbiter pairs refresh` and restart")
+                    self.fee_halted[ticker] = f"{ticker}: {problem}"
+                    log.error("kalshi ws: %s: not trading: %s", ticker, problem)
+                if pending:
+                    attempt += 1
+                    await asyncio.sleep(self.backoff_s * (1 << min(attempt, 6)))
+        for ticker in pending:
+            log.error("kalshi ws: %s: fee schedule could not be re-read; not trading it",
+                      ticker)
+
+    def _fees_confirmed(self, ticker: str) -> None:
+        """The venue charges what detection prices with: the fee halt ends; the market trades
+        again if its lifecycle phase (unchanged meanwhile) allows it."""
+        self.fee_halted.pop(ticker, None)
+        phase = self.phases.get(ticker)
+        log.info("kalshi ws: %s: fee schedule confirmed", ticker)
+        if phase is not None and self.on_lifecycle is not None:
+            self.on_lifecycle(LifecycleUpdate(ticker, "event_fee_update", phase))
 
     def _subscribed(self, frame: SubscribedFrame) -> None:
         m = frame.msg
@@ -736,6 +854,8 @@ class KalshiFeed:
 
     def stop(self) -> None:
         self._stop.set()
+        for task in list(self._fee_tasks):
+            task.cancel()
         if self._link is not None:
             self._link.close()
 
@@ -779,6 +899,9 @@ class KalshiFeed:
         for ticker, m in raw.items():  # where each market is in its lifecycle right now
             if ticker not in self.books:
                 continue
+            event = m.get("event_ticker")
+            if isinstance(event, str) and event:
+                self.event_markets.setdefault(event, set()).add(ticker)
             try:
                 phase = phase_from_status(m.get("status"), ticker)
             except LifecycleError as exc:

@@ -163,3 +163,40 @@ async def test_a_scenario_names_its_series_fees(tmp_path: Path) -> None:
         assert (series.fee_type, series.fee_multiplier) == ("quadratic_with_maker_fees",
                                                             Fraction(1, 2))
         assert ex.fees_of(ex.markets["KXIDX-26-A"]).maker.rate == Fraction(7, 800)
+
+
+@pytest.mark.integration
+async def test_an_event_fee_change_is_served_and_announced_on_the_lifecycle_channel() -> None:
+    """``POST /_sim/event_fee`` sets (or clears) an event's override: ``GET /events/{e}`` serves
+    it, fills charge it, and ``market_lifecycle_v2`` subscribers get ``event_fee_update`` in the
+    documented form (docs /websockets/market-and-event-lifecycle, ``eventFeeUpdatePayload``)."""
+    from tests.venues.kalshi.support import TRADER, make_key
+
+    ex = exchange()
+    ex.add_account(TRADER, make_key(TRADER).private_key.public_key(), 100 * D)
+    async with KalshiSim(ex) as sim, aiohttp.ClientSession() as http:
+        path = "/trade-api/ws/v2"
+        headers = make_key(TRADER).signer().headers("GET", path)
+        async with http.ws_connect(sim.ws_url, headers=headers) as ws:
+            await ws.send_json({"id": 1, "cmd": "subscribe",
+                                "params": {"channels": ["market_lifecycle_v2"]}})
+            assert (await ws.receive_json(timeout=5))["type"] == "subscribed"
+            base = sim.rest_url.split("/trade-api/")[0]
+            for body in ({"event_ticker": "KXHALF-26", "fee_type_override": "quadratic",
+                          "fee_multiplier_override": 0.25},
+                         {"event_ticker": "KXHALF-26", "fee_type_override": None,
+                          "fee_multiplier_override": None}):
+                async with http.post(base + "/_sim/event_fee", json=body) as resp:
+                    assert resp.status == 200
+                frame = await ws.receive_json(timeout=5)
+                assert frame["type"] == "event_fee_update" and frame["msg"] == body
+                assert isinstance(frame["sid"], int) and isinstance(frame["seq"], int)
+                _, event = await _get(sim, "/events/KXHALF-26")
+                if body["fee_type_override"] is None:
+                    assert "fee_type_override" not in event["event"]
+                    assert ex.fees_of(ex.markets["KXHALF-26-A"]).multiplier == Fraction(1, 2)
+                else:
+                    assert event["event"]["fee_multiplier_override"] == 0.25
+                    assert ex.fees_of(ex.markets["KXHALF-26-A"]).multiplier == Fraction(1, 4)
+            async with http.post(base + "/_sim/event_fee", json={"event_ticker": "KXNOPE"}) as r:
+                assert r.status == 404

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from arbiter.core.book import Outcome
@@ -273,6 +274,10 @@ def ack_from_create(request: OrderRequest, data: Mapping[str, Any]) -> OrderAck:
             avg_price = Price(per // (MONEY_SCALE // PRICE_SCALE))
     fee = data.get("average_fee_paid")
     fees = Money(0)
+    if filled and fee is None:
+        # the order traded but the answer does not say what it paid: unreadable (the client
+        # then looks the order up, whose fees are required), never a free fill
+        raise WireError(f"create-order answer {order_id}: filled without average_fee_paid")
     if fee is not None and filled:
         # average fee per contract x contracts, exact in Money units
         fees = Money(_dollars6(fee, "average_fee_paid") * filled // SIZE_SCALE)
@@ -327,9 +332,13 @@ def ack_from_order(o: Mapping[str, Any]) -> OrderAck:
         if status is OrderStatus.FILLED and filled < initial:
             # an "executed" order short of its size (an IOC/FOK that stopped) holds no more
             status = OrderStatus.CANCELED
-        fees = (read_money(o, "taker_fees_dollars", "taker_fees") or 0) + (
-            read_money(o, "maker_fees_dollars", "maker_fees") or 0
-        )
+        # required in both generations (SDK 3.34.0 ``*_fees_dollars``, 3.2.0 ``*_fees`` cents):
+        # an Order without them has unknown fees, never zero ones
+        taker = read_money(o, "taker_fees_dollars", "taker_fees")
+        maker = read_money(o, "maker_fees_dollars", "maker_fees")
+        if taker is None or maker is None:
+            raise WireError("order without taker_fees_dollars / maker_fees_dollars")
+        fees = taker + maker
         return OrderAck(
             venue=VENUE,
             order_id=str(o["order_id"]),
@@ -363,7 +372,11 @@ def fill_from_wire(f: Mapping[str, Any]) -> FillReport:
         if size is None:
             raise WireError("fill without a count")
         fee = f.get("fee_cost")
-        ts = f.get("ts")
+        if fee is None:  # SDK 3.34.0 Fill: required; absent = unknown, not free
+            raise WireError("fill without fee_cost")
+        is_taker = f.get("is_taker")
+        if not isinstance(is_taker, bool):  # required in both SDKs' Fill
+            raise WireError(f"fill is_taker is {_kind(is_taker)}, not a boolean")
         return FillReport(
             venue=VENUE,
             fill_id=str(f.get("fill_id") or f["trade_id"]),
@@ -374,13 +387,38 @@ def fill_from_wire(f: Mapping[str, Any]) -> FillReport:
             action=action,
             price=price,
             size=size,
-            fee=_dollars6(fee, "fee_cost") if fee is not None else Money(0),
-            is_taker=bool(f.get("is_taker", False)),
-            ts_ms=int(f["ts_ms"]) if f.get("ts_ms") is not None else int(ts or 0) * 1000,
+            fee=_dollars6(fee, "fee_cost"),
+            is_taker=is_taker,
+            ts_ms=_fill_ts_ms(f),
             exchange_index=read_exchange_index(f),
         )
     except (KeyError, ValueError, UnitError) as exc:
         raise WireError(f"cannot read fill {f.get('fill_id')!r}: {exc}") from None
+
+
+def _fill_ts_ms(f: Mapping[str, Any]) -> int:
+    """When a fill executed, in Unix ms: ``ts_ms``, else ``ts`` (s), else ``created_time``
+    (RFC 3339; SDK 3.34.0 ``Fill``: both optional). None of them is an error, never 1970."""
+    for name, scale in (("ts_ms", 1), ("ts", 1000)):
+        value = f.get(name)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise WireError(f"fill {name} {value!r} is not a timestamp")
+            return value * scale
+    created = f.get("created_time")
+    if isinstance(created, str):
+        try:
+            dt = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            raise WireError(f"fill created_time {created!r} is not a timestamp") from None
+        if dt.tzinfo is None:
+            raise WireError(f"fill created_time {created!r} has no time zone")
+        delta = dt - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    raise WireError("fill without ts_ms, ts or created_time")
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def position_from_wire(p: Mapping[str, Any]) -> PositionReport | None:

@@ -88,7 +88,8 @@ def test_a_buy_no_is_not_read_as_a_buy_yes() -> None:
     order = {"order_id": "o1", "client_order_id": "c", "ticker": TICKER, "outcome_side": "yes",
              "book_side": "bid", "type": "limit", "status": "executed",
              "yes_price_dollars": "0.4500", "no_price_dollars": "0.5500",
-             "fill_count_fp": "5.00", "remaining_count_fp": "0.00", "initial_count_fp": "5.00"}
+             "fill_count_fp": "5.00", "remaining_count_fp": "0.00", "initial_count_fp": "5.00",
+             "taker_fees_dollars": "0.0900", "maker_fees_dollars": "0.0000"}
     ack = ack_from_order(order)
     with pytest.raises(ValueError, match="not buy no"):
         in_terms_of(ack, Outcome.NO, Action.BUY)

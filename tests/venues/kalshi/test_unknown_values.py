@@ -111,3 +111,70 @@ async def test_an_empty_book_is_no_quote_through_the_client(sim: KalshiSim) -> N
         assert client.skipped_markets == 0
         fees = await client.market_fees("KXSTATIC-EMPTY")
         assert fees.series == "KXSTATIC" and fees.fees.fee_type.value == "quadratic"
+
+
+ORDER: dict[str, Any] = {
+    "order_id": "o1", "client_order_id": "c", "ticker": "KXE-1", "outcome_side": "yes",
+    "book_side": "bid", "status": "executed", "yes_price_dollars": "0.4500",
+    "fill_count_fp": "5.00", "remaining_count_fp": "0.00", "initial_count_fp": "5.00",
+    "taker_fees_dollars": "0.0900", "maker_fees_dollars": "0.0000",
+}
+FILL: dict[str, Any] = {
+    "fill_id": "f", "trade_id": "f", "order_id": "o1", "ticker": "KXE-1",
+    "outcome_side": "yes", "book_side": "bid", "count_fp": "5.00",
+    "yes_price_dollars": "0.4500", "fee_cost": "0.0900", "is_taker": True, "ts": 100,
+}
+
+
+@pytest.mark.parametrize(("drop", "says"), [
+    ("taker_fees_dollars", "taker_fees_dollars"), ("maker_fees_dollars", "maker_fees_dollars"),
+])
+def test_an_order_without_its_fees_is_unreadable_not_free(drop: str, says: str) -> None:
+    from arbiter.venues.kalshi.wire import ack_from_order
+
+    assert ack_from_order(ORDER).fees == 9 * 10**8  # $0.09
+    with pytest.raises(WireError, match=says):
+        ack_from_order({k: v for k, v in ORDER.items() if k != drop})
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"fee_cost": None}, "without fee_cost"),
+    ({"is_taker": None}, "is_taker is null"),
+    ({"is_taker": "yes"}, "is_taker is str"),
+    ({"ts": None}, "without ts_ms, ts or created_time"),
+    ({"ts": 0}, "ts 0 is not a timestamp"),
+    ({"outcome_side": "maybe", "book_side": None}, "maybe"),
+    ({"book_side": "middle"}, "book_side 'middle'"),
+    ({"exchange_index": "one"}, "exchange_index"),
+])
+def test_a_fill_with_an_unknown_fee_side_shard_or_time_is_refused(
+    change: dict[str, Any], says: str,
+) -> None:
+    from arbiter.venues.kalshi.wire import fill_from_wire
+
+    assert fill_from_wire(FILL).fee == 9 * 10**8 and fill_from_wire(FILL).ts_ms == 100_000
+    odd = {k: v for k, v in {**FILL, **change}.items() if v is not None}
+    if change.get("is_taker", 1) is None:
+        odd["is_taker"] = None
+    with pytest.raises(WireError, match=says):
+        fill_from_wire(odd)
+
+
+def test_a_filled_create_answer_without_its_fee_becomes_a_lookup() -> None:
+    """``average_fee_paid`` is optional in SDK 3.34.0's ``CreateOrderV2Response``; a create
+    that filled without it is unreadable (the client looks the order up, whose fees are
+    required) rather than a fill that cost nothing."""
+    from arbiter.core.book import Outcome
+    from arbiter.core.units import Price, Size
+    from arbiter.venues.base import Action, OrderRequest
+    from arbiter.venues.kalshi.wire import ack_from_create
+
+    req = OrderRequest("KXE-1", Outcome.YES, Action.BUY, Price(4500), Size(5_000_000), "c")
+    answer = {"order_id": "o1", "fill_count": "5.00", "remaining_count": "0.00",
+              "average_fill_price": "0.4500"}
+    with pytest.raises(WireError, match="filled without average_fee_paid"):
+        ack_from_create(req, answer)
+    assert ack_from_create(req, {**answer, "average_fee_paid": "0.0180"}).fees == 9 * 10**8
+    resting = ack_from_create(req, {"order_id": "o2", "fill_count": "0.00",
+                                    "remaining_count": "5.00"})
+    assert resting.fees == 0  # nothing filled, nothing paid: no fee field needed

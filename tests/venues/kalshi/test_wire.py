@@ -78,10 +78,12 @@ def test_create_answer_is_reported_in_request_terms() -> None:
 def test_order_reader_accepts_both_generations() -> None:
     legacy = {"order_id": "o", "ticker": "T", "side": "no", "action": "buy",
               "status": "resting", "yes_price": 42, "no_price": 58, "fill_count": 1,
-              "remaining_count": 2, "initial_count": 3, "client_order_id": "c"}
+              "remaining_count": 2, "initial_count": 3, "client_order_id": "c",
+              "taker_fees": 1, "maker_fees": 0}
     current = {"order_id": "o", "ticker": "T", "side": "no", "action": "buy",
                "status": "executed", "no_price_dollars": "0.5800", "fill_count_fp": "3.00",
-               "remaining_count_fp": "0.00", "initial_count_fp": "3.00"}
+               "remaining_count_fp": "0.00", "initial_count_fp": "3.00",
+               "taker_fees_dollars": "0.0300", "maker_fees_dollars": "0.0000"}
     a, b = ack_from_order(legacy), ack_from_order(current)
     assert (a.price, a.filled, a.remaining, a.size, a.status) == (
         5800, 1_000_000, 2_000_000, 3_000_000, OrderStatus.OPEN)
@@ -96,8 +98,10 @@ def test_fill_position_balance_readers() -> None:
     assert (fill.price, fill.size, fill.fee, fill.ts_ms) == (4100, 2_500_000, 2 * 10**8, 100_000)
     legacy = fill_from_wire({"trade_id": "f", "order_id": "o", "market_ticker": "T",
                              "side": "no", "action": "sell", "count": 2, "no_price": 59,
-                             "yes_price": 41})
+                             "yes_price": 41, "fee_cost": "0.0200", "is_taker": False,
+                             "created_time": "2026-03-12T10:00:00.250Z"})
     assert (legacy.price, legacy.size, legacy.outcome) == (5900, 2_000_000, Outcome.NO)
+    assert legacy.ts_ms == 1_773_309_600_250  # from created_time when ts/ts_ms are absent
     short = position_from_wire({"ticker": "T", "position_fp": "-3.00",
                                 "market_exposure_dollars": "1.7700"})
     assert short is not None and short.outcome is Outcome.NO and short.size == 3_000_000

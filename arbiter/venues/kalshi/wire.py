@@ -104,7 +104,9 @@ def read_signed_count(obj: Mapping[str, Any], fp: str, legacy: str) -> int:
             return -parse_size(text[1:])
         return parse_size(text)
     c = obj.get(legacy)
-    return int(c) * SIZE_SCALE if c is not None else 0
+    if c is None:  # a position without its size is unknown, not flat
+        raise WireError(f"no {fp} or {legacy}")
+    return int(c) * SIZE_SCALE
 
 
 def read_money(obj: Mapping[str, Any], dollars: str, cents: str | None) -> Money | None:
@@ -254,12 +256,14 @@ def ack_from_create(request: OrderRequest, data: Mapping[str, Any]) -> OrderAck:
     except KeyError:
         raise WireError(f"create-order answer without order_id: {sorted(data)}") from None
     try:
-        filled = read_count(data, "fill_count", "fill_count_fp") or Size(0)
+        filled = read_count(data, "fill_count", "fill_count_fp")
         remaining = read_count(data, "remaining_count", "remaining_count_fp")
     except (ValueError, UnitError) as exc:
         raise WireError(f"create-order answer {order_id}: {exc}") from None
-    if remaining is None:
-        remaining = Size(request.size - filled)
+    if filled is None or remaining is None:
+        # both required (SDK 3.34.0 CreateOrderV2Response): an answer that does not say what
+        # filled is unreadable (a lookup follows), never "nothing filled"
+        raise WireError(f"create-order answer {order_id} without fill_count / remaining_count")
     avg = data.get("average_fill_price")
     avg_price: Price | None = None
     fill_cost: Money | None = None
@@ -325,8 +329,10 @@ def ack_from_order(o: Mapping[str, Any]) -> OrderAck:
                                "yes_price", "no_price")
         if price is None:
             raise WireError("order without a price")
-        filled = read_count(o, "fill_count_fp", "fill_count") or Size(0)
-        remaining = read_count(o, "remaining_count_fp", "remaining_count") or Size(0)
+        filled = read_count(o, "fill_count_fp", "fill_count")
+        remaining = read_count(o, "remaining_count_fp", "remaining_count")
+        if filled is None or remaining is None:  # required in both SDKs' Order
+            raise WireError("order without fill_count_fp / remaining_count_fp")
         initial = read_count(o, "initial_count_fp", "initial_count") or Size(filled + remaining)
         status = _STATUS[str(o["status"])]
         if status is OrderStatus.FILLED and filled < initial:

@@ -178,3 +178,34 @@ def test_a_filled_create_answer_without_its_fee_becomes_a_lookup() -> None:
     resting = ack_from_create(req, {"order_id": "o2", "fill_count": "0.00",
                                     "remaining_count": "5.00"})
     assert resting.fees == 0  # nothing filled, nothing paid: no fee field needed
+
+
+@pytest.mark.parametrize("drop", ["fill_count_fp", "remaining_count_fp"])
+def test_an_order_that_does_not_say_what_filled_is_unreadable(drop: str) -> None:
+    from arbiter.venues.kalshi.wire import ack_from_order
+
+    with pytest.raises(WireError, match="fill_count_fp / remaining_count_fp"):
+        ack_from_order({k: v for k, v in ORDER.items() if k != drop})
+
+
+@pytest.mark.parametrize("drop", ["fill_count", "remaining_count"])
+def test_a_create_answer_that_does_not_say_what_filled_becomes_a_lookup(drop: str) -> None:
+    """Read as "nothing filled", an IOC that did fill would look like a failed leg."""
+    from arbiter.core.book import Outcome
+    from arbiter.core.units import Price, Size
+    from arbiter.venues.base import Action, OrderRequest
+    from arbiter.venues.kalshi.wire import ack_from_create
+
+    req = OrderRequest("KXE-1", Outcome.YES, Action.BUY, Price(4500), Size(5_000_000), "c")
+    answer = {"order_id": "o1", "fill_count": "5.00", "remaining_count": "0.00",
+              "average_fill_price": "0.4500", "average_fee_paid": "0.0180"}
+    with pytest.raises(WireError, match="without fill_count / remaining_count"):
+        ack_from_create(req, {k: v for k, v in answer.items() if k != drop})
+
+
+def test_a_position_without_its_size_is_unknown_not_flat() -> None:
+    from arbiter.venues.kalshi.wire import position_from_wire
+
+    assert position_from_wire({"ticker": "KXE-1", "position_fp": "0.00"}) is None
+    with pytest.raises(WireError, match="position_fp"):
+        position_from_wire({"ticker": "KXE-1", "market_exposure_dollars": "1.0000"})

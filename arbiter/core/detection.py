@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from arbiter.core.book import AskView, KalshiBook, Ladder, Outcome, TokenBook
-from arbiter.core.fees import FeeModel, KalshiFeeModel, NoFees, PolymarketFeeModel
+from arbiter.core.fees import FeeModel, KalshiFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.sizing import optimise_size
 from arbiter.core.units import ONE_CONTRACT, PRICE_SCALE, Money, Size
@@ -129,14 +129,21 @@ class Detector:
         self._pairs: dict[str, _PairState] = {}
         self._by_kalshi: dict[str, _PairState] = {}
         self._by_token: dict[str, _PairState] = {}
+        #: pairs that are tracked but never traded, with the reason (unknown Polymarket fee or
+        #: minimum size: ADR 0036); their books still update, no route is ever evaluated
+        self.refused: dict[str, str] = {}
         for pair in pairs:
+            min_order = pair.polymarket_min_order_size or 0
             state = _PairState(
                 pair,
                 KalshiBook(pair.kalshi_ticker, pair.kalshi_tick),
-                TokenBook(pair.polymarket_yes_token, pair.polymarket_tick),
-                TokenBook(pair.polymarket_no_token, pair.polymarket_tick),
+                TokenBook(pair.polymarket_yes_token, pair.polymarket_tick, min_order),
+                TokenBook(pair.polymarket_no_token, pair.polymarket_tick, min_order),
             )
-            state.routes = self._routes(state)
+            reason = pair.untradable_reason()
+            if reason is not None:
+                self.refused[pair.name] = reason
+            state.routes = self._routes(state) if reason is None else []
             for route in state.routes:
                 view = route.ask_a()
                 state.checks.append((view.ladder, view.complement, route.book_b.asks, route))
@@ -148,9 +155,8 @@ class Detector:
     def _routes(self, state: _PairState) -> list[_Route]:
         pair = state.pair
         kfee = KalshiFeeModel(pair.kalshi_fee_multiplier)
-        pfee: FeeModel = (
-            PolymarketFeeModel(pair.polymarket_fee_bps) if pair.polymarket_fee_bps else NoFees()
-        )
+        assert pair.polymarket_fee is not None  # untradable pairs get no routes
+        pfee: FeeModel = pair.polymarket_fee
         routes = []
         for k_outcome in (Outcome.YES, Outcome.NO):
             token = pair.polymarket_token(k_outcome.other)

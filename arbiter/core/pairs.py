@@ -13,13 +13,24 @@ Keys of a ``[[pair]]`` table:
 | `kalshi_ticker` | string, required | Kalshi market ticker |
 | `polymarket_yes_token` | string, required | decimal token id of the Polymarket YES outcome |
 | `polymarket_no_token` | string, required | decimal token id of the Polymarket NO outcome |
-| `polymarket_tick_size` | string, default "0.01" | one of 0.1, 0.01, 0.001, 0.0001 |
+| `polymarket_tick_size` | string, default "0.01" | one of 0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001 |
 | `polymarket_neg_risk` | bool, default false | market uses the Neg-Risk exchange |
-| `polymarket_fee_bps` | int, default 0 | Polymarket fee rate (most markets: 0) |
+| `polymarket_condition_id` | string, optional | the market's condition id (`0x…`), for refreshes |
+| `polymarket_fee_rate` | decimal string, no default | taker fee rate `fd.r` ("0.04"; "0" = fee-free) |
+| `polymarket_fee_exponent` | int, no default | fee curve exponent `fd.e` (0..4, today 1) |
+| `polymarket_min_order_size` | decimal string or int, no default | venue minimum order size `mos` (shares) |
 | `kalshi_tick_size` | string, default "0.01" | Kalshi price grid: 0.01 or 0.001 |
 | `kalshi_fee_multiplier` | string, default "0.07" | Kalshi taker fee multiplier for the series |
 | `inverted` | bool, default false | Kalshi YES pays when Polymarket NO pays |
 | `max_contracts` | int or decimal string, optional | per-pair cap on contracts per opportunity |
+
+**Unknown is never free** (ADR 0036). A pair that omits `polymarket_fee_rate` or
+`polymarket_min_order_size` parses (so `arbiter pairs refresh` can fill it in) but is *not tradable*:
+:meth:`Pair.untradable_reason` names what is missing, `arbiter scan` refuses it (exit 2), the detector
+builds no route for it, and live/paper trading fills the fields from the venue at start or refuses
+the pair. A fee-free market says `polymarket_fee_rate = "0"` explicitly. The two fee fields come as
+a pair: one without the other is an error. The pre-2026 `polymarket_fee_bps` is rejected with an
+error naming the new fields (it described the legacy `/fee-rate` base fee, not what is charged).
 """
 
 from __future__ import annotations
@@ -27,10 +38,12 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from arbiter.core.book import Outcome
+from arbiter.core.fees import POLYMARKET_MAX_EXPONENT, PolymarketFeeModel
 from arbiter.core.units import (
     POLYMARKET_TICKS,
     Size,
@@ -50,7 +63,10 @@ _KNOWN = {
     "polymarket_no_token",
     "polymarket_tick_size",
     "polymarket_neg_risk",
-    "polymarket_fee_bps",
+    "polymarket_condition_id",
+    "polymarket_fee_rate",
+    "polymarket_fee_exponent",
+    "polymarket_min_order_size",
     "kalshi_tick_size",
     "kalshi_fee_multiplier",
     "inverted",
@@ -71,11 +87,31 @@ class Pair:
     polymarket_no_token: str
     polymarket_tick: int = 100
     polymarket_neg_risk: bool = False
-    polymarket_fee_bps: int = 0
+    #: the market's taker fee; None = unknown, and an unknown fee is never traded
+    polymarket_fee: PolymarketFeeModel | None = None
     kalshi_tick: int = 100
     kalshi_fee_multiplier: Fraction = Fraction(7, 100)
     inverted: bool = False
     max_contracts: Size | None = None
+    #: the venue's minimum order size (``mos``); None = unknown, never traded
+    polymarket_min_order_size: Size | None = None
+    #: the Polymarket market (``0x`` + 64 hex); optional, found from the tokens when absent
+    polymarket_condition_id: str | None = None
+
+    def untradable_reason(self) -> str | None:
+        """Why this pair must not be traded (unknown Polymarket market data), or None."""
+        missing = []
+        if self.polymarket_fee is None:
+            missing.append("polymarket_fee_rate/polymarket_fee_exponent")
+        if self.polymarket_min_order_size is None:
+            missing.append("polymarket_min_order_size")
+        if not missing:
+            return None
+        return (
+            f"pair '{self.name}': Polymarket {' and '.join(missing)} unknown "
+            "(run 'arbiter pairs refresh', or state them; a fee-free market says "
+            'polymarket_fee_rate = "0")'
+        )
 
     def polymarket_token(self, kalshi_outcome: Outcome) -> str:
         """The Polymarket token that pays exactly when Kalshi ``kalshi_outcome`` pays."""
@@ -110,6 +146,15 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         raise _fail(source, where, "each [[pair]] must be a table")
     if isinstance(table.get("name"), str):
         where = f"pair '{table['name']}'"
+    if "polymarket_fee_bps" in table:
+        raise _fail(
+            source,
+            where,
+            "field 'polymarket_fee_bps' is no longer accepted (it was the legacy /fee-rate base "
+            "fee, not the fee charged): state 'polymarket_fee_rate' (decimal string, e.g. "
+            "\"0.04\") and 'polymarket_fee_exponent' (integer, e.g. 1) from the market's "
+            "/clob-markets fd.r and fd.e, or run 'arbiter pairs refresh'",
+        )
     unknown = sorted(set(table) - _KNOWN)
     if unknown:
         raise _fail(source, where, f"unknown field '{unknown[0]}'")
@@ -139,9 +184,8 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         raise _fail(
             source, where, f"field 'kalshi_tick_size' must be 0.01 or 0.001, got {kalshi_tick_text!r}"
         )
-    fee_bps = table.get("polymarket_fee_bps", 0)
-    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000:
-        raise _fail(source, where, f"field 'polymarket_fee_bps' must be 0..10000, got {fee_bps!r}")
+    poly_fee = _polymarket_fee(table, source, where)
+    min_order = _polymarket_min_order(table, source, where)
     multiplier_text = table.get("kalshi_fee_multiplier", "0.07")
     try:
         if not isinstance(multiplier_text, str):
@@ -176,12 +220,77 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         polymarket_no_token=no_token,
         polymarket_tick=poly_tick,
         polymarket_neg_risk=_bool(table, "polymarket_neg_risk", source, where),
-        polymarket_fee_bps=fee_bps,
+        polymarket_fee=poly_fee,
         kalshi_tick=_KALSHI_TICKS[kalshi_tick_text],
         kalshi_fee_multiplier=multiplier,
         inverted=_bool(table, "inverted", source, where),
         max_contracts=max_contracts,
+        polymarket_min_order_size=min_order,
+        polymarket_condition_id=_condition_id(table, source, where),
     )
+
+
+def _condition_id(table: dict[str, Any], source: str, where: str) -> str | None:
+    if "polymarket_condition_id" not in table:
+        return None
+    cid = table["polymarket_condition_id"]
+    ok = isinstance(cid, str) and cid.startswith("0x") and len(cid) == 66
+    if not ok or any(ch not in "0123456789abcdefABCDEF" for ch in cid[2:]):
+        raise _fail(
+            source, where, f"field 'polymarket_condition_id' must be 0x + 64 hex digits, got {cid!r}"
+        )
+    return str(cid)
+
+
+def _polymarket_fee(table: dict[str, Any], source: str, where: str) -> PolymarketFeeModel | None:
+    has_rate, has_exp = "polymarket_fee_rate" in table, "polymarket_fee_exponent" in table
+    if not has_rate and not has_exp:
+        return None  # unknown: parses, never trades
+    if has_rate != has_exp:
+        given, other = (
+            ("polymarket_fee_rate", "polymarket_fee_exponent")
+            if has_rate
+            else ("polymarket_fee_exponent", "polymarket_fee_rate")
+        )
+        raise _fail(source, where, f"field '{given}' needs '{other}' too")
+    rate_text, exponent = table["polymarket_fee_rate"], table["polymarket_fee_exponent"]
+    if isinstance(exponent, bool) or not isinstance(exponent, int) or not (
+        0 <= exponent <= POLYMARKET_MAX_EXPONENT
+    ):
+        raise _fail(
+            source,
+            where,
+            f"field 'polymarket_fee_exponent' must be an integer 0..{POLYMARKET_MAX_EXPONENT}, "
+            f"got {exponent!r}",
+        )
+    try:
+        if not isinstance(rate_text, str):
+            raise ValueError
+        return PolymarketFeeModel(Fraction(Decimal(rate_text.strip())), exponent)
+    except (ValueError, ArithmeticError, UnitError):
+        raise _fail(
+            source,
+            where,
+            f"field 'polymarket_fee_rate' must be a decimal string in [0, 1] (e.g. \"0.04\"), "
+            f"got {rate_text!r}",
+        ) from None
+
+
+def _polymarket_min_order(table: dict[str, Any], source: str, where: str) -> Size | None:
+    if "polymarket_min_order_size" not in table:
+        return None
+    raw = table["polymarket_min_order_size"]
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise UnitError("type")
+        size = size_from_count(raw) if isinstance(raw, int) else parse_size(raw)
+    except UnitError:
+        raise _fail(
+            source,
+            where,
+            f"field 'polymarket_min_order_size' must be a non-negative share count, got {raw!r}",
+        ) from None
+    return size
 
 
 def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:

@@ -76,7 +76,7 @@ def test_every_venv_target_installs_from_its_lock() -> None:
     for line in installs:
         if ".venv-latest" in line or "LATEST_VENV" in line:
             continue
-        assert ("--require-hashes" in line and ".lock" in line or "LOCK" in line) or (
+        assert (("--require-hashes" in line and ".lock" in line) or "LOCK" in line) or (
             "--no-deps" in line and "-e ." in line), line
     for env in lock.ENVIRONMENTS:
         assert f"tools.lock --check {env.name}" in makefile or (

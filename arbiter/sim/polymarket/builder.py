@@ -4,7 +4,9 @@ Market and token ids are derived from the scenario key (keccak), so the same sce
 lists the same ids, in every process, and a pairs file written against one run works against the
 next. A scenario can pin real-looking ids or venue settings in a ``[market.polymarket]`` table
 (``condition_id``, ``yes_token``, ``no_token``, ``question``, ``tick_size``, ``neg_risk``,
-``fee_bps``, ``min_order_size``, ``end_date``, ``slug``).
+``fee_rate`` (decimal string, the market's ``fd.r``; default "0"), ``fee_exponent`` (``fd.e``,
+default 1), ``fee_bps`` (the legacy ``/fee-rate`` base fee; default 1000 when ``fee_rate`` is
+above 0, else 0, as the live venue answers), ``min_order_size``, ``end_date``, ``slug``).
 
 Accounts (``[[account]]``): ``address`` (the funder, i.e. the order ``maker``), ``collateral``
 (dollars), optional ``signer`` + ``signature_type`` (1 proxy, 2 Safe) when the address is a wallet
@@ -15,10 +17,12 @@ credentials of the signer) and ``[account.tokens]`` (token id = share count).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
 
 from eth_hash.auto import keccak
 
-from arbiter.core.units import UnitError, parse_size, parse_tick
+from arbiter.core.units import POLYMARKET_TICKS, UnitError, parse_size, parse_tick
 from arbiter.sim.common import AccountEntry, ScenarioMarket, ScenarioSpec, SimConfigError
 from arbiter.sim.polymarket.exchange import Exchange, SimMarket
 from arbiter.venues.polymarket.auth import ApiCreds
@@ -38,8 +42,15 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
     try:
         cid = str(pm.get("condition_id") or "0x" + keccak(f"polymarket:{sm.key}".encode()).hex())
         tick = parse_tick(str(pm["tick_size"])) if "tick_size" in pm else sm.tick
-        if tick not in (1, 10, 100, 1000):
+        if tick not in POLYMARKET_TICKS.values():
             raise UnitError(f"tick {tick} is not a Polymarket tick")
+        rate_text = pm.get("fee_rate", "0")
+        if not isinstance(rate_text, str):
+            raise UnitError(f"fee_rate must be a decimal string, got {rate_text!r}")
+        rate = Fraction(Decimal(rate_text))
+        exponent = pm.get("fee_exponent", 1)
+        if isinstance(exponent, bool) or not isinstance(exponent, int):
+            raise UnitError(f"fee_exponent must be an integer, got {exponent!r}")
         min_size = parse_size(str(pm.get("min_order_size", "5")))
         slug = str(pm.get("slug") or sm.key.lower())
         return SimMarket(
@@ -51,12 +62,14 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
             tick=tick,
             min_order_size=min_size,
             neg_risk=bool(pm.get("neg_risk", False)),
-            fee_bps=int(pm.get("fee_bps", 0)),
+            fee_rate=rate,
+            fee_exponent=exponent,
+            fee_bps=int(pm.get("fee_bps", 1000 if rate else 0)),
             end_date_iso=str(pm.get("end_date", "2026-12-31T23:59:59Z")),
             description=str(pm.get("description", sm.title)),
             slug=slug,
         )
-    except (UnitError, ValueError, TypeError) as exc:
+    except (UnitError, ValueError, TypeError, ArithmeticError) as exc:
         raise SimConfigError(f"{where}: {exc}") from None
 
 

@@ -24,8 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Final
 
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.matching import (
     Fill,
     LevelChange,
@@ -91,6 +93,12 @@ class SimMarket:
     tick: int = 100
     min_order_size: int = 5 * SIZE_SCALE
     neg_risk: bool = False
+    #: taker fee curve served as ``/clob-markets`` ``fd`` and charged on every match (docs
+    #: ``/trading/fees``): ``C x rate x (p(1-p))^e`` pUSD, floored to $0.00001
+    fee_rate: Fraction = Fraction(0)
+    fee_exponent: int = 1
+    #: the *legacy* base fee of ``/fee-rate`` (and v1 ``feeRateBps``): 1000 on fee-charging
+    #: markets, 0 on fee-free ones (py-clob-client-v2 issue #107); it prices nothing
     fee_bps: int = 0
     end_date_iso: str = "2026-12-31T00:00:00Z"
     description: str = ""
@@ -98,9 +106,15 @@ class SimMarket:
     active: bool = True
     last_trade: int | None = None
     engine: MatchingBook = field(init=False)
+    fee: PolymarketFeeModel = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine = MatchingBook(self.condition_id, tick=self.tick, lot=SHARE_STEP)
+        self.fee = PolymarketFeeModel(Fraction(self.fee_rate), self.fee_exponent)
+
+    def fee_bound(self, price: int, size: int) -> int:
+        """Most fee an order of ``size`` with limit ``price`` can pay (for its reservation)."""
+        return self.fee.level_term(min(price, PRICE_SCALE // 2), size)
 
     def outcome(self, token: str) -> str:
         return "Yes" if token == self.yes_token else "No"
@@ -170,6 +184,7 @@ class SimOrder:
     trades: list[str] = field(default_factory=list)
     engine_order: Order | None = None
     reserved: int = 0  # Money (BUY) or Size (SELL) still reserved
+    fees_paid: int = 0  # Money charged to this order as a taker
 
     @property
     def outcome(self) -> str:
@@ -463,7 +478,8 @@ class Exchange:
                             "MARKET_NOT_READY")
         wallet = self.wallet(maker)
         if side == "BUY":
-            need = price * shares
+            # the fee is paid in pUSD on top of the notional, so a BUY must cover it too
+            need = price * shares + market.fee_bound(price, shares)
             if wallet.free_collateral() < need:
                 raise SimReject(
                     400,
@@ -543,7 +559,7 @@ class Exchange:
         order.engine_order = engine_order
         wallet = self.wallet(order.maker)
         if order.side == "BUY":
-            order.reserved = order.price * order.size
+            order.reserved = order.price * order.size + market.fee_bound(order.price, order.size)
             wallet.reserved_collateral += order.reserved
         else:
             order.reserved = order.size
@@ -599,22 +615,23 @@ class Exchange:
         wallet = self.wallet(order.maker)
         price = market.token_price(order.token, axis_price)
         amount = price * size
-        fee_bps = market.fee_bps if taker else 0
-        low = min(price, PRICE_SCALE - price)
+        # CLOB V2: the taker pays C x rate x (p(1-p))^e pUSD per match, floored to $0.00001, on
+        # top of a BUY's notional or out of a SELL's proceeds; shares are delivered in full
+        # (docs /trading/fees; live fill in py-clob-client-v2 issue #107). Makers pay nothing.
+        fee = market.fee.match_fee(price, size) if taker else 0
         if order.side == "BUY":
-            release = order.price * size
+            release = min(order.reserved, order.price * size + market.fee_bound(order.price, size))
             order.reserved -= release
             wallet.reserved_collateral -= release
-            wallet.collateral -= amount
-            fee_tokens = fee_bps * low * size // (10_000 * price) if fee_bps else 0
-            wallet.tokens[order.token] = wallet.tokens.get(order.token, 0) + size - fee_tokens
+            wallet.collateral -= amount + fee
+            wallet.tokens[order.token] = wallet.tokens.get(order.token, 0) + size
         else:
             order.reserved -= size
             wallet.reserved_tokens[order.token] = wallet.reserved_tokens.get(order.token, 0) - size
             wallet.tokens[order.token] = wallet.tokens.get(order.token, 0) - size
-            fee = fee_bps * low * size // 10_000 if fee_bps else 0
             wallet.collateral += amount - fee
         order.size_matched += size
+        order.fees_paid += fee
         return amount
 
     def _settle(self, market: SimMarket, fill: Fill, ts_ms: int) -> None:

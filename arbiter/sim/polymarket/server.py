@@ -517,11 +517,20 @@ class PolymarketSim:
         market = self.exchange.markets.get(request.match_info["condition_id"])
         if market is None:
             return _error(404, "market not found")
+        # docs /api-reference/markets/get-clob-market-info: numbers, not strings (mos 5,
+        # mts 0.01, fd {"r": 0.02, "e": 2, "to": true}); mbf/tbf are the legacy base fees
         return _json({
             "t": [{"t": market.yes_token, "o": "Yes"}, {"t": market.no_token, "o": "No"}],
+            "mos": Decimal(format_decimal(market.min_order_size, 6)),
             "mts": Decimal(market.tick_text),
+            "mbf": 0,
+            "tbf": market.fee_bps,
             "nr": market.neg_risk,
-            "fd": {"r": Decimal(market.fee_bps) / 10_000, "e": 1},
+            "fd": {
+                "r": Decimal(market.fee_rate.numerator) / market.fee_rate.denominator,
+                "e": market.fee_exponent,
+                "to": True,
+            },
         })
 
     # -- L1 -----------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from arbiter.venues.polymarket.constants import (
     SIDE_SELL,
     VERSIONS,
 )
+from arbiter.venues.polymarket.market_info import ClobMarketInfo
 from arbiter.venues.polymarket.orders import OrderSpec, SignedOrder, build_order
 from arbiter.venues.polymarket.rest import PolymarketRest
 
@@ -106,6 +107,8 @@ class PolymarketClient:
         self.exchange_version = exchange_version
         self.meta_ttl_s = meta_ttl_s
         self._meta: dict[str, TokenMeta] = {}
+        #: ``/clob-markets`` answers by condition id (fee curve, min size, tick, neg-risk)
+        self._markets: dict[str, ClobMarketInfo] = {}
         self._signed: dict[str, tuple[OrderSpec, SignedOrder]] = {}
         self._cid_of: dict[str, str] = {}
 
@@ -152,6 +155,18 @@ class PolymarketClient:
         fee = await self.rest.fee_rate_bps(token_id)
         meta = self._meta[token_id] = TokenMeta(tick, neg_risk, fee, now)
         return meta
+
+    async def clob_market(self, condition_id: str, refresh: bool = False) -> ClobMarketInfo:
+        """The market's fee curve, minimum size, tick and neg-risk (``/clob-markets``).
+
+        Cached per condition id; ``refresh`` re-reads it (after a ``tick_size_change`` or an
+        order the venue refused for a changed fee or tick). A body of the wrong shape, or one
+        without a fee we can compute, raises :class:`ClobMarketError` / :class:`FeeUnknownError`.
+        """
+        info = self._markets.get(condition_id)
+        if info is None or refresh:
+            info = self._markets[condition_id] = await self.rest.clob_market(condition_id)
+        return info
 
     def note_tick(self, token_id: str, tick: int) -> None:
         """Feed a ``tick_size_change`` from the market channel into the order path."""
@@ -331,7 +346,9 @@ class PolymarketClient:
             if t.get("owner") == me and t.get("trader_side", "TAKER") == "TAKER":
                 price = parse_price(str(t["price"]))
                 size = parse_size(str(t["size"]))
-                fee_bps = int(t.get("fee_rate_bps") or 0)
+                # a V2 trade carries no fee amount and its fee_rate_bps reads 0 although a fee is
+                # charged (py-clob-client-v2 issue #107): the charge is the market's fd curve
+                fee_model = (await self.clob_market(str(t.get("market", "")))).fee
                 order_id = str(t.get("taker_order_id", ""))
                 out.append(FillReport(
                     venue=VENUE,
@@ -343,7 +360,7 @@ class PolymarketClient:
                     action=Action.BUY if t.get("side") == "BUY" else Action.SELL,
                     price=price,
                     size=size,
-                    fee=_fee(fee_bps, price, size),
+                    fee=fee_model.match_fee(price, size),
                     is_taker=True,
                     ts_ms=ts_ms,
                 ))
@@ -399,14 +416,3 @@ def _same_intent(a: OrderSpec, b: OrderSpec) -> bool:
     return (a.token_id, a.side, a.price, a.size, a.order_type, a.post_only, a.expiration) == (
         b.token_id, b.side, b.price, b.size, b.order_type, b.post_only, b.expiration
     )
-
-
-def _fee(fee_bps: int, price: int, size: int) -> Money:
-    """Taker fee in dollars by the CTF exchange formula ``rate × min(p, 1 − p) × size``.
-
-    BUY fees are taken in tokens on chain (``… / p`` tokens, each worth ``p``), so their dollar
-    value is the same expression.
-    """
-    if not fee_bps:
-        return Money(0)
-    return Money(fee_bps * min(price, PRICE_SCALE - price) * size // 10_000)

@@ -39,6 +39,7 @@ from arbiter.venues.polymarket.auth import (
     l2_headers,
 )
 from arbiter.venues.polymarket.constants import DEFAULT_REST_URL, END_CURSOR, FIRST_CURSOR
+from arbiter.venues.polymarket.market_info import ClobMarketInfo, parse_clob_market
 from arbiter.venues.polymarket.orders import SignedOrder
 from arbiter.venues.polymarket.schemas import OrderBookSummary, PostOrderResponse
 
@@ -236,6 +237,12 @@ class PolymarketRest:
     async def market(self, condition_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self.request("GET", f"/markets/{condition_id}")
         return data
+
+    async def clob_market(self, condition_id: str) -> ClobMarketInfo:
+        """Fee curve, minimum size, tick, neg-risk of one market (typed; see market_info)."""
+        return parse_clob_market(
+            await self.request("GET", f"/clob-markets/{condition_id}"), condition_id
+        )
 
     # -- L1 ---------------------------------------------------------------------------------
     async def create_api_key(self, nonce: int = 0) -> ApiCreds:

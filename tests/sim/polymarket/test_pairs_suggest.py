@@ -83,6 +83,14 @@ async def test_review_file_from_local_polymarket(tmp_path: Path,
     )
     pairs = parse_pairs(confirmed)
     assert sorted(p.kalshi_ticker for p in pairs) == sorted(m.key for m in spec.markets)
-    tokens = {m.key: m.yes_token for m in sim.exchange.markets.values()}
-    assert all(p.polymarket_yes_token == tokens[p.kalshi_ticker] for p in pairs)
+    markets = {m.key: m for m in sim.exchange.markets.values()}
+    assert all(p.polymarket_yes_token == markets[p.kalshi_ticker].yes_token for p in pairs)
+    # the fee, minimum and tick come from the venue's /clob-markets, so the pairs can trade
+    for p in pairs:
+        m = markets[p.kalshi_ticker]
+        assert p.untradable_reason() is None
+        assert p.polymarket_fee == m.fee and p.polymarket_min_order_size == m.min_order_size
+        assert p.polymarket_condition_id == m.condition_id and p.polymarket_tick == m.tick
+    assert {str(p.polymarket_fee.rate) for p in pairs if p.polymarket_fee} == {"1/20", "7/100",
+                                                                               "1/25"}
     assert "wrote 4 candidate pair(s)" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from arbiter.core.book import Outcome
-from arbiter.core.units import Price, Size, parse_price, parse_tick
+from arbiter.core.units import Price, Size, parse_money, parse_price, parse_tick
 from arbiter.sim.common import ScenarioMarket, ScenarioSpec, load_scenario
 from arbiter.sim.polymarket.builder import build_exchange
 from arbiter.sim.polymarket.exchange import SimReject
@@ -68,7 +68,7 @@ async def test_default_scenario_lists_markets_with_makers_on_both_tokens() -> No
 async def test_neg_risk_market_with_fees_and_safe_funder() -> None:
     market = ScenarioMarket(
         key="NR", title="Neg-risk market", fair=Price(5000), volatility_ticks=0,
-        venues={"polymarket": {"neg_risk": True, "fee_bps": 1000, "tick_size": "0.001"}},
+        venues={"polymarket": {"neg_risk": True, "fee_rate": "0.07", "tick_size": "0.001"}},
     )
     spec = ScenarioSpec("nr", (market,))
     exchange = build_exchange(spec, seed=3)
@@ -90,11 +90,14 @@ async def test_neg_risk_market_with_fees_and_safe_funder() -> None:
                                                 Price(5990), Size(10_000_000), "nr-b"))
         assert sell.status is OrderStatus.FILLED
         (fill,) = await b.fills()
-        # taker BUY at 0.599: fee = 10% x min(p, 1-p) x size, taken in tokens on chain
-        assert fill.fee == 1000 * 4010 * 10_000_000 // 10_000
+        # taker BUY 10 at 0.599 on a crypto market (fd.r 0.07, e 1; the legacy base fee is 1000):
+        # 10 x 0.07 x 0.599 x 0.401 = 0.1681393 pUSD, floored to 0.16813, on top of the notional;
+        # the shares arrive in full (docs /trading/fees, CLOB V2)
+        assert fill.fee == parse_money("0.16813")
         wallet = exchange.wallet(SAFE_B)
-        fee_tokens = 1000 * 4010 * 10_000_000 // (10_000 * 5990)
-        assert wallet.tokens[m.no_token] == 10_000_000 - fee_tokens
+        assert wallet.tokens[m.no_token] == 10_000_000
+        assert wallet.collateral == parse_money("1000") - parse_money("5.99") - fill.fee
+        assert exchange.wallet(ADDR_A).collateral == parse_money("1000") - parse_money("4.01")
     finally:
         await a.close()
         await b.close()

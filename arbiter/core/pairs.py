@@ -35,6 +35,7 @@ error naming the new fields (it described the legacy `/fee-rate` base fee, not w
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,7 +54,18 @@ from arbiter.core.units import (
     size_from_count,
 )
 
-__all__ = ["Pair", "PairsError", "parse_pairs"]
+__all__ = ["POLYMARKET_MARKET_FIELDS", "Pair", "PairsError", "parse_pairs", "set_pair_fields"]
+
+#: The fields ``arbiter pairs refresh`` (and the engine's start-up refresh) own: everything the
+#: venue states about a Polymarket market. The rest of a ``[[pair]]`` is the operator's.
+POLYMARKET_MARKET_FIELDS = (
+    "polymarket_condition_id",
+    "polymarket_tick_size",
+    "polymarket_neg_risk",
+    "polymarket_fee_rate",
+    "polymarket_fee_exponent",
+    "polymarket_min_order_size",
+)
 
 _KALSHI_TICKS = {"0.01": 100, "0.001": 10}
 _KNOWN = {
@@ -336,3 +348,87 @@ def _check_unique(pairs: Iterable[Pair], source: str) -> None:
                     source, where, f"{key} {token!r} is already used by pair '{tokens[token]}'"
                 )
             tokens[token] = pair.name
+
+
+def _toml_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_HEADER = re.compile(r"^\s*\[")
+_PAIR_HEADER = re.compile(r"^\s*\[\[\s*pair\s*\]\]\s*(#.*)?$")
+_KEY = re.compile(r'^(\s*)([A-Za-z0-9_-]+)(\s*=\s*)("(?:[^"\\]|\\.)*"|[^#]*?)(\s*(#.*)?)$')
+
+
+def set_pair_fields(
+    text: str, updates: dict[str, dict[str, str | int | bool | None]], source: str = "<pairs>"
+) -> str:
+    """Rewrite fields of named ``[[pair]]`` tables in place, keeping everything else.
+
+    ``updates`` maps a pair name to ``{field: value}``; ``None`` removes the field. A field
+    already present keeps its line (and any trailing comment) with the new value; a new field
+    goes after the table's last key. Comments, blank lines, order and the other pairs are left
+    untouched. The result is parsed again before it is returned, so a rewrite can never produce
+    a file the engine would refuse to load for a reason the input did not have.
+    """
+    lines = text.splitlines(keepends=True)
+    blocks: list[tuple[int, int]] = []  # [start, end) of each [[pair]] table, header included
+    start: int | None = None
+    for i, line in enumerate(lines):
+        if _HEADER.match(line):
+            if start is not None:
+                blocks.append((start, i))
+                start = None
+            if _PAIR_HEADER.match(line):
+                start = i
+    if start is not None:
+        blocks.append((start, len(lines)))
+    names: dict[str, tuple[int, int]] = {}
+    for a, b in blocks:
+        for line in lines[a + 1 : b]:
+            m = _KEY.match(line.rstrip("\r\n"))
+            if m and m.group(2) == "name":
+                names[tomllib.loads(f"v = {m.group(4)}")["v"]] = (a, b)
+    missing = sorted(set(updates) - set(names))
+    if missing:
+        raise PairsError(f"{source}: no [[pair]] named {missing[0]!r}")
+    out: list[str] = []
+    edits = {names[name][0]: (names[name][1], fields) for name, fields in updates.items()}
+    i = 0
+    while i < len(lines):
+        if i not in edits:
+            out.append(lines[i])
+            i += 1
+            continue
+        end, fields = edits[i]
+        todo = dict(fields)
+        block: list[str] = [lines[i]]
+        last_key = 0
+        for line in lines[i + 1 : end]:
+            body = line.rstrip("\r\n")
+            newline = line[len(body):] or "\n"
+            m = _KEY.match(body)
+            if m and m.group(2) in todo:
+                value = todo.pop(m.group(2))
+                if value is None:
+                    continue
+                block.append(f"{m.group(1)}{m.group(2)}{m.group(3)}{_toml_value(value)}"
+                             f"{m.group(5)}{newline}")
+                last_key = len(block)
+                continue
+            block.append(line)
+            if m:
+                last_key = len(block)
+        if not block[last_key - 1 if last_key else 0].endswith("\n"):
+            block[last_key - 1 if last_key else 0] += "\n"
+        added = [f"{key} = {_toml_value(v)}\n" for key, v in todo.items() if v is not None]
+        at = last_key if last_key else 1
+        block[at:at] = added
+        out.extend(block)
+        i = end
+    result = "".join(out)
+    parse_pairs(result, source)
+    return result

@@ -171,6 +171,7 @@ class PolymarketSim:
         r.add_get("/markets", self._markets)
         r.add_get("/markets/{condition_id}", self._market)
         r.add_get("/clob-markets/{condition_id}", self._clob_market)
+        r.add_get("/markets-by-token/{token_id}", self._market_by_token)
         r.add_post("/auth/api-key", self._create_key)
         r.add_get("/auth/derive-api-key", self._derive_key)
         r.add_get("/auth/api-keys", self._list_keys)
@@ -512,6 +513,16 @@ class PolymarketSim:
         if market is None:
             return _error(404, "market not found")
         return _json(self.exchange.market_json(market))
+
+    async def _market_by_token(self, request: web.Request) -> web.Response:
+        # docs /api-reference/markets/get-market-by-token: condition id + both token ids
+        token = request.match_info["token_id"]
+        for market in self.exchange.markets.values():
+            if token in (market.yes_token, market.no_token):
+                return _json({"condition_id": market.condition_id,
+                              "primary_token_id": market.yes_token,
+                              "secondary_token_id": market.no_token})
+        return _error(404, "market not found")
 
     async def _clob_market(self, request: web.Request) -> web.Response:
         market = self.exchange.markets.get(request.match_info["condition_id"])

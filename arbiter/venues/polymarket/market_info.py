@@ -18,16 +18,29 @@ SDKs (the docs' example omits it). Numbers are read through ``Decimal(str(x))`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbiter.core.fees import POLYMARKET_MAX_EXPONENT, PolymarketFeeModel
+from arbiter.core.pairs import Pair
 from arbiter.core.units import POLYMARKET_TICKS, Size, UnitError, format_decimal, parse_size
 from arbiter.venues.base import VenueError
 
-__all__ = ["ClobMarketError", "ClobMarketInfo", "FeeUnknownError", "parse_clob_market"]
+if TYPE_CHECKING:
+    from arbiter.venues.polymarket.rest import PolymarketRest
+
+__all__ = [
+    "ClobMarketError",
+    "ClobMarketInfo",
+    "FeeUnknownError",
+    "apply_to_pair",
+    "fetch_pair_market",
+    "pair_fields",
+    "parse_clob_market",
+    "unknown_fields",
+]
 
 _TICK_BY_DECIMAL = {Decimal(text): (text, units) for text, units in POLYMARKET_TICKS.items()}
 
@@ -149,3 +162,54 @@ def parse_clob_market(body: Any, condition_id: str) -> ClobMarketInfo:
 def min_size_text(size: int) -> str:
     """A minimum order size as the pairs file writes it ("5", "0.5")."""
     return format_decimal(size, 6)
+
+
+def pair_fields(info: ClobMarketInfo) -> dict[str, str | int | bool | None]:
+    """The pairs-file fields the venue states for a market (``core.pairs.POLYMARKET_MARKET_FIELDS``)."""
+    return {
+        "polymarket_condition_id": info.condition_id,
+        "polymarket_tick_size": info.tick_text,
+        "polymarket_neg_risk": info.neg_risk,
+        "polymarket_fee_rate": info.fee.rate_text,
+        "polymarket_fee_exponent": info.fee.exponent,
+        "polymarket_min_order_size": min_size_text(info.min_order_size),
+    }
+
+
+def unknown_fields() -> dict[str, str | int | bool | None]:
+    """Fields that make a pair untradable: its fee and minimum, removed (never guessed)."""
+    return {
+        "polymarket_fee_rate": None,
+        "polymarket_fee_exponent": None,
+        "polymarket_min_order_size": None,
+    }
+
+
+def apply_to_pair(pair: Pair, info: ClobMarketInfo) -> Pair:
+    """``pair`` with the venue's current fee, minimum, tick and neg-risk."""
+    return replace(
+        pair,
+        polymarket_condition_id=info.condition_id,
+        polymarket_tick=info.tick,
+        polymarket_neg_risk=info.neg_risk,
+        polymarket_fee=info.fee,
+        polymarket_min_order_size=info.min_order_size,
+    )
+
+
+async def fetch_pair_market(rest: PolymarketRest, pair: Pair) -> ClobMarketInfo:
+    """Read the market of ``pair`` and check that both of its tokens belong to it.
+
+    The condition id comes from the pair when stated, else from ``/markets-by-token`` of the YES
+    token. A market that does not list both tokens is a :class:`ClobMarketError`: a pairs file
+    pointing at the wrong market must not borrow that market's fee.
+    """
+    cid = pair.polymarket_condition_id or await rest.condition_of_token(pair.polymarket_yes_token)
+    info = await rest.clob_market(cid)
+    wanted = {pair.polymarket_yes_token, pair.polymarket_no_token}
+    if not wanted <= info.token_ids:
+        raise ClobMarketError(
+            cid, f"market lists tokens {sorted(info.token_ids)}, not pair '{pair.name}' tokens "
+            f"{sorted(wanted)}"
+        )
+    return info

@@ -61,6 +61,9 @@ class Leg:
     cost: Money
     fee: Money
     book_ts_ns: int
+    #: the market's minimum order size and tick when detected (the risk check enforces both)
+    min_size: int = 0
+    tick: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,14 @@ class Opportunity:
             if leg.venue == venue:
                 return leg
         return None
+
+
+def _rules(book: KalshiBook | TokenBook) -> tuple[Size, int]:
+    """(minimum size, tick) a leg on ``book`` must respect: a Polymarket token's ``mos`` and
+    tick; Kalshi legs carry none here (its grid rules are the Kalshi client's)."""
+    if isinstance(book, TokenBook):
+        return Size(book.min_order_size), book.tick
+    return Size(0), 0
 
 
 @dataclass(slots=True)
@@ -180,6 +191,33 @@ class Detector:
             )
         return routes
 
+    def replace_pair(self, pair: Pair) -> None:
+        """Swap in a pair's refreshed market data (fee, minimum size), keeping its books.
+
+        The engine calls this when the venue says a market changed (a ``tick_size_change``, an
+        order refused for a changed fee or tick) and it re-read ``/clob-markets``; a pair whose
+        data could not be re-read arrives with its fee unknown and stops trading here.
+        """
+        state = self._pairs[pair.name]
+        old = state.pair
+        if (pair.kalshi_ticker, pair.polymarket_yes_token, pair.polymarket_no_token) != (
+            old.kalshi_ticker, old.polymarket_yes_token, old.polymarket_no_token
+        ):
+            raise ValueError(f"pair '{pair.name}': a refresh cannot change its markets")
+        state.pair = pair
+        state.yes.min_order_size = state.no.min_order_size = pair.polymarket_min_order_size or 0
+        reason = pair.untradable_reason()
+        if reason is None:
+            self.refused.pop(pair.name, None)
+            state.routes = self._routes(state)
+        else:
+            self.refused[pair.name] = reason
+            state.routes = []
+        state.checks = []
+        for route in state.routes:
+            view = route.ask_a()
+            state.checks.append((view.ladder, view.complement, route.book_b.asks, route))
+
     # -- book cache ---------------------------------------------------------------------------
     @property
     def pairs(self) -> list[Pair]:
@@ -261,9 +299,9 @@ class Detector:
             return None
         legs = (
             Leg(route.venue_a, route.market_a, route.outcome_a, choice.limit_a,
-                choice.cost_a, choice.fee_a, route.book_a.ts_ns),
+                choice.cost_a, choice.fee_a, route.book_a.ts_ns, *_rules(route.book_a)),
             Leg(route.venue_b, route.market_b, route.outcome_b, choice.limit_b,
-                choice.cost_b, choice.fee_b, route.book_b.ts_ns),
+                choice.cost_b, choice.fee_b, route.book_b.ts_ns, *_rules(route.book_b)),
         )
         return Opportunity(
             pair=state.pair.name,

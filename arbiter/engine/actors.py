@@ -45,6 +45,8 @@ from arbiter.engine.bootstrap import (
     build_tenant,
     kalshi_config,
     kalshi_signer,
+    refresh_market_data,
+    refresh_pair,
     warm_up,
 )
 from arbiter.engine.executor import Begun
@@ -56,6 +58,7 @@ from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
+from arbiter.venues.polymarket.market_info import market_changed
 from arbiter.venues.polymarket.parsing import MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest
 from arbiter.venues.polymarket.ws import MarketFeed
@@ -366,6 +369,11 @@ class Arbiter:
         self._pair_of = {key: p.name for p in config.pairs
                          for key in (p.kalshi_ticker, p.polymarket_yes_token, p.polymarket_no_token)}
         self._refused_seen: dict[str, int] = {}
+        #: pairs kept out of trading because their Polymarket market data could not be read
+        self.market_refused: dict[str, str] = {}
+        self.market_refreshes = 0
+        self._refreshing: set[str] = set()
+        self._refresh_tasks: set[asyncio.Task[Any]] = set()
         # operator state (control plane): in memory, so a restarted arbiter trades again unpaused
         self._ops = {t.name: _OperatorState() for t in config.tenants}
         self._alerts: deque[dict[str, Any]] = deque(maxlen=500)
@@ -377,6 +385,14 @@ class Arbiter:
 
     async def _boot(self) -> None:
         try:
+            # the venue's fee, minimum size and tick, not the pairs file's: a pair whose market
+            # data cannot be read is kept out of detection (ADR 0036)
+            self.config, self.market_refused = await refresh_market_data(self.config)
+            for name, why in self.market_refused.items():
+                log.error("pair %s will not trade: Polymarket market data unreadable: %s",
+                          name, why)
+            self.detector = build_detector(self.config)
+            self.tick = TickPath(self.detector, self.gate, None, on_report=self._on_report)
             limiter = self.config.rate_limiter()  # one per deployment: tenants share the IP
             for tenant in self.config.tenants:
                 runtime = await build_tenant(self.config, tenant, limiter)
@@ -388,6 +404,7 @@ class Arbiter:
                                                "ms": report.elapsed_ms, "errors": report.errors}
                 await warm_up(runtime, self.config)
                 runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
+                runtime.executor.on_rejected = self._on_rejected
                 self.tenants[tenant.name] = runtime
             # one tenant trades per opportunity: the first; the others are hot standbys for
             # now (fan-out across tenants needs a liquidity split, not in this version)
@@ -396,6 +413,7 @@ class Arbiter:
             kbooks = {p.kalshi_ticker: self.detector.kalshi_book(p.kalshi_ticker)
                       for p in self.config.pairs}
             pbooks = MarketBooks(on_change=self._on_token)
+            pbooks.on_tick_change = lambda token, _tick: self._refresh_market(token)
             for p in self.config.pairs:
                 for token in (p.polymarket_yes_token, p.polymarket_no_token):
                     pbooks.books[token] = self.detector.token_book(token)
@@ -413,6 +431,39 @@ class Arbiter:
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    # -- market data refreshes (ADR 0036) ----------------------------------------------------------
+    def _on_rejected(self, venue: str, market: str, exc: BaseException) -> None:
+        if venue == "polymarket" and market_changed(exc):
+            self._refresh_market(market)
+
+    def _refresh_market(self, token: str) -> None:
+        """Re-read the market of ``token`` (the venue said its tick, fee or minimum changed)."""
+        name = self._pair_of.get(token)
+        if name is None or name in self._refreshing:
+            return
+        self._refreshing.add(name)
+        task = _spawn(self._refresh(name))
+        self._refresh_tasks.add(task)
+        task.add_done_callback(self._refresh_tasks.discard)
+
+    async def _refresh(self, name: str) -> None:
+        try:
+            pair = next(p for p in self.detector.pairs if p.name == name)
+            fresh, why = await refresh_pair(self.config, pair)
+            if why is not None:
+                log.error("pair %s stops trading: Polymarket market data unreadable: %s",
+                          name, why)
+                self.market_refused[name] = why
+            else:
+                self.market_refused.pop(name, None)
+            self.detector.replace_pair(fresh)
+            for runtime in self.tenants.values():
+                runtime.executor.pairs[name] = fresh
+                runtime.risk.pairs[name] = fresh
+            self.market_refreshes += 1
+        finally:
+            self._refreshing.discard(name)
 
     # -- feed callbacks: the tick path, then the Prometheus counts -------------------------------
     def _on_kalshi(self, ticker: str) -> None:
@@ -490,6 +541,8 @@ class Arbiter:
             "started_ns": self.started_ns, "ready_ns": self.ready_ns,
             "ticks": s.ticks, "opportunities": s.opportunities, "admitted": s.admitted,
             "sagas": dict(s.sagas), "refused": dict(s.refused), "pnl": s.pnl,
+            "market_refused": dict(self.market_refused),
+            "market_refreshes": self.market_refreshes,
             "recent": list(s.recent),
             "rejections": dict(self.gate.rejections), "risk": risk, "recovered": self.recovered,
             "detect_to_launch_us": {

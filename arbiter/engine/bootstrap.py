@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.core.detection import DetectionConfig, Detector
-from arbiter.core.pairs import Pair, parse_pairs
+from arbiter.core.pairs import Pair, parse_pairs, set_pair_fields
 from arbiter.core.ratelimit import KALSHI_TIERS, RateLimiter
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import SagaPolicy
@@ -100,6 +100,8 @@ __all__ = [
     "build_detector",
     "build_tenant",
     "load_config",
+    "refresh_market_data",
+    "refresh_pair",
 ]
 
 
@@ -381,6 +383,63 @@ def _metrics_port(value: object) -> int | None:
 
 def build_detector(config: EngineConfig) -> Detector:
     return Detector(config.pairs, config.detection)
+
+
+#: what a failed ``/clob-markets`` read can raise (the market's data is then unknown)
+def _market_errors() -> tuple[type[BaseException], ...]:
+    import aiohttp
+
+    from arbiter.venues.base import VenueError
+
+    return (VenueError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+async def refresh_market_data(config: EngineConfig) -> tuple[EngineConfig, dict[str, str]]:
+    """Start-up: every pair's Polymarket fee, minimum size, tick and neg-risk, from the venue.
+
+    Live and paper trading price a market with what the venue states *now*
+    (``/clob-markets/{condition_id}``; ADR 0036), not with what the pairs file said when it was
+    written: the file's market fields are overwritten in the config's copy. A pair whose data
+    cannot be read (or whose fee we cannot compute) loses its fee fields, so the detector builds
+    no route for it and the executor can never plan it; the returned map names each such pair and
+    why. The public CLOB endpoints need no credentials, so dry runs refresh the same way.
+    """
+    from arbiter.venues.polymarket.market_info import (
+        fetch_pair_market,
+        pair_fields,
+        unknown_fields,
+    )
+    from arbiter.venues.polymarket.rest import PolymarketRest
+
+    updates: dict[str, dict[str, str | int | bool | None]] = {}
+    failed: dict[str, str] = {}
+    rest = PolymarketRest(config.endpoints.polymarket_rest)
+    try:
+        for pair in config.pairs:
+            try:
+                updates[pair.name] = pair_fields(await fetch_pair_market(rest, pair))
+            except _market_errors() as exc:
+                failed[pair.name] = str(exc) or repr(exc)
+                updates[pair.name] = unknown_fields()
+    finally:
+        await rest.close()
+    text = set_pair_fields(config.pairs_toml, updates, "pairs")
+    return config.with_overrides(pairs_toml=text), failed
+
+
+async def refresh_pair(config: EngineConfig, pair: Pair) -> tuple[Pair, str | None]:
+    """One pair's market data re-read (after the venue said it changed): the refreshed pair, or
+    the pair with its fee unknown (never traded) and the reason the read failed."""
+    from arbiter.venues.polymarket.market_info import apply_to_pair, fetch_pair_market
+    from arbiter.venues.polymarket.rest import PolymarketRest
+
+    rest = PolymarketRest(config.endpoints.polymarket_rest)
+    try:
+        return apply_to_pair(pair, await fetch_pair_market(rest, pair)), None
+    except _market_errors() as exc:
+        return replace(pair, polymarket_fee=None), str(exc) or repr(exc)
+    finally:
+        await rest.close()
 
 
 def kalshi_config(config: EngineConfig, tenant: TenantConfig | None) -> KalshiConfig:

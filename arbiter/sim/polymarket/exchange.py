@@ -93,8 +93,9 @@ class SimMarket:
     tick: int = 100
     min_order_size: int = 5 * SIZE_SCALE
     neg_risk: bool = False
-    #: taker fee curve served as ``/clob-markets`` ``fd`` and charged on every match (docs
-    #: ``/trading/fees``): ``C x rate x (p(1-p))^e`` pUSD, floored to $0.00001
+    #: taker fee curve (construction only: :attr:`fee` is what ``/clob-markets`` serves as
+    #: ``fd`` and every match is charged; replace it to re-price the market): docs
+    #: ``/trading/fees``, ``C x rate x (p(1-p))^e`` pUSD, floored to $0.00001
     fee_rate: Fraction = Fraction(0)
     fee_exponent: int = 1
     #: the *legacy* base fee of ``/fee-rate`` (and v1 ``feeRateBps``): 1000 on fee-charging

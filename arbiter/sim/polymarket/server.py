@@ -537,11 +537,7 @@ class PolymarketSim:
             "mbf": 0,
             "tbf": market.fee_bps,
             "nr": market.neg_risk,
-            "fd": {
-                "r": Decimal(market.fee_rate.numerator) / market.fee_rate.denominator,
-                "e": market.fee_exponent,
-                "to": True,
-            },
+            "fd": {"r": Decimal(market.fee.rate_text), "e": market.fee.exponent, "to": True},
         })
 
     # -- L1 -----------------------------------------------------------------------------------

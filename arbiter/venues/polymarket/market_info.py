@@ -37,6 +37,7 @@ __all__ = [
     "FeeUnknownError",
     "apply_to_pair",
     "fetch_pair_market",
+    "market_changed",
     "pair_fields",
     "parse_clob_market",
     "unknown_fields",
@@ -213,3 +214,18 @@ async def fetch_pair_market(rest: PolymarketRest, pair: Pair) -> ClobMarketInfo:
             f"{sorted(wanted)}"
         )
     return info
+
+
+#: Order refusals that mean the market's parameters moved under us (venue codes of
+#: ``rest.ORDER_ERROR_CODES``; a v1 order whose signed ``feeRateBps`` is stale is refused with
+#: "invalid fee rate (...), current market's fee rate is ..."). Each makes the engine re-read
+#: ``/clob-markets`` for that market before it trades it again.
+_CHANGED_CODES = frozenset({"INVALID_ORDER_MIN_TICK_SIZE", "INVALID_ORDER_MIN_SIZE"})
+
+
+def market_changed(exc: BaseException) -> bool:
+    """Whether an order refusal says the market's tick, minimum size or fee changed."""
+    if not isinstance(exc, VenueError):
+        return False
+    text = f"{exc.code} {exc}".lower()
+    return exc.code in _CHANGED_CODES or "fee rate" in text or "tick size" in text

@@ -219,6 +219,9 @@ class MarketBooks:
         self.stale: set[str] = set()
         self.stats = FeedStats()
         self.on_change = on_change
+        #: told (asset id, new tick) on every ``tick_size_change``: the engine re-reads the
+        #: market's ``/clob-markets`` (fee, minimum size) when the venue says it changed
+        self.on_tick_change: Callable[[str, int], None] | None = None
 
     def book(self, asset_id: str) -> TokenBook | None:
         return self.books.get(asset_id)
@@ -401,5 +404,7 @@ class MarketBooks:
             # resting levels off the new grid: keep an empty book on the new grid until resync
             book.apply_snapshot([], [], now_ns, tick=tick)
             self.stale.add(event.asset_id)
+        if self.on_tick_change is not None:
+            self.on_tick_change(event.asset_id, tick)
         if self.on_change is not None:
             self.on_change(event.asset_id)

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from math import gcd
 from typing import Final, Protocol
 
 from arbiter.core.units import CENT, MONEY_SCALE, PRICE_SCALE, SIZE_SCALE, Money, UnitError
@@ -164,6 +165,8 @@ class PolymarketFeeModel:
     exponent: int = 1
     _num: int = field(init=False, repr=False, compare=False)
     _den: int = field(init=False, repr=False, compare=False)
+    _num_q: int = field(init=False, repr=False, compare=False)
+    _den_q: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.rate, Fraction):
@@ -175,9 +178,17 @@ class PolymarketFeeModel:
             raise UnitError(
                 f"fee exponent must be an integer 0..{POLYMARKET_MAX_EXPONENT}, got {e!r}"
             )
-        # money units = size x rate x (p (S - p))^e x S / S^(2e): fold every constant once
-        object.__setattr__(self, "_num", self.rate.numerator * PRICE_SCALE)
-        object.__setattr__(self, "_den", self.rate.denominator * PRICE_SCALE ** (2 * e))
+        # money units = size x rate x (p (S - p))^e x S / S^(2e): fold every constant once, in
+        # lowest terms (an exact rescaling: floors and ceilings are unchanged), so the hot
+        # products stay small ints (~2 digits, not bignums) - 3-4x faster per level
+        num, den = self.rate.numerator * PRICE_SCALE, self.rate.denominator * PRICE_SCALE ** (2 * e)
+        g = gcd(num, den) or 1
+        object.__setattr__(self, "_num", num // g)
+        object.__setattr__(self, "_den", den // g)
+        den_q = den * POLYMARKET_FEE_QUANTUM
+        g = gcd(num, den_q) or 1
+        object.__setattr__(self, "_num_q", num // g)
+        object.__setattr__(self, "_den_q", den_q // g)
 
     @classmethod
     def of(cls, rate: str | Decimal | Fraction | int, exponent: int = 1) -> PolymarketFeeModel:
@@ -195,13 +206,15 @@ class PolymarketFeeModel:
 
     def exact(self, price: int, size: int) -> Fraction:
         """Unrounded fee of ``size`` at ``price`` in money units (for tests and reports)."""
-        return Fraction(self._num * (price * (PRICE_SCALE - price)) ** self.exponent * size, self._den)
+        return Fraction(self._num * self._curve(price) * size, self._den)
+
+    def _curve(self, price: int) -> int:
+        q = price * (PRICE_SCALE - price)
+        return q if self.exponent == 1 else int(q**self.exponent)
 
     def match_fee(self, price: int, size: int) -> Money:
         """What the venue charges the taker for one match: floored to $0.00001."""
-        q = POLYMARKET_FEE_QUANTUM
-        raw: int = self._num * (price * (PRICE_SCALE - price)) ** self.exponent * size
-        return Money(raw // (self._den * q) * q)
+        return Money(self._num_q * self._curve(price) * size // self._den_q * POLYMARKET_FEE_QUANTUM)
 
     def maker_rebate(self, price: int, size: int, share: Fraction) -> Money:
         """Backtest-only estimate of a maker fill's rebate: ``share`` of the fee it let a taker pay.
@@ -212,9 +225,11 @@ class PolymarketFeeModel:
         return Money(int(self.match_fee(price, size) * share))
 
     def level_term(self, price: int, size: int) -> int:
-        q = POLYMARKET_FEE_QUANTUM
-        raw: int = self._num * (price * (PRICE_SCALE - price)) ** self.exponent * size
-        return -(-raw // (self._den * q)) * q
+        # hot: every walked level of every sizing search; the linear curve skips the power
+        q = price * (PRICE_SCALE - price)
+        if self.exponent != 1:
+            q = int(q**self.exponent)
+        return -(-(self._num_q * q * size) // self._den_q) * POLYMARKET_FEE_QUANTUM
 
     def fee_from_terms(self, terms: int) -> Money:
         return Money(terms)
@@ -223,11 +238,10 @@ class PolymarketFeeModel:
         return Money(sum(self.level_term(p, s) for p, s in fills))
 
     def smooth_rate(self, price: int) -> Fraction:
-        return Fraction(self._num * (price * (PRICE_SCALE - price)) ** self.exponent, self._den)
+        return Fraction(self._num * self._curve(price), self._den)
 
     def rate_floor(self, price: int) -> int:
-        curve: int = (price * (PRICE_SCALE - price)) ** self.exponent
-        return self._num * curve // self._den
+        return self._num * self._curve(price) // self._den
 
 
 @dataclass(frozen=True, slots=True)

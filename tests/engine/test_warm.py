@@ -30,7 +30,7 @@ from tests.venues.kalshi.support import TRADER, client_for
 
 TICKER = "KXSTATIC-A"  # the static scenario's market: real, so a rehearsed create would be valid
 PAIR = Pair("static-a", TICKER, "1111", "2222", polymarket_fee=PolymarketFeeModel.of("0"),
-            polymarket_min_order_size=Size(5 * ONE_CONTRACT))
+            polymarket_min_order_size=Size(0))  # the Polymarket side is a FakeVenue
 DETECTION = DetectionConfig(min_edge=parse_price("0.01"), max_book_age_ns=1_000_000_000)
 
 

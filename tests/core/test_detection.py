@@ -133,6 +133,23 @@ def test_the_fee_free_model_takes_what_the_live_fee_refuses() -> None:
     assert fees == parse_money("1.9995")  # 0.9996 + 0.9999: the would-be loss is $1.4995
 
 
+def test_a_cross_venue_window_the_live_fee_closes() -> None:
+    """Kalshi YES at 0.48 + Polymarket NO at 0.50: fee-free it was 99 contracts for $0.25 (Kalshi
+    fee $1.73); at the politics rate the Polymarket leg alone costs $0.99 and it is refused."""
+    found = {}
+    for rate in ("0", "0.04"):
+        pair = dataclasses.replace(POLITICS, polymarket_fee=PolymarketFeeModel.of(rate))
+        d = detector(pair)
+        d.kalshi_book("KX-1").apply_snapshot(yes=[], no=[(52 * C, 100 * ONE)], ts_ns=1)
+        d.token_book("222").apply_snapshot(bids=[], asks=[(50 * C, 100 * ONE)], ts_ns=1)
+        found[rate] = d.on_token("222", now_ns=1)
+    (opp,) = found["0"]
+    assert (opp.size, opp.fees, opp.profit) == (99 * ONE, parse_money("1.73"), parse_money("0.25"))
+    assert found["0.04"] == []
+    pm_fee = PolymarketFeeModel.of("0.04").order_fee([(50 * C, 99 * ONE)])
+    assert pm_fee == parse_money("0.99")  # the would-be result: 0.25 - 0.99 = -$0.74
+
+
 def test_polymarket_minimum_comes_from_the_pair() -> None:
     d = detector(POLITICS)
     d.token_book("111").apply_snapshot(bids=[], asks=[(40 * C, 4 * ONE)], ts_ns=1)

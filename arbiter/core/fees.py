@@ -224,6 +224,25 @@ class PolymarketFeeModel:
         """
         return Money(int(self.match_fee(price, size) * share))
 
+    def taker_fee_bound(self, filled: int, limit: int, avg: int | None, *, buy: bool) -> Money:
+        """Most the venue can have charged a taker for ``filled`` shares of one order.
+
+        Order answers carry no fee and no per-match breakdown, only the limit and (on a create)
+        the average price. With exponent 1 the curve ``p(1-p)`` is concave, so the fee at the
+        size-weighted average price bounds the sum over the matches (Jensen); the average is
+        known to a price unit, so both neighbours are tried. Otherwise the curve's maximum over
+        the prices the order could have matched at (a BUY at or below its limit, a SELL at or
+        above) bounds it. Each is rounded up to $0.00001, so the bound is never below the charge.
+        """
+        if not filled:
+            return Money(0)
+        half = PRICE_SCALE // 2
+        if self.exponent == 1 and avg is not None:
+            candidates = [p for p in (avg, avg + 1) if 0 < p < PRICE_SCALE]
+        else:
+            candidates = [min(limit, half) if buy else max(limit, half)]
+        return Money(max(self.level_term(p, filled) for p in candidates))
+
     def level_term(self, price: int, size: int) -> int:
         # hot: every walked level of every sizing search; the linear curve skips the power
         q = price * (PRICE_SCALE - price)

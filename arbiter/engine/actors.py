@@ -58,6 +58,7 @@ from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
+from arbiter.venues.polymarket.client import PolymarketClient
 from arbiter.venues.polymarket.market_info import market_changed
 from arbiter.venues.polymarket.parsing import MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest
@@ -461,6 +462,12 @@ class Arbiter:
             for runtime in self.tenants.values():
                 runtime.executor.pairs[name] = fresh
                 runtime.risk.pairs[name] = fresh
+                client = runtime.clients.get("polymarket")
+                inner = unwrap(client) if client is not None else None
+                if isinstance(inner, PolymarketClient) and fresh.polymarket_condition_id:
+                    # the client prices orders and fills with the same, re-read curve
+                    with contextlib.suppress(Exception):
+                        await inner.clob_market(fresh.polymarket_condition_id, refresh=True)
             self.market_refreshes += 1
         finally:
             self._refreshing.discard(name)

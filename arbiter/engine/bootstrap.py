@@ -575,4 +575,9 @@ async def warm_up(runtime: TenantRuntime, config: EngineConfig) -> None:
         for pair in config.pairs:
             await inner.token_meta(pair.polymarket_yes_token)
             await inner.token_meta(pair.polymarket_no_token)
+            if pair.untradable_reason() is None:
+                # the fee curve every order and fill of the market is priced with (ADR 0036)
+                if pair.polymarket_condition_id is not None:
+                    await inner.clob_market(pair.polymarket_condition_id)
+                await inner.token_fee(pair.polymarket_yes_token)
     await runtime.risk.refresh_balances()

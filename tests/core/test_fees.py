@@ -166,3 +166,22 @@ def test_rate_floor_is_the_floored_smooth_rate_at_every_price(model: Any) -> Non
     for price in range(1, PRICE_SCALE):
         rate = model.smooth_rate(price)
         assert model.rate_floor(price) == rate.numerator // rate.denominator, price
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, PRICE_SCALE - 1), st.integers(1, 10**8)), min_size=1,
+             max_size=5),
+    st.sampled_from([PolymarketFeeModel.of("0.04"), PolymarketFeeModel.of("0.07"),
+                     PolymarketFeeModel.of("0.25", 2)]),
+    st.booleans(),
+)
+def test_the_order_fee_bound_is_never_below_the_matches_charge(
+    matches: list[tuple[int, int]], model: PolymarketFeeModel, buy: bool
+) -> None:
+    """An order answer's fee (no per-match breakdown) bounds what the venue charged its matches."""
+    filled = sum(s for _, s in matches)
+    charged = sum(model.match_fee(p, s) for p, s in matches)
+    avg = sum(p * s for p, s in matches) // filled
+    limit = max(p for p, _ in matches) if buy else min(p for p, _ in matches)
+    assert model.taker_fee_bound(filled, limit, avg, buy=buy) >= charged
+    assert model.taker_fee_bound(filled, limit, None, buy=buy) >= charged

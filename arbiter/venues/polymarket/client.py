@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from arbiter.core.book import Outcome
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.units import (
     MONEY_SCALE,
     PRICE_SCALE,
@@ -109,6 +110,8 @@ class PolymarketClient:
         self._meta: dict[str, TokenMeta] = {}
         #: ``/clob-markets`` answers by condition id (fee curve, min size, tick, neg-risk)
         self._markets: dict[str, ClobMarketInfo] = {}
+        #: token id -> condition id (from ``/clob-markets`` tokens or ``/markets-by-token``)
+        self._market_of: dict[str, str] = {}
         self._signed: dict[str, tuple[OrderSpec, SignedOrder]] = {}
         self._cid_of: dict[str, str] = {}
 
@@ -166,7 +169,17 @@ class PolymarketClient:
         info = self._markets.get(condition_id)
         if info is None or refresh:
             info = self._markets[condition_id] = await self.rest.clob_market(condition_id)
+            for token in info.token_ids:
+                self._market_of[token] = condition_id
         return info
+
+    async def token_fee(self, token_id: str, refresh: bool = False) -> PolymarketFeeModel:
+        """The taker fee curve of the market ``token_id`` trades in (cached; no TTL: the engine
+        refreshes it when the venue says the market changed)."""
+        cid = self._market_of.get(token_id)
+        if cid is None:
+            cid = self._market_of[token_id] = await self.rest.condition_of_token(token_id)
+        return (await self.clob_market(cid, refresh)).fee
 
     def note_tick(self, token_id: str, tick: int) -> None:
         """Feed a ``tick_size_change`` from the market channel into the order path."""
@@ -230,6 +243,9 @@ class PolymarketClient:
 
     async def place_order(self, request: OrderRequest) -> OrderAck:
         await self.ready()
+        # never send an order into a market whose fee we cannot price (ADR 0036): a typed
+        # ClobMarketError / FeeUnknownError here means nothing was sent
+        fee_model = await self.token_fee(request.market)
         signed = await self.sign(request)
         try:
             resp = await self.rest.post_order(signed)
@@ -276,6 +292,9 @@ class PolymarketClient:
             remaining=remaining,
             status=status,
             avg_fill_price=avg,
+            fees=fee_model.taker_fee_bound(
+                filled, request.price, avg, buy=request.action is Action.BUY
+            ),
             ts_ms=int(time.time() * 1000),
         )
 
@@ -297,7 +316,8 @@ class PolymarketClient:
                     "ORDER_NOT_FOUND", f"no order known for client order id {client_order_id!r}"
                 )
             order_id = self._signed[client_order_id][1].order_hash
-        return self._ack(await self.rest.order(order_id))
+        ack = self._ack(await self.rest.order(order_id))
+        return await self._with_fee(ack)
 
     async def open_orders(self, market: str | None = None) -> list[OrderAck]:
         await self.ready()
@@ -305,7 +325,16 @@ class PolymarketClient:
             rows = await self.rest.open_orders(market=market)
         else:
             rows = await self.rest.open_orders(asset_id=market or "")
-        return [self._ack(r) for r in rows]
+        return [await self._with_fee(self._ack(r)) for r in rows]
+
+    async def _with_fee(self, ack: OrderAck) -> OrderAck:
+        """An order lookup carries no fee: bound it from the market's curve and the limit price
+        (the exact per-match charge is in :meth:`fills`)."""
+        if not ack.filled or not ack.market:
+            return ack
+        model = await self.token_fee(ack.market)
+        bound = model.taker_fee_bound(ack.filled, ack.price, None, buy=ack.action is Action.BUY)
+        return replace(ack, fees=bound)
 
     def _ack(self, row: dict[str, Any]) -> OrderAck:
         size = parse_size(str(row.get("original_size", "0")))

@@ -94,6 +94,8 @@ async def test_neg_risk_market_with_fees_and_safe_funder() -> None:
         # 10 x 0.07 x 0.599 x 0.401 = 0.1681393 pUSD, floored to 0.16813, on top of the notional;
         # the shares arrive in full (docs /trading/fees, CLOB V2)
         assert fill.fee == parse_money("0.16813")
+        # the order's answer has no fee field: the client bounds it from the curve (never below)
+        assert sell.fees == parse_money("0.16814") >= fill.fee
         wallet = exchange.wallet(SAFE_B)
         assert wallet.tokens[m.no_token] == 10_000_000
         assert wallet.collateral == parse_money("1000") - parse_money("5.99") - fill.fee

@@ -87,3 +87,39 @@ async def test_a_tick_change_or_a_refused_order_re_reads_the_market(venues: Loca
     assert market_changed(RejectedError("INVALID_ORDER_ERROR", "invalid fee rate (0), current "
                                         "market's fee rate is 1000"))
     assert not market_changed(RejectedError("INVALID_ORDER_NOT_ENOUGH_BALANCE", "balance"))
+
+
+async def test_the_arbiter_re_reads_a_market_on_a_tick_change_and_on_a_refusal(
+    venues: LocalVenues,
+) -> None:
+    """The arbiter's own refresh path (no Ray: the methods the feed and executor callbacks call)."""
+    import asyncio
+
+    from arbiter.engine.actors import Arbiter
+
+    assert venues.polymarket is not None
+    config, _ = await refresh_market_data(load_config(venues.config_path))
+    arb = object.__new__(Arbiter)  # only the state the refresh path reads
+    arb.config, arb.detector, arb.tenants = config, build_detector(config), {}
+    arb._pair_of = {t: p.name for p in config.pairs
+                    for t in (p.polymarket_yes_token, p.polymarket_no_token)}
+    arb._refreshing, arb._refresh_tasks = set(), set()
+    arb.market_refused, arb.market_refreshes = {}, 0
+    pair = next(p for p in config.pairs if p.name.startswith("fed"))
+    market = next(m for m in venues.polymarket.exchange.markets.values()
+                  if m.yes_token == pair.polymarket_yes_token)
+    market.fee = PolymarketFeeModel.of("0.07", 1)
+    arb._refresh_market(pair.polymarket_no_token)  # what MarketBooks.on_tick_change calls
+    await asyncio.gather(*arb._refresh_tasks)
+    (now,) = [p for p in arb.detector.pairs if p.name == pair.name]
+    assert now.polymarket_fee == market.fee and arb.market_refreshes == 1
+    market.min_order_size = 20 * ONE_CONTRACT
+    arb._on_rejected("kalshi", pair.polymarket_yes_token, RejectedError("INVALID_ORDER_MIN_SIZE", "x"))
+    arb._on_rejected("polymarket", pair.polymarket_yes_token,
+                     RejectedError("INVALID_ORDER_NOT_ENOUGH_BALANCE", "balance"))
+    assert not arb._refresh_tasks  # neither says the market changed
+    arb._on_rejected("polymarket", pair.polymarket_yes_token,
+                     RejectedError("INVALID_ORDER_MIN_SIZE", "size below the minimum"))
+    await asyncio.gather(*arb._refresh_tasks)
+    assert arb.detector.token_book(pair.polymarket_yes_token).min_order_size == 20 * ONE_CONTRACT
+    assert arb.market_refreshes == 2 and arb.market_refused == {}

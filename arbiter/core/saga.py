@@ -131,7 +131,12 @@ class LegPlan:
         if self.fee_kind == "kalshi":
             return KalshiFeeModel(Fraction(self.fee_param))
         if self.fee_kind == "polymarket":
-            rate, _, exponent = self.fee_param.partition(":")
+            rate, sep, exponent = self.fee_param.partition(":")
+            if not sep:  # a plan journaled before ADR 0036 (legacy bps): never guess a fee
+                raise ValueError(
+                    f"Polymarket fee {self.fee_param!r} of a pre-ADR-0036 plan: the market's "
+                    "current fee must be read from the venue"
+                )
             return PolymarketFeeModel.of(rate, int(exponent))
         return NoFees()
 

@@ -94,3 +94,19 @@ async def test_review_file_from_local_polymarket(tmp_path: Path,
     assert {str(p.polymarket_fee.rate) for p in pairs if p.polymarket_fee} == {"1/20", "7/100",
                                                                                "1/25"}
     assert "wrote 4 candidate pair(s)" in capsys.readouterr().err
+
+
+def test_an_offline_candidate_says_its_fee_is_unknown() -> None:
+    from arbiter.ops.pairs_suggest import render_toml
+
+    k = [KalshiListing("FED-T4.00", "Fed funds rate above 4.00% in December 2026?", D)]
+    poly = PolyListing("0xb", "Will the Fed funds rate be above 4.00% in December 2026?", D,
+                       (("71", "Yes"), ("72", "No")))
+    (c,) = suggest(k, [poly])
+    text = render_toml([c])
+    assert "FEE UNKNOWN" in text and "polymarket_fee_rate" not in text.replace(
+        "polymarket_fee_rate/_exponent", "")
+    confirmed = "\n".join(line[2:] for line in text.splitlines()
+                          if re.match(r"# (\[\[pair\]\]|[a-z_]+ = )", line))
+    (pair,) = parse_pairs(confirmed)
+    assert pair.untradable_reason() is not None  # uncommented as is, it still cannot trade

@@ -349,6 +349,9 @@ class SimExchange:
         self.requested_size += request.size
         if request.size <= 0 or not 0 < request.price < PRICE_SCALE:
             raise RejectedError("invalid_order", f"bad price/size in {request.describe()}")
+        if self.venue == "polymarket" and request.market not in self.taker_fees:
+            # unknown is never free (ADR 0036): a token without a fee model is not traded
+            raise RejectedError("FEE_UNKNOWN", f"{request.market}: no Polymarket fee model")
         self._n += 1
         ladder, lprice = self._rest_ladder(request)
         order = _SimOrder(f"{self.venue[0]}-{self._n}", request, ladder, lprice, ts_ns=now)
@@ -605,8 +608,10 @@ def fee_maps(pairs: Sequence[object]) -> tuple[dict[str, FeeModel], dict[str, Fe
     for p in pairs:
         assert isinstance(p, Pair)
         kalshi[p.kalshi_ticker] = KalshiFeeModel(p.kalshi_fee_multiplier)
-        if p.polymarket_fee is None:  # unknown is never free: a backtest refuses it too
-            raise ValueError(p.untradable_reason())
+        if p.polymarket_fee is None:
+            # unknown is never free: no model, so the simulated venue refuses its orders (the
+            # detector builds no route for such a pair anyway; backtest inputs refuse it up front)
+            continue
         pm: FeeModel = p.polymarket_fee
         poly[p.polymarket_yes_token] = pm
         poly[p.polymarket_no_token] = pm

@@ -34,8 +34,9 @@ from arbiter.ops.run_cmd import (
 #: jobs/runtime_env.yaml): the working directory without the heavy or private parts.
 RUNTIME_ENV: dict[str, Any] = {
     "working_dir": ".",
-    "excludes": [".venv/", ".venv-infra/", ".git/", "var/", "site/", "**/__pycache__/",
-                 ".mypy_cache/", ".ruff_cache/", ".pytest_cache/", ".hypothesis/", "bench/results/",
+    "excludes": [".venv/", ".venv-infra/", ".venv-latest/", ".venv-kalshi-sdk/", ".git/", "var/",
+                 "site/", "**/__pycache__/", ".mypy_cache/", ".ruff_cache/", ".pytest_cache/",
+                 ".hypothesis/", "bench/results/",
                  # key material never rides along with the code (see jobs/runtime_env.yaml)
                  "*.pem", "*.key", "**/keys/", ".env"],
     "env_vars": {"PYTHONUNBUFFERED": "1"},

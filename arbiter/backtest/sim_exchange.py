@@ -600,14 +600,13 @@ class SimExchange:
 
 def fee_maps(pairs: Sequence[object]) -> tuple[dict[str, FeeModel], dict[str, FeeModel]]:
     """Taker fee model per market for (kalshi, polymarket), from pairs."""
-    from arbiter.core.fees import KalshiFeeModel
     from arbiter.core.pairs import Pair
 
     kalshi: dict[str, FeeModel] = {}
     poly: dict[str, FeeModel] = {}
     for p in pairs:
         assert isinstance(p, Pair)
-        kalshi[p.kalshi_ticker] = KalshiFeeModel(p.kalshi_fee_multiplier)
+        kalshi[p.kalshi_ticker] = p.kalshi_fees.taker
         if p.polymarket_fee is None:
             # unknown is never free: no model, so the simulated venue refuses its orders (the
             # detector builds no route for such a pair anyway; backtest inputs refuse it up front)

@@ -147,7 +147,7 @@ class Detector:
             min_order = pair.polymarket_min_order_size or 0
             state = _PairState(
                 pair,
-                KalshiBook(pair.kalshi_ticker, pair.kalshi_tick),
+                KalshiBook(pair.kalshi_ticker, grid=pair.kalshi_price_grid),
                 TokenBook(pair.polymarket_yes_token, pair.polymarket_tick, min_order),
                 TokenBook(pair.polymarket_no_token, pair.polymarket_tick, min_order),
             )
@@ -165,7 +165,7 @@ class Detector:
 
     def _routes(self, state: _PairState) -> list[_Route]:
         pair = state.pair
-        kfee = KalshiFeeModel(pair.kalshi_fee_multiplier)
+        kfee: KalshiFeeModel = pair.kalshi_fees.taker
         assert pair.polymarket_fee is not None  # untradable pairs get no routes
         pfee: FeeModel = pair.polymarket_fee
         routes = []

@@ -19,8 +19,19 @@ Keys of a ``[[pair]]`` table:
 | `polymarket_fee_rate` | decimal string, no default | taker fee rate `fd.r` ("0.04"; "0" = fee-free) |
 | `polymarket_fee_exponent` | int, no default | fee curve exponent `fd.e` (0..4, today 1) |
 | `polymarket_min_order_size` | decimal string or int, no default | venue minimum order size `mos` (shares) |
-| `kalshi_tick_size` | string, default "0.01" | Kalshi price grid: 0.01 or 0.001 |
-| `kalshi_fee_multiplier` | string, default "0.07" | Kalshi taker fee multiplier for the series |
+| `kalshi_price_level_structure` | string, default "linear_cent" | the market's price grid (see below) |
+| `kalshi_tick_size` | string, optional | legacy: "0.01" = linear_cent, "0.001" = deci_cent |
+| `kalshi_fee_type` | string, default "quadratic" | the series' `fee_type` (`GET /series/{ticker}`) |
+| `kalshi_fee_multiplier` | string, default "1" | the series' `fee_multiplier` (needs the type) |
+
+`kalshi_fee_multiplier` is a multiplier on Kalshi's fee schedule as the venue means it (1 = the
+schedule as printed), not the 0.07 coefficient the file held before; a file giving it without
+`kalshi_fee_type`, or giving an old coefficient (0.07, 0.035, 0.0175), is refused with the
+reason. Neither given: the General Trading Fees Table as printed (quadratic, 1).
+
+`kalshi_price_level_structure` is the market's `price_level_structure`: `linear_cent` ($0.01),
+`tapered_deci_cent` ($0.001 below $0.10 and above $0.90, $0.01 between) or `deci_cent` ($0.001).
+The Kalshi feed checks it against the venue's `price_ranges` before the market is traded.
 | `inverted` | bool, default false | Kalshi YES pays when Polymarket NO pays |
 | `max_contracts` | int or decimal string, optional | per-pair cap on contracts per opportunity |
 
@@ -44,7 +55,14 @@ from fractions import Fraction
 from typing import Any
 
 from arbiter.core.book import Outcome
-from arbiter.core.fees import POLYMARKET_MAX_EXPONENT, PolymarketFeeModel
+from arbiter.core.fees import (
+    KALSHI_DEFAULT_FEES,
+    POLYMARKET_MAX_EXPONENT,
+    KalshiFeeError,
+    KalshiSeriesFees,
+    PolymarketFeeModel,
+)
+from arbiter.core.price_grid import STRUCTURES, PriceGrid
 from arbiter.core.units import (
     POLYMARKET_TICKS,
     Size,
@@ -80,6 +98,8 @@ _KNOWN = {
     "polymarket_fee_exponent",
     "polymarket_min_order_size",
     "kalshi_tick_size",
+    "kalshi_price_level_structure",
+    "kalshi_fee_type",
     "kalshi_fee_multiplier",
     "inverted",
     "max_contracts",
@@ -102,7 +122,10 @@ class Pair:
     #: the market's taker fee; None = unknown, and an unknown fee is never traded
     polymarket_fee: PolymarketFeeModel | None = None
     kalshi_tick: int = 100
-    kalshi_fee_multiplier: Fraction = Fraction(7, 100)
+    #: the market's price grid (``price_level_structure``); None: uniform ``kalshi_tick``
+    kalshi_grid: PriceGrid | None = None
+    #: the series' fee schedule as the venue states it (type + multiplier on the schedule)
+    kalshi_fees: KalshiSeriesFees = KALSHI_DEFAULT_FEES
     inverted: bool = False
     max_contracts: Size | None = None
     #: the venue's minimum order size (``mos``); None = unknown, never traded
@@ -124,6 +147,13 @@ class Pair:
             "(run 'arbiter pairs refresh', or state them; a fee-free market says "
             'polymarket_fee_rate = "0")'
         )
+
+    @property
+    def kalshi_price_grid(self) -> PriceGrid:
+        """The grid the Kalshi book, detection and hedges use (the feed checks it with the
+        venue's ``price_ranges`` before the market is traded)."""
+        return self.kalshi_grid if self.kalshi_grid is not None else PriceGrid.uniform(
+            self.kalshi_tick, "linear_cent" if self.kalshi_tick == 100 else "")
 
     def polymarket_token(self, kalshi_outcome: Outcome) -> str:
         """The Polymarket token that pays exactly when Kalshi ``kalshi_outcome`` pays."""
@@ -191,27 +221,10 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
             f"field 'polymarket_tick_size' must be one of {', '.join(POLYMARKET_TICKS)}, "
             f"got {tick_text!r}",
         ) from None
-    kalshi_tick_text = table.get("kalshi_tick_size", "0.01")
-    if kalshi_tick_text not in _KALSHI_TICKS:
-        raise _fail(
-            source, where, f"field 'kalshi_tick_size' must be 0.01 or 0.001, got {kalshi_tick_text!r}"
-        )
+    kalshi_grid = _kalshi_grid(table, source, where)
     poly_fee = _polymarket_fee(table, source, where)
     min_order = _polymarket_min_order(table, source, where)
-    multiplier_text = table.get("kalshi_fee_multiplier", "0.07")
-    try:
-        if not isinstance(multiplier_text, str):
-            raise ValueError
-        multiplier = Fraction(multiplier_text)
-        if multiplier < 0 or multiplier > 1:
-            raise ValueError
-    except (ValueError, ZeroDivisionError):
-        raise _fail(
-            source,
-            where,
-            f"field 'kalshi_fee_multiplier' must be a decimal string in [0, 1], "
-            f"got {multiplier_text!r}",
-        ) from None
+    kalshi_fees = _kalshi_fees(table, source, where)
     max_contracts: Size | None = None
     if "max_contracts" in table:
         raw = table["max_contracts"]
@@ -233,8 +246,9 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         polymarket_tick=poly_tick,
         polymarket_neg_risk=_bool(table, "polymarket_neg_risk", source, where),
         polymarket_fee=poly_fee,
-        kalshi_tick=_KALSHI_TICKS[kalshi_tick_text],
-        kalshi_fee_multiplier=multiplier,
+        kalshi_tick=kalshi_grid.tick,
+        kalshi_grid=kalshi_grid,
+        kalshi_fees=kalshi_fees,
         inverted=_bool(table, "inverted", source, where),
         max_contracts=max_contracts,
         polymarket_min_order_size=min_order,
@@ -303,6 +317,64 @@ def _polymarket_min_order(table: dict[str, Any], source: str, where: str) -> Siz
             f"field 'polymarket_min_order_size' must be a non-negative share count, got {raw!r}",
         ) from None
     return size
+_LEGACY_TICK_STRUCTURE = {"0.01": "linear_cent", "0.001": "deci_cent"}
+
+
+def _kalshi_grid(table: dict[str, Any], source: str, where: str) -> PriceGrid:
+    """The market's price grid; the legacy tick key maps to the uniform structures."""
+    tick_text = table.get("kalshi_tick_size")
+    if tick_text is not None and tick_text not in _KALSHI_TICKS:
+        raise _fail(source, where,
+                    f"field 'kalshi_tick_size' must be 0.01 or 0.001, got {tick_text!r}")
+    structure = table.get("kalshi_price_level_structure")
+    if structure is None:
+        return STRUCTURES[_LEGACY_TICK_STRUCTURE[tick_text or "0.01"]]
+    if structure not in STRUCTURES:
+        raise _fail(source, where, f"field 'kalshi_price_level_structure' must be one of "
+                                   f"{', '.join(STRUCTURES)}, got {structure!r}")
+    grid = STRUCTURES[structure]
+    if tick_text is not None and _LEGACY_TICK_STRUCTURE[tick_text] != structure:
+        raise _fail(source, where, f"kalshi_tick_size {tick_text!r} contradicts "
+                                   f"kalshi_price_level_structure {structure!r}")
+    return grid
+
+
+#: values of the old ``kalshi_fee_multiplier`` (the schedule's coefficient itself)
+_OLD_COEFFICIENTS = {Fraction(7, 100), Fraction(35, 1000), Fraction(175, 10_000)}
+_CHANGED = (
+    "kalshi_fee_multiplier is now the series' fee_multiplier from GET /series/{ticker} (a "
+    "multiplier on Kalshi's fee schedule, usually 1), no longer the fee coefficient: the old "
+    "0.07 is the new 1, 0.035 is 0.5; state kalshi_fee_type beside it (or run `arbiter pairs "
+    "refresh`, which writes both from the venue)"
+)
+
+
+def _kalshi_fees(table: dict[str, Any], source: str, where: str) -> KalshiSeriesFees:
+    """The pair's Kalshi fee schedule; old-style multipliers and unknown types are errors."""
+    has_type = "kalshi_fee_type" in table
+    has_multiplier = "kalshi_fee_multiplier" in table
+    if not has_type and not has_multiplier:
+        return KALSHI_DEFAULT_FEES
+    if has_multiplier and not has_type:
+        raise _fail(source, where, f"field 'kalshi_fee_type' is missing: {_CHANGED}")
+    text = table.get("kalshi_fee_multiplier", "1")
+    try:
+        if not isinstance(text, str):
+            raise ValueError
+        multiplier = Fraction(text)
+        if multiplier < 0:
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        raise _fail(
+            source, where,
+            f"field 'kalshi_fee_multiplier' must be a non-negative decimal string, got {text!r}",
+        ) from None
+    if multiplier in _OLD_COEFFICIENTS:
+        raise _fail(source, where, f"kalshi_fee_multiplier {text!r} is an old-style value: {_CHANGED}")
+    try:
+        return KalshiSeriesFees.of(table["kalshi_fee_type"], multiplier)
+    except KalshiFeeError as exc:
+        raise _fail(source, where, f"field 'kalshi_fee_type': {exc}") from None
 
 
 def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:

@@ -29,7 +29,13 @@ from typing import Any, ClassVar
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import Opportunity
-from arbiter.core.fees import FeeModel, KalshiFeeModel, NoFees, PolymarketFeeModel
+from arbiter.core.fees import (
+    TAKER_COEFFICIENT,
+    FeeModel,
+    KalshiFeeModel,
+    NoFees,
+    PolymarketFeeModel,
+)
 from arbiter.core.hedge import (
     HedgeConfig,
     HedgeDecision,
@@ -40,6 +46,7 @@ from arbiter.core.hedge import (
 )
 from arbiter.core.ids import client_order_id, step_name
 from arbiter.core.pairs import Pair
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import PRICE_SCALE, Money, Price, Size
 
 __all__ = [
@@ -122,14 +129,19 @@ class LegPlan:
     tick: int
     lot: int
     min_size: int
-    #: "kalshi" (param = multiplier fraction "7/100"), "polymarket" (param = "rate:exponent"
-    #: with the rate as a decimal string, e.g. "0.04:1") or "none"
+    #: "kalshi_series" (param = the series' fee_multiplier as a fraction, "1/1"), "kalshi"
+    #: (journals written before it: param = the taker coefficient, "7/100"), "polymarket"
+    #: (param = "rate:exponent" with the rate as a decimal string, e.g. "0.04:1") or "none"
     fee_kind: str = "none"
     fee_param: str = "0"
+    #: the market's price grid (``PriceGrid.text()``) where it is not uniform; "" = ``tick``
+    grid: str = ""
 
     def fee_model(self) -> FeeModel:
-        if self.fee_kind == "kalshi":
+        if self.fee_kind == "kalshi_series":
             return KalshiFeeModel(Fraction(self.fee_param))
+        if self.fee_kind == "kalshi":
+            return KalshiFeeModel(Fraction(self.fee_param) / TAKER_COEFFICIENT)
         if self.fee_kind == "polymarket":
             rate, sep, exponent = self.fee_param.partition(":")
             if not sep:  # a plan journaled before ADR 0036 (legacy bps): never guess a fee
@@ -141,13 +153,15 @@ class LegPlan:
         return NoFees()
 
     def hedge_venue(self) -> HedgeVenue:
-        return HedgeVenue(self.tick, self.lot, self.min_size, self.fee_model())
+        grid = PriceGrid.parse_text(self.grid) if self.grid else None
+        return HedgeVenue(self.tick, self.lot, self.min_size, self.fee_model(), grid)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "venue": self.venue, "market": self.market, "outcome": self.outcome.value,
             "limit_price": self.limit_price, "tick": self.tick, "lot": self.lot,
             "min_size": self.min_size, "fee_kind": self.fee_kind, "fee_param": self.fee_param,
+            "grid": self.grid,
         }
 
     @classmethod
@@ -155,6 +169,7 @@ class LegPlan:
         return cls(
             str(d["venue"]), str(d["market"]), Outcome(d["outcome"]), int(d["limit_price"]),
             int(d["tick"]), int(d["lot"]), int(d["min_size"]), str(d["fee_kind"]), str(d["fee_param"]),
+            str(d.get("grid", "")),
         )
 
 
@@ -210,8 +225,8 @@ class SagaPolicy:
 
 def _fee_terms(venue: str, pair: Pair) -> tuple[str, str]:
     if venue == "kalshi":
-        m = pair.kalshi_fee_multiplier
-        return "kalshi", f"{m.numerator}/{m.denominator}"
+        m = pair.kalshi_fees.multiplier
+        return "kalshi_series", f"{m.numerator}/{m.denominator}"
     if venue == "polymarket":
         fee = pair.polymarket_fee
         if fee is None:  # never planned: the detector builds no route for such a pair
@@ -245,10 +260,12 @@ def plan_saga(
     for leg in opportunity.legs:
         kind, param = _fee_terms(leg.venue, pair)
         tick = pair.kalshi_tick if leg.venue == "kalshi" else pair.polymarket_tick
+        grid = pair.kalshi_price_grid if leg.venue == "kalshi" else None
         legs.append(
             LegPlan(
                 leg.venue, leg.market, leg.outcome, leg.limit_price, tick,
                 policy.lots.get(leg.venue, 1), _min_size(leg.venue, pair, policy), kind, param,
+                grid.text() if grid is not None and not grid.is_uniform else "",
             )
         )
     a, b = legs

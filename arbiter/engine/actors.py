@@ -56,7 +56,7 @@ from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
-from arbiter.venues.base import DryRunClient, ExchangeClient, OrderStatus, submit, unwrap
+from arbiter.venues.base import DryRunClient, ExchangeClient, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
 from arbiter.venues.polymarket.client import PolymarketClient
 from arbiter.venues.polymarket.market_info import market_changed
@@ -213,7 +213,7 @@ async def start_feeds(
     tenant = config.tenants[0]
     kfeed = KalshiFeed(
         kalshi_config(config, tenant), kalshi_signer(tenant),
-        [p.kalshi_ticker for p in pairs], ticks={p.kalshi_ticker: p.kalshi_tick for p in pairs},
+        [p.kalshi_ticker for p in pairs], grids={p.kalshi_ticker: p.kalshi_price_grid for p in pairs},
         on_book=on_kalshi,
     )
     if kalshi_books is not None:
@@ -678,7 +678,7 @@ class Arbiter:
         found: list[Any] = []
         for client in rt.clients.values():
             with contextlib.suppress(Exception):
-                found += [o for o in await client.open_orders() if o.status is OrderStatus.OPEN]
+                found += [o for o in await client.open_orders() if not o.status.is_final]
         return found
 
     async def open_orders(self, tenant: str | None) -> list[tuple[str, Any]]:
@@ -851,7 +851,7 @@ async def _cancel_open(clients: dict[str, ExchangeClient]) -> int:
     for venue, client in clients.items():
         try:
             for order in await client.open_orders():
-                if order.status is OrderStatus.OPEN:
+                if not order.status.is_final:  # resting or held (pending) at the venue
                     with contextlib.suppress(Exception):
                         await client.cancel_order(order.order_id)
                         canceled += 1

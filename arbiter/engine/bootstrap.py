@@ -518,7 +518,8 @@ async def build_clients(
     # the create's headers are signed ahead once the order lane opens (PresignedHeaders)
     kalshi = KalshiRestClient(kcfg, kalshi_signer(tenant), max_retries=0)
     poly = await PolymarketClient.connect(
-        polymarket_credentials(tenant), config.endpoints.polymarket_rest
+        polymarket_credentials(tenant), config.endpoints.polymarket_rest,
+        ws_url=config.endpoints.polymarket_ws,  # the user channel: outcomes of delayed orders
     )
     limiter = _limiter_for(limiter or config.rate_limiter(), tenant)
     clients: dict[str, ExchangeClient] = {

@@ -63,6 +63,7 @@ from arbiter.venues.base import (
     TimeInForce,
     TransientError,
     VenueError,
+    in_terms_of,
     submit,
     unwrap,
 )
@@ -108,6 +109,9 @@ class ExecutorConfig:
     resolve_backoff_max_s: float = 1.0
     #: give up resolving (saga left open for the next recovery) after this long
     resolve_timeout_s: float = 60.0
+    #: a pending order (Polymarket ``delayed``) is waited for on the client's user channel for
+    #: at most this long at a time, then looked up by REST again
+    pending_wait_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +141,21 @@ _REHEARSAL_SEQ = 10**12 - 1
 _UNKNOWN_ERRORS = (TransientError, RateLimitedError, DuplicateOrderError, TimeoutError, OSError)
 
 
-def _final_from_ack(step: str, ack: OrderAck, source: str, now_ns: int) -> OrderFinal:
-    price = ack.avg_fill_price if ack.avg_fill_price is not None else ack.price
+def _final_from_ack(intent: Intent, ack: OrderAck, source: str, now_ns: int) -> OrderFinal:
+    """The journal's final state of ``intent`` from the venue's view of its order.
+
+    The venue may report the order in its own vocabulary (Kalshi's one YES book answers a
+    "buy NO at 0.30" as ``outcome_side=no``, the same order as "sell YES at 0.70"), so the ack is
+    first put in the intent's terms: the cost journaled is always what *this* order cost.
+    """
+    ack = in_terms_of(ack, intent.outcome, Action(intent.action))
+    if ack.fill_cost is not None:
+        cost = int(ack.fill_cost)
+    else:
+        price = ack.avg_fill_price if ack.avg_fill_price is not None else ack.price
+        cost = int(price) * int(ack.filled)
     return OrderFinal(
-        step, ack.order_id, ack.status.value, int(ack.filled), int(price) * int(ack.filled),
+        intent.step, ack.order_id, ack.status.value, int(ack.filled), cost,
         int(ack.fees), source, "", now_ns,
     )
 
@@ -342,7 +357,18 @@ class SagaExecutor:
             # an IOC should never rest; make sure it cannot fill later, then learn its state
             self._record(saga, OrderUnknown(intent.step, "ack open for an IOC order", self.clock()))
             return
-        self._record(saga, _final_from_ack(intent.step, ack, "ack", self.clock()))
+        if ack.status is OrderStatus.PENDING:
+            # held by the venue (Polymarket ``delayed``): it may still fill in full, so nothing
+            # may be hedged around it; the lookup waits for its outcome (ADR 0038)
+            self._record(saga, OrderUnknown(
+                intent.step, f"pending at the venue: {ack.order_id}", self.clock()))
+            return
+        try:
+            final = _final_from_ack(intent, ack, "ack", self.clock())
+        except ValueError as exc:  # not this order's direction: learn the truth by lookup
+            self._record(saga, OrderUnknown(intent.step, _describe(exc), self.clock()))
+            return
+        self._record(saga, final)
 
     async def _resolve(self, order: OrderRecord) -> OrderFinal:
         intent = order.intent
@@ -369,8 +395,18 @@ class SagaExecutor:
             except Exception as exc:  # keep asking; the order exists or not
                 log.warning("lookup of %s failed: %s", intent.cid, _describe(exc))
             else:
+                if ack.status is OrderStatus.PENDING:
+                    # never cancel or hedge around an order the venue still holds: wait for
+                    # its outcome on the user channel, then ask REST again
+                    await self._await_pending(client, ack.order_id)
+                    if time.monotonic() - started > cfg.resolve_timeout_s:
+                        raise ExecutorStalled(f"order {intent.cid} still pending at the venue")
+                    continue
                 if ack.status is not OrderStatus.OPEN:
-                    return _final_from_ack(intent.step, ack, "query", self.clock())
+                    try:
+                        return _final_from_ack(intent, ack, "query", self.clock())
+                    except ValueError as exc:  # the venue's order under our id is another one
+                        raise ExecutorStalled(f"order {intent.cid}: {exc}") from None
                 try:
                     await asyncio.wait_for(client.cancel_order(ack.order_id), cfg.query_timeout_s)
                 except Exception as exc:  # the next lookup tells
@@ -380,6 +416,19 @@ class SagaExecutor:
                 raise ExecutorStalled(f"could not resolve order {intent.cid} in time")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, cfg.resolve_backoff_max_s)
+
+    async def _await_pending(self, client: ExchangeClient, order_id: str) -> None:
+        """One bounded wait for news of a pending order (its client's user channel if any)."""
+        wait = getattr(unwrap(client), "wait_for_update", None)
+        timeout = self.config.pending_wait_s
+        if wait is None:
+            await asyncio.sleep(timeout)
+            return
+        try:
+            await asyncio.wait_for(wait(order_id, timeout), timeout + self.config.query_timeout_s)
+        except Exception as exc:  # the REST lookup that follows tells
+            log.warning("waiting for pending order %s failed: %s", order_id, _describe(exc))
+            await asyncio.sleep(min(timeout, self.config.resolve_backoff_max_s))
 
     async def _view(self, command: DecideHedge) -> MarketView | None:
         if self.quotes is None:

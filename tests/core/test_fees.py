@@ -9,28 +9,45 @@ from hypothesis import strategies as st
 
 from arbiter.core.fees import (
     POLYMARKET_FEE_QUANTUM,
+    KalshiFeeError,
     KalshiFeeModel,
+    KalshiSeriesFees,
     NoFees,
     PolymarketFeeModel,
     fraction_text,
     kalshi_maker,
     kalshi_taker,
+    parse_fee_type,
 )
 from arbiter.core.units import (
+    CENT,
     MONEY_SCALE,
     PRICE_SCALE,
     SIZE_SCALE,
     UnitError,
     parse_money,
     parse_price,
+    parse_size,
 )
 
 
 def test_kalshi_vectors(venue_vectors: dict[str, Any]) -> None:
+    """The vectors apply ``ceil_to_cent`` to the fee alone; on a cent-aligned notional that is
+    exactly the venue's net fee. On a sub-cent notional (the $0.055 row) the docs' balance
+    rounding charges ``ceil_to_cent(N + fee) - N`` instead: the vector is never below it."""
     for row in venue_vectors["kalshi"]["fee_formula"]:
-        fills = [(parse_price(row["price_dollars"]), row["contracts"] * SIZE_SCALE)]
-        assert kalshi_taker().order_fee(fills) == parse_money(row["taker_fee_dollars"]), row
-        assert kalshi_maker().order_fee(fills) == parse_money(row["maker_fee_dollars"]), row
+        price = parse_price(row["price_dollars"], 10)
+        fills = [(price, row["contracts"] * SIZE_SCALE)]
+        notional = price * row["contracts"] * SIZE_SCALE
+        for model, key in ((kalshi_taker(), "taker"), (kalshi_maker(), "maker")):
+            vector = parse_money(row[f"{key}_fee_dollars"])
+            if notional % CENT == 0:
+                assert model.order_fee(fills) == vector, row
+            else:
+                raw = parse_money(row[f"{key}_raw"])
+                fee4 = -(-raw // (CENT // 100)) * (CENT // 100)
+                assert model.order_fee(fills) == -(-(notional + fee4) // CENT) * CENT - notional
+                assert model.order_fee(fills) <= vector, row
 
 
 @pytest.mark.parametrize(
@@ -56,12 +73,64 @@ def test_kalshi_fee_is_per_order_not_per_fill() -> None:
     assert kalshi_taker().order_fee(fills) == parse_money("0.04")
 
 
-def test_kalshi_multiplier_is_exact() -> None:
-    half = KalshiFeeModel.of("0.035")
-    assert half.multiplier == Fraction(35, 1000)
+def test_kalshi_multiplier_is_the_series_multiplier_on_the_schedule() -> None:
+    half = KalshiFeeModel.of("0.5")
+    assert half.multiplier == Fraction(1, 2)
+    assert half.rate == Fraction(35, 1000)
+    # 0.5 x 0.07 x 10 x 0.25 = 0.0875 -> $0.09
     assert half.order_fee([(parse_price("0.50"), 10 * SIZE_SCALE)]) == parse_money("0.09")
     with pytest.raises(UnitError):
         KalshiFeeModel.of(0.07)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fee_type", "maker_fee"),
+    [("quadratic", "0"), ("quadratic_with_maker_fees", "0.05"),  # 0.0175 x 2.5 = 0.04375
+     ("quadratic_with_combo_maker_fees", "0.09")],  # 0.035 x 2.5 = 0.0875
+)
+def test_series_fee_types_price_makers_as_the_schedule_says(fee_type: str, maker_fee: str) -> None:
+    fees = KalshiSeriesFees.of(fee_type, "1")
+    fills = [(parse_price("0.50"), 10 * SIZE_SCALE)]
+    assert fees.taker.order_fee(fills) == parse_money("0.18")
+    assert fees.maker.order_fee(fills) == parse_money(maker_fee)
+
+
+def test_unknown_or_flat_fee_types_fail_closed() -> None:
+    with pytest.raises(KalshiFeeError, match="unknown Kalshi fee type 'tiered'"):
+        KalshiSeriesFees.of("tiered", "1")
+    with pytest.raises(KalshiFeeError, match="unknown Kalshi fee type None"):
+        parse_fee_type(None)
+    with pytest.raises(KalshiFeeError, match="'flat'"):
+        KalshiSeriesFees.of("flat", "1")
+    with pytest.raises(KalshiFeeError, match="negative"):
+        KalshiSeriesFees.of("quadratic", "-0.5")
+
+
+@pytest.mark.parametrize(
+    ("contracts", "price", "fee"),
+    [
+        # docs /getting_started/fee_rounding, "buy 3 contracts at $0.055": trade fee 0.07 x 3 x
+        # 0.055 x 0.945 = 0.01091475 -> $0.0110; balance change -0.165 - 0.0110 floored to the
+        # cent = -0.18, so the order's net fee is 0.18 - 0.165 = $0.015
+        ("3", "0.055", "0.015"),
+        ("1", "0.019", "0.011"),  # 0.0013 trade fee; 0.019 + 0.0014 -> 0.03
+        ("2.5", "0.50", "0.05"),  # fractional count: 0.04375 -> 0.0438; 1.25 + 0.0438 -> 1.30
+        ("1", "0.001", "0.009"),  # 0.0000699 -> 0.0001; 0.0011 -> 0.01
+    ],
+)
+def test_sub_cent_notional_is_charged_as_the_balance_rounding_of_the_docs(
+    contracts: str, price: str, fee: str
+) -> None:
+    fills = [(parse_price(price, 10), parse_size(contracts, 2))]
+    assert kalshi_taker().order_fee(fills) == parse_money(fee)
+
+
+def test_a_sell_rounds_the_credit_down() -> None:
+    # selling 3 at $0.055: credit 0.165 - 0.0110 = 0.154 floored to 0.15 -> net fee $0.015
+    fills = [(parse_price("0.055", 10), 3 * SIZE_SCALE)]
+    assert kalshi_taker().sell_fee(fills) == parse_money("0.015")
+    # on cent prices buy and sell agree
+    assert kalshi_taker().sell_fee([(5000, 10 * SIZE_SCALE)]) == parse_money("0.18")
 
 
 def test_polymarket_fee_formula_and_rounding() -> None:
@@ -158,7 +227,7 @@ def test_smooth_rate_is_a_lower_bound(fills: list[tuple[int, int]], model: Any) 
     assert fee >= 0
 
 
-@pytest.mark.parametrize("model", [kalshi_taker(), kalshi_maker(), KalshiFeeModel.of("0.035"),
+@pytest.mark.parametrize("model", [kalshi_taker(), kalshi_maker(), KalshiFeeModel.of("0.5"),
                                    PolymarketFeeModel.of("0.07"), PolymarketFeeModel.of("0.0001"),
                                    PolymarketFeeModel.of("0.25", 2), NoFees()])
 def test_rate_floor_is_the_floored_smooth_rate_at_every_price(model: Any) -> None:

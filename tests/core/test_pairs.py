@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from arbiter.core.book import Outcome
-from arbiter.core.fees import PolymarketFeeModel
+from arbiter.core.fees import KalshiFeeModel, KalshiFeeType, NoFees, PolymarketFeeModel
 from arbiter.core.pairs import PairsError, parse_pairs
 from arbiter.core.units import SIZE_SCALE
 
@@ -27,7 +27,8 @@ def test_parses_the_documented_example() -> None:
     assert pair.name == "fed-dec-cut"
     assert pair.polymarket_tick == 100
     assert pair.max_contracts == 500 * SIZE_SCALE
-    assert pair.kalshi_fee_multiplier == Fraction(7, 100)
+    assert pair.kalshi_fees.fee_type is KalshiFeeType.QUADRATIC
+    assert pair.kalshi_fees.multiplier == Fraction(1)
     assert pair.polymarket_token(Outcome.YES) == "7123"
     assert pair.polymarket_token(Outcome.NO) == "8456"
 
@@ -119,3 +120,39 @@ def test_polymarket_fee_fields_are_strict(text: str, message: str) -> None:
     assert message in str(info.value)
     if "fee_bps" in message:
         assert "polymarket_fee_rate" in str(info.value) and "polymarket_fee_exponent" in str(info.value)
+def _fees(lines: str) -> str:
+    return GOOD + lines
+
+
+def test_kalshi_fee_fields_take_the_venues_meaning() -> None:
+    (pair,) = parse_pairs(_fees('kalshi_fee_type = "quadratic_with_maker_fees"\n'
+                                'kalshi_fee_multiplier = "0.5"\n'))
+    fees = pair.kalshi_fees
+    assert fees.taker == KalshiFeeModel(Fraction(1, 2))  # 0.5 x the 0.07 schedule
+    assert fees.taker.rate == Fraction(35, 1000)
+    assert fees.maker == KalshiFeeModel(Fraction(1, 2), Fraction(7, 400))
+    (plain,) = parse_pairs(_fees('kalshi_fee_type = "quadratic"\n'))
+    assert plain.kalshi_fees.multiplier == 1 and plain.kalshi_fees.maker == NoFees()
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ('kalshi_fee_multiplier = "0.07"\n',
+         "field 'kalshi_fee_type' is missing: kalshi_fee_multiplier is now"),
+        ('kalshi_fee_type = "quadratic"\nkalshi_fee_multiplier = "0.07"\n',
+         "'0.07' is an old-style value: kalshi_fee_multiplier is now the series' fee_multiplier"),
+        ('kalshi_fee_type = "quadratic"\nkalshi_fee_multiplier = "0.035"\n',
+         "the old 0.07 is the new 1"),
+        ('kalshi_fee_type = "quadratic"\nkalshi_fee_multiplier = 1\n',
+         "must be a non-negative decimal string"),
+        ('kalshi_fee_type = "quadratic"\nkalshi_fee_multiplier = "-1"\n', "non-negative"),
+        ('kalshi_fee_type = "tiered"\n', "unknown Kalshi fee type 'tiered'"),
+        ('kalshi_fee_type = "flat"\n',
+         "'flat' (the fee schedule's Specific Trading Fees Table) is not modelled"),
+    ],
+)
+def test_old_style_or_unknown_kalshi_fees_are_refused(lines: str, message: str) -> None:
+    with pytest.raises(PairsError, match="pair 'fed-dec-cut'") as info:
+        parse_pairs(_fees(lines))
+    assert message in str(info.value)

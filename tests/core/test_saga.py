@@ -118,10 +118,22 @@ def test_slower_venue_goes_first_by_default_and_thinner_with_depth() -> None:
     plan = plan_saga(SID, opportunity(), PAIR)
     assert (plan.first.venue, plan.second.venue) == ("polymarket", "kalshi")
     assert plan.first.fee_kind == "polymarket" and plan.first.fee_param == "0:1"
-    assert plan.second.fee_kind == "kalshi"
+    assert plan.second.fee_kind == "kalshi_series"
+    assert plan.second.fee_param == "1/1"
+    assert plan.second.fee_model().order_fee([(5000, 10**7)]) == 18 * 10**8  # 10 at 0.50: $0.18
     thin_kalshi = plan_saga(SID, opportunity(), PAIR, depth={PAIR.kalshi_ticker: 5, "2222": 500})
     assert thin_kalshi.first.venue == "kalshi"
     assert plan_saga(SID, opportunity(), PAIR, SagaPolicy(first_venues=("kalshi",))).first.venue == "kalshi"
+
+
+def test_a_journal_written_before_kalshi_series_fees_still_prices_the_same() -> None:
+    """Sagas journaled with fee_kind "kalshi" carried the coefficient (7/100) itself."""
+    import dataclasses
+
+    new = plan_saga(SID, opportunity(), PAIR).second
+    old = dataclasses.replace(new, fee_kind="kalshi", fee_param="7/100")
+    fills = [(4700, 30 * 10**6)]
+    assert old.fee_model().order_fee(fills) == new.fee_model().order_fee(fills)
 
 
 # -- happy and simple paths ------------------------------------------------------------------------

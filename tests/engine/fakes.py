@@ -29,6 +29,7 @@ from arbiter.venues.base import (
     RejectedError,
     TimeInForce,
     TransientError,
+    UnknownStatusError,
 )
 
 ME = "me"
@@ -134,6 +135,8 @@ class FakeVenue:
         ack = self._apply(request)
         if fault == "timeout_after":
             raise TransientError("timeout", "request timed out", None)
+        if fault == "unknown_status_after":  # landed, but answered with a state nobody maps
+            raise UnknownStatusError("UNKNOWN_ORDER_STATUS", "order status 'SOMETHING_NEW'")
         if fault == "hang_after":
             await asyncio.sleep(3600)
         return ack

@@ -122,7 +122,7 @@ async def test_missing_complement_is_unwound_and_the_choice_is_journaled(tmp_pat
         await assert_consistent(wd, j)
 
 
-@pytest.mark.parametrize("fault", ["timeout_after", "hang_after"])
+@pytest.mark.parametrize("fault", ["timeout_after", "hang_after", "unknown_status_after"])
 async def test_unknown_outcome_is_resolved_by_query_not_resubmission(w: World, fault: str) -> None:
     w.poly.faults = [fault]
     with Journal(w.path) as j:

@@ -14,13 +14,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
 from arbiter.core.units import (
+    CENT,
     PRICE_SCALE,
     SIZE_SCALE,
     UnitError,
@@ -144,17 +145,25 @@ class KalshiSim:
         seed: int = 0,
         faults: FaultSwitches | None = None,
         ts_window_ms: int = 30_000,
-        live_2026: bool = False,
+        legacy_sdk: bool = False,
         legacy_ws: bool = False,
         rate_tier: str | None = None,
         ping_interval_s: float = 10.0,
+        shards: Mapping[str, int] | None = None,
     ) -> None:
         self.exchange = exchange
         self.scenario = scenario
         self.seed = seed
         self.faults = faults or FaultSwitches(seed=seed)
         self.ts_window_ms = ts_window_ms
-        self.live_2026 = live_2026
+        #: answer as the SDK era did (legacy order mutations, integer fields, ``side``/``action``)
+        #: instead of as the live venue (410 ``deprecated_v1_order_endpoint``, fixed-point only)
+        self.legacy_sdk = legacy_sdk
+        #: test control (``POST /_sim/corrupt_next_create``): fields that overwrite the next
+        #: create answer once the order took effect, to test a client reading a bad answer
+        self.corrupt_next_create: dict[str, Any] = {}
+        #: ticker -> exchange shard for scenario markets (the rest are on shard 0)
+        self.shards = dict(shards or {})
         self.legacy_ws = legacy_ws
         self.rate_tier = rate_tier
         self.ping_interval_s = ping_interval_s
@@ -245,8 +254,18 @@ class KalshiSim:
         for m in spec.markets:
             venue = m.venues.get("kalshi", {})
             ticker = str(venue.get("ticker") or f"KX{m.key}")
+            if "fee_type" in venue or "fee_multiplier" in venue:
+                self.exchange.add_series(
+                    str(venue.get("series") or ticker.split("-", 1)[0]),
+                    str(venue.get("fee_type", "quadratic")),
+                    str(venue.get("fee_multiplier", "1")),
+                )
             if ticker not in self.exchange.markets:
-                self.exchange.add_market(ticker, m.title, m.tick)
+                shard = self.shards.get(ticker, venue.get("exchange_index", 0))
+                structure = venue.get("price_level_structure")
+                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"),
+                                         str(structure) if structure else None,
+                                         exchange_index=int(shard))
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))
             self._requote(walk, ticker, walk.mid)
@@ -371,6 +390,7 @@ class KalshiSim:
                 if sub.channel == "fill":
                     msg = {k: record[k] for k in (
                         "trade_id", "order_id", "client_order_id", "market_ticker", "is_taker",
+                        "outcome_side", "book_side",  # docs order_direction: on every Fill
                         "side", "action", "yes_price_dollars", "count_fp", "fee_cost", "ts",
                         "ts_ms", "post_position_fp")}
                     msg["subaccount"] = 0
@@ -420,13 +440,17 @@ class KalshiSim:
         r.add_get(f"{p}/markets", self.h_markets)
         r.add_get(f"{p}/markets/{{ticker}}", self.h_market)
         r.add_get(f"{p}/markets/{{ticker}}/orderbook", self.h_orderbook)
+        r.add_get(f"{p}/series", self.h_series_list)
+        r.add_get(f"{p}/series/fee_changes", self.h_series_fee_changes)
         r.add_get(f"{p}/series/{{series}}", self.h_series)
+        r.add_get(f"{p}/events/{{event}}", self.h_event)
         r.add_post(f"{p}/portfolio/orders", self.h_create_legacy)
         r.add_post(f"{p}/portfolio/events/orders", self.h_create_v2)
         r.add_get(f"{p}/portfolio/orders", self.h_orders)
         r.add_get(f"{p}/portfolio/orders/{{order_id}}", self.h_order)
         r.add_delete(f"{p}/portfolio/orders/{{order_id}}", self.h_cancel_legacy)
         r.add_delete(f"{p}/portfolio/events/orders/{{order_id}}", self.h_cancel_v2)
+        r.add_post(f"{p}/portfolio/intra_exchange_instance_transfer", self.h_transfer)
         r.add_get(f"{p}/portfolio/balance", self.h_balance)
         r.add_get(f"{p}/portfolio/positions", self.h_positions)
         r.add_get(f"{p}/portfolio/fills", self.h_fills)
@@ -436,6 +460,7 @@ class KalshiSim:
         r.add_post("/_sim/exchange", self.h_admin_exchange)
         r.add_post("/_sim/firehose", self.h_admin_firehose)
         r.add_get("/_sim/state", self.h_admin_state)
+        r.add_post("/_sim/corrupt_next_create", self.h_admin_corrupt_create)
         return app
 
     @web.middleware
@@ -500,10 +525,14 @@ class KalshiSim:
             markets = [m for m in markets if m.event_ticker == q["event_ticker"]]
         if q.get("series_ticker"):
             markets = [m for m in markets if m.event_ticker.startswith(q["series_ticker"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            markets = [m for m in markets if m.exchange_index == shard]
         page, cursor = _page(markets, q)
-        return web.json_response(
-            {"markets": [self.exchange.market_json(m) for m in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "markets": [self.exchange.market_json(m, self.legacy_sdk) for m in page],
+            "cursor": cursor,
+        })
 
     def _market(self, ticker: str) -> Any:
         market = self.exchange.markets.get(ticker)
@@ -513,7 +542,7 @@ class KalshiSim:
 
     async def h_market(self, request: web.Request) -> web.Response:
         market = self._market(request.match_info["ticker"])
-        return web.json_response({"market": self.exchange.market_json(market)})
+        return web.json_response({"market": self.exchange.market_json(market, self.legacy_sdk)})
 
     async def h_orderbook(self, request: web.Request) -> web.Response:
         ticker = request.match_info["ticker"]
@@ -536,13 +565,56 @@ class KalshiSim:
         return web.json_response({"orderbook": {**legacy, **dollars}, "orderbook_fp": dollars})
 
     async def h_series(self, request: web.Request) -> web.Response:
-        series = request.match_info["series"]
-        return web.json_response({"series": {
-            "ticker": series, "frequency": "custom", "title": series, "category": "Simulated",
-            "tags": [], "settlement_sources": [], "contract_url": "", "contract_terms_url": "",
-            "fee_type": "quadratic", "fee_multiplier": 0.07,
-            "additional_prohibitions": [],
-        }})
+        """``GET /series/{series_ticker}`` with every field kalshi-python-sync 3.34.0's
+        ``Series`` requires; ``fee_multiplier`` is the venue's multiplier on the schedule."""
+        series = self.exchange.series.get(request.match_info["series"])
+        if series is None:
+            raise SimError(404, "not_found", f"series {request.match_info['series']} not found")
+        return web.json_response({"series": series.json()})
+
+    async def h_series_list(self, request: web.Request) -> web.Response:
+        """``GET /series``: ``category`` matches any entry of ``categories`` (SDK docstring);
+        ``min_updated_ts`` keeps series updated after that Unix second."""
+        q = request.query
+        rows = list(self.exchange.series.values())
+        if q.get("category"):
+            rows = [s for s in rows if q["category"] in s.json()["categories"]]
+        if q.get("min_updated_ts"):
+            since = _int_or_none(q["min_updated_ts"]) or 0
+            rows = [s for s in rows if s.updated_s > since]
+        return web.json_response({"series": [s.json() for s in rows]})
+
+    async def h_series_fee_changes(self, request: web.Request) -> web.Response:
+        """``GET /series/fee_changes`` (SDK ``GetSeriesFeeChangesResponse``): none scheduled."""
+        return web.json_response({"series_fee_change_arr": []})
+
+    async def h_event(self, request: web.Request) -> web.Response:
+        """``GET /events/{event_ticker}``: what names an event's series (SDK ``EventData``)."""
+        ticker = request.match_info["event"]
+        markets = [m for m in self.exchange.markets.values() if m.event_ticker == ticker]
+        if not markets:
+            raise SimError(404, "not_found", f"event {ticker} not found")
+        first = markets[0]
+        event: dict[str, Any] = {
+            "event_ticker": ticker,
+            "series_ticker": first.series_ticker,
+            "sub_title": "",
+            "title": first.title,
+            "collateral_return_type": "",
+            "mutually_exclusive": False,
+            "category": self.exchange.series[first.series_ticker].category,
+            "settlement_sources": [],
+        }
+        override = self.exchange.event_fee_overrides.get(ticker)
+        if override is not None:  # SDK EventData: fee_type_override / fee_multiplier_override
+            fee_type, mult = override
+            event["fee_type_override"] = fee_type
+            event["fee_multiplier_override"] = (
+                int(mult) if mult.denominator == 1 else float(mult))
+        rows = [self.exchange.market_json(m) for m in markets]
+        if request.query.get("with_nested_markets") == "true":
+            event["markets"] = rows
+        return web.json_response({"event": event, "markets": rows})
 
     # -- orders -------------------------------------------------------------------------------
     async def _json(self, request: web.Request) -> dict[str, Any]:
@@ -562,7 +634,7 @@ class KalshiSim:
         return ticker
 
     async def h_create_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:  # the live venue retired it (venues.md §0)
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders")
         body = await self._json(request)
@@ -584,7 +656,7 @@ class KalshiSim:
             expiration_ts=_int_or_none(body.get("expiration_ts")),
         )
         self.publish(deltas)
-        return web.json_response({"order": self.exchange.order_json(sim)}, status=201)
+        return web.json_response({"order": self.exchange.order_json(sim, True)}, status=201)
 
     async def h_create_v2(self, request: web.Request) -> web.Response:
         body = await self._json(request)
@@ -601,6 +673,11 @@ class KalshiSim:
         except UnitError as exc:
             raise SimError(400, "invalid_price", str(exc)) from None
         count = _count(body)
+        shard = _int_or_none(body.get("exchange_index"))
+        market_shard = self.exchange.markets[ticker].exchange_index
+        if shard not in (None, -1, market_shard):  # omitted or -1: auto-route by ticker
+            raise SimError(400, "invalid_parameters",
+                           f"market {ticker} is on exchange index {market_shard}, not {shard}")
         sim, deltas = self.exchange.place(
             request[ACCOUNT], ticker, "yes", "buy" if side == "bid" else "sell", price, count,
             str(body["client_order_id"]), str(body.get("time_in_force") or "good_till_canceled"),
@@ -617,14 +694,19 @@ class KalshiSim:
             "ts_ms": int(sim.updated_s * 1000),
         }
         if e.filled:
+            # computed values carry up to 6 decimals (docs fixed_point_migration): a fill over
+            # two levels averages e.g. "0.413333"; 4 decimals when exact. Rounding to nearest
+            # is this simulator's choice (the venue's rounding mode is unconfirmed).
             cost = sim.taker_cost + sim.maker_cost
-            out["average_fill_price"] = format_price(cost // e.filled)
-            per = sim.taker_fees * SIZE_SCALE // e.filled
-            out["average_fee_paid"] = format_money(per - per % (10**6), 4)
+            out["average_fill_price"] = _avg6(cost * SIZE_SCALE, e.filled)
+            out["average_fee_paid"] = _avg6(sim.taker_fees * SIZE_SCALE, e.filled)
+        if self.corrupt_next_create:  # test control: one unreadable answer after the effect
+            out.update(self.corrupt_next_create)
+            self.corrupt_next_create = {}
         return web.json_response(out, status=201)
 
     async def h_cancel_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders/{order_id}")
         sim, reduced, deltas = self.exchange.cancel(
@@ -632,15 +714,31 @@ class KalshiSim:
         )
         self.publish(deltas)
         return web.json_response({
-            "order": self.exchange.order_json(sim),
+            "order": self.exchange.order_json(sim, True),
             "reduced_by": reduced // SIZE_SCALE,
             "reduced_by_fp": format_size(reduced, 2),
         })
 
     async def h_cancel_v2(self, request: web.Request) -> web.Response:
-        sim, reduced, deltas = self.exchange.cancel(
-            request[ACCOUNT], request.match_info["order_id"]
-        )
+        """Cancel on the shard the request routes to: ``exchange_index`` if given (not -1),
+        else the shard of ``market_ticker``, else shard 0 (SDK 3.34.0 ``cancel_order_v2``).
+        An order of another shard's market is not on that matching engine: 404."""
+        q = request.query
+        order_id = request.match_info["order_id"]
+        shard = _int_or_none(q.get("exchange_index"))
+        if shard is None or shard == -1:
+            ticker = q.get("market_ticker")
+            if ticker:
+                shard = self._market(ticker).exchange_index
+            elif shard == -1:
+                raise SimError(400, "invalid_parameters", "auto-routing needs market_ticker")
+            else:
+                shard = 0
+        own = self.exchange.orders.get(order_id)
+        if own is not None and own.shard != shard:
+            raise SimError(404, "not_found", f"order {order_id} not found on exchange index "
+                           f"{shard}")
+        sim, reduced, deltas = self.exchange.cancel(request[ACCOUNT], order_id)
         self.publish(deltas)
         return web.json_response({
             "order_id": sim.order_id,
@@ -667,27 +765,62 @@ class KalshiSim:
             orders = [o for o in orders if o.created_s >= int(q["min_ts"])]
         if q.get("max_ts"):
             orders = [o for o in orders if o.created_s <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            orders = [o for o in orders if o.shard == shard]
         page, cursor = _page(orders, q)
-        return web.json_response(
-            {"orders": [self.exchange.order_json(o) for o in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "orders": [self.exchange.order_json(o, self.legacy_sdk) for o in page],
+            "cursor": cursor,
+        })
 
     async def h_order(self, request: web.Request) -> web.Response:
         sim = self.exchange.orders.get(request.match_info["order_id"])
         if sim is None or sim.account != request[ACCOUNT]:
             raise SimError(404, "not_found", "order not found")
-        return web.json_response({"order": self.exchange.order_json(sim)})
+        return web.json_response({"order": self.exchange.order_json(sim, self.legacy_sdk)})
 
     async def h_balance(self, request: web.Request) -> web.Response:
+        """Available balance, all shards or the ``exchange_index`` one, with the per-shard
+        ``balance_breakdown`` (SDK 3.34.0 ``GetBalanceResponse``/``IndexedBalance``)."""
         acct = self.exchange.accounts[request[ACCOUNT]]
-        value = sum(p.cost for p in acct.positions.values())
-        cents = acct.available // (10**8)
+        shard = _int_or_none(request.query.get("exchange_index"))
+        shards = sorted(set(acct.shard_cash) | {
+            m.exchange_index for m in self.exchange.markets.values()})
+        scope = shards if shard is None else [shard]
+        available = sum(acct.available_on(i) for i in scope)
+        value = sum(p.cost for t, p in acct.positions.items()
+                    if self.exchange.markets[t].exchange_index in scope)
+        cents = available // CENT
         return web.json_response({
             "balance": cents,
-            "portfolio_value": value // (10**8),
+            "balance_dollars": format_money(cents * CENT, 2),
+            "portfolio_value": value // CENT,
             "updated_ts": int(time.time()),
-            "balance_dollars": format_money(cents * 10**8, 2),
+            "balance_breakdown": [
+                {"exchange_index": i,
+                 "balance": format_money(acct.available_on(i) // CENT * CENT, 2)}
+                for i in shards
+            ],
         })
+
+    async def h_transfer(self, request: web.Request) -> web.Response:
+        """``POST /portfolio/intra_exchange_instance_transfer``: move collateral between shards
+        at once (docs /getting_started/exchange_sharding). Body as SDK 3.34.0
+        ``IntraExchangeInstanceTransferRequest``."""
+        body = await self._json(request)
+        amount = body.get("amount")  # centicents ($0.0001)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise SimError(400, "invalid_parameters", "amount must be a positive integer "
+                           "number of centicents")
+        if body.get("source") != "event_contract" or body.get("destination") != "event_contract":
+            raise SimError(400, "invalid_parameters",
+                           "only event_contract to event_contract transfers are simulated")
+        source = _int_or_none(body.get("source_exchange_shard")) or 0
+        destination = _int_or_none(body.get("destination_exchange_shard")) or 0
+        self.exchange.transfer(request[ACCOUNT], source, destination,
+                               amount * (CENT // 100))
+        return web.json_response({"transfer_id": f"tr-{time.time_ns()}"})
 
     async def h_positions(self, request: web.Request) -> web.Response:
         q = request.query
@@ -704,11 +837,15 @@ class KalshiSim:
             pos = acct.positions.get(ticker)
             if pos is None:
                 pos = Position()
-            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0)))
+            if q.get("exchange_index") and self.exchange.markets[ticker].exchange_index != (
+                    _int_or_none(q["exchange_index"])):
+                continue
+            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0),
+                                                    self.legacy_sdk))
         page, cursor = _page(rows, q)
         return web.json_response({
             "market_positions": page,
-            "event_positions": self.exchange.event_positions_json(acct),
+            "event_positions": self.exchange.event_positions_json(acct, self.legacy_sdk),
             "cursor": cursor,
         })
 
@@ -723,8 +860,14 @@ class KalshiSim:
             fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
         if q.get("max_ts"):
             fills = [f for f in fills if f["ts"] <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            fills = [f for f in fills if f["exchange_index"] == shard]
         page, cursor = _page(fills, q)
-        return web.json_response({"fills": page, "cursor": cursor})
+        return web.json_response({
+            "fills": [self.exchange.fill_json(f, self.legacy_sdk) for f in page],
+            "cursor": cursor,
+        })
 
     # -- WebSocket ----------------------------------------------------------------------------
     async def h_ws(self, request: web.Request) -> web.StreamResponse:
@@ -972,6 +1115,13 @@ class KalshiSim:
         self.publish(deltas)
         return web.json_response({"ok": True})
 
+    async def h_admin_corrupt_create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict):
+            return _err(400, "invalid_parameters", "body must be an object of fields")
+        self.corrupt_next_create = body
+        return web.json_response({"ok": True})
+
     async def h_admin_exchange(self, request: web.Request) -> web.Response:
         body = await request.json()
         if "trading_active" in body:
@@ -1046,6 +1196,14 @@ def _fault_response(status: int) -> web.Response:
         return web.json_response({"error": "too many requests"}, status=429)
     return _err(status, "internal_server_error" if status >= 500 else "injected_fault",
                 f"injected fault {status}")
+
+
+def _avg6(total_money_x_size: int, count: int) -> str:
+    """An average per contract (Money x size units / size units), to 6 decimals, nearest."""
+    step = 10**4  # Money units of $0.000001
+    units = (2 * total_money_x_size // count + step) // (2 * step)
+    places = 4 if units % 100 == 0 else 6
+    return format_money(units * step, places)
 
 
 def _page(items: list[Any], q: Any) -> tuple[list[Any], str]:

@@ -6,7 +6,9 @@ next. A scenario can pin real-looking ids or venue settings in a ``[market.polym
 (``condition_id``, ``yes_token``, ``no_token``, ``question``, ``tick_size``, ``neg_risk``,
 ``fee_rate`` (decimal string, the market's ``fd.r``; default "0"), ``fee_exponent`` (``fd.e``,
 default 1), ``fee_bps`` (the legacy ``/fee-rate`` base fee; default 1000 when ``fee_rate`` is
-above 0, else 0, as the live venue answers), ``min_order_size``, ``end_date``, ``slug``).
+above 0, else 0, as the live venue answers), ``min_order_size``, ``end_date``, ``slug``,
+``seconds_delay``: the matching delay of marketable orders, as on sports markets;
+``protocol = "v2"``: a protocol-V2 market whose outcome ids are position ids, traded on ExchangeV3).
 
 Accounts (``[[account]]``): ``address`` (the funder, i.e. the order ``maker``), ``collateral``
 (dollars), optional ``signer`` + ``signature_type`` (1 proxy, 2 Safe) when the address is a wallet
@@ -36,6 +38,22 @@ def _token_id(condition_id: str, outcome: str) -> str:
     return str(int.from_bytes(keccak(f"{condition_id}:{outcome}".encode()), "big"))
 
 
+def _position_id(condition_id: str, outcome: str) -> str:
+    """A protocol-V2 position id: module byte 1 (binary), bits 40..103 zero, the outcome index
+    in the last byte (``polymarket-client`` ``_internal/protocol.py`` layout)."""
+    h = int.from_bytes(keccak(f"v2:{condition_id}".encode()), "big")
+    high, low = (h >> 112) & ((1 << 144) - 1), h & ((1 << 32) - 1)
+    return str((1 << 248) | (high << 104) | (low << 8) | (0 if outcome == "yes" else 1))
+
+
+def _delay_ms(value: object) -> int:
+    """``seconds_delay`` (the venue's market field; fractions allowed here for fast tests)."""
+    delay = Decimal(str(value))
+    if delay < 0:
+        raise ValueError(f"seconds_delay must not be negative, got {value}")
+    return int(delay * 1000)
+
+
 def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
     pm = dict(sm.venues.get("polymarket", {}))
     where = f"scenario market {sm.key!r}"
@@ -53,12 +71,16 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
             raise UnitError(f"fee_exponent must be an integer, got {exponent!r}")
         min_size = parse_size(str(pm.get("min_order_size", "5")))
         slug = str(pm.get("slug") or sm.key.lower())
+        protocol = str(pm.get("protocol", "v1")).lower()
+        if protocol not in ("v1", "v2"):
+            raise ValueError(f"protocol must be v1 (CTF tokens) or v2 (position ids): {protocol}")
+        token_of = _position_id if protocol == "v2" else _token_id
         return SimMarket(
             key=sm.key,
             condition_id=cid,
             question=str(pm.get("question") or sm.title),
-            yes_token=str(pm.get("yes_token") or _token_id(cid, "yes")),
-            no_token=str(pm.get("no_token") or _token_id(cid, "no")),
+            yes_token=str(pm.get("yes_token") or token_of(cid, "yes")),
+            no_token=str(pm.get("no_token") or token_of(cid, "no")),
             tick=tick,
             min_order_size=min_size,
             neg_risk=bool(pm.get("neg_risk", False)),
@@ -68,6 +90,7 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
             end_date_iso=str(pm.get("end_date", "2026-12-31T23:59:59Z")),
             description=str(pm.get("description", sm.title)),
             slug=slug,
+            match_delay_ms=_delay_ms(pm.get("seconds_delay", 0)),
         )
     except (UnitError, ValueError, TypeError, ArithmeticError) as exc:
         raise SimConfigError(f"{where}: {exc}") from None
@@ -87,10 +110,10 @@ def load_accounts_into(exchange: Exchange, entries: Sequence[AccountEntry]) -> N
             signer = checksum(str(raw["signer"])) if raw.get("signer") else address
             sig_type = int(raw.get("signature_type", SIG_EOA if signer == address else 2))
             if signer != address:
-                if sig_type == SIG_EOA:
+                if sig_type not in (1, 2, 3):
                     raise SimConfigError(
                         f"{entry.source}: account {address}: a wallet with a separate signer "
-                        "needs signature_type 1 (proxy) or 2 (Safe)"
+                        "needs signature_type 1 (proxy), 2 (Safe) or 3 (deposit wallet)"
                     )
                 exchange.register_funder(address, signer, sig_type)
             if raw.get("api_key"):

@@ -53,8 +53,9 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--no-makers", action="store_true",
                    help="list the scenario's markets but start with empty books")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--version", type=int, choices=[1, 2], default=1,
-                   help="answer GET /version with this exchange generation (both are accepted)")
+    p.add_argument("--version", type=int, choices=[1, 2], default=2,
+                   help="GET /version: 2 (default) is the live venue (v1 orders are refused with "
+                        "order_version_mismatch); 1 keeps the legacy py-clob-client 0.34.6 working")
     p.add_argument("--reject-status", type=int, choices=[200, 400], default=400,
                    help="order rejections as HTTP 400 {error} or 200 {success: false}")
     p.add_argument("--rate-limit", action="store_true",

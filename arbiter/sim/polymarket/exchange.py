@@ -45,24 +45,31 @@ from arbiter.core.units import (
     price_str,
     size_str,
 )
+from arbiter.venues.polymarket import errors as venue_errors
 from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.constants import (
     POLYGON_CHAIN_ID,
     SIDE_CODES,
     SIG_EOA,
+    SIG_POLY_1271,
+    V3,
     VERSIONS,
     ZERO_ADDRESS,
+    exchange_for,
 )
 from arbiter.venues.polymarket.orders import SHARE_STEP, implied_price
 from arbiter.venues.polymarket.schemas import PostOrderBody, WireOrder
 from arbiter.venues.polymarket.signing import (
+    ORDER_V2_TYPE,
     OrderV1,
     OrderV2,
     SignatureError,
     book_hash,
     checksum,
     exchange_domain,
+    parse_erc7739,
     recover_signer,
+    typed_data_sign_digest,
 )
 
 __all__ = ["Exchange", "SimMarket", "SimOrder", "SimReject", "Wallet"]
@@ -106,6 +113,13 @@ class SimMarket:
     slug: str = ""
     active: bool = True
     last_trade: int | None = None
+    #: matching delay of marketable orders (the venue's ``seconds_delay``, e.g. sports markets):
+    #: such orders are answered ``delayed`` and matched this much later (0: at once)
+    match_delay_ms: int = 0
+    #: the winning token once resolved (``market_resolved``); the market takes no more orders
+    winner: str | None = None
+    #: last published top of book per token (``best_bid_ask`` goes out when it moves)
+    tops: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     engine: MatchingBook = field(init=False)
     fee: PolymarketFeeModel = field(init=False)
 
@@ -137,6 +151,15 @@ class SimMarket:
             return bids, asks
         return [(PRICE_SCALE - p, s) for p, s in asks], [(PRICE_SCALE - p, s) for p, s in bids]
 
+    def crosses(self, token: str, side: str, price: int) -> bool:
+        """Would an order on ``token`` at ``price`` trade on arrival (is it marketable)?"""
+        axis_side, axis_price = self.to_axis(token, side, price)
+        if axis_side is OrderSide.BUY:
+            ask = self.engine.best_ask()
+            return ask is not None and axis_price >= ask
+        bid = self.engine.best_bid()
+        return bid is not None and axis_price <= bid
+
     def top(self, token: str) -> tuple[int | None, int | None]:
         bid, ask = self.engine.best_bid(), self.engine.best_ask()
         if token == self.yes_token:
@@ -158,6 +181,11 @@ class Wallet:
     tokens: dict[str, int] = field(default_factory=dict)  # Size per token id
     reserved_collateral: int = 0
     reserved_tokens: dict[str, int] = field(default_factory=dict)
+    #: funded but not yet seen by the venue's cached balance: credited by
+    #: ``GET /balance-allowance/update`` (venues.md §0.1; docs ``/api-reference``
+    #: "update balance allowance")
+    unseen_collateral: int = 0
+    unseen_tokens: dict[str, int] = field(default_factory=dict)
 
     def free_collateral(self) -> int:
         return self.collateral - self.reserved_collateral
@@ -226,6 +254,7 @@ class SimOrder:
             "outcome": self.outcome,
             "associate_trades": list(self.trades),
             "order_type": self.order_type,
+            "status": self.status,
             "timestamp": str(ts_ms),
         }
 
@@ -271,6 +300,8 @@ class Exchange:
         self.on_market: MarketSink | None = None
         self.on_user: UserSink | None = None
         self._trade_n = 0
+        #: marketable orders held by their market's matching delay: (due ns, order, tif, post-only)
+        self._delayed: list[tuple[int, SimOrder, TimeInForce, bool]] = []
         #: trade id -> [(order id, Money moved)] of both participants (POST /order amounts)
         self._trade_flows: dict[str, list[tuple[str, int]]] = {}
 
@@ -288,12 +319,27 @@ class Exchange:
         return w
 
     def fund(
-        self, address: str, collateral: int = 0, tokens: Mapping[str, int] | None = None
+        self, address: str, collateral: int = 0, tokens: Mapping[str, int] | None = None,
+        *, unseen: bool = False,
     ) -> None:
+        """Credit an address; ``unseen`` funds (a deposit the venue's balance cache has not
+        picked up yet) count only after :meth:`refresh_balance`."""
         w = self.wallet(address)
+        if unseen:
+            w.unseen_collateral += collateral
+            for token, size in (tokens or {}).items():
+                w.unseen_tokens[token] = w.unseen_tokens.get(token, 0) + size
+            return
         w.collateral += collateral
         for token, size in (tokens or {}).items():
             w.tokens[token] = w.tokens.get(token, 0) + size
+
+    def refresh_balance(self, address: str) -> None:
+        """``GET /balance-allowance/update``: the venue re-reads the chain for this address."""
+        w = self.wallet(address)
+        self.fund(address, w.unseen_collateral, w.unseen_tokens)
+        w.unseen_collateral = 0
+        w.unseen_tokens = {}
 
     def register_funder(self, funder: str, signer: str, signature_type: int) -> None:
         self.funders[checksum(funder)] = (checksum(signer), signature_type)
@@ -331,10 +377,21 @@ class Exchange:
             self.keys_by_owner.pop((record.address, record.nonce), None)
 
     # -- orders -----------------------------------------------------------------------------
-    def _verify_signature(self, wire: WireOrder, market: SimMarket, side: int) -> str:
-        """Recompute the signed struct from the body and recover its signer (or reject)."""
+    def _verify_signature(
+        self, wire: WireOrder, market: SimMarket, side: int
+    ) -> tuple[str, str]:
+        """Recompute the signed struct from the body, verify its signature: (order hash, EOA).
+
+        Every signature type is verified before anything else happens to the order: 0-2 by
+        recovering the ECDSA signer of the order digest (it must be ``signer``); 3 (deposit
+        wallet, POLY_1271) by opening the ERC-7739 envelope -- its app domain must be this
+        exchange's, its contents hash this order's ``hashStruct``, its contents type the order
+        type -- and recovering the wallet owner from the ``TypedDataSign`` digest, which is what
+        the wallet's ERC-1271 check does on chain. Position-id markets verify under ExchangeV3.
+        """
         version = wire.version
-        domain = exchange_domain(self.chain_id, VERSIONS[version], market.neg_risk)
+        generation = exchange_for(VERSIONS[version], wire.tokenId)
+        domain = exchange_domain(self.chain_id, generation, market.neg_risk)
         try:
             order: OrderV1 | OrderV2
             if version == 1:
@@ -367,12 +424,23 @@ class Exchange:
                     builder=wire.builder or "0x" + "00" * 32,
                 )
             digest = order.digest(domain)
+            if wire.signatureType == SIG_POLY_1271 and version >= 2:
+                envelope = parse_erc7739(wire.signature)
+                if (envelope.app_domain != domain or envelope.contents_type != ORDER_V2_TYPE
+                        or envelope.contents_hash != order.struct_hash()):
+                    raise SimReject(400, "invalid signature", "INVALID_ORDER_ERROR")
+                owner = recover_signer(
+                    typed_data_sign_digest(domain, envelope.contents_hash, self.chain_id,
+                                           wire.signer),
+                    envelope.inner,
+                )
+                return "0x" + digest.hex(), owner
             recovered = recover_signer(digest, wire.signature)
         except (SignatureError, ValueError):
             raise SimReject(400, "Invalid order payload") from None
         if recovered != checksum(wire.signer):
             raise SimReject(400, "invalid signature", "INVALID_ORDER_ERROR")
-        return "0x" + digest.hex()
+        return "0x" + digest.hex(), recovered
 
     def post_order(
         self, body: PostOrderBody, api_key: str, now_ns: int
@@ -396,11 +464,17 @@ class Exchange:
         order_type = body.orderType.upper()
         if order_type not in ("GTC", "GTD", "FOK", "FAK"):
             raise SimReject(400, "Invalid order payload")
-        order_hash = self._verify_signature(wire, market, SIDE_CODES[wire.side])
-        signer = checksum(wire.signer)
+        if self.version >= 2 and wire.version == 1:
+            # the live venue since the V2 cutover: a v1 order is refused with this token, which
+            # py-clob-client-v2 / clob-client-v2 look for to re-read GET /version
+            raise SimReject(400, venue_errors.VERSION_MISMATCH, "ORDER_VERSION_MISMATCH")
+        order_hash, signer = self._verify_signature(wire, market, SIDE_CODES[wire.side])
         if signer != record.address:
             raise SimReject(400, "the order signer address has to be the address of the API KEY")
         maker = checksum(wire.maker)
+        if wire.signatureType == SIG_POLY_1271 and checksum(wire.signer) != maker:
+            raise SimReject(400, "invalid signer: a deposit wallet order is signed by the wallet",
+                            "INVALID_ORDER_ERROR")
         if wire.signatureType == SIG_EOA:
             if maker != signer:
                 raise SimReject(400, "invalid maker: an EOA order's maker must be its signer",
@@ -422,8 +496,7 @@ class Exchange:
                 "INVALID_ORDER_ERROR",
             )
         if order_hash in self.orders:
-            raise SimReject(400, "INVALID_ORDER_DUPLICATED: order already exists",
-                            "INVALID_ORDER_DUPLICATED")
+            raise SimReject(400, venue_errors.DUPLICATED, "INVALID_ORDER_DUPLICATED")
         side = wire.side
         maker_amount, taker_amount = int(wire.makerAmount), int(wire.takerAmount)
         try:
@@ -441,13 +514,12 @@ class Exchange:
             shares -= shares % SHARE_STEP
         elif rest or price % market.tick or not market.tick <= price <= PRICE_SCALE - market.tick:
             raise SimReject(
-                400,
-                f"INVALID_ORDER_MIN_TICK_SIZE: order price breaks minimum tick size rule: "
-                f"{market.tick_text}",
+                400, venue_errors.tick_message(_ratio(SIDE_CODES[side], maker_amount,
+                                                      taker_amount), market.tick_text),
                 "INVALID_ORDER_MIN_TICK_SIZE",
             )
         if not market.tick <= price <= PRICE_SCALE - market.tick:
-            raise SimReject(400, "INVALID_ORDER_MIN_TICK_SIZE: price out of range",
+            raise SimReject(400, venue_errors.tick_message(price_str(price), market.tick_text),
                             "INVALID_ORDER_MIN_TICK_SIZE")
         if shares % SHARE_STEP and not marketable_type:
             raise SimReject(
@@ -457,44 +529,34 @@ class Exchange:
             )
         if shares <= 0 or shares < market.min_order_size:
             raise SimReject(
-                400,
-                f"INVALID_ORDER_MIN_SIZE: Size ({size_str(shares)}) lower than the minimum: "
-                f"{size_str(market.min_order_size)}",
+                400, venue_errors.min_size_message(size_str(shares),
+                                                   size_str(market.min_order_size)),
                 "INVALID_ORDER_MIN_SIZE",
             )
         now_s = now_ns // _NS
         expiration = int(wire.expiration or "0")
         if order_type == "GTD":
             if expiration < now_s + self.gtd_min_lead_s:
-                raise SimReject(400, "INVALID_ORDER_EXPIRATION: invalid expiration",
-                                "INVALID_ORDER_EXPIRATION")
+                raise SimReject(400, venue_errors.INVALID_EXPIRATION, "INVALID_ORDER_EXPIRATION")
         elif expiration and expiration <= now_s:
-            raise SimReject(400, "INVALID_ORDER_EXPIRATION: order expired",
-                            "INVALID_ORDER_EXPIRATION")
+            raise SimReject(400, venue_errors.INVALID_EXPIRATION, "INVALID_ORDER_EXPIRATION")
         if body.postOnly and order_type not in ("GTC", "GTD"):
             raise SimReject(400, "INVALID_POST_ONLY_ORDER_TYPE: post-only requires GTC or GTD",
                             "INVALID_POST_ONLY_ORDER_TYPE")
         if not market.active:
-            raise SimReject(400, "MARKET_NOT_READY: market is not accepting orders",
-                            "MARKET_NOT_READY")
+            raise SimReject(400, venue_errors.MARKET_NOT_READY, "MARKET_NOT_READY")
         wallet = self.wallet(maker)
         if side == "BUY":
             # the fee is paid in pUSD on top of the notional, so a BUY must cover it too
             need = price * shares + market.fee_bound(price, shares)
             if wallet.free_collateral() < need:
-                raise SimReject(
-                    400,
-                    "INVALID_ORDER_NOT_ENOUGH_BALANCE: not enough balance / allowance",
-                    "INVALID_ORDER_NOT_ENOUGH_BALANCE",
-                )
+                raise SimReject(400, venue_errors.NOT_ENOUGH_BALANCE,
+                                "INVALID_ORDER_NOT_ENOUGH_BALANCE")
         else:
             need = shares
             if wallet.free_tokens(wire.tokenId) < need:
-                raise SimReject(
-                    400,
-                    "INVALID_ORDER_NOT_ENOUGH_BALANCE: not enough balance / allowance",
-                    "INVALID_ORDER_NOT_ENOUGH_BALANCE",
-                )
+                raise SimReject(400, venue_errors.NOT_ENOUGH_BALANCE,
+                                "INVALID_ORDER_NOT_ENOUGH_BALANCE")
         order = SimOrder(
             id=order_hash,
             owner=api_key,
@@ -510,15 +572,24 @@ class Exchange:
             expiration=expiration if order_type == "GTD" else 0,
         )
         tif = {"FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}.get(order_type, TimeInForce.GTC)
+        if market.match_delay_ms and not body.postOnly and market.crosses(
+            order.token, side, price
+        ):
+            return self._hold(order, tif, now_ns)
         result = self.submit(order, tif, body.postOnly, now_ns)
         if result.reject_reason is not None:
-            code = {
-                "fok_not_filled": "FOK_ORDER_NOT_FILLED_ERROR",
-                "post_only_would_cross": "INVALID_POST_ONLY_ORDER",
-                "expired": "INVALID_ORDER_EXPIRATION",
-            }.get(result.reject_reason, "EXECUTION_ERROR")
-            raise SimReject(400, f"{code}: order couldn't be fully filled or would cross", code)
+            code, message = {
+                "fok_not_filled": ("FOK_ORDER_NOT_FILLED_ERROR", venue_errors.FOK_NOT_FILLED),
+                "post_only_would_cross": ("INVALID_POST_ONLY_ORDER",
+                                          venue_errors.POST_ONLY_CROSSES),
+                "expired": ("INVALID_ORDER_EXPIRATION", venue_errors.INVALID_EXPIRATION),
+            }.get(result.reject_reason, ("EXECUTION_ERROR", venue_errors.EXECUTION_FAILED))
+            raise SimReject(400, message, code)
         filled = order.size_matched
+        if order_type == "FAK" and not filled:
+            # today's venue: a FAK that matched nothing is an HTTP 400 (venues.md §0.1;
+            # polymarket-client maps this sentence to ``fak_not_filled``)
+            raise SimReject(400, venue_errors.FAK_NOT_FILLED, "FAK_ORDER_NOT_FILLED_ERROR")
         if side == "BUY":
             making = sum(self._fill_cost(t, order) for t in order.trades)
             making_s, taking_s = _usdc_text(making), size_str(filled)
@@ -537,13 +608,63 @@ class Exchange:
             "tradeIDs": list(order.trades),
         }
 
+    def _hold(self, order: SimOrder, tif: TimeInForce, now_ns: int) -> dict[str, Any]:
+        """Accept a marketable order on a delayed market: funds reserved, matched later.
+
+        The answer is ``status: "delayed"`` with an empty ``errorMsg`` (``polymarket-client``
+        0.14.0 ``order_response._is_accepted`` takes exactly that as accepted; docs
+        ``/trading/orders/overview``: marketable orders on markets with a matching delay);
+        lookups say ``DELAYED`` until :meth:`release_delayed` matches it.
+        """
+        self._reserve(order)
+        order.status = "DELAYED"
+        self.orders[order.id] = order
+        self._delayed.append((now_ns + order.market.match_delay_ms * 1_000_000, order, tif, False))
+        self._emit_user(order.owner, order.user_event("PLACEMENT", now_ns // 1_000_000))
+        return {
+            "success": True,
+            "errorMsg": "",
+            "orderID": order.id,
+            "status": "delayed",
+            "makingAmount": "",
+            "takingAmount": "",
+            "transactionsHashes": [],
+            "tradeIDs": [],
+        }
+
+    def release_delayed(self, now_ns: int) -> None:
+        """Match every held order whose delay is over, against the book as it is *now*."""
+        due = [d for d in self._delayed if d[0] <= now_ns]
+        if not due:
+            return
+        self._delayed = [d for d in self._delayed if d[0] > now_ns]
+        for _, order, tif, post_only in due:
+            result = self.submit(order, tif, post_only, now_ns, reserved=True)
+            if result.reject_reason is not None:  # FOK that cannot fill in full: killed
+                self._emit_user(order.owner, order.user_event("CANCELLATION", now_ns // 1_000_000))
+
     def _fill_cost(self, trade_id: str, order: SimOrder) -> int:
         return sum(m for oid, m in self._trade_flows.get(trade_id, ()) if oid == order.id)
 
+    def _reserve(self, order: SimOrder) -> None:
+        wallet = self.wallet(order.maker)
+        if order.side == "BUY":
+            # the taker fee is paid in pUSD on top of the notional: hold its bound too
+            order.reserved = order.price * order.size + order.market.fee_bound(
+                order.price, order.size
+            )
+            wallet.reserved_collateral += order.reserved
+        else:
+            order.reserved = order.size
+            wallet.reserved_tokens[order.token] = (
+                wallet.reserved_tokens.get(order.token, 0) + order.size
+            )
+
     def submit(
-        self, order: SimOrder, tif: TimeInForce, post_only: bool, now_ns: int
+        self, order: SimOrder, tif: TimeInForce, post_only: bool, now_ns: int,
+        *, reserved: bool = False,
     ) -> MatchResult:
-        """Reserve funds, match on the YES axis, settle fills, publish; also used by makers."""
+        """Reserve funds (unless held already), match on the YES axis, settle, publish."""
         market = order.market
         axis_side, axis_price = market.to_axis(order.token, order.side, order.price)
         engine_order = Order(
@@ -558,15 +679,8 @@ class Exchange:
             meta=order,
         )
         order.engine_order = engine_order
-        wallet = self.wallet(order.maker)
-        if order.side == "BUY":
-            order.reserved = order.price * order.size + market.fee_bound(order.price, order.size)
-            wallet.reserved_collateral += order.reserved
-        else:
-            order.reserved = order.size
-            wallet.reserved_tokens[order.token] = (
-                wallet.reserved_tokens.get(order.token, 0) + order.size
-            )
+        if not reserved:
+            self._reserve(order)
         result = market.engine.submit(engine_order, now_ns)
         ts_ms = now_ns // 1_000_000
         if result.reject_reason is not None:
@@ -575,7 +689,8 @@ class Exchange:
             self._finish_side_effects(market, result, ts_ms)
             return result
         self.orders[order.id] = order
-        self._emit_user(order.owner, order.user_event("PLACEMENT", ts_ms))
+        if not reserved:  # a held (delayed) order announced its placement when accepted
+            self._emit_user(order.owner, order.user_event("PLACEMENT", ts_ms))
         for fill in result.fills:
             self._settle(market, fill, ts_ms)
         if engine_order.status is EngineStatus.RESTING:
@@ -720,6 +835,13 @@ class Exchange:
             if order is None or (api_key is not None and order.owner != api_key):
                 not_canceled[oid] = "order not found"
                 continue
+            if order.status == "DELAYED":  # still held by the matching delay: never matched
+                self._delayed = [d for d in self._delayed if d[1] is not order]
+                self._release(order)
+                order.status = "CANCELED"
+                canceled.append(oid)
+                self._emit_user(order.owner, order.user_event("CANCELLATION", ts_ms))
+                continue
             if order.status != "LIVE":
                 not_canceled[oid] = "order can't be canceled, already " + order.status.lower()
                 continue
@@ -732,7 +854,8 @@ class Exchange:
         return {"canceled": canceled, "not_canceled": not_canceled}
 
     def open_orders_of(self, api_key: str) -> list[SimOrder]:
-        return [o for o in self.orders.values() if o.owner == api_key and o.status == "LIVE"]
+        return [o for o in self.orders.values()
+                if o.owner == api_key and o.status in ("LIVE", "DELAYED")]
 
     def expire(self, now_ns: int) -> None:
         ts_ms = now_ns // 1_000_000
@@ -761,6 +884,44 @@ class Exchange:
             }
             for token in (market.yes_token, market.no_token)
         ])
+
+    def resolve(self, market: SimMarket, winner: str, now_ns: int) -> None:
+        """Resolve a market: no more orders (``MARKET_NOT_READY``), ``market_resolved`` out.
+
+        Shape per docs ``/market-data/websocket/market-channel`` and NautilusTrader's capture
+        ``crates/adapters/polymarket/test_data/ws_market_resolved_msg.json``@a95c8042.
+        """
+        if winner not in (market.yes_token, market.no_token):
+            raise ValueError(f"winner {winner!r} is not a token of {market.key}")
+        market.active = False
+        market.winner = winner
+        self._emit_market([{
+            "event_type": "market_resolved",
+            "id": market.key,
+            "market": market.condition_id,
+            "assets_ids": [market.yes_token, market.no_token],
+            "winning_asset_id": winner,
+            "winning_outcome": market.outcome(winner),
+            "timestamp": str(now_ns // 1_000_000),
+        }])
+
+    def announce(self, market: SimMarket, now_ns: int) -> None:
+        """``new_market`` for a listed market (NautilusTrader ``ws_market_new_market_msg.json``)."""
+        self._emit_market([{
+            "event_type": "new_market",
+            "id": market.key,
+            "question": market.question,
+            "market": market.condition_id,
+            "slug": market.slug,
+            "description": market.description,
+            "assets_ids": [market.yes_token, market.no_token],
+            "outcomes": ["Yes", "No"],
+            "timestamp": str(now_ns // 1_000_000),
+            "condition_id": market.condition_id,
+            "active": market.active,
+            "clob_token_ids": [market.yes_token, market.no_token],
+            "order_price_min_tick_size": market.tick_text,
+        }])
 
     # -- views ------------------------------------------------------------------------------
     def book_json(self, market: SimMarket, token: str, now_ns: int) -> dict[str, Any]:
@@ -816,12 +977,13 @@ class Exchange:
             "market_slug": market.slug,
             "tokens": [
                 {"token_id": market.yes_token, "outcome": "Yes", "price": Decimal(price_str(mid)),
-                 "winner": False},
+                 "winner": market.winner == market.yes_token},
                 {"token_id": market.no_token, "outcome": "No",
-                 "price": Decimal(price_str(PRICE_SCALE - mid)), "winner": False},
+                 "price": Decimal(price_str(PRICE_SCALE - mid)),
+                 "winner": market.winner == market.no_token},
             ],
             "active": market.active,
-            "closed": False,
+            "closed": market.winner is not None,
             "archived": False,
             "accepting_orders": market.active,
             "accepting_order_timestamp": None,
@@ -833,7 +995,7 @@ class Exchange:
             "neg_risk_request_id": "",
             "end_date_iso": market.end_date_iso,
             "game_start_time": None,
-            "seconds_delay": 0,
+            "seconds_delay": -(-market.match_delay_ms // 1000),
             "maker_base_fee": 0,
             "taker_base_fee": market.fee_bps,
             "notifications_enabled": False,
@@ -850,13 +1012,13 @@ class Exchange:
             wallet.tokens.get(token, 0) if token else wallet.collateral // _MONEY_PER_USDC_UNIT
         )
         exchanges = VERSIONS[self.version]
-        return {
-            "balance": str(balance),
-            "allowances": {
-                exchanges.exchange: UNLIMITED_ALLOWANCE,
-                exchanges.neg_risk_exchange: UNLIMITED_ALLOWANCE,
-            },
+        allowances = {
+            exchanges.exchange: UNLIMITED_ALLOWANCE,
+            exchanges.neg_risk_exchange: UNLIMITED_ALLOWANCE,
         }
+        if self.version >= 2:  # protocol-V2 markets settle on ExchangeV3
+            allowances[V3.exchange] = UNLIMITED_ALLOWANCE
+        return {"balance": str(balance), "allowances": allowances}
 
     def trades_of(self, api_key: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -905,12 +1067,26 @@ class Exchange:
                     "best_bid": price_str(bid) if bid is not None else "0",
                     "best_ask": price_str(ask) if ask is not None else "1",
                 })
-        self._emit_market([{
+        events: list[dict[str, Any]] = [{
             "event_type": "price_change",
             "market": market.condition_id,
             "timestamp": str(ts_ms),
             "price_changes": items,
-        }])
+        }]
+        for token, (bid, ask) in tops.items():  # best_bid_ask (custom feature) when top moves
+            if market.tops.get(token) != (bid, ask):
+                market.tops[token] = (bid, ask)
+                events.append({
+                    "event_type": "best_bid_ask",
+                    "market": market.condition_id,
+                    "asset_id": token,
+                    "best_bid": price_str(bid) if bid is not None else "0",
+                    "best_ask": price_str(ask) if ask is not None else "1",
+                    "spread": price_str(ask - bid) if bid is not None and ask is not None
+                    else "1",
+                    "timestamp": str(ts_ms),
+                })
+        self._emit_market(events)
 
 
 def _flip(side: str) -> str:
@@ -919,3 +1095,11 @@ def _flip(side: str) -> str:
 
 def _usdc_text(money: int) -> str:
     return size_str(money // _MONEY_PER_USDC_UNIT)
+
+
+def _ratio(side: int, maker_amount: int, taker_amount: int) -> str:
+    """The implied price as the venue prints it in a tick rejection (exact, trailing zeros cut)."""
+    num, den = (maker_amount, taker_amount) if side == 0 else (taker_amount, maker_amount)
+    if not den:
+        return "0"
+    return format(Decimal(num) / Decimal(den), "f").rstrip("0").rstrip(".") or "0"

@@ -77,7 +77,12 @@ RATE_RULES: tuple[tuple[str, str, int], ...] = (
     ("*", "/auth/", 100),
 )
 GENERAL_LIMIT = 9_000
+BOOKS_LIMIT = 100
 _WINDOW_NS = 10 * 1_000_000_000
+#: sent only to subscriptions with ``custom_feature_enabled`` (docs
+#: ``/market-data/websocket/market-channel``)
+_BOOK_KEYS_2024 = ("market", "asset_id", "bids", "asks", "hash", "timestamp")
+_CUSTOM_EVENTS = frozenset({"best_bid_ask", "new_market", "market_resolved"})
 _POST_BODY = msgspec.json.Decoder(PostOrderBody)
 _POST_BODIES = msgspec.json.Decoder(list[PostOrderBody])
 
@@ -101,6 +106,10 @@ class _Conn:
     assets: set[str] = field(default_factory=set)
     api_key: str | None = None
     markets: set[str] = field(default_factory=set)
+    #: ``custom_feature_enabled``: best_bid_ask, new_market, market_resolved are sent
+    custom: bool = False
+    #: fault: tokens this subscription silently stopped delivering (until resubscribed)
+    stalled: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -143,6 +152,12 @@ class PolymarketSim:
         #: fault: the next N accepted ``POST /order`` answer 503 *after* the order was applied
         #: (a lost response: the case client idempotency exists for)
         self.lose_order_responses = 0
+        #: ``POST /books`` answers 400 "Payload exceeds the limit" above this many tokens: the
+        #: venue's limit is unpublished (venues.md §0.1), so the default is a guess on the low side
+        self.books_limit: int | None = BOOKS_LIMIT
+        #: "current" (all ten keys) or "2024": the six keys of the 2024-10 capture NautilusTrader
+        #: publishes (``resources/http_responses/book.json``), no tick_size / min_order_size
+        self.books_shape = "current"
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
@@ -162,6 +177,7 @@ class PolymarketSim:
         r.add_get("/book", self._book)
         r.add_post("/books", self._books)
         r.add_get("/price", self._price)
+        r.add_post("/prices", self._prices)
         r.add_get("/midpoint", self._midpoint)
         r.add_get("/spread", self._spread)
         r.add_get("/last-trade-price", self._last_trade_price)
@@ -170,8 +186,8 @@ class PolymarketSim:
         r.add_get("/fee-rate", self._fee_rate)
         r.add_get("/markets", self._markets)
         r.add_get("/markets/{condition_id}", self._market)
-        r.add_get("/clob-markets/{condition_id}", self._clob_market)
         r.add_get("/markets-by-token/{token_id}", self._market_by_token)
+        r.add_get("/clob-markets/{condition_id}", self._clob_market)
         r.add_post("/auth/api-key", self._create_key)
         r.add_get("/auth/derive-api-key", self._derive_key)
         r.add_get("/auth/api-keys", self._list_keys)
@@ -186,13 +202,15 @@ class PolymarketSim:
         r.add_get("/data/order/{order_id}", self._one_order)
         r.add_get("/data/trades", self._trades)
         r.add_get("/balance-allowance", self._balance)
-        r.add_get("/balance-allowance/update", self._balance)
+        r.add_get("/balance-allowance/update", self._balance_update)
+        r.add_get("/deployed", self._deployed)
         r.add_get("/ws/market", self._ws_market)
         r.add_get("/ws/user", self._ws_user)
         r.add_post("/_sim/faults", self._admin_faults)
         r.add_post("/_sim/tick", self._admin_tick)
         r.add_post("/_sim/mode", self._admin_mode)
         r.add_post("/_sim/fund", self._admin_fund)
+        r.add_post("/_sim/market-feed", self._admin_market_feed)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -256,6 +274,8 @@ class PolymarketSim:
         """One random-walk step of every maker: cancel stale levels, place missing ones."""
         now = self.clock()
         for maker in self.makers:
+            if maker.market.winner is not None:
+                continue  # resolved: nobody quotes it any more
             mid = maker.walk.step() if self.steps_done else maker.walk.mid
             spec = maker.walk.market
             quotes = [
@@ -303,6 +323,7 @@ class PolymarketSim:
             await asyncio.sleep(self.step_ms / 1000)
             now = self.clock()
             self.exchange.expire(now)
+            self.exchange.release_delayed(now)
             if spec is not None and (not spec.steps or self.steps_done < spec.steps):
                 moving = any(m.walk.market.volatility_ticks or m.walk.market.mispricing_every
                              for m in self.makers)
@@ -442,12 +463,17 @@ class PolymarketSim:
             tokens = [str(i["token_id"]) for i in items]
         except (ValueError, TypeError, KeyError):
             return _error(400, "Invalid payload")
+        if self.books_limit is not None and len(tokens) > self.books_limit:
+            return _error(400, "Payload exceeds the limit")
         now = self.clock()
         out = []
         for token in tokens:
             market = self.exchange.tokens.get(token)
             if market is not None:
-                out.append(self.exchange.book_json(market, token, now))
+                book = self.exchange.book_json(market, token, now)
+                if self.books_shape == "2024":
+                    book = {k: book[k] for k in _BOOK_KEYS_2024}
+                out.append(book)
         return _json(out)
 
     async def _price(self, request: web.Request) -> web.Response:
@@ -459,6 +485,29 @@ class PolymarketSim:
         # BUY side = the price a buyer pays = best ask (as the venue's /price answers)
         value = ask if side == "BUY" else bid
         return _json({"price": _p(value)})
+
+    async def _prices(self, request: web.Request) -> web.Response:
+        """``POST /prices``: ``[{"token_id", "side"}]`` → ``{token: {side: price}}``.
+
+        What ``py-clob-client-v2`` 1.2.1 ``get_prices`` and ``polymarket-client`` 0.14.0
+        ``get_prices`` send and parse (``_clob_actions.parse_prices``: a map of token to a map of
+        side to price); errors as docs.polymarket.com ``/resources/error-codes`` (POST prices).
+        """
+        try:
+            items = json.loads(await request.read())
+            pairs = [(str(i["token_id"]), str(i["side"]).upper()) for i in items]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return _error(400, "Invalid payload")
+        out: dict[str, dict[str, str]] = {}
+        for token, side in pairs:
+            if side not in ("BUY", "SELL"):
+                return _error(400, "Invalid side")
+            market = self.exchange.tokens.get(token)
+            if market is None:
+                continue
+            bid, ask = market.top(token)
+            out.setdefault(token, {})[side] = _p(ask if side == "BUY" else bid)
+        return _json(out)
 
     async def _midpoint(self, request: web.Request) -> web.Response:
         market, token = self._token(request)
@@ -515,14 +564,19 @@ class PolymarketSim:
         return _json(self.exchange.market_json(market))
 
     async def _market_by_token(self, request: web.Request) -> web.Response:
-        # docs /api-reference/markets/get-market-by-token: condition id + both token ids
-        token = request.match_info["token_id"]
-        for market in self.exchange.markets.values():
-            if token in (market.yes_token, market.no_token):
-                return _json({"condition_id": market.condition_id,
-                              "primary_token_id": market.yes_token,
-                              "secondary_token_id": market.no_token})
-        return _error(404, "market not found")
+        """``GET /markets-by-token/{token_id}``: the parent market of a token.
+
+        Shape from docs.polymarket.com ``/api-reference/markets/get-market-by-token``
+        (``condition_id``, ``primary_token_id`` = Yes, ``secondary_token_id`` = No); read by
+        ``polymarket-client`` 0.14.0 (``market_data.resolve_condition_by_token``) and
+        ``py-clob-client-v2`` 1.2.1 (``__ensure_market_info_cached``) before signing.
+        """
+        market = self.exchange.tokens.get(request.match_info["token_id"])
+        if market is None:
+            return _error(404, "market not found")
+        return _json({"condition_id": market.condition_id,
+                      "primary_token_id": market.yes_token,
+                      "secondary_token_id": market.no_token})
 
     async def _clob_market(self, request: web.Request) -> web.Response:
         market = self.exchange.markets.get(request.match_info["condition_id"])
@@ -572,6 +626,8 @@ class PolymarketSim:
         except msgspec.MsgspecError:
             raise SimReject(400, "Invalid order payload") from None
         answer = self.exchange.post_order(body, key, self.clock())
+        if answer["status"] == "delayed":
+            self._release_later(body.order.tokenId)
         if self.lose_order_responses > 0:
             self.lose_order_responses -= 1
             return _error(503, "upstream timeout (injected after the order was applied)")
@@ -589,10 +645,19 @@ class PolymarketSim:
         for body in bodies:
             try:
                 out.append(self.exchange.post_order(body, key, self.clock()))
+                if out[-1]["status"] == "delayed":
+                    self._release_later(body.order.tokenId)
             except SimReject as exc:
                 out.append({"success": False, "errorMsg": exc.message, "orderID": "",
                             "status": "", "makingAmount": "", "takingAmount": ""})
         return _json(out)
+
+    def _release_later(self, token: str) -> None:
+        """Match a delayed order when its market's delay is over (the ticker is the backstop)."""
+        market = self.exchange.tokens[token]
+        asyncio.get_running_loop().call_later(
+            market.match_delay_ms / 1000 + 0.002, lambda: self.exchange.release_delayed(self.clock())
+        )
 
     async def _cancel(self, request: web.Request) -> web.Response:
         key, raw = await self._l2(request)
@@ -671,22 +736,48 @@ class PolymarketSim:
         nxt = END_CURSOR if end >= len(items) else base64.b64encode(str(end).encode()).decode()
         return _json({"data": page, "next_cursor": nxt, "limit": _PAGE, "count": len(page)})
 
-    async def _balance(self, request: web.Request) -> web.Response:
+    async def _balance_update(self, request: web.Request) -> web.Response:
+        """Credit deposits the balance cache had not seen, then answer like ``/balance-allowance``."""
         key, _ = await self._l2(request)
-        q = request.query
+        self.exchange.refresh_balance(self._balance_address(key, request.query))
+        return await self._balance(request)
+
+    def _balance_address(self, key: str, q: Any) -> str:
         signer = self.exchange.keys[key].address
-        address = signer
         sig_type = q.get("signature_type", "0")
         if sig_type not in ("", "0", "-1"):
             for funder, (owner, kind) in self.exchange.funders.items():
                 if owner == signer and str(kind) == sig_type:
-                    address = funder
-                    break
+                    return funder
+        return signer
+
+    async def _balance(self, request: web.Request) -> web.Response:
+        key, _ = await self._l2(request)
+        q = request.query
+        address = self._balance_address(key, q)
         asset_type = q.get("asset_type", "COLLATERAL").upper()
-        token = q.get("token_id") if asset_type == "CONDITIONAL" else None
-        if asset_type == "CONDITIONAL" and not token:
+        # CONDITIONAL-V2: balances of protocol-V2 position ids (docs /protocol-v2-migration;
+        # polymarket-client ``get_balance_allowance`` docstring)
+        conditional = asset_type in ("CONDITIONAL", "CONDITIONAL-V2")
+        token = q.get("token_id") if conditional else None
+        if conditional and not token:
             raise SimReject(400, "Invalid token id")
         return _json(self.exchange.balance_of(address, token))
+
+    async def _deployed(self, request: web.Request) -> web.Response:
+        """The relayer's ``GET /deployed?address=&type=``: is this wallet deployed?
+
+        ``polymarket-client`` 0.14.0 asks it before trading from a proxy, Safe or deposit wallet
+        (``_internal/actions/relayer/deployed.py``, read as ``{"deployed": bool}``); point the
+        SDK's ``relayer_url`` at the local venue. A wallet is deployed here when an account
+        registered it (``signature_type`` 1-3 in ACCOUNTS.toml).
+        """
+        address = request.query.get("address", "")
+        try:
+            known = checksum(address) in self.exchange.funders
+        except SignatureError:
+            return _error(400, "invalid address")
+        return _json({"deployed": known})
 
     # -- WebSockets ---------------------------------------------------------------------------
     async def _ws_market(self, request: web.Request) -> web.WebSocketResponse:
@@ -711,6 +802,9 @@ class PolymarketSim:
                 if op == "unsubscribe":
                     conn.assets.difference_update(assets)
                     continue
+                conn.stalled.difference_update(assets)  # a fresh subscription delivers again
+                if sub.get("custom_feature_enabled"):
+                    conn.custom = True
                 if sub.get("type") == "market":
                     conn.assets = set(assets)
                 else:
@@ -786,15 +880,23 @@ class PolymarketSim:
 
     def _broadcast_market(self, events: list[dict[str, Any]]) -> None:
         for conn in self.market_conns:
-            assets = conn.assets
+            assets = conn.assets - conn.stalled if conn.stalled else conn.assets
             frames: list[bytes] = []
             for event in events:
-                if event["event_type"] == "price_change":
+                kind = event["event_type"]
+                if kind in _CUSTOM_EVENTS and not conn.custom:
+                    continue
+                if kind == "price_change":
                     items = [c for c in event["price_changes"] if c["asset_id"] in assets]
                     if not items:
                         continue
                     if len(items) != len(event["price_changes"]):
                         event = {**event, "price_changes": items}
+                elif kind == "new_market":
+                    pass  # a listing: every custom-feature subscriber hears of it
+                elif kind == "market_resolved":
+                    if not assets.intersection(event["assets_ids"]):
+                        continue
                 elif event.get("asset_id") not in assets:
                     continue
                 frames.append(msgspec.json.encode(event))
@@ -828,6 +930,47 @@ class PolymarketSim:
         self.exchange.set_tick(market, parse_tick(str(data["tick_size"])), self.clock())
         return _json("OK")
 
+    async def _admin_market_feed(self, request: web.Request) -> web.Response:
+        """Market-channel scenarios for tests: ``{"action": ...}`` with
+
+        * ``raw``: send ``frames`` (strings, sent as they are, malformed or not) to every market
+          connection;
+        * ``stall``: every current subscription silently stops delivering ``token_ids`` (the
+          connection stays up and answers PING) until those tokens are subscribed again;
+        * ``resolve``: resolve the market of ``token_id`` with ``winner`` (a token id);
+        * ``new_market``: announce the market of ``token_id``;
+        * ``books_limit``: ``POST /books`` refuses more than ``limit`` tokens (null: no limit);
+        * ``books_shape``: ``current`` or ``2024`` (see :attr:`books_shape`).
+        """
+        data = await request.json()
+        action = str(data.get("action", ""))
+        if action == "raw":
+            frames = [str(f).encode() for f in data.get("frames") or []]
+            for conn in self.market_conns:
+                conn.queue.put_nowait(list(frames))
+        elif action == "stall":
+            tokens = {str(t) for t in data.get("token_ids") or []}
+            for conn in self.market_conns:
+                conn.stalled.update(tokens & conn.assets)
+        elif action == "resolve":
+            market, token = self._token_of(str(data.get("token_id", "")))
+            try:
+                self.exchange.resolve(market, str(data.get("winner", token)), self.clock())
+            except ValueError as exc:
+                return _error(400, str(exc))
+        elif action == "new_market":
+            market, _ = self._token_of(str(data.get("token_id", "")))
+            self.exchange.announce(market, self.clock())
+        elif action == "books_limit":
+            limit = data.get("limit")
+            self.books_limit = None if limit is None else int(limit)
+        elif action == "books_shape" and data.get("shape") in ("current", "2024"):
+            self.books_shape = str(data["shape"])
+        else:
+            return _error(400, "action must be raw, stall, resolve, new_market, books_limit or "
+                               "books_shape (current|2024)")
+        return _json("OK")
+
     async def _admin_mode(self, request: web.Request) -> web.Response:
         data = await request.json()
         mode = str(data.get("mode", "on"))
@@ -840,7 +983,7 @@ class PolymarketSim:
         data = await request.json()
         tokens = {str(t): parse_size(str(v)) for t, v in (data.get("tokens") or {}).items()}
         self.exchange.fund(str(data["address"]), parse_money(str(data.get("collateral", "0"))),
-                           tokens)
+                           tokens, unseen=bool(data.get("unseen", False)))
         return _json("OK")
 
 

@@ -27,6 +27,7 @@ import msgspec
 from websockets.exceptions import WebSocketException
 
 from arbiter.core.book import BookError, KalshiBook, Outcome
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import (
     SIZE_SCALE,
     UnitError,
@@ -35,6 +36,7 @@ from arbiter.core.units import (
     price_from_cents,
     size_from_count,
 )
+from arbiter.venues.base import VenueError
 from arbiter.venues.kalshi.config import KalshiConfig
 from arbiter.venues.kalshi.signing import Signer, signing_path
 from arbiter.venues.kalshi.wslink import HandshakeError, WsLink, open_link
@@ -204,6 +206,8 @@ class KalshiFeed:
         tickers: Iterable[str],
         *,
         ticks: dict[str, int] | None = None,
+        grids: dict[str, PriceGrid] | None = None,
+        check_grids: bool = True,
         on_book: Callable[[KalshiBook], None] | None = None,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
@@ -216,8 +220,15 @@ class KalshiFeed:
         self.signer = signer
         self.tickers = list(dict.fromkeys(tickers))
         ticks = ticks or {}
-        self.books: dict[str, KalshiBook] = {t: KalshiBook(t, ticks.get(t, 100)) for t in self.tickers}
+        grids = grids or {}
+        self.books: dict[str, KalshiBook] = {
+            t: KalshiBook(t, ticks.get(t, 100), grids.get(t)) for t in self.tickers}
         self.valid: set[str] = set()
+        #: check every book's grid against the venue's ``price_ranges`` before subscribing
+        self.check_grids = check_grids
+        #: ticker -> why it is not subscribed (its grid differs from the venue's, or is unknown)
+        self.refused: dict[str, str] = {}
+        self._grids_checked = not check_grids
         self.on_book = on_book
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -355,7 +366,7 @@ class KalshiFeed:
         self.valid.add(ticker)
         if sid in self._resyncing and self._sid_tickers.get(sid, set()) <= self.valid:
             self._resyncing.discard(sid)
-        if len(self.valid) == len(self.books):
+        if len(self.valid) >= len(self.books) - len(self.refused):
             self._synced.set()
         if self.on_book is not None:
             self.on_book(book)
@@ -446,19 +457,52 @@ class KalshiFeed:
             return {}
         return self.signer.headers("GET", signing_path(self.config.ws_url))
 
+    async def _check_grids(self) -> None:
+        """Compare each book's grid with the market's own (``GET /markets``: ``price_ranges``).
+
+        A market whose grid differs from the one the books (and so detection and the hedges)
+        were built with, or whose grid the venue does not state in a form we know, is refused:
+        never subscribed, never synced, never traded. The grid comes from the market; the pairs
+        file only says what it is expected to be.
+        """
+        from arbiter.venues.kalshi.rest import KalshiRestClient
+
+        async with KalshiRestClient(self.config, None, max_retries=1) as rest:
+            venue = await rest.market_grids(self.tickers)
+        for ticker, grid in venue.items():
+            book = self.books[ticker]
+            if isinstance(grid, Exception):
+                self.refused[ticker] = str(grid)
+            elif grid != book.grid:
+                self.refused[ticker] = (
+                    f"{ticker}: the venue's price grid ({grid.describe()}) differs from the "
+                    f"configured one ({book.grid.describe()}); set kalshi_price_level_structure")
+            else:
+                self.refused.pop(ticker, None)
+                continue
+            log.error("kalshi ws: %s: not subscribed: %s", ticker, self.refused[ticker])
+        self._grids_checked = True
+
+    @property
+    def subscribed_tickers(self) -> list[str]:
+        return [t for t in self.tickers if t not in self.refused]
+
     async def run(self) -> None:
         """Connect, subscribe, keep books; reconnect with capped exponential backoff until stopped."""
         attempt = 0
         while not self._stop.is_set():
             link: WsLink | None = None
             try:
+                if not self._grids_checked:
+                    await self._check_grids()
                 link = await open_link(self.config.ws_url, self._headers(), self._on_text,
                                        open_timeout_s=self.open_timeout_s)
                 self._link = link
                 self._reset_connection_state()
                 step = self.tickers_per_subscription
-                for i in range(0, len(self.tickers), step):
-                    self._subscribe(self.tickers[i:i + step])
+                wanted = self.subscribed_tickers
+                for i in range(0, len(wanted), step):
+                    self._subscribe(wanted[i:i + step])
                 link.after_receive = self._flush
                 self._flush()
                 self.connected.set()
@@ -466,6 +510,8 @@ class KalshiFeed:
                 await self._watch(link)
             except HandshakeError as exc:
                 log.warning("kalshi ws: handshake refused: HTTP %s", exc.status)
+            except VenueError as exc:  # the grid check's REST request failed: try again later
+                log.warning("kalshi ws: market grids not checked: %s", exc)
             except (OSError, TimeoutError, WebSocketException) as exc:
                 if not self._stop.is_set():
                     log.info("kalshi ws: connection lost: %s", exc or type(exc).__name__)

@@ -11,7 +11,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from arbiter.venues.polymarket.constants import POLYGON_CHAIN_ID, SIG_EOA, SIG_POLY_GNOSIS_SAFE
+from arbiter.venues.polymarket.constants import (
+    POLYGON_CHAIN_ID,
+    SIG_EOA,
+    SIG_POLY_1271,
+    SIG_POLY_GNOSIS_SAFE,
+)
 from arbiter.venues.polymarket.signing import (
     Signer,
     checksum,
@@ -82,7 +87,16 @@ class PolymarketCredentials:
             try:
                 sig_type = int(sig_text)
             except ValueError:
-                raise CredentialsError("POLYMARKET_SIGNATURE_TYPE must be 0, 1 or 2") from None
+                raise CredentialsError(
+                    "POLYMARKET_SIGNATURE_TYPE must be 0, 1, 2 or 3"
+                ) from None
+            if not SIG_EOA <= sig_type <= SIG_POLY_1271:
+                raise CredentialsError("POLYMARKET_SIGNATURE_TYPE must be 0, 1, 2 or 3")
+            if sig_type == SIG_POLY_1271 and not funder:
+                raise CredentialsError(
+                    "POLYMARKET_SIGNATURE_TYPE=3 (deposit wallet) needs POLYMARKET_FUNDER = "
+                    "the deposit wallet address"
+                )
         else:
             sig_type = SIG_POLY_GNOSIS_SAFE if funder else SIG_EOA
         if funder:

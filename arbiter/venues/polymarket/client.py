@@ -16,8 +16,10 @@ client signs V2 for the live venue and v1 for the local one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,6 +47,7 @@ from arbiter.venues.base import (
     PositionReport,
     RejectedError,
     TimeInForce,
+    UnknownStatusError,
 )
 from arbiter.venues.polymarket.auth import PolymarketCredentials
 from arbiter.venues.polymarket.constants import (
@@ -52,24 +55,79 @@ from arbiter.venues.polymarket.constants import (
     SIDE_BUY,
     SIDE_SELL,
     VERSIONS,
+    is_position_id,
 )
 from arbiter.venues.polymarket.market_info import ClobMarketInfo
 from arbiter.venues.polymarket.orders import OrderSpec, SignedOrder, build_order
 from arbiter.venues.polymarket.rest import PolymarketRest
+from arbiter.venues.polymarket.schemas import (
+    PostOrderResponse,
+    UserEvent,
+    UserOrderEvent,
+    UserTradeEvent,
+)
+from arbiter.venues.polymarket.ws import UserFeed
 
 __all__ = ["PolymarketClient", "TokenMeta"]
 
 VENUE = "polymarket"
 _USDC_UNIT_TO_MONEY = MONEY_SCALE // 10**6
-_STATUS = {
+#: Every order state the venue reports, as ``polymarket-client`` 0.14.0 knows them
+#: (``polymarket/models/clob/user_events.py`` ``KnownUserOrderStatus``; venues.md §0.1).
+#: ``MATCHED`` does not mean fully filled: :func:`order_status` compares ``size_matched``.
+#: Anything else is :class:`UnknownStatusError`, never a default.
+_STATUS: dict[str, OrderStatus] = {
     "LIVE": OrderStatus.OPEN,
+    "DELAYED": OrderStatus.PENDING,
     "MATCHED": OrderStatus.FILLED,
+    "UNMATCHED": OrderStatus.CANCELED,
     "CANCELED": OrderStatus.CANCELED,
     "CANCELED_MARKET_RESOLVED": OrderStatus.CANCELED,
+    "CANCELED_NOT_ENOUGH_BALANCE": OrderStatus.CANCELED,
+    "CANCELED_MARKET_NOT_FOUND": OrderStatus.CANCELED,
+    "CANCELED_EXPIRED_ORDER": OrderStatus.CANCELED,
+    "CANCELED_ORDER_TIMED_OUT": OrderStatus.CANCELED,
     "INVALID": OrderStatus.CANCELED,
-    "UNMATCHED": OrderStatus.CANCELED,
-    "DELAYED": OrderStatus.OPEN,
 }
+#: ``status`` of a ``POST /order`` answer (``polymarket-client`` ``OrderPostStatus`` plus
+#: ``unmatched``, which its ``_infer_error_code`` reads; venues.md §2.5).
+_POST_STATUSES = frozenset({"live", "matched", "delayed", "unmatched"})
+
+
+#: longest first, so ``CANCELED_MARKET_RESOLVED_<reason>`` is not read as ``CANCELED``
+_BY_LENGTH = sorted(_STATUS, key=len, reverse=True)
+
+
+def _known_state(status: str) -> OrderStatus | None:
+    """The mapped state of a wire status, in the spellings the venue is known to send.
+
+    Besides the bare names: the OpenAPI form ``ORDER_STATUS_<NAME>`` and ``<NAME>_<reason>``
+    (e.g. ``CANCELED_order couldn't be fully filled. ...``), both handled the same way by
+    NautilusTrader's adapter (``crates/adapters/polymarket/src/common/enums.rs@082f58df``
+    ``PolymarketOrderStatus::parse_wire``, with tests of each form).
+    """
+    text = status.strip()
+    if text.upper().startswith("ORDER_STATUS_"):
+        text = text[len("ORDER_STATUS_"):]
+    mapped = _STATUS.get(text.upper())
+    if mapped is not None:
+        return mapped
+    for name in _BY_LENGTH:
+        if text[: len(name) + 1].upper() == name + "_":
+            return _STATUS[name]
+    return None
+
+
+def order_status(status: str, size: int, filled: int) -> OrderStatus:
+    """The caller's status of a venue order row; raises on a state nobody mapped."""
+    mapped = _known_state(status)
+    if mapped is None:
+        raise UnknownStatusError("UNKNOWN_ORDER_STATUS", f"order status {status!r}")
+    if mapped is OrderStatus.FILLED and filled < size:
+        return OrderStatus.CANCELED  # matched in part (FAK / FOK remainder killed): a partial
+    if mapped is OrderStatus.CANCELED and size and filled >= size:
+        return OrderStatus.FILLED
+    return mapped
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +158,7 @@ class PolymarketClient:
         *,
         exchange_version: int | None = None,
         meta_ttl_s: float = 60.0,
+        ws_url: str | None = None,
     ) -> None:
         if rest.credentials is None:
             raise ValueError("PolymarketClient needs credentials")
@@ -114,6 +173,11 @@ class PolymarketClient:
         self._market_of: dict[str, str] = {}
         self._signed: dict[str, tuple[OrderSpec, SignedOrder]] = {}
         self._cid_of: dict[str, str] = {}
+        #: the channels' base URL (``.../ws``); the user channel is opened on the first wait
+        self.ws_url = ws_url
+        self._user_feed: UserFeed | None = None
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
     async def connect(
@@ -122,9 +186,11 @@ class PolymarketClient:
         base_url: str = DEFAULT_REST_URL,
         *,
         exchange_version: int | None = None,
+        ws_url: str | None = None,
     ) -> PolymarketClient:
         """Build a client and settle credentials and exchange version up front."""
-        client = cls(PolymarketRest(base_url, credentials), exchange_version=exchange_version)
+        client = cls(PolymarketRest(base_url, credentials), exchange_version=exchange_version,
+                     ws_url=ws_url)
         try:
             await client.ready()
         except BaseException:
@@ -145,7 +211,66 @@ class PolymarketClient:
             self.exchange_version = await self.rest.version()
 
     async def close(self) -> None:
+        if self._user_feed is not None:
+            await self._user_feed.stop()
+            self._user_feed = None
         await self.rest.close()
+
+    # -- pending orders -----------------------------------------------------------------------
+    async def wait_for_update(self, order_id: str, timeout_s: float) -> bool:
+        """Wait until the user channel reports news of ``order_id``, at most ``timeout_s``.
+
+        For orders the venue holds (``delayed``): the executor waits here and then asks REST,
+        so a lost or early event costs at most ``timeout_s``, never a wrong answer. True when
+        an ``order``/``trade`` event for the order arrived. Without a channel URL it only waits.
+        """
+        if self.ws_url is None or self.credentials.api is None:
+            await asyncio.sleep(timeout_s)
+            return False
+        deadline = time.monotonic() + timeout_s
+        if self._user_feed is None:
+            self._user_feed = UserFeed(self.credentials.api, self._on_user_event,
+                                       ws_url=self.ws_url)
+            await self._user_feed.start()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._user_feed.connected.wait()
+                if order_id in self._seen:  # news since the caller last looked: consume it
+                    del self._seen[order_id]
+                    return True
+                future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.setdefault(order_id, []).append(future)
+                try:
+                    await future
+                finally:
+                    waiting = self._waiters.get(order_id, [])
+                    if future in waiting:
+                        waiting.remove(future)
+                    if not waiting:
+                        self._waiters.pop(order_id, None)
+        except TimeoutError:
+            return False
+        return True
+
+    def _on_user_event(self, event: UserEvent) -> None:
+        ids: list[str] = []
+        if isinstance(event, UserOrderEvent):
+            if event.type.upper() == "PLACEMENT":
+                return  # the order exists; that is not news of its outcome
+            ids.append(event.id)
+        elif isinstance(event, UserTradeEvent):
+            ids.append(event.taker_order_id)
+            ids.extend(m.order_id for m in event.maker_orders or ())
+        for order_id in ids:
+            waiting = self._waiters.pop(order_id, [])
+            for future in waiting:
+                if not future.done():
+                    future.set_result(None)
+            if not waiting:  # nobody waits yet: keep it for the next wait
+                self._seen[order_id] = None
+                self._seen.move_to_end(order_id)
+        while len(self._seen) > 4096:
+            self._seen.popitem(last=False)
 
     # -- metadata -----------------------------------------------------------------------------
     async def token_meta(self, token_id: str, refresh: bool = False) -> TokenMeta:
@@ -229,8 +354,15 @@ class PolymarketClient:
                 f"client order id {request.client_order_id!r} was used for a different order",
             )
         version = self.exchange_version or 2
+        generation = VERSIONS.get(version)
+        if generation is None:  # unknown is never a default: no order is signed for it
+            raise RejectedError(
+                "UNSUPPORTED_EXCHANGE_VERSION",
+                f"the venue's GET /version answered {version}; this client signs "
+                f"{sorted(VERSIONS)}",
+            )
         try:
-            signed = build_order(spec, creds.signer, creds.chain_id, VERSIONS[version])
+            signed = build_order(spec, creds.signer, creds.chain_id, generation)
         except UnitError as exc:
             if time.monotonic() - meta.fetched_at > 1.0:  # the tick may have moved: re-read once
                 fresh = await self.token_meta(request.market, refresh=True)
@@ -241,6 +373,44 @@ class PolymarketClient:
         self._cid_of[signed.order_hash] = request.client_order_id
         return signed
 
+    async def _post(self, request: OrderRequest, signed: SignedOrder) -> PostOrderResponse:
+        """``POST /order`` with the venue's two recoverable refusals, each retried exactly once.
+
+        * not enough balance / allowance: the venue caches balances; ``GET
+          /balance-allowance/update`` makes it re-read them (what ``polymarket-client`` 0.14.0
+          does before its one retry, ``orders/place.py``), then the same signed bytes go again.
+        * ``order_version_mismatch``: the exchange generation changed under us; ``GET
+          /version`` is re-read and the order re-signed for it (``py-clob-client-v2`` 1.2.1
+          ``post_order`` / ``__resolve_version(force_update=True)``).
+
+        A second refusal is raised as it is: never a loop.
+        """
+        try:
+            return await self.rest.post_order(signed)
+        except DuplicateOrderError:
+            raise
+        except RejectedError as exc:
+            if exc.code == "INVALID_ORDER_NOT_ENOUGH_BALANCE":
+                asset, token = (  # polymarket-client allowance.py: CONDITIONAL-V2 for positions
+                    ("COLLATERAL", "") if request.action is Action.BUY
+                    else ("CONDITIONAL-V2" if is_position_id(request.market) else "CONDITIONAL",
+                          request.market)
+                )
+                await self.rest.update_balance_allowance(asset, token)
+            elif exc.code == "ORDER_VERSION_MISMATCH":
+                self.exchange_version = await self.rest.version()
+                self._forget(request.client_order_id)
+                signed = await self.sign(request)
+            else:
+                raise
+        return await self.rest.post_order(signed)
+
+    def _forget(self, client_order_id: str) -> None:
+        """Drop a signature the venue never accepted, so the next attempt signs afresh."""
+        entry = self._signed.pop(client_order_id, None)
+        if entry is not None:
+            self._cid_of.pop(entry[1].order_hash, None)
+
     async def place_order(self, request: OrderRequest) -> OrderAck:
         await self.ready()
         # never send an order into a market whose fee we cannot price (ADR 0036): a typed
@@ -248,18 +418,26 @@ class PolymarketClient:
         fee_model = await self.token_fee(request.market)
         signed = await self.sign(request)
         try:
-            resp = await self.rest.post_order(signed)
+            resp = await self._post(request, signed)
         except DuplicateOrderError:
             # an earlier attempt reached the venue: report that order, never a second one
-            return await self.get_order(signed.order_hash)
+            # (the latest signature: a version change re-signs)
+            latest = self._signed.get(request.client_order_id, (None, signed))[1]
+            return await self.get_order(latest.order_hash)
         except RejectedError as exc:
+            if exc.code == "FAK_ORDER_NOT_FILLED_ERROR":
+                # A FAK that found nothing to match is killed: an outcome (nothing filled), not
+                # a failure. The venue answers it with HTTP 400 and prose since V2, but it has
+                # seen the order (a resubmission is "Duplicated"), so the ack carries the order
+                # hash and the journal keeps the order it sent.
+                return self._killed_ack(request, signed)
             if exc.code == "INVALID_ORDER_MIN_TICK_SIZE":
                 # the venue's tick moved under us: forget the metadata and this never-accepted
                 # signature, so the caller's next attempt signs on the new grid
                 self._meta.pop(request.market, None)
-                self._signed.pop(request.client_order_id, None)
-                self._cid_of.pop(signed.order_hash, None)
+                self._forget(request.client_order_id)
             raise
+        signed = self._signed[request.client_order_id][1]  # re-signed on a version change
         shares_filled, usdc = (
             (resp.takingAmount, resp.makingAmount)
             if request.action is Action.BUY
@@ -270,7 +448,15 @@ class PolymarketClient:
         if filled and usdc:
             avg = Price(parse_size(usdc) * PRICE_SCALE // filled)
         size = Size(request.size - request.size % 10_000)
-        if signed.order_type in ("FOK", "FAK"):
+        if resp.status not in _POST_STATUSES:
+            raise UnknownStatusError(
+                "UNKNOWN_ORDER_STATUS", f"order {resp.orderID} answered status {resp.status!r}"
+            )
+        if resp.status == "delayed":
+            # held by the venue's matching delay: it can still fill in full (docs
+            # /trading/orders/overview; polymarket-client OrderPostStatus) -- pending, not dead
+            status, remaining = OrderStatus.PENDING, Size(size - filled)
+        elif signed.order_type in ("FOK", "FAK"):
             status = OrderStatus.FILLED if filled >= size else OrderStatus.CANCELED
             remaining = Size(0)
         elif resp.status == "unmatched":
@@ -297,6 +483,14 @@ class PolymarketClient:
             ),
             ts_ms=int(time.time() * 1000),
         )
+
+    def _killed_ack(self, request: OrderRequest, signed: SignedOrder) -> OrderAck:
+        size = Size(request.size - request.size % 10_000)
+        return OrderAck(
+            venue=VENUE, order_id=signed.order_hash, client_order_id=request.client_order_id,
+            market=request.market, outcome=request.outcome, action=request.action,
+            price=request.price, size=size, filled=Size(0), remaining=Size(0),
+            status=OrderStatus.CANCELED, avg_fill_price=None, ts_ms=int(time.time() * 1000))
 
     async def cancel_order(self, order_id: str) -> OrderAck:
         await self.ready()
@@ -339,10 +533,8 @@ class PolymarketClient:
     def _ack(self, row: dict[str, Any]) -> OrderAck:
         size = parse_size(str(row.get("original_size", "0")))
         filled = parse_size(str(row.get("size_matched", "0")))
-        status = _STATUS.get(str(row.get("status", "")).upper(), OrderStatus.OPEN)
-        if status is OrderStatus.CANCELED and filled >= size:
-            status = OrderStatus.FILLED
-        remaining = Size(size - filled) if status is OrderStatus.OPEN else Size(0)
+        status = order_status(str(row.get("status", "")), size, filled)
+        remaining = Size(size - filled) if not status.is_final else Size(0)
         order_id = str(row["id"])
         created = row.get("created_at")
         return OrderAck(
@@ -420,7 +612,8 @@ class PolymarketClient:
 
     async def token_balance(self, token_id: str) -> Size:
         await self.ready()
-        data = await self.rest.balance_allowance("CONDITIONAL", token_id)
+        asset = "CONDITIONAL-V2" if is_position_id(token_id) else "CONDITIONAL"  # docs
+        data = await self.rest.balance_allowance(asset, token_id)  # /protocol-v2-migration
         return Size(int(data["balance"]))
 
     async def positions(self) -> list[PositionReport]:

@@ -57,6 +57,36 @@ V2: Final = ExchangeVersion(
     collateral="0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB",
 )
 VERSIONS: Final = {1: V1, 2: V2}
+#: Protocol V2 markets (outcome ids are *position ids*) trade on ExchangeV3 with EIP-712 domain
+#: version "3" and the same 11-field struct (docs /protocol-v2-migration; ``py-clob-client-v2``
+#: 1.2.1 ``config.py`` ``exchange_v3`` and ``order_builder/builder.py`` "position_id always
+#: selects Exchange V3"; ``polymarket-client`` 0.14.0 ``environments.py`` ``exchange_v3``,
+#: ``orders/context.py`` ``resolve_order_exchange_address``). Not a ``GET /version`` answer:
+#: chosen per token, on a venue that answers 2. One contract for normal and neg-risk markets.
+V3: Final = ExchangeVersion(
+    version=3,
+    domain_version="3",
+    exchange="0xe3333700cA9d93003F00f0F71f8515005F6c00Aa",
+    neg_risk_exchange="0xe3333700cA9d93003F00f0F71f8515005F6c00Aa",
+    collateral="0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB",
+)
+#: bits 40..103 of a protocol-V2 position id are zero (``polymarket-client``
+#: ``_internal/protocol.py`` ``_V2_RESERVED_BITS_MASK``); a CTF token id (a hash) has them set
+_V2_RESERVED_BITS: Final = ((1 << 64) - 1) << 40
+
+
+def is_position_id(token_id: str) -> bool:
+    """Is this outcome id a protocol-V2 position id (an ExchangeV3 market)?"""
+    try:
+        value = int(token_id)
+    except ValueError:
+        return False
+    return 0 <= value < 2**256 and value & _V2_RESERVED_BITS == 0
+
+
+def exchange_for(version: ExchangeVersion, token_id: str) -> ExchangeVersion:
+    """The generation an order for ``token_id`` is signed for on a venue speaking ``version``."""
+    return V3 if version.version >= 2 and is_position_id(token_id) else version
 
 CONDITIONAL_TOKENS: Final = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
 
@@ -64,7 +94,13 @@ CONDITIONAL_TOKENS: Final = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
 SIG_EOA: Final = 0
 SIG_POLY_PROXY: Final = 1
 SIG_POLY_GNOSIS_SAFE: Final = 2
-SIG_POLY_1271: Final = 3
+SIG_POLY_1271: Final = 3  # deposit wallets: maker = signer = wallet, ERC-7739 envelope
+
+#: ERC-7739 ``TypedDataSign`` wrapper of a deposit wallet's order signature: the wallet's
+#: EIP-712 domain (``polymarket-client`` ``orders/typed_data.py`` ``_DEPOSIT_WALLET_DOMAIN_*``;
+#: ``py-clob-client-v2`` ``exchange_order_builder_v2.py`` ``DEPOSIT_WALLET_*``)
+DEPOSIT_WALLET_DOMAIN_NAME: Final = "DepositWallet"
+DEPOSIT_WALLET_DOMAIN_VERSION: Final = "1"
 
 #: ``side`` in the signed struct; the POST body carries the strings.
 SIDE_BUY: Final = 0

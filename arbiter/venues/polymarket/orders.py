@@ -30,6 +30,7 @@ from arbiter.venues.polymarket.constants import (
     ZERO_ADDRESS,
     ZERO_BYTES32,
     ExchangeVersion,
+    exchange_for,
 )
 from arbiter.venues.polymarket.signing import (
     OrderV1,
@@ -37,6 +38,8 @@ from arbiter.venues.polymarket.signing import (
     Signer,
     checksum,
     domain_separator,
+    typed_data_sign_digest,
+    wrap_erc7739,
 )
 
 __all__ = [
@@ -159,7 +162,7 @@ class SignedOrder:
             "owner": owner,
             "orderType": self.order_type,
         }
-        if self.version == 2:
+        if self.version >= 2:
             out["deferExec"] = False
         out["postOnly"] = self.post_only
         return out
@@ -176,9 +179,19 @@ def build_order(
     exchange: ExchangeVersion = V2,
     rng: random.Random | None = None,
 ) -> SignedOrder:
-    """Sign ``spec`` for ``exchange`` (v1 for the SDK-era venue and the sim, v2 live)."""
+    """Sign ``spec`` for ``exchange`` (v1 for the SDK-era venue and the sim, v2 live).
+
+    On a V2 venue a protocol-V2 market (its outcome id a position id) is signed for ExchangeV3,
+    domain version "3" (:func:`~arbiter.venues.polymarket.constants.exchange_for`). A deposit
+    wallet (signature type 3, POLY_1271) is both maker and signer, and its owner signs the
+    ERC-7739 ``TypedDataSign`` envelope of the order, as ``polymarket-client`` 0.14.0 and
+    ``py-clob-client-v2`` 1.2.1 do (vectors in ``tests/vectors/polymarket-v3-vectors.json``).
+    """
+    exchange = exchange_for(exchange, spec.token_id)
     maker_amount, taker_amount = order_amounts(spec.side, spec.price, spec.size, spec.tick)
     maker = checksum(spec.funder) if spec.funder else signer.address
+    if spec.signature_type == SIG_POLY_1271 and exchange.version == 1:
+        raise UnitError("deposit wallets (signature type 3) sign V2 orders only")
     salt = spec.salt if spec.salt is not None else new_salt(exchange.version, rng)
     domain = domain_separator(
         chain_id, exchange.verifying_contract(spec.neg_risk), exchange.domain_version
@@ -217,12 +230,13 @@ def build_order(
             "signatureType": spec.signature_type,
             "signature": signature,
         }
-    elif exchange.version == 2:
+    elif exchange.version in (2, 3):
         ts_ms = spec.timestamp_ms if spec.timestamp_ms is not None else int(time.time() * 1000)
+        order_signer = maker if spec.signature_type == SIG_POLY_1271 else signer.address
         order = OrderV2(
             salt=salt,
             maker=maker,
-            signer=signer.address,
+            signer=order_signer,
             token_id=int(spec.token_id),
             maker_amount=maker_amount,
             taker_amount=taker_amount,
@@ -233,11 +247,16 @@ def build_order(
             builder=spec.builder,
         )
         digest = order.digest(domain)
-        signature = signer.sign(digest)
+        if spec.signature_type == SIG_POLY_1271:
+            contents = order.struct_hash()
+            inner = signer.sign(typed_data_sign_digest(domain, contents, chain_id, maker))
+            signature = wrap_erc7739(inner, domain, contents)
+        else:
+            signature = signer.sign(digest)
         body = {
             "salt": salt,
             "maker": maker,
-            "signer": signer.address,
+            "signer": order_signer,
             "tokenId": spec.token_id,
             "makerAmount": str(maker_amount),
             "takerAmount": str(taker_amount),
@@ -249,7 +268,7 @@ def build_order(
             "builder": spec.builder,
             "signature": signature,
         }
-    else:  # pragma: no cover - only two generations exist
+    else:  # pragma: no cover - three generations exist
         raise UnitError(f"exchange version {exchange.version} is not supported")
     return SignedOrder(
         version=exchange.version,

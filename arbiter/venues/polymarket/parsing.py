@@ -10,8 +10,9 @@ bench and the tests all read the same numbers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,13 +33,38 @@ from arbiter.venues.polymarket.schemas import (
     BookEvent,
     LastTradePriceEvent,
     Level,
+    LifecycleEvent,
     MarketEvent,
+    MarketResolvedEvent,
+    NewMarketEvent,
     PriceChange,
     PriceChangeEvent,
     TickSizeChangeEvent,
 )
 
-__all__ = ["FeedStats", "MarketBooks", "ParseError", "RestBook", "book_from_rest", "parse_levels"]
+__all__ = [
+    "CONTAINED",
+    "FeedStats",
+    "LastTrade",
+    "MarketBooks",
+    "ParseError",
+    "RestBook",
+    "book_from_rest",
+    "count_error",
+    "error_kind",
+    "parse_levels",
+]
+
+log = logging.getLogger(__name__)
+
+#: Everything a hostile or garbled frame can raise from decoding and applying it: msgspec's
+#: decode/validation errors, ``RecursionError`` on deeply nested JSON, ``TypeError`` on a
+#: non-hashable ``event_type``, our own unit/book refusals (``UnitError`` is a ``ValueError``).
+#: A frame is *data*: none of these may end the connection task (issue 18).
+CONTAINED: tuple[type[BaseException], ...] = (
+    msgspec.MsgspecError, RecursionError, ValueError, TypeError, KeyError, IndexError,
+    AttributeError, OverflowError, BookError,
+)
 
 _FRAME_DECODER = msgspec.json.Decoder(list[MarketEvent] | MarketEvent)
 _TICKS_COARSE_FIRST = sorted(POLYMARKET_TICKS.values(), reverse=True)
@@ -55,6 +81,70 @@ class FeedStats:
     resyncs: int = 0
     reconnects: int = 0
     pongs: int = 0
+    #: malformed input by kind (``error_kind``): what the operator reads to know *what* is wrong
+    errors: dict[str, int] = field(default_factory=dict)
+    #: tokens found stale by the watchdog (quiet past the budget) and by REST cross-checks
+    quiet_checks: int = 0
+    stalls: int = 0
+    resubscribes: int = 0
+    #: connection/resync tasks restarted by the supervisor after an unexpected exception
+    restarts: int = 0
+    lifecycle: int = 0
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short, stable name for what was wrong with a frame (a metric label, a log key)."""
+    if isinstance(exc, RecursionError):
+        return "nesting"
+    if isinstance(exc, msgspec.ValidationError | TypeError | KeyError | AttributeError):
+        return "schema"  # before DecodeError: msgspec's ValidationError is a DecodeError
+    if isinstance(exc, msgspec.DecodeError):
+        return "json"
+    if isinstance(exc, BookError):
+        return "book"
+    if isinstance(exc, UnitError | ValueError | OverflowError):
+        return "value"
+    return type(exc).__name__
+
+
+def count_error(
+    stats: FeedStats, kind: str, detail: object, data: bytes | str | None, malformed: bool = True
+) -> None:
+    """Count one refused input and log it: the first of each kind, then at 10, 100, 1000, ...
+
+    Rate-limited by count, not by clock, so that this stays pure and a flood of one bad frame
+    costs one dict update per frame, not one log line. ``malformed=False`` for failures that are
+    not the venue's data (a REST call that did not answer).
+    """
+    if malformed:
+        stats.malformed += 1
+    n = stats.errors.get(kind, 0) + 1
+    stats.errors[kind] = n
+    if _is_power_of_ten(n):
+        shown = ""
+        if data is not None:
+            head = data[:160]
+            shown = head if isinstance(head, str) else bytes(head).decode("utf-8", "replace")
+        log.warning("polymarket market data: refused %s input #%d (%s): %.160s",
+                    kind, n, str(detail)[:200], shown)
+
+
+def _is_power_of_ten(n: int) -> bool:
+    while n >= 10 and n % 10 == 0:
+        n //= 10
+    return n == 1
+
+
+@dataclass(frozen=True, slots=True)
+class LastTrade:
+    """A ``last_trade_price`` event in exact units; ``fee_rate_bps`` is ``None`` when absent
+    (unknown, never zero)."""
+
+    price: int
+    size: int | None
+    side: str
+    fee_rate_bps: int | None
+    ts_ms: int | None
 
 
 #: Memo of wire strings already parsed: a market's prices are a few hundred distinct strings and
@@ -210,15 +300,28 @@ def _top(text: str | None, empty: int) -> int | bool | None:
 
 
 class MarketBooks:
-    """The books of every subscribed token, updated from market-channel frames."""
+    """The books of every subscribed token, updated from market-channel frames.
 
-    def __init__(self, on_change: Callable[[str], None] | None = None) -> None:
+    :meth:`apply_frame` never raises: whatever a frame holds, it is applied, or counted in
+    :attr:`FeedStats.errors` by kind and the tokens it names are marked stale.
+    """
+
+    def __init__(
+        self,
+        on_change: Callable[[str], None] | None = None,
+        on_lifecycle: Callable[[LifecycleEvent], None] | None = None,
+    ) -> None:
         self.books: dict[str, TokenBook] = {}
         self.market_of: dict[str, str] = {}
         self.last_trade: dict[str, int] = {}
+        self.trades: dict[str, LastTrade] = {}
         self.stale: set[str] = set()
+        #: tokens of resolved markets: never traded again, never resynced
+        self.halted: set[str] = set()
+        self.resolved: dict[str, MarketResolvedEvent] = {}
         self.stats = FeedStats()
         self.on_change = on_change
+        self.on_lifecycle = on_lifecycle
         #: told (asset id, new tick) on every ``tick_size_change``: the engine re-reads the
         #: market's ``/clob-markets`` (fee, minimum size) when the venue says it changed
         self.on_tick_change: Callable[[str, int], None] | None = None
@@ -229,48 +332,49 @@ class MarketBooks:
     def mark_stale(self, asset_id: str) -> None:
         self.stale.add(asset_id)
 
+    def refuse(self, exc: BaseException, data: bytes | str | None = None) -> None:
+        count_error(self.stats, error_kind(exc), exc, data)
+
     # -- frames ---------------------------------------------------------------------------
     def apply_frame(self, data: bytes | str, now_ns: int) -> int:
         """Decode and apply one WebSocket text frame; returns the number of events applied."""
         self.stats.frames += 1
         try:
-            decoded = _FRAME_DECODER.decode(data)
-        except msgspec.ValidationError:
-            return self._apply_tolerant(data, now_ns)
-        except msgspec.DecodeError:
-            self.stats.malformed += 1
+            try:
+                decoded = _FRAME_DECODER.decode(data)
+            except msgspec.ValidationError:
+                return self._apply_tolerant(data, now_ns)
+            if isinstance(decoded, list):
+                applied = 0
+                for event in decoded:
+                    applied += self.apply_event(event, now_ns)
+                return applied
+            return self.apply_event(decoded, now_ns)
+        except CONTAINED as exc:
+            self.refuse(exc, data)
             return 0
-        if isinstance(decoded, list):
-            applied = 0
-            for event in decoded:
-                applied += self.apply_event(event, now_ns)
-            return applied
-        return self.apply_event(decoded, now_ns)
 
     def _apply_tolerant(self, data: bytes | str, now_ns: int) -> int:
-        """Slow path: a frame with an unknown event type or a bad field somewhere."""
-        try:
-            raw = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            self.stats.malformed += 1
-            return 0
+        """Slow path: a frame with an unknown event type or a bad field somewhere; each item on
+        its own, so one bad event in an array does not lose the others."""
+        raw = msgspec.json.decode(data)
         items: list[Any] = raw if isinstance(raw, list) else [raw]
         applied = 0
         for item in items:
             kind = item.get("event_type") if isinstance(item, dict) else None
+            if not isinstance(kind, str):
+                count_error(self.stats, "schema", f"event_type is {_kind(kind)}", data)
+                continue
             if kind not in MARKET_EVENT_TYPES:
-                if isinstance(item, dict) and isinstance(kind, str):
-                    self.stats.ignored += 1  # new_market, market_resolved, ...
-                else:
-                    self.stats.malformed += 1
+                self.stats.ignored += 1  # a type the venue added after this code
                 continue
             try:
                 event = msgspec.convert(item, MarketEvent)
-            except msgspec.ValidationError:
-                self.stats.malformed += 1
-                asset = item.get("asset_id")
-                if isinstance(asset, str) and asset in self.books:
-                    self.stale.add(asset)
+            except CONTAINED as exc:
+                self.refuse(exc, data)
+                for asset in _assets_named(item):
+                    if asset in self.books:
+                        self.stale.add(asset)
                 continue
             applied += self.apply_event(event, now_ns)
         return applied
@@ -283,21 +387,47 @@ class MarketBooks:
                 self._price_change(event, now_ns)
             elif isinstance(event, BookEvent):
                 self._snapshot(event, now_ns)
-            elif isinstance(event, TickSizeChangeEvent):
-                self._tick(event, now_ns)
             elif isinstance(event, LastTradePriceEvent):
-                self.last_trade[event.asset_id] = wire_price(event.price)
-                return 1
+                self._trade(event)
             elif isinstance(event, BestBidAskEvent):
                 self._check_top(event.asset_id, event.best_bid, event.best_ask)
-                return 1
-        except UnitError:
-            self.stats.malformed += 1
-            asset = getattr(event, "asset_id", "")
-            if asset in self.books:
-                self.stale.add(asset)
+            elif isinstance(event, TickSizeChangeEvent):
+                self._tick(event, now_ns)
+                self._lifecycle(event)
+            elif isinstance(event, MarketResolvedEvent):
+                self._resolved(event)
+                self._lifecycle(event)
+            elif isinstance(event, NewMarketEvent):
+                self._lifecycle(event)
+        except CONTAINED as exc:
+            self.refuse(exc)
+            for asset in _event_assets(event):
+                if asset in self.books:
+                    self.stale.add(asset)
             return 0
         return 1
+
+    def _lifecycle(self, event: LifecycleEvent) -> None:
+        self.stats.lifecycle += 1
+        if self.on_lifecycle is not None:
+            self.on_lifecycle(event)
+
+    def _resolved(self, event: MarketResolvedEvent) -> None:
+        assets = set(event.assets_ids) | {a for a, m in self.market_of.items() if m == event.market}
+        for asset in assets:
+            self.resolved[asset] = event
+            self.halted.add(asset)
+            self.stale.discard(asset)
+
+    def _trade(self, event: LastTradePriceEvent) -> None:
+        price = wire_price(event.price)
+        size = wire_size(event.size) if event.size else None
+        if event.side not in ("BUY", "SELL", ""):
+            raise UnitError(f"last_trade_price side {event.side!r} is neither BUY nor SELL")
+        fee = _bps(event.fee_rate_bps) if event.fee_rate_bps else None
+        ts = int(event.timestamp) if event.timestamp.isdigit() else None
+        self.last_trade[event.asset_id] = price
+        self.trades[event.asset_id] = LastTrade(price, size, event.side, fee, ts)
 
     def _snapshot(self, event: BookEvent, now_ns: int) -> None:
         asset = event.asset_id
@@ -308,7 +438,7 @@ class MarketBooks:
             book = self.books[asset] = TokenBook(asset)
         if event.market:
             self.market_of[asset] = event.market
-        grid = _grid_for(bids + asks, book.tick)
+        grid = parse_tick(event.tick_size) if event.tick_size else _grid_for(bids + asks, book.tick)
         try:
             book.apply_snapshot(bids, asks, now_ns, tick=grid)
         except BookError:
@@ -319,8 +449,77 @@ class MarketBooks:
         if self.on_change is not None:
             self.on_change(asset)
 
+    def apply_rest(self, body: Any, now_ns: int) -> bool:
+        """Resync one token from a REST ``/book`` body (any JSON value; refused when it is not
+        a usable book). Returns whether the book was replaced."""
+        try:
+            if not isinstance(body, Mapping):
+                raise ParseError(f"book body is {_kind(body)}, not an object")
+            asset = body.get("asset_id")
+            if not isinstance(asset, str) or not asset:
+                raise ParseError(f"asset_id is {_kind(asset)}, not a token id")
+            rest = book_from_rest(body)
+            book = self.books.get(asset)
+            if book is None:
+                book = self.books[asset] = TokenBook(asset)
+            market = body.get("market")
+            if isinstance(market, str) and market:
+                self.market_of[asset] = market
+            grid = rest.tick if rest.tick is not None else _grid_for(rest.bids + rest.asks,
+                                                                      book.tick)
+            book.apply_snapshot(rest.bids, rest.asks, now_ns, tick=grid)
+        except BookError as exc:
+            self.stats.rejected += 1
+            self.refuse(exc)
+            return False
+        except CONTAINED as exc:  # the token stays stale; the next resync tries again
+            self.refuse(exc)
+            return False
+        self.stale.discard(asset)
+        self.stats.resyncs += 1
+        if self.on_change is not None:
+            self.on_change(asset)
+        return True
+
+    def cross_check(self, body: Any, asked_ns: int, now_ns: int) -> str:
+        """Compare a REST ``/book`` body with a token's quiet local book (the staleness watchdog).
+
+        * ``"live"``: the book changed since the request was sent (``asked_ns``): the
+          subscription is delivering, nothing to conclude;
+        * ``"same"``: REST agrees level for level: a quiet market, not a stall; the book is
+          *confirmed* as of ``now_ns`` (its ``ts_ns``, which the detector's age check reads);
+        * ``"stalled"``: REST disagrees while the feed said nothing: a silent stall; the book is
+          replaced from REST (the one complete source) and the caller resubscribes;
+        * ``"refused"``: the body is no usable book (counted; the token is marked stale).
+        """
+        try:
+            if not isinstance(body, Mapping):
+                raise ParseError(f"book body is {_kind(body)}, not an object")
+            asset = body.get("asset_id")
+            if not isinstance(asset, str) or not asset:
+                raise ParseError(f"asset_id is {_kind(asset)}, not a token id")
+            rest = book_from_rest(body)
+        except CONTAINED as exc:
+            self.refuse(exc)
+            return "refused"
+        book = self.books.get(asset)
+        if book is None or asset in self.halted:
+            return "refused"
+        if book.ts_ns > asked_ns:
+            return "live"
+        same_tick = rest.tick is None or rest.tick == book.tick  # else a missed tick change
+        if same_tick and sorted(rest.bids, reverse=True) == list(book.bids) and sorted(
+            rest.asks
+        ) == list(book.asks):
+            book.ts_ns = now_ns
+            return "same"
+        self.stats.stalls += 1
+        if not self.apply_rest(body, now_ns):
+            self.stale.add(asset)
+        return "stalled"
+
     def _price_change(self, event: PriceChangeEvent, now_ns: int) -> None:
-        changes: list[PriceChange] = event.price_changes or event.changes or []
+        changes: list[PriceChange] = event.levels()
         if not changes:
             return
         default = event.asset_id
@@ -337,7 +536,11 @@ class MarketBooks:
                 self.stats.mismatches += 1  # an update for a token we hold no snapshot of
                 self.stale.add(asset)
                 continue
-            self._apply_changes(asset, book, group, now_ns)
+            try:
+                self._apply_changes(asset, book, group, now_ns)
+            except CONTAINED:
+                self.stale.add(asset)
+                raise
 
     def _apply_changes(
         self, asset: str, book: TokenBook, group: list[PriceChange], now_ns: int
@@ -394,6 +597,7 @@ class MarketBooks:
             self.stale.add(asset)
 
     def _tick(self, event: TickSizeChangeEvent, now_ns: int) -> None:
+        """Move the book to the new grid (any of the venue's ticks, 0.1 to 0.0001)."""
         tick = parse_tick(event.new_tick_size)
         book = self.books.get(event.asset_id)
         if book is None:
@@ -408,3 +612,32 @@ class MarketBooks:
             self.on_tick_change(event.asset_id, tick)
         if self.on_change is not None:
             self.on_change(event.asset_id)
+
+
+def _bps(text: str) -> int:
+    """A fee rate in basis points: a non-negative decimal integer string, nothing else."""
+    if not text.isdigit():
+        raise UnitError(f"fee_rate_bps {text!r} is not a whole number of basis points")
+    return int(text)
+
+
+def _assets_named(item: Mapping[str, Any]) -> list[str]:
+    """Token ids a raw (undecodable) event names, so their books can be marked stale."""
+    out: list[str] = []
+    asset = item.get("asset_id")
+    if isinstance(asset, str):
+        out.append(asset)
+    changes = item.get("price_changes")
+    if isinstance(changes, list):
+        for change in changes:
+            if isinstance(change, dict) and isinstance(change.get("asset_id"), str):
+                out.append(change["asset_id"])
+    return out
+
+
+def _event_assets(event: MarketEvent) -> list[str]:
+    if isinstance(event, PriceChangeEvent):
+        return [c.asset_id or event.asset_id for c in event.levels()] or [event.asset_id]
+    if isinstance(event, MarketResolvedEvent | NewMarketEvent):
+        return list(event.assets_ids)
+    return [event.asset_id]

@@ -39,6 +39,7 @@ from arbiter.venues.polymarket.auth import (
     l2_headers,
 )
 from arbiter.venues.polymarket.constants import DEFAULT_REST_URL, END_CURSOR, FIRST_CURSOR
+from arbiter.venues.polymarket.errors import code_of_prose
 from arbiter.venues.polymarket.market_info import (
     ClobMarketError,
     ClobMarketInfo,
@@ -63,18 +64,21 @@ ORDER_ERROR_CODES = (
     "ORDER_DELAYED",
     "DELAYING_ORDER_ERROR",
     "FOK_ORDER_NOT_FILLED_ERROR",
+    "FAK_ORDER_NOT_FILLED_ERROR",
     "MARKET_NOT_READY",
+    "ORDER_VERSION_MISMATCH",
 )
 _BOOK_DECODER = msgspec.json.Decoder(OrderBookSummary)
 _BOOKS_DECODER = msgspec.json.Decoder(list[OrderBookSummary])
 
 
 def _code_of(message: str) -> str:
-    for code in ORDER_ERROR_CODES:
+    for code in ORDER_ERROR_CODES:  # a code spelled out (older answers, ``errorMsg``)
         if code in message:
             return code
-    if "not enough balance" in message:
-        return "INVALID_ORDER_NOT_ENOUGH_BALANCE"
+    prose = code_of_prose(message)  # V2: the venue's sentence (errors.py)
+    if prose is not None:
+        return prose
     return message.split(":", 1)[0].strip().replace(" ", "_").upper()[:64] or "ERROR"
 
 
@@ -211,6 +215,12 @@ class PolymarketRest:
         body = json.dumps([{"token_id": t} for t in token_ids], separators=(",", ":"))
         return _BOOKS_DECODER.decode(await self.request_raw("POST", "/books", body=body))
 
+    async def books_json(self, token_ids: list[str]) -> Any:
+        """``POST /books`` decoded as plain JSON, for readers that must survive any body shape
+        (the feed's resync: an older or foreign shape is refused per book, never raised)."""
+        body = json.dumps([{"token_id": t} for t in token_ids], separators=(",", ":"))
+        return msgspec.json.decode(await self.request_raw("POST", "/books", body=body))
+
     async def tick_size(self, token_id: str) -> str:
         data = await self.request("GET", "/tick-size", params={"token_id": token_id})
         return _tick_text(data["minimum_tick_size"])
@@ -339,6 +349,22 @@ class PolymarketRest:
             "GET", "/balance-allowance", params=params, auth="l2"
         )
         return data
+
+    async def update_balance_allowance(
+        self, asset_type: str = "COLLATERAL", token_id: str = "", signature_type: int | None = None
+    ) -> None:
+        """``GET /balance-allowance/update``: make the venue re-read a funded balance.
+
+        A side-effect call whose body is not used (``polymarket-client`` 0.14.0
+        ``orders/place.py`` ``_refresh_balance_allowance``; venues.md §0.1).
+        """
+        sig = signature_type
+        if sig is None and self.credentials is not None:
+            sig = self.credentials.signature_type
+        params = {"asset_type": asset_type, "token_id": token_id}
+        if sig is not None:
+            params["signature_type"] = str(sig)
+        await self.request_raw("GET", "/balance-allowance/update", params=params, auth="l2")
 
 
 def _error_text(raw: bytes, status: int) -> str:

@@ -19,7 +19,10 @@ __all__ = [
     "BookEvent",
     "LastTradePriceEvent",
     "Level",
+    "LifecycleEvent",
     "MarketEvent",
+    "MarketResolvedEvent",
+    "NewMarketEvent",
     "OrderBookSummary",
     "PostOrderBody",
     "PostOrderResponse",
@@ -46,6 +49,8 @@ class BookEvent(msgspec.Struct, frozen=True, tag="book", tag_field="event_type")
     sells: list[Level] | None = None
     timestamp: str = ""
     hash: str = ""
+    #: observed on the live feed (third-party capture, docs/polymarket.md "Feeds"); optional
+    tick_size: str = ""
 
     def bid_levels(self) -> list[Level]:
         return self.bids if self.bids is not None else (self.buys or [])
@@ -71,6 +76,20 @@ class PriceChangeEvent(msgspec.Struct, frozen=True, tag="price_change", tag_fiel
     asset_id: str = ""  # legacy form: one asset, ``changes``
     changes: list[PriceChange] | None = None
     hash: str = ""
+    #: oldest form, one change at the top level (NautilusTrader's captured
+    #: ``tests/integration_tests/adapters/polymarket/resources/ws_messages/price_change.json``)
+    price: str = ""
+    size: str = ""
+    side: str = ""
+
+    def levels(self) -> list[PriceChange]:
+        if self.price_changes:
+            return self.price_changes
+        if self.changes:
+            return self.changes
+        if self.price or self.size or self.side:
+            return [PriceChange(self.price, self.size, self.side, self.asset_id)]
+        return []
 
 
 class TickSizeChangeEvent(
@@ -91,8 +110,10 @@ class LastTradePriceEvent(
     market: str = ""
     side: str = ""
     size: str = ""
-    fee_rate_bps: str = "0"
+    #: no default of "0": an absent fee is unknown, never free (parsing refuses it as a fee)
+    fee_rate_bps: str = ""
     timestamp: str = ""
+    transaction_hash: str = ""
 
 
 class BestBidAskEvent(msgspec.Struct, frozen=True, tag="best_bid_ask", tag_field="event_type"):
@@ -104,12 +125,59 @@ class BestBidAskEvent(msgspec.Struct, frozen=True, tag="best_bid_ask", tag_field
     timestamp: str = ""
 
 
+class MarketResolvedEvent(
+    msgspec.Struct, frozen=True, tag="market_resolved", tag_field="event_type"
+):
+    """``market_resolved`` (custom feature): the market stops trading for good.
+
+    Fields per docs ``/market-data/websocket/market-channel``, ``polymarket-client`` 0.14.0
+    ``models/clob/market_events.py`` (``MarketResolvedPayload``, which also accepts the
+    ``winning_token_id`` spelling) and NautilusTrader's capture ``ws_market_resolved_msg.json``.
+    """
+
+    market: str
+    assets_ids: list[str] = []
+    winning_asset_id: str = ""
+    winning_token_id: str = ""
+    winning_outcome: str = ""
+    id: str = ""
+    timestamp: str = ""
+
+    @property
+    def winner(self) -> str:
+        return self.winning_asset_id or self.winning_token_id
+
+
+class NewMarketEvent(msgspec.Struct, frozen=True, tag="new_market", tag_field="event_type"):
+    """``new_market`` (custom feature): a market was listed (``NewMarketPayload`` in
+    ``polymarket-client``; NautilusTrader's ``ws_market_new_market_msg.json``)."""
+
+    market: str
+    assets_ids: list[str] = []
+    outcomes: list[str] = []
+    question: str = ""
+    slug: str = ""
+    id: str = ""
+    order_price_min_tick_size: str = ""
+    active: bool | None = None
+    timestamp: str = ""
+
+
 MarketEvent = (
-    BookEvent | PriceChangeEvent | TickSizeChangeEvent | LastTradePriceEvent | BestBidAskEvent
+    BookEvent
+    | PriceChangeEvent
+    | TickSizeChangeEvent
+    | LastTradePriceEvent
+    | BestBidAskEvent
+    | MarketResolvedEvent
+    | NewMarketEvent
 )
 MARKET_EVENT_TYPES = frozenset(
-    {"book", "price_change", "tick_size_change", "last_trade_price", "best_bid_ask"}
+    {"book", "price_change", "tick_size_change", "last_trade_price", "best_bid_ask",
+     "market_resolved", "new_market"}
 )
+#: the events that change what may be traded, not the book: delivered to ``on_lifecycle``
+LifecycleEvent = MarketResolvedEvent | NewMarketEvent | TickSizeChangeEvent
 
 
 class MakerOrderRef(msgspec.Struct, frozen=True):

@@ -27,6 +27,8 @@ from eth_utils.address import to_checksum_address
 
 from arbiter.venues.polymarket.constants import (
     CLOB_AUTH_MESSAGE,
+    DEPOSIT_WALLET_DOMAIN_NAME,
+    DEPOSIT_WALLET_DOMAIN_VERSION,
     EXCHANGE_DOMAIN_NAME,
     ExchangeVersion,
 )
@@ -34,6 +36,8 @@ from arbiter.venues.polymarket.constants import (
 __all__ = [
     "ORDER_V1_TYPE",
     "ORDER_V2_TYPE",
+    "TYPED_DATA_SIGN_TYPE",
+    "Erc7739Signature",
     "OrderV1",
     "OrderV2",
     "SignatureError",
@@ -43,7 +47,10 @@ __all__ = [
     "clob_auth_digest",
     "domain_separator",
     "hmac_signature",
+    "parse_erc7739",
     "recover_signer",
+    "typed_data_sign_digest",
+    "wrap_erc7739",
 ]
 
 ORDER_V1_TYPE = (
@@ -59,12 +66,20 @@ ORDER_V2_TYPE = (
 DOMAIN_TYPE = (
     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
+#: ERC-7739 nested EIP-712 (Solady ``TypedDataSign``), the deposit wallet's order signature
+TYPED_DATA_SIGN_TYPE = (
+    "TypedDataSign(Order contents,string name,string version,uint256 chainId,"
+    "address verifyingContract,bytes32 salt)" + ORDER_V2_TYPE
+)
 CLOB_AUTH_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId)"
 CLOB_AUTH_TYPE = "ClobAuth(address address,string timestamp,uint256 nonce,string message)"
 
 _ORDER_V1_TYPEHASH = keccak(ORDER_V1_TYPE.encode())
 _ORDER_V2_TYPEHASH = keccak(ORDER_V2_TYPE.encode())
 _DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+_TYPED_DATA_SIGN_TYPEHASH = keccak(TYPED_DATA_SIGN_TYPE.encode())
+_DEPOSIT_WALLET_NAME_HASH = keccak(DEPOSIT_WALLET_DOMAIN_NAME.encode())
+_DEPOSIT_WALLET_VERSION_HASH = keccak(DEPOSIT_WALLET_DOMAIN_VERSION.encode())
 _CLOB_AUTH_DOMAIN_TYPEHASH = keccak(CLOB_AUTH_DOMAIN_TYPE.encode())
 _CLOB_AUTH_TYPEHASH = keccak(CLOB_AUTH_TYPE.encode())
 _CLOB_AUTH_MESSAGE_HASH = keccak(CLOB_AUTH_MESSAGE.encode())
@@ -215,6 +230,67 @@ class OrderV2:
 
     def digest(self, domain: bytes) -> bytes:
         return _digest(domain, self.struct_hash())
+
+
+def typed_data_sign_digest(
+    app_domain: bytes, contents_hash: bytes, chain_id: int, wallet: str
+) -> bytes:
+    """What a deposit wallet's owner signs for an order (ERC-7739 ``TypedDataSign``).
+
+    ``app_domain`` is the exchange's domain separator, ``contents_hash`` the order's
+    ``hashStruct``, ``wallet`` the deposit wallet (the order's signer), salt zero: the struct
+    ``polymarket-client`` 0.14.0 builds in ``orders/typed_data.py`` ``build_order_typed_data``
+    and ``py-clob-client-v2`` 1.2.1 hashes in ``_build_poly_1271_order_signature`` (also
+    ``Polymarket/clob-client-v2`` ``src/order-utils/exchangeOrderBuilderV2.ts@f3e1a05``:
+    "innerSig (65) || appDomainSep (32) || contentsHash (32) || contentsType || uint16_BE(len)").
+    """
+    struct = keccak(
+        _TYPED_DATA_SIGN_TYPEHASH
+        + contents_hash
+        + _DEPOSIT_WALLET_NAME_HASH
+        + _DEPOSIT_WALLET_VERSION_HASH
+        + _uint(chain_id)
+        + _address(wallet)
+        + bytes(32)
+    )
+    return _digest(app_domain, struct)
+
+
+def wrap_erc7739(inner: str, app_domain: bytes, contents_hash: bytes) -> str:
+    """The POLY_1271 signature: ECDSA ‖ appDomainSeparator ‖ contentsHash ‖ contentsType ‖
+    uint16 len(contentsType) (``build_order_signature`` / ``_build_poly_1271_order_signature``)."""
+    contents_type = ORDER_V2_TYPE.encode()
+    return (
+        inner + app_domain.hex() + contents_hash.hex() + contents_type.hex()
+        + len(contents_type).to_bytes(2, "big").hex()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Erc7739Signature:
+    inner: str  # 0x + 65-byte ECDSA signature of the owner
+    app_domain: bytes
+    contents_hash: bytes
+    contents_type: str
+
+
+def parse_erc7739(signature: str) -> Erc7739Signature:
+    """Split a POLY_1271 signature; :class:`SignatureError` unless it is well formed."""
+    raw = signature[2:] if signature[:2] in ("0x", "0X") else signature
+    try:
+        data = bytes.fromhex(raw)
+    except ValueError:
+        raise SignatureError("signature is not hex") from None
+    if len(data) < 65 + 64 + 2:
+        raise SignatureError(f"a POLY_1271 signature of {len(data)} bytes is too short")
+    n = int.from_bytes(data[-2:], "big")
+    if len(data) != 65 + 64 + n + 2:
+        raise SignatureError("POLY_1271 signature length does not match its contents type")
+    try:
+        contents_type = data[129 : 129 + n].decode()
+    except UnicodeDecodeError:
+        raise SignatureError("POLY_1271 contents type is not text") from None
+    return Erc7739Signature("0x" + data[:65].hex(), data[65:97], data[97:129], contents_type)
 
 
 def clob_auth_struct_hash(address: str, timestamp: str, nonce: int) -> bytes:

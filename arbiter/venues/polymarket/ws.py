@@ -1,12 +1,25 @@
 """WebSocket transports: the public market channel (books) and the authenticated user channel.
 
 The market channel has no sequence numbers and has been seen going quiet without closing
-(venues.md §2.8, §8), so the feed keeps three independent alarms: an application-level
-``PING``/``PONG`` heartbeat, a silence budget after which it reconnects, and the staleness marks
-:class:`~arbiter.venues.polymarket.parsing.MarketBooks` raises on any inconsistency. A stale token
-is resynced from ``GET /book`` (the one source that is certainly complete); every reconnect marks
-all tokens stale until their ``book`` snapshot arrives. Subscriptions above ~500 assets are split
-over several connections, as the venue expects.
+(venues.md §2.8, §8), so the feed keeps four independent alarms: an application-level
+``PING``/``PONG`` heartbeat, a per-connection silence budget after which it reconnects, the
+staleness marks :class:`~arbiter.venues.polymarket.parsing.MarketBooks` raises on any
+inconsistency, and a per-token *quiet watchdog*: a token whose book has not been confirmed for
+``quiet_after_s`` is cross-checked against ``POST /books``; agreement confirms the book (a quiet
+market), disagreement is a silent stall (the book is replaced from REST and the token
+resubscribed; a connection that keeps stalling is replaced).
+
+Nothing a frame or a REST body holds can end a task: the parser contains every error
+(:data:`~arbiter.venues.polymarket.parsing.CONTAINED`), the resync path refuses bad bodies per
+book, and every connection/resync/watchdog task runs under :meth:`MarketFeed._supervise`, which
+restarts it with backoff and marks its tokens stale (so they resync) if anything escapes anyway.
+
+Subscriptions are split at 200 assets per connection, as NautilusTrader does
+(``crates/adapters/polymarket/src/common/consts.rs`` ``WS_MAX_SUBSCRIPTIONS = 200`` and
+``docs/integrations/polymarket.md`` "501 or more instruments ... will not receive the initial
+order book snapshot", nautechsystems/nautilus_trader@a95c8042b00133829d252ae8cf68f78fc176a973).
+REST resyncs go in chunks of :data:`BOOKS_CHUNK` tokens: ``POST /books`` refuses oversize batches
+with ``400 Payload exceeds the limit`` and the limit is unpublished (venues.md §0.1).
 """
 
 from __future__ import annotations
@@ -19,24 +32,39 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import msgspec
 
-from arbiter.core.book import BookError, TokenBook
-from arbiter.core.units import UnitError, parse_tick
 from arbiter.venues.base import VenueError
 from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.constants import DEFAULT_WS_URL
-from arbiter.venues.polymarket.parsing import FeedStats, MarketBooks, parse_levels
+from arbiter.venues.polymarket.parsing import (
+    CONTAINED,
+    FeedStats,
+    MarketBooks,
+    count_error,
+    error_kind,
+)
 from arbiter.venues.polymarket.rest import PolymarketRest
-from arbiter.venues.polymarket.schemas import OrderBookSummary, UserEvent
+from arbiter.venues.polymarket.schemas import UserEvent
 
-__all__ = ["Backoff", "MarketFeed", "UserFeed"]
+__all__ = ["BOOKS_CHUNK", "QUIET_AFTER_S", "Backoff", "MarketFeed", "UserFeed", "chunks"]
 
 log = logging.getLogger(__name__)
 
-MAX_ASSETS_PER_CONNECTION = 500
+#: per connection, as NautilusTrader after silent stalls (module docstring); the venue's
+#: historical ceiling is 500
+MAX_ASSETS_PER_CONNECTION = 200
+#: tokens per ``POST /books``: the payload limit is unpublished (venues.md §0.1); 50 token ids
+#: of 77 digits are ~5 KB of body, far under any plausible cap, and 500 req/10 s of ``/books``
+#: (§2.9) still covers 25,000 tokens per 10 s
+BOOKS_CHUNK = 50
+#: a token whose book has not changed or been confirmed for this long is cross-checked against
+#: REST; well inside the engine's default ``max_book_age_ns`` (15 s), so a healthy quiet book is
+#: confirmed before the detector would refuse it
+QUIET_AFTER_S = 5.0
 _USER_DECODER = msgspec.json.Decoder(list[UserEvent] | UserEvent)
 
 
@@ -58,28 +86,14 @@ class Backoff:
         self.attempt = 0
 
 
-def apply_rest_book(books: MarketBooks, summary: OrderBookSummary, now_ns: int) -> None:
-    """Resync one token from a REST snapshot (also fixes the tick from ``tick_size``)."""
-    try:
-        tick = parse_tick(summary.tick_size)
-        bids = parse_levels(summary.bids, tick, "bids")
-        asks = parse_levels(summary.asks, tick, "asks")
-    except UnitError:  # the token stays stale; the next resync tries again
-        books.stats.malformed += 1
-        return
-    book = books.books.get(summary.asset_id)
-    if book is None:
-        book = books.books[summary.asset_id] = TokenBook(summary.asset_id, tick)
-    books.market_of[summary.asset_id] = summary.market
-    try:
-        book.apply_snapshot(bids, asks, now_ns, tick=tick)
-    except BookError:
-        books.stats.rejected += 1
-        return
-    books.stale.discard(summary.asset_id)
-    books.stats.resyncs += 1
-    if books.on_change is not None:
-        books.on_change(summary.asset_id)
+def apply_rest_book(books: MarketBooks, summary: Any, now_ns: int) -> None:
+    """Resync one token from a REST snapshot (a decoded body or an ``OrderBookSummary``)."""
+    body = msgspec.to_builtins(summary) if isinstance(summary, msgspec.Struct) else summary
+    books.apply_rest(body, now_ns)
+
+
+def chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 class MarketFeed:
@@ -96,6 +110,11 @@ class MarketFeed:
         silence_timeout_s: float = 30.0,
         resync_interval_s: float | None = None,
         resync_min_interval_s: float = 1.0,
+        quiet_after_s: float | None = QUIET_AFTER_S,
+        watchdog_interval_s: float = 1.0,
+        stall_reconnect_after: int = 3,
+        max_assets_per_connection: int = MAX_ASSETS_PER_CONNECTION,
+        books_chunk: int = BOOKS_CHUNK,
         backoff: Backoff | None = None,
         seed: int | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -110,11 +129,18 @@ class MarketFeed:
         self.ping_interval_s = ping_interval_s
         self.silence_timeout_s = silence_timeout_s
         self.resync_interval_s = resync_interval_s
+        self.quiet_after_s = quiet_after_s
+        self.watchdog_interval_s = watchdog_interval_s
+        self.stall_reconnect_after = stall_reconnect_after
+        self.max_assets_per_connection = max_assets_per_connection
+        self.books_chunk = books_chunk
         self.backoff = backoff or Backoff()
         self._rng = random.Random(seed)
         self._clock = clock_ns
         self._tasks: list[asyncio.Task[None]] = []
         self._connected: dict[int, asyncio.Event] = {}
+        self._conn_of: dict[str, int] = {}
+        self._strikes: dict[int, int] = {}
         self._session: aiohttp.ClientSession | None = None
         self._resync_lock = asyncio.Lock()
         self._stopping = False
@@ -130,15 +156,46 @@ class MarketFeed:
         self._session = aiohttp.ClientSession()
         for books in self.books.books:
             self.books.stale.add(books)
-        chunks = [
-            self.asset_ids[i : i + MAX_ASSETS_PER_CONNECTION]
-            for i in range(0, len(self.asset_ids), MAX_ASSETS_PER_CONNECTION)
-        ] or [[]]
-        for n, chunk in enumerate(chunks):
+        groups = chunks(self.asset_ids, self.max_assets_per_connection) or [[]]
+        for n, group in enumerate(groups):
             self._connected[n] = asyncio.Event()
-            self._tasks.append(asyncio.create_task(self._run_connection(n, chunk)))
+            for asset in group:
+                self._conn_of[asset] = n
+            self._spawn(f"connection {n}", self._connection_factory(n, group), group)
         if self.resync_interval_s:
-            self._tasks.append(asyncio.create_task(self._periodic_resync(self.resync_interval_s)))
+            interval = self.resync_interval_s
+            self._spawn("periodic resync", lambda: self._periodic_resync(interval), [])
+        if self.quiet_after_s:
+            self._spawn("quiet watchdog", self._watchdog, [])
+
+    def _connection_factory(self, n: int, group: list[str]) -> Callable[[], Awaitable[None]]:
+        return lambda: self._run_connection(n, group)
+
+    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]], assets: list[str]) -> None:
+        self._tasks.append(asyncio.create_task(self._supervise(name, factory, assets)))
+
+    async def _supervise(
+        self, name: str, factory: Callable[[], Awaitable[None]], assets: list[str]
+    ) -> None:
+        """Run ``factory()`` for as long as the feed runs: whatever escapes it (a bug, an
+        exception type nobody foresaw) is logged, counted in ``stats.restarts``, its tokens
+        marked stale so they resync, and the task restarted after a backoff."""
+        backoff = Backoff(initial_s=self.backoff.initial_s, max_s=self.backoff.max_s)
+        while not self._stopping:
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.stats.restarts += 1
+                n = self.stats.restarts
+                if n <= 3 or n % 100 == 0:
+                    log.exception("polymarket market feed: %s failed (restart #%d): %r",
+                                  name, n, exc)
+            if self._stopping:
+                return
+            self.books.stale.update(a for a in assets if a in self.books.books)
+            await asyncio.sleep(backoff.next_delay(self._rng))
 
     async def wait_connected(self, timeout_s: float = 5.0) -> None:
         await asyncio.wait_for(
@@ -171,11 +228,13 @@ class MarketFeed:
             try:
                 async with self._session.ws_connect(self.url, heartbeat=None) as ws:
                     self.connections[n] = ws
-                    await ws.send_str(
-                        json.dumps(
-                            {"assets_ids": assets, "type": "market", "initial_dump": True}
-                        )
-                    )
+                    self._strikes[n] = 0
+                    # custom_feature_enabled: best_bid_ask, new_market, market_resolved
+                    # (docs /market-data/websocket/market-channel)
+                    await ws.send_str(json.dumps({
+                        "assets_ids": assets, "type": "market", "initial_dump": True,
+                        "custom_feature_enabled": True,
+                    }))
                     self._connected[n].set()
                     await self._pump(ws)
             except asyncio.CancelledError:
@@ -232,20 +291,22 @@ class MarketFeed:
     async def _periodic_resync(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            self.books.stale.update(self.asset_ids)
+            self.books.stale.update(a for a in self.asset_ids if a not in self.books.halted)
             await self.resync(force=True)
 
+    # -- resync -------------------------------------------------------------------------------
     async def resync(self, force: bool = False) -> None:
         """Fresh snapshots of stale tokens (REST ``/books``, or a resubscribe without REST).
 
         Throttled per token (``resync_min_interval_s``) so a token that stays inconsistent, or a
-        REST outage, cannot turn every incoming frame into another request.
+        REST outage, cannot turn every incoming frame into another request. Never raises for
+        what the venue answers: a failed chunk or an unusable body leaves its tokens stale.
         """
         if self._resync_lock.locked():
             return
         async with self._resync_lock:
             books = self.books
-            foreign = [a for a in books.stale if a not in self._asset_set]
+            foreign = [a for a in books.stale if a not in self._asset_set or a in books.halted]
             books.stale.difference_update(foreign)
             now = time.monotonic()
             last = self._resync_at
@@ -260,20 +321,103 @@ class MarketFeed:
             if self.rest is None:
                 await self._resubscribe(due)
                 return
-            try:
-                summaries = await self.rest.books(due)
-            except VenueError as exc:
-                log.warning("polymarket resync of %d books failed: %s", len(due), exc)
-                return
-            stamp = self._clock()
-            for summary in summaries:
-                apply_rest_book(books, summary, stamp)
+            for chunk in chunks(due, self.books_chunk):
+                body = await self._rest_books(chunk)
+                if body is None:
+                    continue
+                stamp = self._clock()
+                for entry in body:
+                    books.apply_rest(entry, stamp)
+            missing = [a for a in due if a in books.stale]
+            if missing:  # absent from the answer, or refused: the venue's own snapshot
+                await self._resubscribe(missing)
+
+    async def _rest_books(self, tokens: list[str]) -> list[Any] | None:
+        """One ``POST /books`` chunk as a list of raw bodies, or ``None`` (counted, logged)."""
+        assert self.rest is not None
+        try:
+            body = await self.rest.books_json(tokens)
+        except VenueError as exc:
+            count_error(self.stats, "rest_" + type(exc).__name__, exc, None, malformed=False)
+            return None
+        except CONTAINED as exc:  # not JSON at all
+            count_error(self.stats, "rest_" + error_kind(exc), exc, None)
+            return None
+        if not isinstance(body, list):
+            count_error(self.stats, "rest_schema", f"/books answered {type(body).__name__}",
+                        None)
+            return None
+        return body
 
     async def _resubscribe(self, assets: list[str]) -> None:
-        for ws in list(self.connections.values()):
+        """Unsubscribe and subscribe again on the connection that carries each token: a fresh
+        subscription answers with a ``book`` snapshot (docs: "emitted when first subscribed")."""
+        by_conn: dict[int, list[str]] = {}
+        for asset in assets:
+            by_conn.setdefault(self._conn_of.get(asset, 0), []).append(asset)
+        sent = 0
+        for n, group in by_conn.items():
+            ws = self.connections.get(n)
+            if ws is None:
+                continue  # reconnecting: the new subscription brings snapshots anyway
             with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
-                await ws.send_str(json.dumps({"assets_ids": assets, "operation": "subscribe"}))
-        self.books.stats.resyncs += 1
+                await ws.send_str(json.dumps({"assets_ids": group, "operation": "unsubscribe"}))
+                await ws.send_str(json.dumps({"assets_ids": group, "operation": "subscribe",
+                                              "custom_feature_enabled": True}))
+                sent += len(group)
+        if sent:
+            self.books.stats.resubscribes += sent
+            self.books.stats.resyncs += 1
+
+    # -- watchdog -----------------------------------------------------------------------------
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(self.watchdog_interval_s)
+            await self.check_quiet()
+
+    async def check_quiet(self) -> list[str]:
+        """Cross-check every token whose book has not been confirmed for ``quiet_after_s``.
+
+        Returns the tokens found stalled. Without REST the quiet tokens are resubscribed (the
+        venue's fresh snapshot confirms them).
+        """
+        if not self.quiet_after_s:
+            return []
+        books = self.books
+        now = self._clock()
+        budget = int(self.quiet_after_s * 1e9)
+        quiet = [
+            a for a in self.asset_ids
+            if a not in books.halted and a not in books.stale
+            and (book := books.books.get(a)) is not None and now - book.ts_ns > budget
+        ]
+        if not quiet:
+            return []
+        books.stats.quiet_checks += len(quiet)
+        if self.rest is None:
+            await self._resubscribe(quiet)
+            return []
+        stalled: list[str] = []
+        for chunk in chunks(quiet, self.books_chunk):
+            asked = self._clock()
+            body = await self._rest_books(chunk)
+            if body is None:
+                continue
+            stamp = self._clock()
+            for entry in body:
+                if books.cross_check(entry, asked, stamp) == "stalled":
+                    stalled.append(str(entry.get("asset_id")))
+        if stalled:
+            log.warning("polymarket market ws: %d token(s) silently stalled; resubscribing",
+                        len(stalled))
+            await self._resubscribe(stalled)
+            for n in {self._conn_of.get(a, 0) for a in stalled}:
+                self._strikes[n] = self._strikes.get(n, 0) + 1
+                ws = self.connections.get(n)
+                if ws is not None and self._strikes[n] >= self.stall_reconnect_after:
+                    log.warning("polymarket market ws %d keeps stalling; reconnecting", n)
+                    await ws.close()
+        return stalled
 
 
 class UserFeed:

@@ -109,15 +109,18 @@ def test_malformed_and_unknown_frames_are_counted_not_fatal() -> None:
     books = MarketBooks()
     books.apply_frame(json.dumps(_book()), 1)
     books.apply_frame(b"{not json", 2)
+    # lifecycle events are parsed now: without their ``market`` they are malformed
     books.apply_frame(json.dumps({"event_type": "new_market", "id": "1"}), 3)
     books.apply_frame(json.dumps([{"event_type": "market_resolved"}, _book(U)]), 4)
+    books.apply_frame(json.dumps({"event_type": "sports_result", "id": "1"}), 4)
     books.apply_frame(json.dumps(_pc({"asset_id": T, "price": "0.505", "size": "1",
                                       "side": "BUY"})), 5)  # off the 0.01 grid
     books.apply_frame(json.dumps(_pc({"asset_id": T, "price": "0.5", "size": "1",
                                       "side": "HOLD"})), 6)
     books.apply_frame(json.dumps({"event_type": "book", "asset_id": T, "bids": "x"}), 7)
     stats = books.stats
-    assert (stats.malformed, stats.rejected, stats.ignored) == (3, 1, 2)
+    assert (stats.malformed, stats.rejected, stats.ignored) == (5, 1, 1)
+    assert stats.errors == {"json": 1, "schema": 3, "value": 1}
     assert books.book(U) is not None and T in books.stale
     book = books.book(T)
     assert book is not None and book.best_bid == 4900  # last good state kept

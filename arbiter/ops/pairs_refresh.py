@@ -11,6 +11,12 @@ A market whose data cannot be read, or whose fee is unknown, has its fee and min
 the pair stays in the file but cannot trade (``arbiter scan`` refuses it, the engine skips it)
 until a later refresh succeeds; the command then exits 2 and names each such pair. Nothing is
 ever written as fee-free unless the venue says ``fd.r`` is 0 (ADR 0036).
+
+With ``--kalshi-url`` (or ``--kalshi``: the configured Kalshi host) the Kalshi side is refreshed
+too: ``kalshi_fee_type``, ``kalshi_fee_multiplier`` and ``kalshi_price_level_structure`` from the
+market's series, event overrides and ``price_ranges`` (``KalshiRestClient.market_fees`` /
+``market_grids``, public GETs; ``venues.kalshi.series.pair_fields``). A Kalshi market that cannot
+be read keeps its lines and is reported (exit 2).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
-from arbiter.core.pairs import PairsError, parse_pairs, set_pair_fields
+from arbiter.core.pairs import Pair, PairsError, parse_pairs, set_pair_fields
 from arbiter.ops.errors import UsageError
 
 __all__ = ["refresh_text", "register"]
@@ -31,9 +37,12 @@ __all__ = ["refresh_text", "register"]
 _LEGACY_FEE = re.compile(r"^\s*polymarket_fee_bps\s*=.*(\r?\n|$)", re.MULTILINE)
 
 
-async def refresh_text(text: str, url: str, source: str = "<pairs>") -> tuple[str, dict[str, str]]:
-    """The pairs file with every pair's market data from the venue at ``url``, plus the pairs
-    that could not be refreshed (name -> reason; their fee fields are removed)."""
+async def refresh_text(
+    text: str, url: str, source: str = "<pairs>", kalshi_url: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The pairs file with every pair's market data from the venue at ``url`` (and the Kalshi
+    REST base ``kalshi_url``, when given), plus the pairs that could not be refreshed
+    (name -> reason; their Polymarket fee fields are removed)."""
     from arbiter.venues.base import VenueError
     from arbiter.venues.polymarket.market_info import (
         fetch_pair_market,
@@ -56,7 +65,42 @@ async def refresh_text(text: str, url: str, source: str = "<pairs>") -> tuple[st
                 updates[pair.name] = unknown_fields()
     finally:
         await rest.close()
+    if kalshi_url is not None:
+        for name, result in (await _kalshi_fields(pairs, kalshi_url)).items():
+            if isinstance(result, str):
+                failed[name] = f"{failed[name]}; {result}" if name in failed else result
+            else:
+                updates[name].update(result)
     return set_pair_fields(text, updates, source), failed
+
+
+async def _kalshi_fields(
+    pairs: list[Pair], url: str
+) -> dict[str, dict[str, str | int | bool | None] | str]:
+    """Each pair's Kalshi fee schedule and grid as pairs-file fields, or why it is unreadable."""
+    from arbiter.core.fees import KalshiFeeError
+    from arbiter.venues.base import VenueError
+    from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
+    from arbiter.venues.kalshi.rest import KalshiRestClient
+    from arbiter.venues.kalshi.series import pair_fields as kalshi_pair_fields
+
+    env = KalshiEnv.DEMO if "demo" in url else KalshiEnv.PRODUCTION
+    client = KalshiRestClient(KalshiConfig(env=env, rest_url=url, ws_url=""))
+    out: dict[str, dict[str, str | int | bool | None] | str] = {}
+    try:
+        grids = await client.market_grids([p.kalshi_ticker for p in pairs])
+        for pair in pairs:
+            try:
+                grid = grids.get(pair.kalshi_ticker)
+                if grid is None or isinstance(grid, Exception):
+                    raise KalshiFeeError(f"kalshi {pair.kalshi_ticker}: price grid: {grid}")
+                fees = await client.market_fees(pair.kalshi_ticker)
+                out[pair.name] = dict(kalshi_pair_fields(fees, grid))
+            except (KalshiFeeError, VenueError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                out[pair.name] = f"kalshi: {exc}"
+    finally:
+        await client.close()
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -68,8 +112,16 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read pairs file {path}: {exc.strerror}") from None
     url = args.polymarket_url or DEFAULT_REST_URL
+    kalshi_url = args.kalshi_url
+    if kalshi_url is None and args.kalshi:
+        from arbiter.venues.kalshi.config import resolve_config
+
+        try:
+            kalshi_url = resolve_config(require_credentials=False).rest_url
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     try:
-        new, failed = asyncio.run(refresh_text(text, url, str(path)))
+        new, failed = asyncio.run(refresh_text(text, url, str(path), kalshi_url))
     except PairsError as exc:
         raise UsageError(str(exc)) from None
     if args.check:
@@ -106,6 +158,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--pairs", required=True, help="pairs TOML file (rewritten in place)")
     p.add_argument("--polymarket-url", help="Polymarket CLOB base URL (default: production)")
+    p.add_argument("--kalshi-url", help="also refresh the Kalshi fee and grid fields from this "
+                   "REST base (e.g. a local Kalshi's /trade-api/v2)")
+    p.add_argument("--kalshi", action="store_true",
+                   help="also refresh the Kalshi fields from the configured Kalshi host")
     p.add_argument("--check", action="store_true",
                    help="do not write; exit 1 when the file is out of date")
     p.set_defaults(func=_run)

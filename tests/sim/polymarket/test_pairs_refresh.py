@@ -164,3 +164,25 @@ def test_the_documented_example_parses() -> None:
     assert free.fee.free
     half = parse_clob_market({**GOOD, "mts": 0.0025}, "0x3")
     assert half.tick == 25
+
+
+async def test_refresh_reads_both_venues_when_asked(tmp_path: Path) -> None:
+    """``--kalshi-url``: the Kalshi series fee and grid fields come from the local Kalshi too."""
+    from arbiter.engine.paper import LocalVenues
+
+    async with LocalVenues(tmp_path / "venues") as venues:
+        assert venues.kalshi is not None and venues.polymarket is not None
+        path = venues.dir / "pairs.toml"
+        bare = "\n".join(line for line in path.read_text().splitlines()
+                         if not line.startswith(("polymarket_fee", "polymarket_min")))
+        path.write_text(bare + "\n")
+        code = await asyncio.to_thread(
+            main, ["pairs", "refresh", "--pairs", str(path), "--polymarket-url",
+                   venues.polymarket.url, "--kalshi-url", venues.kalshi.rest_url])
+    assert code == 0
+    text = path.read_text()
+    assert "kalshi_fee_type" in text and "kalshi_price_level_structure" in text
+    pairs = parse_pairs(text)
+    assert pairs and all(p.untradable_reason() is None for p in pairs)
+    assert {str(p.polymarket_fee.rate) for p in pairs if p.polymarket_fee} == {"1/20", "7/100",
+                                                                               "1/25"}

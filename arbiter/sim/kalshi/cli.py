@@ -16,7 +16,7 @@ def _run(args: argparse.Namespace) -> int:
         sim = build_sim(
             args.accounts, scenario, seed=args.seed, ts_window_ms=args.ts_window_ms,
             legacy_sdk=args.legacy_sdk, legacy_ws=args.legacy_ws, rate_tier=args.rate_limit,
-            shards=_shards(args.shard),
+            shards=_shards(args.shard), ws_auth_required=not args.public_ws,
         )
     except (SimConfigError, KeyFileError) as exc:
         raise UsageError(str(exc)) from None
@@ -59,6 +59,8 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                    help="pin a market to an exchange shard (repeatable; default shard 0)")
     p.add_argument("--legacy-ws", action="store_true",
                    help="also emit the SDK-era integer fields on WebSocket frames")
+    p.add_argument("--public-ws", action="store_true",
+                   help="accept unsigned WebSocket upgrades for public channels (older docs)")
     p.add_argument("--rate-limit", choices=sorted(RATE_TIERS),
                    help="enforce the venue's token buckets for this tier")
     p.set_defaults(func=_run)

@@ -99,7 +99,7 @@ class Account:
     a given exchange shard before order placement"). Starting cash sits on shard 0."""
 
     key_id: str
-    public_key: Any  # RSAPublicKey (None for internal makers)
+    public_key: Any  # RSA or Ed25519 public key (None for internal makers)
     initial_cash: InitVar[int]
     unlimited: bool = False
     shard_cash: dict[int, int] = field(default_factory=dict)
@@ -660,19 +660,60 @@ class Exchange:
             market.book.prune()
         return len(gone)
 
-    # -- settlement -------------------------------------------------------------------------
-    def settle(self, ticker: str, result: str, now_ns: int | None = None) -> list[BookDelta]:
-        """Close the market, cancel its orders and pay $1 per winning contract."""
-        now_ns = time.time_ns() if now_ns is None else now_ns
-        if result not in ("yes", "no"):
-            raise SimError(400, "invalid_parameters", "result must be yes or no")
-        market = self.markets.get(ticker)
-        if market is None:
-            raise SimError(404, "market_not_found", f"market {ticker} not found")
+    # -- lifecycle (docs /getting_started/market_lifecycle) ------------------------------------
+    def _cancel_all(self, market: SimMarket, now_ns: int) -> list[BookDelta]:
         deltas: list[BookDelta] = []
         for order in market.book.open_orders():
             _, _, d = self.cancel(order.account, order.order_id, now_ns)
             deltas.extend(d)
+        return deltas
+
+    def _lifecycle_market(self, ticker: str) -> SimMarket:
+        market = self.markets.get(ticker)
+        if market is None:
+            raise SimError(404, "market_not_found", f"market {ticker} not found")
+        return market
+
+    def deactivate(self, ticker: str) -> list[dict[str, Any]]:
+        """active -> inactive: trading paused (event ``deactivated``); orders stay resting."""
+        market = self._lifecycle_market(ticker)
+        if market.status != "active":
+            raise SimError(400, "invalid_parameters", f"market {ticker} is {market.status}")
+        market.status = "inactive"
+        return [{"market_ticker": ticker, "event_type": "deactivated", "is_deactivated": True}]
+
+    def activate(self, ticker: str, now_ns: int | None = None
+                 ) -> tuple[list[dict[str, Any]], list[BookDelta]]:
+        """inactive -> active (event ``activated``): "all resting orders are cancelled on this
+        reactivation" (docs)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        market = self._lifecycle_market(ticker)
+        if market.status != "inactive":
+            raise SimError(400, "invalid_parameters", f"market {ticker} is {market.status}")
+        deltas = self._cancel_all(market, now_ns)
+        market.status = "active"
+        return [{"market_ticker": ticker, "event_type": "activated", "is_deactivated": False}], deltas
+
+    def close(self, ticker: str, now_ns: int | None = None
+              ) -> tuple[list[dict[str, Any]], list[BookDelta]]:
+        """Closed ahead of schedule (event ``close_date_updated`` with a past ``close_ts``): no
+        new orders, resting ones cancelled."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        market = self._lifecycle_market(ticker)
+        deltas = self._cancel_all(market, now_ns)
+        market.status = "closed"
+        return [{"market_ticker": ticker, "event_type": "close_date_updated",
+                 "close_ts": now_ns // 1_000_000_000}], deltas
+
+    # -- settlement -------------------------------------------------------------------------
+    def settle(self, ticker: str, result: str, now_ns: int | None = None) -> list[BookDelta]:
+        """Close the market, cancel its orders and pay $1 per winning contract (the market ends
+        ``finalized``, the status the live venue and kalshi-python-sync 3.34.0 use)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if result not in ("yes", "no"):
+            raise SimError(400, "invalid_parameters", "result must be yes or no")
+        market = self._lifecycle_market(ticker)
+        deltas = self._cancel_all(market, now_ns)
         for acct in self.accounts.values():
             pos = acct.positions.get(ticker)
             if pos is None or not pos.net:
@@ -683,9 +724,20 @@ class Exchange:
             pos.realized += payout - pos.cost
             pos.cost = 0
             pos.net = 0
-        market.status = "settled"
+        market.status = "finalized"
         market.result = result
         return deltas
+
+    @staticmethod
+    def settle_events(ticker: str, result: str, now_ns: int | None = None) -> list[dict[str, Any]]:
+        """The ``market_lifecycle_v2`` messages of a settlement: ``determined`` then ``settled``."""
+        now_s = (time.time_ns() if now_ns is None else now_ns) // 1_000_000_000
+        return [
+            {"market_ticker": ticker, "event_type": "determined", "result": result,
+             "determination_ts": now_s},
+            {"market_ticker": ticker, "event_type": "settled", "result": result,
+             "settled_ts": now_s},
+        ]
 
     # -- wire views -------------------------------------------------------------------------
     def order_json(self, sim: SimOrder, legacy: bool = False) -> dict[str, Any]:

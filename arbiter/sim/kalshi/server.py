@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
+from arbiter.core.matching import OrderSide
 from arbiter.core.units import (
     CENT,
     PRICE_SCALE,
@@ -41,7 +42,14 @@ from arbiter.sim.common import (
     load_accounts,
     maker_quotes,
 )
-from arbiter.sim.kalshi.exchange import BookDelta, Exchange, Position, SimError, SimOrder
+from arbiter.sim.kalshi.exchange import (
+    BookDelta,
+    Exchange,
+    Position,
+    SimError,
+    SimOrder,
+    _dollars4,
+)
 from arbiter.venues.kalshi.config import REST_PREFIX, WS_PATH
 from arbiter.venues.kalshi.signing import (
     HEADER_KEY,
@@ -58,7 +66,8 @@ PRIVATE_CHANNELS: Final = frozenset(
     {"orderbook_delta", "fill", "market_positions", "communications", "order_group_updates",
      "user_orders"}
 )
-SIMULATED_CHANNELS: Final = frozenset({"orderbook_delta", "trade", "fill"})
+SIMULATED_CHANNELS: Final = frozenset({"orderbook_delta", "trade", "fill", "market_lifecycle_v2",
+                                       "ticker"})
 KNOWN_CHANNELS: Final = frozenset(
     {"orderbook_delta", "ticker", "trade", "fill", "market_positions", "market_lifecycle_v2",
      "multivariate_market_lifecycle", "communications", "order_group_updates", "user_orders",
@@ -150,8 +159,13 @@ class KalshiSim:
         rate_tier: str | None = None,
         ping_interval_s: float = 10.0,
         shards: Mapping[str, int] | None = None,
+        ws_auth_required: bool = True,
     ) -> None:
         self.exchange = exchange
+        #: refuse unsigned WebSocket upgrades (the current AsyncAPI: "API key authentication
+        #: required for WebSocket connections"); False: the older quick-start behaviour, public
+        #: channels unsigned and error 9 on private ones
+        self.ws_auth_required = ws_auth_required
         self.scenario = scenario
         self.seed = seed
         self.faults = faults or FaultSwitches(seed=seed)
@@ -172,6 +186,9 @@ class KalshiSim:
         self.clock: Callable[[], float] = time.monotonic
         self._conns: set[Connection] = set()
         self._ticker_subs: dict[str, list[Subscription]] = {}
+        #: ``ticker`` channel subscriptions per market, and the top each last saw
+        self._quote_subs: dict[str, list[Subscription]] = {}
+        self._last_top: dict[str, tuple[int, int, int, int, int]] = {}
         self._next_sid = 0
         self._walks: list[tuple[RandomWalk, str]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -340,8 +357,44 @@ class KalshiSim:
                     f'{{"type":"orderbook_delta","sid":{sub.sid},"seq":{self._next_seq(sub)},{body}'
                 )
                 touched.add(sub.conn)
+        if self._quote_subs:
+            self._publish_tickers({d[0] for d in deltas}, now_ms)
         for conn in touched:
             self._flush(conn)
+
+    def _publish_tickers(self, tickers: Iterable[str], now_ms: int) -> None:
+        """``ticker`` frames for markets whose top of book or last price changed, in the live
+        form (a captured frame: tests/venues/kalshi/fixtures/ws_ticker_ssmd.jsonl); an empty
+        side is the sentinel 0 (bid) / 1 (ask)."""
+        for ticker in tickers:
+            subs = self._quote_subs.get(ticker)
+            market = self.exchange.markets.get(ticker)
+            if not subs or market is None:
+                continue
+            book = market.book
+            bid, ask = book.best_bid() or 0, book.best_ask() or PRICE_SCALE
+            bid_size = book.size_at(OrderSide.BUY, bid) if bid else 0
+            ask_size = book.size_at(OrderSide.SELL, ask) if ask < PRICE_SCALE else 0
+            top = (bid, ask, bid_size, ask_size, market.last_price)
+            if self._last_top.get(ticker) == top:
+                continue
+            self._last_top[ticker] = top
+            msg = {
+                "market_id": market.market_id, "market_ticker": ticker,
+                "price_dollars": _dollars4(market.last_price),
+                "yes_bid_dollars": _dollars4(bid), "yes_ask_dollars": _dollars4(ask),
+                "volume_fp": format_size(market.volume, 2),
+                "open_interest_fp": format_size(market.open_interest, 2),
+                "yes_bid_size_fp": format_size(bid_size, 2),
+                "yes_ask_size_fp": format_size(ask_size, 2),
+                "ts": now_ms // 1000, "ts_ms": now_ms,
+            }
+            if self.legacy_ws:
+                msg.update(price=market.last_price // 100, yes_bid=bid // 100,
+                           yes_ask=ask // 100, volume=market.volume // SIZE_SCALE)
+            for sub in subs:
+                sub.conn.push(json.dumps({"type": "ticker", "sid": sub.sid,
+                                          "seq": self._next_seq(sub), "msg": msg}))
 
     def _flush(self, conn: Connection) -> None:
         """Write a connection's queued frames now, in the publisher's stack.
@@ -457,6 +510,7 @@ class KalshiSim:
         r.add_get(WS_PATH, self.h_ws)
         r.add_post("/_sim/faults", self.h_admin_faults)
         r.add_post("/_sim/settle", self.h_admin_settle)
+        r.add_post("/_sim/market", self.h_admin_market)
         r.add_post("/_sim/exchange", self.h_admin_exchange)
         r.add_post("/_sim/firehose", self.h_admin_firehose)
         r.add_get("/_sim/state", self.h_admin_state)
@@ -515,9 +569,9 @@ class KalshiSim:
         q = request.query
         markets = list(self.exchange.markets.values())
         status = q.get("status")
-        if status:
-            wanted = {"open": "active"}.get(status, status)
-            markets = [m for m in markets if m.status == wanted]
+        if status:  # the filter's words (docs /getting_started/market_lifecycle)
+            wanted = _STATUS_FILTER.get(status, {status})
+            markets = [m for m in markets if m.status in wanted]
         if q.get("tickers"):
             names = set(q["tickers"].split(","))
             markets = [m for m in markets if m.ticker in names]
@@ -872,7 +926,7 @@ class KalshiSim:
     # -- WebSocket ----------------------------------------------------------------------------
     async def h_ws(self, request: web.Request) -> web.StreamResponse:
         try:
-            account = self._authenticate(request, required=False)
+            account = self._authenticate(request, required=self.ws_auth_required)
         except SimError as exc:
             self.stats["auth_failures"] += 1
             return web.json_response(exc.body(), status=401)
@@ -963,16 +1017,24 @@ class KalshiSim:
         conn.push(json.dumps({"id": cmd_id, "type": "error", "msg": {"code": code, "msg": text}}))
 
     def _index(self, sub: Subscription, tickers: Iterable[str]) -> None:
-        if sub.channel != "orderbook_delta":
+        index = {"orderbook_delta": self._ticker_subs, "ticker": self._quote_subs}.get(sub.channel)
+        if index is None:
             return
         for t in tickers:
-            self._ticker_subs.setdefault(t, []).append(sub)
+            index.setdefault(t, []).append(sub)
+            if sub.channel == "ticker":
+                self._last_top.pop(t, None)  # a new subscriber gets the current top next
 
     def _unindex(self, sub: Subscription, tickers: Iterable[str]) -> None:
+        index = {"orderbook_delta": self._ticker_subs, "ticker": self._quote_subs}.get(sub.channel)
+        if index is None:
+            return
         for t in tickers:
-            subs = self._ticker_subs.get(t)
+            subs = index.get(t)
             if subs and sub in subs:
                 subs.remove(sub)
+            if not subs:
+                index.pop(t, None)
 
     def _command(self, conn: Connection, text: str) -> None:
         try:
@@ -1052,7 +1114,9 @@ class KalshiSim:
             if channel == "orderbook_delta":
                 for t in tickers:
                     conn.push(self._snapshot_frame(sub, t))
-                self._index(sub, tickers)
+            self._index(sub, tickers)
+            if channel == "ticker":
+                self._publish_tickers(tickers, int(time.time() * 1000))
 
     def _update(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
         sids = params.get("sids")
@@ -1109,10 +1173,9 @@ class KalshiSim:
     async def h_admin_settle(self, request: web.Request) -> web.Response:
         body = await request.json()
         try:
-            deltas = self.exchange.settle(str(body.get("ticker")), str(body.get("result")))
+            self.settle(str(body.get("ticker")), str(body.get("result")))
         except SimError as exc:
             return web.json_response(exc.body(), status=exc.status)
-        self.publish(deltas)
         return web.json_response({"ok": True})
 
     async def h_admin_corrupt_create(self, request: web.Request) -> web.Response:
@@ -1121,6 +1184,44 @@ class KalshiSim:
             return _err(400, "invalid_parameters", "body must be an object of fields")
         self.corrupt_next_create = body
         return web.json_response({"ok": True})
+
+    async def h_admin_market(self, request: web.Request) -> web.Response:
+        """``{"ticker", "action": "deactivate" | "activate" | "close"}``: lifecycle changes."""
+        body = await request.json()
+        try:
+            self.lifecycle(str(body.get("ticker")), str(body.get("action")))
+        except SimError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        return web.json_response({"ok": True})
+
+    # -- lifecycle (docs /getting_started/market_lifecycle, channel market_lifecycle_v2) --------
+    def settle(self, ticker: str, result: str) -> None:
+        """Settle like the venue: orders cancelled, positions paid, ``determined`` + ``settled``."""
+        deltas = self.exchange.settle(ticker, result)
+        self.publish(deltas)
+        self.publish_lifecycle(self.exchange.settle_events(ticker, result))
+
+    def lifecycle(self, ticker: str, action: str) -> None:
+        deltas: list[BookDelta] = []
+        if action == "deactivate":
+            events = self.exchange.deactivate(ticker)
+        elif action == "activate":
+            events, deltas = self.exchange.activate(ticker)
+        elif action == "close":
+            events, deltas = self.exchange.close(ticker)
+        else:
+            raise SimError(400, "invalid_parameters", f"unknown lifecycle action {action!r}")
+        self.publish(deltas)
+        self.publish_lifecycle(events)
+
+    def publish_lifecycle(self, events: Iterable[dict[str, Any]]) -> None:
+        """``market_lifecycle_v2`` goes to every subscriber (the channel takes no market filter)."""
+        for msg in events:
+            for conn in list(self._conns):
+                for sub in conn.subs.values():
+                    if sub.channel == "market_lifecycle_v2":
+                        conn.push(json.dumps({"type": "market_lifecycle_v2", "sid": sub.sid,
+                                              "seq": self._next_seq(sub), "msg": msg}))
 
     async def h_admin_exchange(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -1178,6 +1279,11 @@ class KalshiSim:
 
 
 WRITE_HIGH_WATER: Final = 4 << 20
+#: ``GET /markets?status=`` values -> market statuses (docs /getting_started/market_lifecycle)
+_STATUS_FILTER: Final = {
+    "unopened": {"initialized"}, "open": {"active"}, "paused": {"inactive"},
+    "closed": {"closed", "determined", "disputed", "amended"}, "settled": {"finalized"},
+}
 
 
 def _text_frame(text: str) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 from arbiter.core.price_grid import PriceGrid, PriceGridError
 from arbiter.core.units import PRICE_SCALE
 
-__all__ = ["GridError", "grid_from_market"]
+__all__ = ["GridError", "grid_from_market", "grids_of"]
 
 
 class GridError(ValueError):
@@ -72,3 +72,19 @@ def grid_from_market(m: Mapping[str, Any]) -> PriceGrid:
         raise GridError(f"{ticker}: price_ranges ({grid.describe()}) disagree with "
                         f"price_level_structure {structure!r}")
     return grid
+
+
+def grids_of(markets: Mapping[str, Mapping[str, Any]], tickers: list[str]
+             ) -> dict[str, PriceGrid | GridError]:
+    """Each ticker's grid from the venue's market objects; unlisted or unreadable: its error."""
+    out: dict[str, PriceGrid | GridError] = {}
+    for t in tickers:
+        m = markets.get(t)
+        if m is None:
+            out[t] = GridError(f"{t}: the venue does not list this market")
+            continue
+        try:
+            out[t] = grid_from_market(m)
+        except GridError as exc:
+            out[t] = exc
+    return out

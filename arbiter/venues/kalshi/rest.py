@@ -21,6 +21,7 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 
+from arbiter.core.fees import KalshiFeeError
 from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import PRICE_SCALE, Money, Price
 from arbiter.venues.base import (
@@ -38,7 +39,7 @@ from arbiter.venues.base import (
     VenueError,
 )
 from arbiter.venues.kalshi.config import KalshiConfig, load_signer
-from arbiter.venues.kalshi.grid import GridError, grid_from_market
+from arbiter.venues.kalshi.grid import GridError, grids_of
 from arbiter.venues.kalshi.series import (
     KalshiSeriesInfo,
     MarketFees,
@@ -389,7 +390,11 @@ class KalshiRestClient:
     async def market_grids(self, tickers: list[str]) -> dict[str, PriceGrid | GridError]:
         """Each market's price grid as the venue states it (``price_ranges``); a market the
         venue does not list, or whose grid cannot be read, maps to its :class:`GridError`."""
-        out: dict[str, PriceGrid | GridError] = {}
+        return grids_of(await self.markets_by_ticker(tickers), tickers)
+
+    async def markets_by_ticker(self, tickers: list[str]) -> dict[str, Mapping[str, Any]]:
+        """The venue's market objects (as sent) of ``tickers``, 100 per request."""
+        out: dict[str, Mapping[str, Any]] = {}
         for i in range(0, len(tickers), 100):
             chunk = tickers[i:i + 100]
             cursor = ""
@@ -400,15 +405,10 @@ class KalshiRestClient:
                 data = await self._request("GET", "/markets", params, auth=False)
                 for m in data.get("markets") or []:
                     if isinstance(m, Mapping) and m.get("ticker") in chunk:
-                        try:
-                            out[str(m["ticker"])] = grid_from_market(m)
-                        except GridError as exc:
-                            out[str(m["ticker"])] = exc
+                        out[str(m["ticker"])] = m
                 cursor = data.get("cursor") or ""
                 if not cursor:
                     break
-        for t in tickers:
-            out.setdefault(t, GridError(f"{t}: the venue does not list this market"))
         return out
 
     # -- fees --------------------------------------------------------------------------------
@@ -424,8 +424,12 @@ class KalshiRestClient:
 
         Raises :class:`~arbiter.core.fees.KalshiFeeError` for a schedule we cannot price.
         """
-        market = await self.market(market_ticker)
-        event = await self._request("GET", f"/events/{_quote(market.event_ticker)}", auth=False)
+        data = await self._request("GET", f"/markets/{_quote(market_ticker)}", auth=False)
+        market = data.get("market") if isinstance(data, Mapping) else None
+        event_ticker = market.get("event_ticker") if isinstance(market, Mapping) else None
+        if not isinstance(event_ticker, str) or not event_ticker:
+            raise KalshiFeeError(f"market {market_ticker}: the answer names no event_ticker")
+        event = await self._request("GET", f"/events/{_quote(event_ticker)}", auth=False)
         series = await self.series(event_series_ticker(event))
         return fees_with_event_override(market_ticker, event, series)
 

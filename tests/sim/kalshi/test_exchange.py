@@ -112,7 +112,7 @@ def test_settlement_pays_winners_and_closes_the_market() -> None:
     assert ex.accounts["a"].cash == cash_a + 10 * D
     assert ex.accounts["b"].cash == cash_b
     assert ex.accounts["a"].reserved == 0
-    assert ex.markets["KXT-1"].status == "settled"
+    assert ex.markets["KXT-1"].status == "finalized"
     with pytest.raises(SimError):
         ex.place("a", "KXT-1", "yes", "buy", 4000, C, "late")
 
@@ -199,7 +199,7 @@ async def test_admin_settlement_and_trading_switch(sim: KalshiSim) -> None:
             assert resp.status == 200
         async with http.get(f"{base}/trade-api/v2/markets/KXSTATIC-A") as resp:
             market = (await resp.json())["market"]
-    assert (market["status"], market["result"]) == ("settled", "yes")
+    assert (market["status"], market["result"]) == ("finalized", "yes")
     account = sim.exchange.accounts[TRADER]
     fee = 9 * CENT  # ceil(0.07 x 5 x 0.41 x 0.59 = 0.0847)
     assert account.cash == 10_000 * D - 5 * 4100 * C - fee + 5 * D

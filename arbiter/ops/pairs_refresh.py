@@ -14,9 +14,8 @@ ever written as fee-free unless the venue says ``fd.r`` is 0 (ADR 0036).
 
 With ``--kalshi-url`` (or ``--kalshi``: the configured Kalshi host) the Kalshi side is refreshed
 too: ``kalshi_fee_type``, ``kalshi_fee_multiplier`` and ``kalshi_price_level_structure`` from the
-market's series, event overrides and ``price_ranges`` (``KalshiRestClient.market_fees`` /
-``market_grids``, public GETs; ``venues.kalshi.series.pair_fields``). A Kalshi market that cannot
-be read keeps its lines and is reported (exit 2).
+market's series, event overrides and ``price_ranges`` (``venues.kalshi.series.kalshi_pair_updates``,
+public GETs). A Kalshi market that cannot be read keeps its lines and is reported (exit 2).
 """
 
 from __future__ import annotations
@@ -77,29 +76,23 @@ async def refresh_text(
 async def _kalshi_fields(
     pairs: list[Pair], url: str
 ) -> dict[str, dict[str, str | int | bool | None] | str]:
-    """Each pair's Kalshi fee schedule and grid as pairs-file fields, or why it is unreadable."""
-    from arbiter.core.fees import KalshiFeeError
-    from arbiter.venues.base import VenueError
+    """Each pair's Kalshi fee schedule and grid as pairs-file fields, or why it is unreadable
+    (``venues.kalshi.series.kalshi_pair_updates``: public GETs, nothing guessed)."""
     from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
     from arbiter.venues.kalshi.rest import KalshiRestClient
-    from arbiter.venues.kalshi.series import pair_fields as kalshi_pair_fields
+    from arbiter.venues.kalshi.series import kalshi_pair_updates
 
     env = KalshiEnv.DEMO if "demo" in url else KalshiEnv.PRODUCTION
     client = KalshiRestClient(KalshiConfig(env=env, rest_url=url, ws_url=""))
     out: dict[str, dict[str, str | int | bool | None] | str] = {}
     try:
-        grids = await client.market_grids([p.kalshi_ticker for p in pairs])
-        for pair in pairs:
-            try:
-                grid = grids.get(pair.kalshi_ticker)
-                if grid is None or isinstance(grid, Exception):
-                    raise KalshiFeeError(f"kalshi {pair.kalshi_ticker}: price grid: {grid}")
-                fees = await client.market_fees(pair.kalshi_ticker)
-                out[pair.name] = dict(kalshi_pair_fields(fees, grid))
-            except (KalshiFeeError, VenueError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                out[pair.name] = f"kalshi: {exc}"
+        updates, failed = await kalshi_pair_updates(client, pairs)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        return {p.name: f"kalshi: {exc!r}" for p in pairs}
     finally:
         await client.close()
+    out.update({name: dict(fields) for name, fields in updates.items()})
+    out.update({name: f"kalshi: {why}" for name, why in failed.items()})
     return out
 
 

@@ -516,7 +516,7 @@ class MarketBooks:
         return "stalled"
 
     def _price_change(self, event: PriceChangeEvent, now_ns: int) -> None:
-        changes: list[PriceChange] = event.levels()
+        changes = event.price_changes or event.changes or event.levels()  # current form first
         if not changes:
             return
         default = event.asset_id

@@ -253,6 +253,7 @@ async def confirm_sequenced(feed: KalshiFeed, interval_s: float = 1.0) -> None:
     ``idle_timeout_s`` without data). A book's ``ts_ns`` is what the detector's
     ``max_book_age_ns`` reads; without this a quiet but exact Kalshi book would age out, and a
     book of a dropped subscription stops being stamped and ages out within the budget."""
+    idle_ns = int(2 * interval_s * 1e9)
     while True:
         await asyncio.sleep(interval_s)
         if not feed.connected.is_set():
@@ -260,18 +261,36 @@ async def confirm_sequenced(feed: KalshiFeed, interval_s: float = 1.0) -> None:
         now = time.time_ns()
         for ticker in list(feed.valid):
             book = feed.books.get(ticker)
-            if book is not None and book.ts_ns < now:
-                book.ts_ns = now
+            if book is None or book.ts_ns >= now:
+                continue
+            was = book.ts_ns
+            book.ts_ns = now
+            if now - was > idle_ns and feed.on_book is not None:
+                # it may have been refused as too old (a snapshot carries the market's last
+                # update time): detection looks again now that it is known correct
+                feed.on_book(book)
+
+
+def _feed_summary(books: MarketBooks | None) -> dict[str, Any] | None:
+    if books is None:
+        return None
+    st = books.stats
+    return {"stale": len(books.stale), "halted": len(books.halted), "errors": dict(st.errors),
+            "stalls": st.stalls, "quiet_checks": st.quiet_checks, "resyncs": st.resyncs,
+            "reconnects": st.reconnects, "restarts": st.restarts, "mismatches": st.mismatches}
 
 
 class _NotIn:
-    """``key in _NotIn(s)`` is ``key not in s``: blocks every Kalshi ticker not (yet) valid."""
+    """``key in _NotIn(members, among)``: ``key`` is one of ``among`` but not (yet) in
+    ``members`` — a Kalshi ticker whose book is not sequence-valid. Keys outside ``among``
+    (Polymarket tokens) are never blocked by it."""
 
-    def __init__(self, members: Container[str]) -> None:
+    def __init__(self, members: Container[str], among: Container[str]) -> None:
         self.members = members
+        self.among = among
 
     def __contains__(self, key: object) -> bool:
-        return key not in self.members
+        return key in self.among and key not in self.members
 
 
 # -- monitor ------------------------------------------------------------------------------------
@@ -451,7 +470,7 @@ class Arbiter:
             self.feeds = await start_feeds(
                 self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker)
             )
-            self.detector.block_when(_NotIn(self.feeds.kalshi.valid))
+            self.detector.block_when(_NotIn(self.feeds.kalshi.valid, frozenset(kbooks)))
             if self.config.warm_us:
                 self.warmer = build_warmer(self.config.pairs, self.config.detection,
                                            self.config.warm_us / 1e6)
@@ -595,6 +614,9 @@ class Arbiter:
             "order_lanes": {name: _lane_stats(rt) for name, rt in self.tenants.items()},
             "metrics_port": self.metrics_server.port if self.metrics_server is not None else None,
             "warm": self.warmer.stats() if self.warmer is not None else None,
+            # why opportunities were not sized (book too old, resyncing, resolved, unsequenced)
+            "skipped": dict(self.detector.skipped),
+            "polymarket_feed": _feed_summary(self.poly_books),
         }
 
     async def first_leg_log(self) -> list[tuple[int, int, int]]:

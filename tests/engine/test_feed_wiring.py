@@ -35,8 +35,11 @@ def test_engine_default_book_age_is_real() -> None:
 
 def test_kalshi_tickers_not_valid_are_blocked() -> None:
     valid = {"KX-1"}
-    blocked = _NotIn(valid)
+    blocked = _NotIn(valid, frozenset({"KX-1", "KX-2"}))
     assert "KX-2" in blocked and "KX-1" not in blocked
+    assert "7132" not in blocked  # a Polymarket token is never blocked by Kalshi validity
+    valid.add("KX-2")  # the live set is read, no copy
+    assert "KX-2" not in blocked
 
 
 async def test_detector_trades_live_books_only(bare_sim: SimHandle) -> None:

@@ -410,8 +410,8 @@ class MarketBooks:
             self.on_lifecycle(event)
 
     def _resolved(self, event: MarketResolvedEvent) -> None:
-        assets = set(event.assets_ids) | {a for a, m in self.market_of.items() if m == event.market}
-        for asset in assets:
+        named = set(event.assets_ids) | {a for a, m in self.market_of.items() if m == event.market}
+        for asset in named & self.books.keys():  # only tokens we hold: the set stays bounded
             self.resolved[asset] = event
             self.halted.add(asset)
             self.stale.discard(asset)
@@ -509,6 +509,8 @@ class MarketBooks:
             rest.asks
         ) == list(book.asks):
             book.ts_ns = now_ns
+            if self.on_change is not None:  # confirmed: detection may use it again
+                self.on_change(asset)
             return "same"
         self.stats.stalls += 1
         if not self.apply_rest(body, now_ns):

@@ -90,6 +90,8 @@ class FeedStats:
     #: connection/resync tasks restarted by the supervisor after an unexpected exception
     restarts: int = 0
     lifecycle: int = 0
+    #: ``best_bid_ask`` events checked against the local book
+    tops: int = 0
 
 
 def error_kind(exc: BaseException) -> str:
@@ -387,6 +389,7 @@ class MarketBooks:
             elif isinstance(event, LastTradePriceEvent):
                 self._trade(event)
             elif isinstance(event, BestBidAskEvent):
+                self.stats.tops += 1
                 self._check_top(event.asset_id, event.best_bid, event.best_ask)
             elif isinstance(event, TickSizeChangeEvent):
                 self._tick(event, now_ns)

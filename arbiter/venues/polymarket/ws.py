@@ -352,7 +352,13 @@ class MarketFeed:
 
     async def _resubscribe(self, assets: list[str]) -> None:
         """Unsubscribe and subscribe again on the connection that carries each token: a fresh
-        subscription answers with a ``book`` snapshot (docs: "emitted when first subscribed")."""
+        subscription answers with a ``book`` snapshot (docs: "emitted when first subscribed").
+
+        Both steps, because the venue rejects a subscribe of an asset already subscribed
+        ("duplicate assets"); message shapes as ``polymarket-client`` 0.14.0 builds them
+        (``_internal/streams/clob/market_protocol.py``: ``build_unsubscribe_update``,
+        ``build_subscribe_update`` with ``custom_feature_enabled``).
+        """
         by_conn: dict[int, list[str]] = {}
         for asset in assets:
             by_conn.setdefault(self._conn_of.get(asset, 0), []).append(asset)

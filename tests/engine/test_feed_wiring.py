@@ -73,3 +73,29 @@ async def test_detector_trades_live_books_only(bare_sim: SimHandle) -> None:
         assert detector.evaluate("p", time.time_ns()) == []  # resolved: never again
     assert detector.skipped["blocked:polymarket"] >= 2
     assert detector.skipped["age:kalshi"] + detector.skipped.get("age:polymarket", 0) >= 1
+
+
+def test_arbiter_exports_feed_health_and_skips_as_metrics() -> None:
+    """``Arbiter._export_feed_health`` (run every second by the actor's export loop), on a bare
+    instance holding only what it reads: counts become Prometheus counters, once each."""
+    from prometheus_client import generate_latest
+
+    from arbiter.engine.actors import Arbiter
+    from arbiter.ops.metrics import Metrics
+    from arbiter.venues.polymarket.parsing import MarketBooks
+
+    arbiter = Arbiter.__new__(Arbiter)
+    arbiter.metrics = Metrics()
+    arbiter.poly_books = MarketBooks()
+    arbiter.detector = Detector([Pair("p", "KX-T", "1", "2")], DetectionConfig())
+    arbiter._feed_seen = {}
+    arbiter.poly_books.apply_frame(b"[" * 10_000, 1)
+    arbiter.poly_books.stats.stalls = 2
+    arbiter.detector.skipped.update({"age:kalshi": 3, "blocked:polymarket": 1})
+    arbiter._export_feed_health()
+    arbiter._export_feed_health()  # diffed: nothing counted twice
+    body = generate_latest(arbiter.metrics.registry).decode()
+    assert 'arbiter_feed_errors_total{kind="nesting",venue="polymarket"} 1.0' in body
+    assert 'arbiter_feed_stale_total{reason="stall",venue="polymarket"} 2.0' in body
+    assert 'arbiter_stale_books_skipped_total{reason="age",venue="kalshi"} 3.0' in body
+    assert 'arbiter_stale_books_skipped_total{reason="blocked",venue="polymarket"} 1.0' in body

@@ -141,6 +141,7 @@ class MarketFeed:
         self._connected: dict[int, asyncio.Event] = {}
         self._conn_of: dict[str, int] = {}
         self._strikes: dict[int, int] = {}
+        self._checked_at: dict[str, float] = {}
         self._session: aiohttp.ClientSession | None = None
         self._resync_lock = asyncio.Lock()
         self._stopping = False
@@ -351,7 +352,13 @@ class MarketFeed:
 
     async def _resubscribe(self, assets: list[str]) -> None:
         """Unsubscribe and subscribe again on the connection that carries each token: a fresh
-        subscription answers with a ``book`` snapshot (docs: "emitted when first subscribed")."""
+        subscription answers with a ``book`` snapshot (docs: "emitted when first subscribed").
+
+        Both steps, because the venue rejects a subscribe of an asset already subscribed
+        ("duplicate assets"); message shapes as ``polymarket-client`` 0.14.0 builds them
+        (``_internal/streams/clob/market_protocol.py``: ``build_unsubscribe_update``,
+        ``build_subscribe_update`` with ``custom_feature_enabled``).
+        """
         by_conn: dict[int, list[str]] = {}
         for asset in assets:
             by_conn.setdefault(self._conn_of.get(asset, 0), []).append(asset)
@@ -386,13 +393,18 @@ class MarketFeed:
         books = self.books
         now = self._clock()
         budget = int(self.quiet_after_s * 1e9)
+        tick = time.monotonic()
+        checked = self._checked_at
         quiet = [
             a for a in self.asset_ids
             if a not in books.halted and a not in books.stale
             and (book := books.books.get(a)) is not None and now - book.ts_ns > budget
+            and tick - checked.get(a, -1e9) >= self.quiet_after_s  # at most once per budget
         ]
         if not quiet:
             return []
+        for asset in quiet:
+            checked[asset] = tick
         books.stats.quiet_checks += len(quiet)
         if self.rest is None:
             await self._resubscribe(quiet)

@@ -79,6 +79,7 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
             description=str(pm.get("description", sm.title)),
             slug=slug,
             match_delay_ms=_delay_ms(pm.get("seconds_delay", 0)),
+            position_ids=protocol == "v2",
         )
     except (UnitError, ValueError, TypeError) as exc:
         raise SimConfigError(f"{where}: {exc}") from None

@@ -51,6 +51,7 @@ from arbiter.venues.base import (
 from arbiter.venues.polymarket.auth import PolymarketCredentials
 from arbiter.venues.polymarket.constants import (
     DEFAULT_REST_URL,
+    GTD_MIN_LEAD_S,
     SIDE_BUY,
     SIDE_SELL,
     VERSIONS,
@@ -294,13 +295,24 @@ class PolymarketClient:
     async def sign(self, request: OrderRequest) -> SignedOrder:
         """The signed order for ``request``; the same ``client_order_id`` gives the same bytes."""
         cached = self._signed.get(request.client_order_id)
-        meta = await self.token_meta(request.market)
         if request.tif is TimeInForce.IOC:
             order_type = "FAK"
         elif request.tif is TimeInForce.FOK:
             order_type = "FOK"
         else:
             order_type = "GTD" if request.expires_at_s else "GTC"
+        if cached is None and order_type == "GTD" and request.expires_at_s is not None:
+            # only a first signature: a retry re-sends the bytes already sent (ADR 0032), whose
+            # outcome at the venue a local refusal must not hide
+            earliest = int(time.time()) + GTD_MIN_LEAD_S
+            if request.expires_at_s < earliest:
+                # refused before anything is signed or sent: the venue would refuse it anyway
+                raise RejectedError(
+                    "INVALID_ORDER_EXPIRATION",
+                    f"GTD expiration {request.expires_at_s} is less than {GTD_MIN_LEAD_S} s "
+                    f"ahead (earliest {earliest}); the venue refuses shorter GTD orders",
+                )
+        meta = await self.token_meta(request.market)
         creds = self.credentials
         spec = OrderSpec(
             token_id=request.market,

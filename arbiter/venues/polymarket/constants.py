@@ -109,3 +109,10 @@ SIDE_NAMES: Final = {SIDE_BUY: "BUY", SIDE_SELL: "SELL"}
 SIDE_CODES: Final = {"BUY": SIDE_BUY, "SELL": SIDE_SELL}
 
 ORDER_TYPES: Final = ("GTC", "FOK", "GTD", "FAK")
+
+#: A GTD order's expiration must be at least this far ahead: ``polymarket-client`` 0.14.0
+#: ``_internal/actions/orders/limit.py`` ``_MIN_EXPIRATION_BUFFER_S = 180`` ("expiration must be
+#: at least 180 seconds in the future", checked before signing); docs /trading/place-orders
+#: "the expiration must be at least 3 minutes in the future — orders expiring sooner are
+#: rejected". (Earlier docs said 60 s; venues.md §0.1.)
+GTD_MIN_LEAD_S: Final = 180

@@ -255,6 +255,10 @@ class SimOrder:
             "associate_trades": list(self.trades),
             "order_type": self.order_type,
             "status": self.status,
+            # as ``polymarket-client`` 0.14.0 ``UserOrderPayload`` reads them
+            "maker_address": self.maker,
+            "created_at": str(self.created_at),
+            "expiration": str(self.expiration),
             "timestamp": str(ts_ms),
         }
 
@@ -759,8 +763,9 @@ class Exchange:
         self._trade_flows[trade_id] = [(taker.id, t_amount), (maker.id, m_amount)]
         taker.trades.append(trade_id)
         maker.trades.append(trade_id)
-        if maker.size_matched >= maker.size:
-            maker.status = "MATCHED"
+        for order in (maker, taker):  # the UPDATE below says what the order is now
+            if order.size_matched >= order.size:
+                order.status = "MATCHED"
         market.last_trade = fill.price
         taker_price = market.token_price(taker.token, fill.price)
         maker_price = market.token_price(maker.token, fill.price)
@@ -801,11 +806,14 @@ class Exchange:
         for order, role in ((taker, "TAKER"), (maker, "MAKER")):
             kind = "UPDATE"
             self._emit_user(order.owner, order.user_event(kind, ts_ms))
+            # the user channel's trade carries ``match_time`` like REST trades (venues.md
+            # §0.1; ``polymarket-client`` 0.14.0 ``models/clob/user_events.py``
+            # ``UserTradePayload.matched_at`` reads ``match_time``, ``matchtime`` only as an
+            # older alias)
             event = {
                 "event_type": "trade",
                 "type": "TRADE",
-                **{k: v for k, v in trade.items() if k not in ("match_time",)},
-                "matchtime": match_time,
+                **trade,
                 "trade_owner": order.owner,
                 "trader_side": role,
                 "timestamp": str(ts_ms),

@@ -81,7 +81,11 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
         token_of = _position_id if protocol == "v2" else _token_id
         yes = str(pm.get("yes_token") or token_of(cid, "yes"))
         no = str(pm.get("no_token") or token_of(cid, "no"))
-        if protocol == "v1" and _is_position_id(yes) and _is_position_id(no):
+        shapes = {_is_position_id(yes), _is_position_id(no)}
+        if len(shapes) > 1:
+            raise ValueError("yes_token and no_token must both be position ids or both CTF "
+                             "token ids (one market is one protocol)")
+        if protocol == "v1" and shapes == {True}:
             # pinned ids of the position-id shape cannot be CTF token ids (hashes): such a
             # market is protocol V2 on the venue, whatever the table forgot to say
             protocol = "v2"

@@ -242,3 +242,17 @@ async def test_gtd_needs_three_minutes_of_lead_time(bare_sim: SimHandle) -> None
         assert ack.status is OrderStatus.OPEN
     finally:
         await client.close()
+
+
+def test_the_market_not_the_id_rule_of_the_client_decides_its_protocol() -> None:
+    from arbiter.sim.common import SimConfigError
+    from arbiter.sim.polymarket.builder import market_from_scenario
+
+    def market(**pm: str) -> ScenarioMarket:
+        return ScenarioMarket(key="K", title="t", fair=5000, venues={"polymarket": dict(pm)})
+
+    assert not market_from_scenario(market()).position_ids  # hashed CTF token ids
+    assert market_from_scenario(market(protocol="v2")).position_ids
+    assert market_from_scenario(market(yes_token="1111", no_token="2222")).position_ids
+    with pytest.raises(SimConfigError):
+        market_from_scenario(market(yes_token="1111"))  # one position id, one hash

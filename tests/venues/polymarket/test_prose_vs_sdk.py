@@ -83,7 +83,9 @@ def test_balance_and_allowance_sentences(sentence: str) -> None:
 
 def test_the_version_mismatch_token_of_py_clob_client_v2() -> None:
     token = v2_constants.ORDER_VERSION_MISMATCH_ERROR
-    for sentence in (token, f"invalid order: {token}"):
+    # clob-client-v2 src/constants.ts@18bde14 has the same token; its src/errors.ts@666805a
+    # also names the upper-case form
+    for sentence in (token, f"invalid order: {token}", "ORDER_VERSION_MISMATCH"):
         err = _classified(sentence)
         assert type(err) is RejectedError
         assert err.code == "ORDER_VERSION_MISMATCH"

@@ -195,7 +195,7 @@ def build_feeds(config_path: str, on_change: Callable[[str], None],
     tenant = cfg.tenants[0] if cfg.tenants else None
     kfeed = KalshiFeed(
         kalshi_config(cfg, tenant), kalshi_signer(tenant) if tenant is not None else None,
-        [p.kalshi_ticker for p in pairs], ticks={p.kalshi_ticker: p.kalshi_tick for p in pairs},
+        [p.kalshi_ticker for p in pairs], grids={p.kalshi_ticker: p.kalshi_price_grid for p in pairs},
         on_book=lambda book: on_change(book.ticker),
     )
     if kalshi_books:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import PRICE_SCALE, format_price
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidUpdateError",
     "KalshiBook",
     "Ladder",
+    "OffGridLevelError",
     "Outcome",
     "Side",
     "TokenBook",
@@ -233,18 +235,48 @@ class AskView:
             yield from self.ladder
 
 
+class OffGridLevelError(InvalidUpdateError):
+    """A level the market's price grid does not allow (e.g. $0.155 on a tapered deci-cent
+    market, where only the tails below $0.10 and above $0.90 step by $0.001)."""
+
+
 class KalshiBook:
-    """A Kalshi market book: YES bids and NO bids; asks are implied by the opposite bids."""
+    """A Kalshi market book: YES bids and NO bids; asks are implied by the opposite bids.
 
-    __slots__ = ("no_bids", "seq", "tick", "ticker", "ts_ns", "yes_bids")
+    ``grid`` is the market's own price grid (``price_level_structure`` / ``price_ranges``); the
+    ladders index on its finest step and a level the grid does not allow is refused with
+    :class:`OffGridLevelError` naming the market. Without a grid, ``tick`` is a uniform grid.
+    """
 
-    def __init__(self, ticker: str, tick: int = 100) -> None:
+    __slots__ = ("_no_valid", "_yes_valid", "grid", "no_bids", "seq", "tick", "ticker", "ts_ns",
+                 "yes_bids")
+
+    def __init__(self, ticker: str, tick: int = 100, grid: PriceGrid | None = None) -> None:
         self.ticker = ticker
-        self.tick = tick
+        self.grid = grid if grid is not None else PriceGrid.uniform(tick)
+        self.tick = tick = self.grid.tick
+        self._yes_valid = self.grid.valid
+        # a NO bid at q is a YES ask at 1 - q: legal when 1 - q is (the same grid when symmetric)
+        self._no_valid = self.grid.mirrored()
         self.yes_bids = Ladder(tick, is_bid=True)
         self.no_bids = Ladder(tick, is_bid=True)
         self.ts_ns = 0
         self.seq = 0
+
+    def _off_grid(self, outcome: Outcome, price: int) -> OffGridLevelError:
+        return OffGridLevelError(
+            f"{self.ticker}: {outcome.value} bid {format_price(price)} is not on the market's "
+            f"price grid ({self.grid.describe()})"
+        )
+
+    def _check_levels(self, outcome: Outcome, levels: list[tuple[int, int]]) -> None:
+        valid = self._yes_valid if outcome is Outcome.YES else self._no_valid
+        if valid is None:
+            return
+        tick = self.tick
+        for price, _ in levels:
+            if 0 < price < PRICE_SCALE and not price % tick and not valid[price // tick]:
+                raise self._off_grid(outcome, price)
 
     def bids(self, outcome: Outcome) -> Ladder:
         return self.yes_bids if outcome is Outcome.YES else self.no_bids
@@ -268,6 +300,9 @@ class KalshiBook:
         seq: int = 0,
     ) -> None:
         """Replace both ladders atomically."""
+        yes, no = list(yes), list(no)
+        self._check_levels(Outcome.YES, yes)
+        self._check_levels(Outcome.NO, no)
         yes_new = Ladder(self.tick, True)
         no_new = Ladder(self.tick, True)
         yes_new.load(yes)
@@ -284,8 +319,13 @@ class KalshiBook:
 
     def apply_delta(self, outcome: Outcome, price: int, delta: int, ts_ns: int) -> None:
         """Kalshi ``orderbook_delta``: change the resting size at ``price`` by ``delta``."""
-        ladder = self.yes_bids if outcome is Outcome.YES else self.no_bids
+        if outcome is Outcome.YES:
+            ladder, valid = self.yes_bids, self._yes_valid
+        else:
+            ladder, valid = self.no_bids, self._no_valid
         index = ladder.index_of(price)
+        if valid is not None and not valid[index]:
+            raise self._off_grid(outcome, price)
         new = ladder.sizes[index] + delta
         if new < 0:
             raise InvalidUpdateError(
@@ -298,6 +338,7 @@ class KalshiBook:
         """Set the absolute resting size at a level (0 removes it)."""
         _check_size(size)
         ladder = self.yes_bids if outcome is Outcome.YES else self.no_bids
+        self._check_levels(outcome, [(price, size)])
         self._set(ladder, ladder.index_of(price), size, ts_ns)
 
     def _set(self, ladder: Ladder, index: int, size: int, ts_ns: int) -> None:

@@ -115,6 +115,8 @@ class _PairState:
     #: per route: (ladder a, a is a complemented bid ladder, ask ladder b, route) - the hot-path
     #: check reads ladders directly; books update them in place, so the references stay valid
     checks: list[tuple[Ladder, bool, Ladder, _Route]] = field(default_factory=list)
+    #: why the pair may not trade now (its Kalshi market closed, paused, settled, ...); None: ok
+    halted: str | None = None
 
 
 class Detector:
@@ -132,7 +134,7 @@ class Detector:
         for pair in pairs:
             state = _PairState(
                 pair,
-                KalshiBook(pair.kalshi_ticker, pair.kalshi_tick),
+                KalshiBook(pair.kalshi_ticker, grid=pair.kalshi_price_grid),
                 TokenBook(pair.polymarket_yes_token, pair.polymarket_tick),
                 TokenBook(pair.polymarket_no_token, pair.polymarket_tick),
             )
@@ -189,6 +191,25 @@ class Detector:
     def tracks_kalshi(self, ticker: str) -> bool:
         return ticker in self._by_kalshi
 
+    def halt(self, ticker: str, reason: str) -> bool:
+        """Stop detecting on the pair of Kalshi ``ticker`` (its market stopped trading)."""
+        state = self._by_kalshi.get(ticker)
+        if state is None:
+            return False
+        state.halted = reason
+        return True
+
+    def resume(self, ticker: str) -> bool:
+        state = self._by_kalshi.get(ticker)
+        if state is None or state.halted is None:
+            return False
+        state.halted = None
+        return True
+
+    def halted(self, ticker: str) -> str | None:
+        state = self._by_kalshi.get(ticker)
+        return state.halted if state is not None else None
+
     def tracks_token(self, token: str) -> bool:
         return token in self._by_token
 
@@ -212,6 +233,8 @@ class Detector:
 
     def _evaluate(self, state: _PairState, now_ns: int) -> list[Opportunity]:
         found: list[Opportunity] = []
+        if state.halted is not None:
+            return found
         limit = PRICE_SCALE - self.config.min_edge
         for ladder_a, complement, ladder_b, route in state.checks:
             if not ladder_a.count or not ladder_b.count:

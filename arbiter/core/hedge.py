@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from arbiter.core.fees import FeeModel
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import PRICE_SCALE, Money, Price, Size
 
 __all__ = [
@@ -79,6 +80,20 @@ class HedgeVenue:
     lot: int
     min_size: int
     fee: FeeModel
+    #: the market's price grid where it is not one uniform tick (Kalshi tapered deci-cent)
+    grid: PriceGrid | None = None
+
+    def floor_price(self, price: int) -> int:
+        """The highest legal price <= ``price``, never below the lowest legal one."""
+        if self.grid is None:
+            return max(min(_floor_to(price, self.tick), PRICE_SCALE - self.tick), self.tick)
+        return self.grid.floor(max(price, self.grid.lowest)) or self.grid.lowest
+
+    def ceil_price(self, price: int) -> int:
+        """The lowest legal price >= ``price``, never above the highest legal one."""
+        if self.grid is None:
+            return min(max(_ceil_to(price, self.tick), self.tick), PRICE_SCALE - self.tick)
+        return self.grid.ceil(min(price, self.grid.highest)) or self.grid.highest
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +212,8 @@ def _complete_option(
     inp: HedgeInput, venue: HedgeVenue, cfg: HedgeConfig, view: MarketView
 ) -> HedgeOption:
     size = _floor_to(inp.residual, venue.lot)
-    highest = PRICE_SCALE - venue.tick
-    limit = _floor_to(inp.complete_limit + _scaled(cfg.max_slippage, inp.attempt, cfg.max_attempts),
-                      venue.tick)
-    limit = max(min(limit, highest), venue.tick)
+    limit = venue.floor_price(
+        inp.complete_limit + _scaled(cfg.max_slippage, inp.attempt, cfg.max_attempts))
     ask = view.complete_ask
     likely = ask is None or ask <= limit
     expected = ask if ask is not None and ask <= limit else limit
@@ -219,8 +232,7 @@ def _unwind_option(
     size = _floor_to(inp.residual, venue.lot)
     average = inp.held_cost // inp.residual if inp.residual else 0
     floor = average - _scaled(cfg.max_unwind_slippage, inp.attempt, cfg.max_attempts)
-    limit = max(_ceil_to(floor, venue.tick), venue.tick)
-    limit = min(limit, PRICE_SCALE - venue.tick)
+    limit = venue.ceil_price(floor)
     bid = view.unwind_bid
     likely = bid is None or bid >= limit
     expected = bid if bid is not None and bid >= limit else limit

@@ -16,7 +16,8 @@ Keys of a ``[[pair]]`` table:
 | `polymarket_tick_size` | string, default "0.01" | one of 0.1, 0.01, 0.001, 0.0001 |
 | `polymarket_neg_risk` | bool, default false | market uses the Neg-Risk exchange |
 | `polymarket_fee_bps` | int, default 0 | Polymarket fee rate (most markets: 0) |
-| `kalshi_tick_size` | string, default "0.01" | Kalshi price grid: 0.01 or 0.001 |
+| `kalshi_price_level_structure` | string, default "linear_cent" | the market's price grid (see below) |
+| `kalshi_tick_size` | string, optional | legacy: "0.01" = linear_cent, "0.001" = deci_cent |
 | `kalshi_fee_type` | string, default "quadratic" | the series' `fee_type` (`GET /series/{ticker}`) |
 | `kalshi_fee_multiplier` | string, default "1" | the series' `fee_multiplier` (needs the type) |
 
@@ -24,6 +25,10 @@ Keys of a ``[[pair]]`` table:
 schedule as printed), not the 0.07 coefficient the file held before; a file giving it without
 `kalshi_fee_type`, or giving an old coefficient (0.07, 0.035, 0.0175), is refused with the
 reason. Neither given: the General Trading Fees Table as printed (quadratic, 1).
+
+`kalshi_price_level_structure` is the market's `price_level_structure`: `linear_cent` ($0.01),
+`tapered_deci_cent` ($0.001 below $0.10 and above $0.90, $0.01 between) or `deci_cent` ($0.001).
+The Kalshi feed checks it against the venue's `price_ranges` before the market is traded.
 | `inverted` | bool, default false | Kalshi YES pays when Polymarket NO pays |
 | `max_contracts` | int or decimal string, optional | per-pair cap on contracts per opportunity |
 """
@@ -38,6 +43,7 @@ from typing import Any
 
 from arbiter.core.book import Outcome
 from arbiter.core.fees import KALSHI_DEFAULT_FEES, KalshiFeeError, KalshiSeriesFees
+from arbiter.core.price_grid import STRUCTURES, PriceGrid
 from arbiter.core.units import (
     POLYMARKET_TICKS,
     Size,
@@ -59,6 +65,7 @@ _KNOWN = {
     "polymarket_neg_risk",
     "polymarket_fee_bps",
     "kalshi_tick_size",
+    "kalshi_price_level_structure",
     "kalshi_fee_type",
     "kalshi_fee_multiplier",
     "inverted",
@@ -81,10 +88,19 @@ class Pair:
     polymarket_neg_risk: bool = False
     polymarket_fee_bps: int = 0
     kalshi_tick: int = 100
+    #: the market's price grid (``price_level_structure``); None: uniform ``kalshi_tick``
+    kalshi_grid: PriceGrid | None = None
     #: the series' fee schedule as the venue states it (type + multiplier on the schedule)
     kalshi_fees: KalshiSeriesFees = KALSHI_DEFAULT_FEES
     inverted: bool = False
     max_contracts: Size | None = None
+
+    @property
+    def kalshi_price_grid(self) -> PriceGrid:
+        """The grid the Kalshi book, detection and hedges use (the feed checks it with the
+        venue's ``price_ranges`` before the market is traded)."""
+        return self.kalshi_grid if self.kalshi_grid is not None else PriceGrid.uniform(
+            self.kalshi_tick, "linear_cent" if self.kalshi_tick == 100 else "")
 
     def polymarket_token(self, kalshi_outcome: Outcome) -> str:
         """The Polymarket token that pays exactly when Kalshi ``kalshi_outcome`` pays."""
@@ -143,11 +159,7 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
             f"field 'polymarket_tick_size' must be one of {', '.join(POLYMARKET_TICKS)}, "
             f"got {tick_text!r}",
         ) from None
-    kalshi_tick_text = table.get("kalshi_tick_size", "0.01")
-    if kalshi_tick_text not in _KALSHI_TICKS:
-        raise _fail(
-            source, where, f"field 'kalshi_tick_size' must be 0.01 or 0.001, got {kalshi_tick_text!r}"
-        )
+    kalshi_grid = _kalshi_grid(table, source, where)
     fee_bps = table.get("polymarket_fee_bps", 0)
     if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000:
         raise _fail(source, where, f"field 'polymarket_fee_bps' must be 0..10000, got {fee_bps!r}")
@@ -173,11 +185,34 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         polymarket_tick=poly_tick,
         polymarket_neg_risk=_bool(table, "polymarket_neg_risk", source, where),
         polymarket_fee_bps=fee_bps,
-        kalshi_tick=_KALSHI_TICKS[kalshi_tick_text],
+        kalshi_tick=kalshi_grid.tick,
+        kalshi_grid=kalshi_grid,
         kalshi_fees=kalshi_fees,
         inverted=_bool(table, "inverted", source, where),
         max_contracts=max_contracts,
     )
+
+
+_LEGACY_TICK_STRUCTURE = {"0.01": "linear_cent", "0.001": "deci_cent"}
+
+
+def _kalshi_grid(table: dict[str, Any], source: str, where: str) -> PriceGrid:
+    """The market's price grid; the legacy tick key maps to the uniform structures."""
+    tick_text = table.get("kalshi_tick_size")
+    if tick_text is not None and tick_text not in _KALSHI_TICKS:
+        raise _fail(source, where,
+                    f"field 'kalshi_tick_size' must be 0.01 or 0.001, got {tick_text!r}")
+    structure = table.get("kalshi_price_level_structure")
+    if structure is None:
+        return STRUCTURES[_LEGACY_TICK_STRUCTURE[tick_text or "0.01"]]
+    if structure not in STRUCTURES:
+        raise _fail(source, where, f"field 'kalshi_price_level_structure' must be one of "
+                                   f"{', '.join(STRUCTURES)}, got {structure!r}")
+    grid = STRUCTURES[structure]
+    if tick_text is not None and _LEGACY_TICK_STRUCTURE[tick_text] != structure:
+        raise _fail(source, where, f"kalshi_tick_size {tick_text!r} contradicts "
+                                   f"kalshi_price_level_structure {structure!r}")
+    return grid
 
 
 #: values of the old ``kalshi_fee_multiplier`` (the schedule's coefficient itself)

@@ -72,6 +72,9 @@ class Reservation:
     contracts: int
     per_venue: Mapping[str, int]
     ts_ns: int
+    #: the same money per collateral shard (``shard_key(venue, shard)``), for venues whose
+    #: collateral is held per exchange shard (Kalshi); empty elsewhere
+    per_shard: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def exposure(self) -> int:
@@ -94,12 +97,29 @@ def _no(reason: Reason, detail: str) -> RiskDecision:
     return RiskDecision(False, reason, detail)
 
 
+def shard_key(venue: str, shard: int) -> str:
+    """The key of one venue's collateral shard in :attr:`Reservation.per_shard`."""
+    return f"{venue}#{shard}"
+
+
 class RiskBook:
-    """Risk state of one tenant: balances, holdings, reservations, day PnL, kill switch."""
+    """Risk state of one tenant: balances, holdings, reservations, day PnL, kill switch.
+
+    A venue may hold collateral per exchange shard (Kalshi: "Programmatic traders must
+    preallocate collateral on a given exchange shard before order placement", docs
+    ``/getting_started/exchange_sharding``). For such a venue the shell reports the balance of
+    each shard (:meth:`set_shard_balances`) and the shard of each market it trades
+    (:meth:`set_market_shard`), and a leg must fit in its market's shard, not just in the
+    venue's total: $900 on shard 0 does not pay for an order on a shard-1 market.
+    """
 
     def __init__(self, limits: RiskLimits | None = None) -> None:
         self.limits = limits or RiskLimits()
         self.balances: dict[str, int] = {}
+        #: venue -> shard -> balance, for venues that hold collateral per shard
+        self.shard_balances: dict[str, dict[int, int]] = {}
+        #: (venue, market) -> the shard the market lives on
+        self.market_shards: dict[tuple[str, str], int] = {}
         self.held_pair: dict[str, int] = {}
         self.held_venue: dict[str, int] = {}
         self.reservations: dict[str, Reservation] = {}
@@ -113,6 +133,12 @@ class RiskBook:
     # -- inputs from the shell ------------------------------------------------------------------
     def set_balance(self, venue: str, amount: int) -> None:
         self.balances[venue] = amount
+
+    def set_shard_balances(self, venue: str, balances: Mapping[int, int]) -> None:
+        self.shard_balances[venue] = dict(balances)
+
+    def set_market_shard(self, venue: str, market: str, shard: int) -> None:
+        self.market_shards[(venue, market)] = shard
 
     def set_holdings(self, pair_contracts: Mapping[str, int], venue_basis: Mapping[str, int]) -> None:
         self.held_pair = dict(pair_contracts)
@@ -144,6 +170,14 @@ class RiskBook:
     def available(self, venue: str) -> int | None:
         balance = self.balances.get(venue)
         return None if balance is None else balance - self.reserved_on(venue)
+
+    def available_on_shard(self, venue: str, shard: int) -> int | None:
+        """Free collateral of one shard; ``None`` when that shard's balance was not reported."""
+        balance = self.shard_balances.get(venue, {}).get(shard)
+        if balance is None:
+            return None
+        key = shard_key(venue, shard)
+        return balance - sum(r.per_shard.get(key, 0) for r in self.reservations.values())
 
     def check_and_reserve(self, saga_id: str, opp: Opportunity, now_ns: int) -> RiskDecision:
         """Apply every pre-trade rule; on approval the capital is reserved before returning."""
@@ -199,7 +233,27 @@ class RiskBook:
                 continue
             if need > free:
                 return _no(Reason.BALANCE, f"{venue}: need {need}, available {free}")
-        reservation = Reservation(saga_id, opp.pair, opp.size, per_venue, now_ns)
+        per_shard: dict[str, int] = {}
+        for leg in opp.legs:
+            if leg.venue not in self.shard_balances:
+                continue  # collateral is not sharded on this venue
+            shard = self.market_shards.get((leg.venue, leg.market))
+            if shard is None:
+                return _no(Reason.BALANCE_UNKNOWN,
+                           f"{leg.venue}: exchange shard of {leg.market} not known")
+            key = shard_key(leg.venue, shard)
+            need = leg.cost + leg.fee + lim.slippage_reserve * opp.size
+            per_shard[key] = per_shard.get(key, 0) + need
+        for key, need in per_shard.items():
+            venue, _, index = key.rpartition("#")
+            free = self.available_on_shard(venue, int(index))
+            if free is None:
+                return _no(Reason.BALANCE_UNKNOWN,
+                           f"{venue}: balance of exchange shard {index} not known")
+            if need > free:
+                return _no(Reason.BALANCE,
+                           f"{venue} shard {index}: need {need}, available {free}")
+        reservation = Reservation(saga_id, opp.pair, opp.size, per_venue, now_ns, per_shard)
         self.reservations[saga_id] = reservation
         return _ok(reservation)
 

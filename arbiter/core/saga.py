@@ -46,6 +46,7 @@ from arbiter.core.hedge import (
 )
 from arbiter.core.ids import client_order_id, step_name
 from arbiter.core.pairs import Pair
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import PRICE_SCALE, Money, Price, Size
 
 __all__ = [
@@ -133,6 +134,8 @@ class LegPlan:
     #: (param = bps) or "none"
     fee_kind: str = "none"
     fee_param: str = "0"
+    #: the market's price grid (``PriceGrid.text()``) where it is not uniform; "" = ``tick``
+    grid: str = ""
 
     def fee_model(self) -> FeeModel:
         if self.fee_kind == "kalshi_series":
@@ -144,13 +147,15 @@ class LegPlan:
         return NoFees()
 
     def hedge_venue(self) -> HedgeVenue:
-        return HedgeVenue(self.tick, self.lot, self.min_size, self.fee_model())
+        grid = PriceGrid.parse_text(self.grid) if self.grid else None
+        return HedgeVenue(self.tick, self.lot, self.min_size, self.fee_model(), grid)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "venue": self.venue, "market": self.market, "outcome": self.outcome.value,
             "limit_price": self.limit_price, "tick": self.tick, "lot": self.lot,
             "min_size": self.min_size, "fee_kind": self.fee_kind, "fee_param": self.fee_param,
+            "grid": self.grid,
         }
 
     @classmethod
@@ -158,6 +163,7 @@ class LegPlan:
         return cls(
             str(d["venue"]), str(d["market"]), Outcome(d["outcome"]), int(d["limit_price"]),
             int(d["tick"]), int(d["lot"]), int(d["min_size"]), str(d["fee_kind"]), str(d["fee_param"]),
+            str(d.get("grid", "")),
         )
 
 
@@ -237,10 +243,12 @@ def plan_saga(
     for leg in opportunity.legs:
         kind, param = _fee_terms(leg.venue, pair)
         tick = pair.kalshi_tick if leg.venue == "kalshi" else pair.polymarket_tick
+        grid = pair.kalshi_price_grid if leg.venue == "kalshi" else None
         legs.append(
             LegPlan(
                 leg.venue, leg.market, leg.outcome, leg.limit_price, tick,
                 policy.lots.get(leg.venue, 1), policy.min_sizes.get(leg.venue, 0), kind, param,
+                grid.text() if grid is not None and not grid.is_uniform else "",
             )
         )
     a, b = legs

@@ -49,6 +49,7 @@ from arbiter.engine.bootstrap import (
 )
 from arbiter.engine.executor import Begun
 from arbiter.engine.journal import Journal
+from arbiter.engine.lifecycle import LifecycleGuard
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
@@ -202,6 +203,7 @@ async def start_feeds(
     poly_books: MarketBooks,
     on_kalshi: Callable[[KalshiBook], None] | None,
     venues: tuple[str, ...] = VENUES,
+    lifecycle: LifecycleGuard | None = None,
 ) -> Feeds:
     """Subscribe to the pairs' markets; ``kalshi_books`` (if given) replaces the feed's own books
     so that frames are applied straight into the detector's cache (no copy, no hop)."""
@@ -209,8 +211,11 @@ async def start_feeds(
     tenant = config.tenants[0]
     kfeed = KalshiFeed(
         kalshi_config(config, tenant), kalshi_signer(tenant),
-        [p.kalshi_ticker for p in pairs], ticks={p.kalshi_ticker: p.kalshi_tick for p in pairs},
+        [p.kalshi_ticker for p in pairs], grids={p.kalshi_ticker: p.kalshi_price_grid for p in pairs},
+        fees={p.kalshi_ticker: p.kalshi_fees for p in pairs},
         on_book=on_kalshi,
+        on_lifecycle=lifecycle.on_update if lifecycle is not None else None,
+        on_lifecycle_error=lifecycle.on_error if lifecycle is not None else None,
     )
     if kalshi_books is not None:
         kfeed.books.update(kalshi_books)
@@ -261,8 +266,15 @@ class MarketMonitor:
         if self.feeds is None:
             return out
         if self.venue == "kalshi":
-            for ticker, book in self.feeds.kalshi.books.items():
-                out[ticker] = _quote(book.best_bid(Outcome.YES), book.best_ask(Outcome.YES))
+            feed = self.feeds.kalshi
+            for ticker, book in feed.books.items():
+                quote: dict[str, str | None] = _quote(book.best_bid(Outcome.YES),
+                                                      book.best_ask(Outcome.YES))
+                trade = feed.trades.get(ticker)  # the public ``trade`` channel's last print
+                quote["last"] = price_str(trade.yes_price) if trade is not None else None
+                phase = feed.phases.get(ticker)
+                quote["phase"] = phase.value if phase is not None else None
+                out[ticker] = quote
         else:
             for token, tbook in self.poly_books.books.items():
                 out[token] = _quote(tbook.best_bid, tbook.best_ask)
@@ -342,6 +354,8 @@ class Arbiter:
         self.ready_ns: int | None = None
         self.error: str | None = None
         self.detector = build_detector(config)
+        #: closed / paused / settled Kalshi markets: halt, cancel, settle (engine/lifecycle.py)
+        self.lifecycle = LifecycleGuard(self.detector, lambda: self.tenants.values())
         self.gate = RiskGate(config.gate)
         self.tick = TickPath(self.detector, self.gate, None, on_report=self._on_report)
         self.tenants: dict[str, TenantRuntime] = {}
@@ -400,7 +414,8 @@ class Arbiter:
                 for token in (p.polymarket_yes_token, p.polymarket_no_token):
                     pbooks.books[token] = self.detector.token_book(token)
             self.feeds = await start_feeds(
-                self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker)
+                self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker),
+                lifecycle=self.lifecycle,
             )
             if self.config.warm_us:
                 self.warmer = build_warmer(self.config.pairs, self.config.detection,

@@ -63,6 +63,7 @@ from arbiter.venues.base import (
     TimeInForce,
     TransientError,
     VenueError,
+    in_terms_of,
     submit,
     unwrap,
 )
@@ -140,10 +141,21 @@ _REHEARSAL_SEQ = 10**12 - 1
 _UNKNOWN_ERRORS = (TransientError, RateLimitedError, DuplicateOrderError, TimeoutError, OSError)
 
 
-def _final_from_ack(step: str, ack: OrderAck, source: str, now_ns: int) -> OrderFinal:
-    price = ack.avg_fill_price if ack.avg_fill_price is not None else ack.price
+def _final_from_ack(intent: Intent, ack: OrderAck, source: str, now_ns: int) -> OrderFinal:
+    """The journal's final state of ``intent`` from the venue's view of its order.
+
+    The venue may report the order in its own vocabulary (Kalshi's one YES book answers a
+    "buy NO at 0.30" as ``outcome_side=no``, the same order as "sell YES at 0.70"), so the ack is
+    first put in the intent's terms: the cost journaled is always what *this* order cost.
+    """
+    ack = in_terms_of(ack, intent.outcome, Action(intent.action))
+    if ack.fill_cost is not None:
+        cost = int(ack.fill_cost)
+    else:
+        price = ack.avg_fill_price if ack.avg_fill_price is not None else ack.price
+        cost = int(price) * int(ack.filled)
     return OrderFinal(
-        step, ack.order_id, ack.status.value, int(ack.filled), int(price) * int(ack.filled),
+        intent.step, ack.order_id, ack.status.value, int(ack.filled), cost,
         int(ack.fees), source, "", now_ns,
     )
 
@@ -346,7 +358,12 @@ class SagaExecutor:
             self._record(saga, OrderUnknown(
                 intent.step, f"pending at the venue: {ack.order_id}", self.clock()))
             return
-        self._record(saga, _final_from_ack(intent.step, ack, "ack", self.clock()))
+        try:
+            final = _final_from_ack(intent, ack, "ack", self.clock())
+        except ValueError as exc:  # not this order's direction: learn the truth by lookup
+            self._record(saga, OrderUnknown(intent.step, _describe(exc), self.clock()))
+            return
+        self._record(saga, final)
 
     async def _resolve(self, order: OrderRecord) -> OrderFinal:
         intent = order.intent
@@ -381,7 +398,10 @@ class SagaExecutor:
                         raise ExecutorStalled(f"order {intent.cid} still pending at the venue")
                     continue
                 if ack.status is not OrderStatus.OPEN:
-                    return _final_from_ack(intent.step, ack, "query", self.clock())
+                    try:
+                        return _final_from_ack(intent, ack, "query", self.clock())
+                    except ValueError as exc:  # the venue's order under our id is another one
+                        raise ExecutorStalled(f"order {intent.cid}: {exc}") from None
                 try:
                     await asyncio.wait_for(client.cancel_order(ack.order_id), cfg.query_timeout_s)
                 except Exception as exc:  # the next lookup tells

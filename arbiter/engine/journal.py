@@ -455,6 +455,8 @@ class Journal:
                 "contracts": reservation.contracts, "per_venue": dict(reservation.per_venue),
                 "ts_ns": reservation.ts_ns,
             }
+            if reservation.per_shard:  # sharded collateral (Kalshi); absent keeps old records
+                res["per_shard"] = dict(reservation.per_shard)
         seq = int(started.plan.saga_id.rsplit("-", 1)[1])
         return _StartRecord(seq, self.tenant, self._file_token, started, res, first)
 
@@ -747,6 +749,7 @@ class Journal:
         return Reservation(
             str(d["saga_id"]), str(d["pair"]), int(d["contracts"]),
             {str(k): int(v) for k, v in d["per_venue"].items()}, int(d["ts_ns"]),
+            {str(k): int(v) for k, v in d.get("per_shard", {}).items()},
         )
 
     def endings(self) -> dict[str, int]:

@@ -19,7 +19,7 @@ from arbiter.core.positions import PositionBook
 from arbiter.core.risk import RiskBook, RiskDecision
 from arbiter.core.saga import Ending, Saga
 from arbiter.engine.journal import Journal
-from arbiter.venues.base import ExchangeClient
+from arbiter.venues.base import ExchangeClient, unwrap
 
 __all__ = ["RiskManager", "pair_holdings"]
 
@@ -64,6 +64,26 @@ class RiskManager:
     async def refresh_balances(self) -> None:
         for venue, client in self.clients.items():
             self.book.set_balance(venue, int(await client.balance()))
+            await self._refresh_shards(venue, client)
+
+    async def _refresh_shards(self, venue: str, client: ExchangeClient) -> None:
+        """Per-shard collateral and the shard of every pair market, where the venue shards
+        (Kalshi's client has ``shard_balances``/``shard_of``; docs
+        /getting_started/exchange_sharding). A market whose shard cannot be learnt stays
+        unknown, and the risk check refuses to trade it (never "shard 0" by default)."""
+        inner = unwrap(client)
+        shard_balances = getattr(inner, "shard_balances", None)
+        shard_of = getattr(inner, "shard_of", None)
+        if shard_balances is None or shard_of is None:
+            return
+        balances = await shard_balances()
+        self.book.set_shard_balances(venue, {int(k): int(v) for k, v in balances.items()})
+        markets = sorted({p.kalshi_ticker for p in self.pairs.values()}) if venue == "kalshi" else []
+        for market in markets:
+            try:
+                self.book.set_market_shard(venue, market, int(await shard_of(market)))
+            except Exception as exc:  # unknown shard: the risk check blocks this market
+                log.warning("%s: exchange shard of %s unknown: %s", venue, market, exc)
 
     def check_and_reserve(self, saga_id: str, opp: Opportunity) -> RiskDecision:
         decision = self.book.check_and_reserve(saga_id, opp, self.clock())

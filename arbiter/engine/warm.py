@@ -122,8 +122,8 @@ class PathWarmer:
         ticker = pair.kalshi_ticker
         self._tokens = [self.detector.token_book(t)
                         for t in (pair.polymarket_yes_token, pair.polymarket_no_token)]
-        self.feed = KalshiFeed(KalshiConfig(), None, [ticker], ticks={ticker: pair.kalshi_tick},
-                               on_book=self._on_book)
+        self.feed = KalshiFeed(KalshiConfig(), None, [ticker], grids={ticker: pair.kalshi_price_grid},
+                               check_grids=False, on_book=self._on_book)
         book = self.detector.kalshi_book(ticker)
         self.feed.books[ticker] = book
         self._seq = 1

@@ -320,7 +320,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("kind", choices=["kalshi", "polymarket", "secret"])
     p.add_argument("--name", help="credential name (default: the kind)")
     p.add_argument("--key-id", help="Kalshi API key id")
-    p.add_argument("--private-key-file", help="Kalshi RSA private key PEM file ('-' for stdin)")
+    p.add_argument("--private-key-file", help="Kalshi private key PEM file, RSA or Ed25519 ('-' for stdin)")
     p.add_argument("--from-file", help="JSON (polymarket) or raw value (secret) file; '-' for stdin")
     p.set_defaults(func=_guard(_cmd_put))
 

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from arbiter.core.book import Outcome
-from arbiter.core.units import UnitError, money_str, parse_price, parse_size, price_str, size_str
+from arbiter.core.units import Money, UnitError, money_str, parse_price, parse_size, price_str, size_str
 from arbiter.ops.cli import UsageError
 from arbiter.venues.base import (
     Action,
@@ -41,6 +41,7 @@ from arbiter.venues.base import (
     PositionReport,
     TimeInForce,
     VenueError,
+    unwrap,
 )
 
 __all__ = ["SIM_MODULES", "VENUES", "Check", "register"]
@@ -230,14 +231,25 @@ def _order_list(args: argparse.Namespace) -> int:
 
 
 def _balance(args: argparse.Namespace) -> int:
+    async def read(c: ExchangeClient) -> tuple[Money, dict[int, Money] | None]:
+        # collateral per exchange shard where the venue has shards (Kalshi, docs
+        # /getting_started/exchange_sharding): an order can only use its market's shard
+        shards = getattr(unwrap(c), "shard_balances", None)
+        return await c.balance(), (await shards() if shards is not None else None)
+
     try:
-        amount = _run(args, lambda c: c.balance())
+        amount, shards = _run(args, read)
     except VenueError as exc:
         return _venue_error(args, exc)
     if args.json:
-        print(json.dumps({"venue": args.venue, "balance": money_str(amount)}))
+        out: dict[str, Any] = {"venue": args.venue, "balance": money_str(amount)}
+        if shards is not None:
+            out["shards"] = {str(k): money_str(v) for k, v in sorted(shards.items())}
+        print(json.dumps(out))
     else:
-        print(f"{args.venue} balance: ${money_str(amount)}")
+        per = "" if not shards or len(shards) < 2 else " (" + ", ".join(
+            f"shard {k}: ${money_str(v)}" for k, v in sorted(shards.items())) + ")"
+        print(f"{args.venue} balance: ${money_str(amount)}{per}")
     return 0
 
 

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Final, Protocol, runtime_checkable
 
 from arbiter.core.book import Outcome
-from arbiter.core.units import Money, Price, Size, price_str, size_str
+from arbiter.core.units import PRICE_SCALE, Money, Price, Size, price_str, size_str
 
 __all__ = [
     "Action",
@@ -42,6 +42,7 @@ __all__ = [
     "TransientError",
     "UnknownStatusError",
     "VenueError",
+    "in_terms_of",
     "submit",
     "unwrap",
 ]
@@ -190,6 +191,12 @@ class OrderAck:
     fees: Money = ZERO_MONEY
     ts_ms: int | None = None
     simulated: bool = False
+    #: exact cost of the filled part in the order's own terms, when the venue's average price is
+    #: finer than a ``Price`` (Kalshi reports averages with up to 6 decimals); ``None``: use
+    #: ``avg_fill_price`` (or ``price``) x ``filled``
+    fill_cost: Money | None = None
+    #: the exchange shard the order lives on (Kalshi ``exchange_index``), when the venue says
+    exchange_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +213,7 @@ class FillReport:
     fee: Money
     is_taker: bool
     ts_ms: int
+    exchange_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +227,7 @@ class PositionReport:
     cost: Money | None = None
     realized_pnl: Money | None = None
     fees_paid: Money | None = None
+    exchange_index: int | None = None
 
 
 # -- the protocol ------------------------------------------------------------------------------
@@ -275,6 +284,36 @@ def submit(client: ExchangeClient, request: OrderRequest) -> Awaitable[OrderAck]
         pending: Awaitable[OrderAck] = fast(request)
         return pending
     return client.place_order(request)
+
+
+def in_terms_of(ack: OrderAck, outcome: Outcome, action: Action) -> OrderAck:
+    """``ack`` re-expressed as ``action`` on ``outcome``, for a binary market with one book.
+
+    Buying NO at q and selling YES at 1 - q are one and the same order on a venue with a single
+    YES book (Kalshi: both are ``outcome_side=no``, ``book_side=ask``, docs
+    ``/getting_started/order_direction``), so a venue can only report the direction, not which
+    of the two the trader asked for. The caller that knows what it sent uses this to read the
+    answer in its own vocabulary: the price becomes 1 - price and the cost of ``n`` filled
+    contracts becomes ``n x $1 - cost``. A direction that is not the same order (buy YES read
+    back for a buy NO) is a :class:`ValueError`: that is another order, never one to reinterpret.
+    """
+    if ack.outcome is outcome and ack.action is action:
+        return ack
+    if ack.outcome is outcome or ack.action is action:
+        raise ValueError(
+            f"order {ack.order_id} is {ack.action.value} {ack.outcome.value}, "
+            f"not {action.value} {outcome.value} or its mirror"
+        )
+    avg = ack.avg_fill_price
+    cost = ack.fill_cost
+    return replace(
+        ack,
+        outcome=outcome,
+        action=action,
+        price=Price(PRICE_SCALE - ack.price),
+        avg_fill_price=None if avg is None else Price(PRICE_SCALE - avg),
+        fill_cost=None if cost is None else Money(ack.filled * PRICE_SCALE - cost),
+    )
 
 
 # -- dry run -----------------------------------------------------------------------------------

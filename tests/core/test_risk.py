@@ -117,3 +117,30 @@ def test_restore_holds_capital_for_a_recovered_saga() -> None:
     fresh = funded(balance=6 * DOLLAR)
     fresh.restore(d.reservation)
     assert fresh.check_and_reserve("s-2", opportunity(), NOW).reason is Reason.BALANCE
+
+
+def test_a_leg_must_fit_in_the_collateral_of_its_markets_shard() -> None:
+    """Kalshi holds collateral per exchange shard (docs /getting_started/exchange_sharding):
+    the venue's total is not what an order on a shard-1 market can use."""
+    from arbiter.core.risk import shard_key
+    from tests.engine.factories import PAIR
+
+    book = funded()
+    opp = opportunity()  # Kalshi leg: 10 YES at 0.40 = $4 on PAIR.kalshi_ticker
+    book.set_shard_balances("kalshi", {0: 997 * DOLLAR, 1: 3 * DOLLAR})
+    unknown = book.check_and_reserve("s-1", opp, NOW)
+    assert unknown.reason is Reason.BALANCE_UNKNOWN and "shard of" in unknown.detail
+    book.set_market_shard("kalshi", PAIR.kalshi_ticker, 1)
+    short = book.check_and_reserve("s-2", opp, NOW)  # $1000 in total, $3 where it trades
+    assert short.reason is Reason.BALANCE and "kalshi shard 1" in short.detail
+    book.set_shard_balances("kalshi", {0: 990 * DOLLAR, 1: 10 * DOLLAR})
+    ok = book.check_and_reserve("s-3", opp, NOW)
+    assert ok.approved and ok.reservation is not None
+    assert ok.reservation.per_shard == {shard_key("kalshi", 1): 4000 * 10 * C}
+    assert book.available_on_shard("kalshi", 1) == 6 * DOLLAR
+    again = book.check_and_reserve("s-4", opportunity(size=20), NOW)  # $8 > $6 left there
+    assert again.reason is Reason.BALANCE
+    book.release("s-3")
+    assert book.available_on_shard("kalshi", 1) == 10 * DOLLAR
+    book.set_shard_balances("kalshi", {0: 1000 * DOLLAR})  # shard 1 not reported: unknown
+    assert book.check_and_reserve("s-5", opp, NOW).reason is Reason.BALANCE_UNKNOWN

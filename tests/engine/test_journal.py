@@ -115,3 +115,16 @@ def test_intents_mode_fsyncs_intents_only(tmp_path: Path) -> None:
         j.record(saga, OrderFinal("L1", "o1", "canceled", 0, 0, 0, "ack", "", 3))
         assert seen == [2, 1]  # FULL for the intent, NORMAL for the answer
         assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+
+
+def test_a_reservation_on_a_collateral_shard_survives_reopen(tmp_path: Path) -> None:
+    """Kalshi collateral is per exchange shard (ADR 0111): a recovered saga holds its shard."""
+    path = tmp_path / "j.db"
+    held = {"kalshi#1": 40_000 * C}
+    with Journal(path) as j:
+        sid = j.new_saga_id()
+        j.start(Started(plan_saga(sid, opportunity(), PAIR), 1),
+                Reservation(sid, "FED", 10 * C, {"kalshi": 40_000 * C}, 1, held))
+    with Journal(path) as j:
+        assert j.reservation(sid) == Reservation(sid, "FED", 10 * C, {"kalshi": 40_000 * C}, 1,
+                                                 held)

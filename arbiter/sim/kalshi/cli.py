@@ -15,7 +15,8 @@ def _run(args: argparse.Namespace) -> int:
         scenario = None if args.no_makers else load_scenario(args.scenario)
         sim = build_sim(
             args.accounts, scenario, seed=args.seed, ts_window_ms=args.ts_window_ms,
-            live_2026=args.live_2026, legacy_ws=args.legacy_ws, rate_tier=args.rate_limit,
+            legacy_sdk=args.legacy_sdk, legacy_ws=args.legacy_ws, rate_tier=args.rate_limit,
+            shards=_shards(args.shard), ws_auth_required=not args.public_ws,
         )
     except (SimConfigError, KeyFileError) as exc:
         raise UsageError(str(exc)) from None
@@ -31,6 +32,16 @@ def _run(args: argparse.Namespace) -> int:
     return serve_until_signalled(start, sim.stop, "local Kalshi stopped")
 
 
+def _shards(specs: list[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for spec in specs or []:
+        ticker, sep, index = spec.partition("=")
+        if not sep or not ticker or not index.isdigit():
+            raise UsageError(f"--shard wants TICKER=INDEX, got {spec!r}")
+        out[ticker] = int(index)
+    return out
+
+
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("kalshi", help="wire-compatible local Kalshi (REST + WebSocket)")
     p.add_argument("--host", default="127.0.0.1")
@@ -41,10 +52,15 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ts-window-ms", type=int, default=30_000,
                    help="accepted signature timestamp skew")
-    p.add_argument("--live-2026", action="store_true",
-                   help="answer the legacy order endpoints with 410 like the live venue")
+    p.add_argument("--legacy-sdk", action="store_true",
+                   help="answer as the SDK era did (legacy order endpoints, integer fields, "
+                   "side/action) instead of 410 like the live venue; for kalshi-python-sync 3.2.0")
+    p.add_argument("--shard", action="append", metavar="TICKER=INDEX",
+                   help="pin a market to an exchange shard (repeatable; default shard 0)")
     p.add_argument("--legacy-ws", action="store_true",
                    help="also emit the SDK-era integer fields on WebSocket frames")
+    p.add_argument("--public-ws", action="store_true",
+                   help="accept unsigned WebSocket upgrades for public channels (older docs)")
     p.add_argument("--rate-limit", choices=sorted(RATE_TIERS),
                    help="enforce the venue's token buckets for this tier")
     p.set_defaults(func=_run)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from fractions import Fraction
 from typing import Any, Final
 
@@ -42,6 +42,7 @@ from arbiter.core.matching import (
     TimeInForce,
 )
 from arbiter.core.matching import OrderStatus as EngineStatus
+from arbiter.core.price_grid import STRUCTURES, PriceGrid
 from arbiter.core.units import (
     CENT,
     MONEY_SCALE,
@@ -93,20 +94,45 @@ class Position:
 
 @dataclass
 class Account:
+    """One member; collateral is held per exchange shard (docs
+    ``/getting_started/exchange_sharding``: "Programmatic traders must preallocate collateral on
+    a given exchange shard before order placement"). Starting cash sits on shard 0."""
+
     key_id: str
-    public_key: Any  # RSAPublicKey (None for internal makers)
-    cash: int
+    public_key: Any  # RSA or Ed25519 public key (None for internal makers)
+    initial_cash: InitVar[int]
     unlimited: bool = False
-    reserved: int = 0
+    shard_cash: dict[int, int] = field(default_factory=dict)
+    shard_reserved: dict[int, int] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     fills: list[dict[str, Any]] = field(default_factory=list)
     order_ids: list[str] = field(default_factory=list)
     #: client_order_id -> latest order id using it (the duplicate check needs only that one)
     cids: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self, initial_cash: int) -> None:
+        self.shard_cash[0] = initial_cash
+
+    @property
+    def cash(self) -> int:
+        return sum(self.shard_cash.values())
+
+    @property
+    def reserved(self) -> int:
+        return sum(self.shard_reserved.values())
+
     @property
     def available(self) -> int:
         return self.cash - self.reserved
+
+    def available_on(self, shard: int) -> int:
+        return self.shard_cash.get(shard, 0) - self.shard_reserved.get(shard, 0)
+
+    def add_cash(self, shard: int, amount: int) -> None:
+        self.shard_cash[shard] = self.shard_cash.get(shard, 0) + amount
+
+    def add_reserved(self, shard: int, amount: int) -> None:
+        self.shard_reserved[shard] = self.shard_reserved.get(shard, 0) + amount
 
 
 @dataclass
@@ -133,10 +159,20 @@ class SimOrder:
     taker_cost: int = 0
     maker_cost: int = 0
     expiration_ts: int | None = None
+    shard: int = 0
 
     @property
     def yes_price(self) -> int:
         return self.price if self.side == "yes" else PRICE_SCALE - self.price
+
+    @property
+    def outcome_side(self) -> str:
+        """yes for a YES-book bid (buy YES / sell NO), no for an ask (docs order_direction)."""
+        return "yes" if self.engine.side is OrderSide.BUY else "no"
+
+    @property
+    def book_side(self) -> str:
+        return "bid" if self.engine.side is OrderSide.BUY else "ask"
 
     @property
     def status(self) -> str:
@@ -201,6 +237,10 @@ class SimMarket:
     market_id: str = ""
     created_s: float = field(default_factory=time.time)
     series_ticker: str = ""
+    #: the exchange shard (matching engine) the market is pinned to
+    exchange_index: int = 0
+    #: the market's price grid (``price_level_structure`` / ``price_ranges``)
+    grid: PriceGrid = field(default_factory=lambda: STRUCTURES["linear_cent"])
 
     @property
     def tick(self) -> int:
@@ -256,10 +296,17 @@ class Exchange:
         return series
 
     def add_market(
-        self, ticker: str, title: str, tick: int = 100, series: str | None = None
+        self, ticker: str, title: str, tick: int = 100, series: str | None = None,
+        structure: str | None = None, exchange_index: int = 0,
     ) -> SimMarket:
         """A market of ``series`` (default: the ticker's first segment, Kalshi's naming:
-        series ``KXBTC``, event ``KXBTC-25DEC31``, market ``KXBTC-25DEC31-B100000``)."""
+        series ``KXBTC``, event ``KXBTC-25DEC31``, market ``KXBTC-25DEC31-B100000``) on the
+        price level ``structure`` (default: the uniform structure of ``tick``)."""
+        if structure is not None:
+            grid = PriceGrid.structure(structure)
+        else:
+            grid = STRUCTURES["linear_cent" if tick == 100 else "deci_cent"] if tick in (
+                100, 10) else PriceGrid.uniform(tick)
         event = ticker.rsplit("-", 1)[0] if "-" in ticker else ticker
         series_ticker = series or ticker.split("-", 1)[0]
         if series_ticker not in self.series:
@@ -268,9 +315,11 @@ class Exchange:
             ticker,
             event,
             title,
-            MatchingBook(ticker, tick=tick, lot=SIZE_SCALE // 100),
+            MatchingBook(ticker, tick=grid.tick, lot=SIZE_SCALE // 100),
             market_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}")),
             series_ticker=series_ticker,
+            exchange_index=exchange_index,
+            grid=grid,
         )
         self.markets[ticker] = market
         return market
@@ -285,6 +334,18 @@ class Exchange:
             except KalshiFeeError as exc:
                 raise SimError(400, "unsupported_fee_type", str(exc)) from None
         return self.series[market.series_ticker].fees()
+
+    def transfer(self, key_id: str, source: int, destination: int, amount: int) -> None:
+        """Move available cash between shards at once (the venue's
+        ``POST /portfolio/intra_exchange_instance_transfer``)."""
+        acct = self.accounts[key_id]
+        if amount <= 0 or source == destination:
+            raise SimError(400, "invalid_parameters", "amount must be positive, shards distinct")
+        if amount > acct.available_on(source):
+            raise SimError(400, "insufficient_balance",
+                           f"shard {source} has ${format_money(acct.available_on(source), 2)}")
+        acct.add_cash(source, -amount)
+        acct.add_cash(destination, amount)
 
     def _next_order_id(self) -> str:
         self._n_orders += 1
@@ -342,9 +403,12 @@ class Exchange:
             raise SimError(400, "invalid_parameters", f"unknown time_in_force {tif_name!r}")
         if tif is TimeInForce.IOC and expiration_ts is not None:
             raise SimError(400, "invalid_parameters", "expiration_ts is not allowed with IOC")
-        if not 0 < price < PRICE_SCALE or price % market.tick:
+        if not market.grid.contains(price if side == "yes" else PRICE_SCALE - price):
+            shown = format_price(price) if 0 < price < PRICE_SCALE else str(price)
             raise SimError(
-                400, "invalid_price", f"price {format_price(price)} is not on the market's grid"
+                400, "invalid_price",
+                f"{ticker}: price {shown} is not on the market's price grid "
+                f"({market.grid.describe()})",
             )
         if count <= 0 or count % (SIZE_SCALE // 100):
             raise SimError(400, "invalid_count", "count must be positive with at most 2 decimals")
@@ -374,11 +438,13 @@ class Exchange:
             int(fees.maker.order_fee([(unit_cost, count)])),
         )
         need = unit_cost * opening + fee_bound
-        if not acct.unlimited and need > acct.available:
+        shard = market.exchange_index
+        free = acct.available_on(shard)
+        if not acct.unlimited and need > free:
             raise SimError(
                 400, "insufficient_balance",
                 f"order needs ${format_money(need, 2) if need % CENT == 0 else format_money(need)}"
-                f", available ${format_money(acct.available - acct.available % CENT, 2)}",
+                f", available ${format_money(free - free % CENT, 2)} on exchange index {shard}",
             )
         order_id = self._next_order_id()
         engine = Order(
@@ -394,7 +460,7 @@ class Exchange:
         now_s = now_ns / 1e9
         sim = SimOrder(
             order_id, client_order_id, key_id, ticker, side, action, price, engine, tif,
-            now_s, now_s, expiration_ts=expiration_ts,
+            now_s, now_s, expiration_ts=expiration_ts, shard=shard,
         )
         engine.meta = sim
         before = self._levels_before(market)
@@ -415,7 +481,7 @@ class Exchange:
             sim.reserve_per_unit = unit_cost
             # reserve only for the opening part still resting (reduced as fills come in)
             sim.reserved = unit_cost * min(opening, engine.remaining)
-            acct.reserved += sim.reserved
+            acct.add_reserved(shard, sim.reserved)
         for fill in result.fills:
             self._settle_fill(fill, market, now_ns)
         for canceled in [*result.self_trade_canceled, *result.expired]:
@@ -445,7 +511,7 @@ class Exchange:
     def _release(self, sim: SimOrder | None) -> None:
         if sim is None or not sim.reserved:
             return
-        self.accounts[sim.account].reserved -= sim.reserved
+        self.accounts[sim.account].add_reserved(sim.shard, -sim.reserved)
         sim.reserved = 0
 
     def _settle_fill(self, fill: Fill, market: SimMarket, now_ns: int) -> None:
@@ -471,7 +537,7 @@ class Exchange:
                 sim.taker_fees += fee
             else:
                 sim.maker_fees += fee
-            self._apply_position(acct, market.ticker, buys_yes, price, size, fee, now_ns)
+            self._apply_position(acct, market, buys_yes, price, size, fee, now_ns)
             if is_taker:
                 sim.taker_cost += price * size if sim.side == "yes" else (PRICE_SCALE - price) * size
             else:
@@ -481,18 +547,21 @@ class Exchange:
                 if not sim.engine.is_open:
                     release = sim.reserved
                 sim.reserved -= release
-                acct.reserved -= release
+                acct.add_reserved(sim.shard, -release)
             sim.updated_s = now_ns / 1e9
             if acct.unlimited:
                 continue
             side_price = price if sim.side == "yes" else PRICE_SCALE - price
             record = {
                 "fill_id": f"{trade_id}-{'t' if is_taker else 'm'}",
+                "exchange_index": market.exchange_index,
                 "trade_id": trade_id,
                 "order_id": sim.order_id,
                 "client_order_id": sim.client_order_id,
                 "ticker": market.ticker,
                 "market_ticker": market.ticker,
+                "outcome_side": sim.outcome_side,
+                "book_side": sim.book_side,
                 "side": sim.side,
                 "action": sim.action,
                 "count": size // SIZE_SCALE,
@@ -507,6 +576,7 @@ class Exchange:
                 "fee_cost": format_money(fee, 4) if fee % (MONEY_SCALE // 10_000) == 0
                 else format_money(fee),
                 "is_taker": is_taker,
+                "subaccount_number": 0,
                 "created_time": _rfc3339(now_ns / 1e9),
                 "ts": now_ns // 1_000_000_000,
                 "ts_ms": now_ns // 1_000_000,
@@ -532,14 +602,15 @@ class Exchange:
 
     @staticmethod
     def _apply_position(
-        acct: Account, ticker: str, buys_yes: bool, yes_price: int, size: int, fee: int,
+        acct: Account, market: SimMarket, buys_yes: bool, yes_price: int, size: int, fee: int,
         now_ns: int,
     ) -> None:
-        pos = acct.positions.setdefault(ticker, Position())
+        shard = market.exchange_index
+        pos = acct.positions.setdefault(market.ticker, Position())
         pos.fees += fee
         pos.traded += yes_price * size
         pos.updated_s = now_ns // 1_000_000_000
-        acct.cash -= fee
+        acct.add_cash(shard, -fee)
         direction = 1 if buys_yes else -1
         # closing part: opposite holding sold at its own side's price
         holding = -pos.net * direction  # >0 when we hold the opposite side
@@ -549,12 +620,12 @@ class Exchange:
             basis = pos.cost * close // abs(pos.net)
             pos.cost -= basis
             pos.realized += proceeds - basis
-            acct.cash += proceeds
+            acct.add_cash(shard, proceeds)
             pos.net += direction * close
         opening = size - close
         if opening:
             cost = (yes_price if buys_yes else PRICE_SCALE - yes_price) * opening
-            acct.cash -= cost
+            acct.add_cash(shard, -cost)
             pos.cost += cost
             pos.net += direction * opening
         pos.realized -= fee
@@ -589,42 +660,99 @@ class Exchange:
             market.book.prune()
         return len(gone)
 
-    # -- settlement -------------------------------------------------------------------------
-    def settle(self, ticker: str, result: str, now_ns: int | None = None) -> list[BookDelta]:
-        """Close the market, cancel its orders and pay $1 per winning contract."""
-        now_ns = time.time_ns() if now_ns is None else now_ns
-        if result not in ("yes", "no"):
-            raise SimError(400, "invalid_parameters", "result must be yes or no")
-        market = self.markets.get(ticker)
-        if market is None:
-            raise SimError(404, "market_not_found", f"market {ticker} not found")
+    # -- lifecycle (docs /getting_started/market_lifecycle) ------------------------------------
+    def _cancel_all(self, market: SimMarket, now_ns: int) -> list[BookDelta]:
         deltas: list[BookDelta] = []
         for order in market.book.open_orders():
             _, _, d = self.cancel(order.account, order.order_id, now_ns)
             deltas.extend(d)
+        return deltas
+
+    def _lifecycle_market(self, ticker: str) -> SimMarket:
+        market = self.markets.get(ticker)
+        if market is None:
+            raise SimError(404, "market_not_found", f"market {ticker} not found")
+        return market
+
+    def deactivate(self, ticker: str) -> list[dict[str, Any]]:
+        """active -> inactive: trading paused (event ``deactivated``); orders stay resting."""
+        market = self._lifecycle_market(ticker)
+        if market.status != "active":
+            raise SimError(400, "invalid_parameters", f"market {ticker} is {market.status}")
+        market.status = "inactive"
+        return [{"market_ticker": ticker, "event_type": "deactivated", "is_deactivated": True}]
+
+    def activate(self, ticker: str, now_ns: int | None = None
+                 ) -> tuple[list[dict[str, Any]], list[BookDelta]]:
+        """inactive -> active (event ``activated``): "all resting orders are cancelled on this
+        reactivation" (docs)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        market = self._lifecycle_market(ticker)
+        if market.status != "inactive":
+            raise SimError(400, "invalid_parameters", f"market {ticker} is {market.status}")
+        deltas = self._cancel_all(market, now_ns)
+        market.status = "active"
+        return [{"market_ticker": ticker, "event_type": "activated", "is_deactivated": False}], deltas
+
+    def close(self, ticker: str, now_ns: int | None = None
+              ) -> tuple[list[dict[str, Any]], list[BookDelta]]:
+        """Closed ahead of schedule (event ``close_date_updated`` with a past ``close_ts``): no
+        new orders, resting ones cancelled."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        market = self._lifecycle_market(ticker)
+        deltas = self._cancel_all(market, now_ns)
+        market.status = "closed"
+        return [{"market_ticker": ticker, "event_type": "close_date_updated",
+                 "close_ts": now_ns // 1_000_000_000}], deltas
+
+    # -- settlement -------------------------------------------------------------------------
+    def settle(self, ticker: str, result: str, now_ns: int | None = None) -> list[BookDelta]:
+        """Close the market, cancel its orders and pay $1 per winning contract (the market ends
+        ``finalized``, the status the live venue and kalshi-python-sync 3.34.0 use)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if result not in ("yes", "no"):
+            raise SimError(400, "invalid_parameters", "result must be yes or no")
+        market = self._lifecycle_market(ticker)
+        deltas = self._cancel_all(market, now_ns)
         for acct in self.accounts.values():
             pos = acct.positions.get(ticker)
             if pos is None or not pos.net:
                 continue
             wins = (pos.net > 0) == (result == "yes")
             payout = abs(pos.net) * ONE_DOLLAR_MONEY // SIZE_SCALE if wins else 0
-            acct.cash += payout
+            acct.add_cash(market.exchange_index, payout)
             pos.realized += payout - pos.cost
             pos.cost = 0
             pos.net = 0
-        market.status = "settled"
+        market.status = "finalized"
         market.result = result
         return deltas
 
+    @staticmethod
+    def settle_events(ticker: str, result: str, now_ns: int | None = None) -> list[dict[str, Any]]:
+        """The ``market_lifecycle_v2`` messages of a settlement: ``determined`` then ``settled``."""
+        now_s = (time.time_ns() if now_ns is None else now_ns) // 1_000_000_000
+        return [
+            {"market_ticker": ticker, "event_type": "determined", "result": result,
+             "determination_ts": now_s},
+            {"market_ticker": ticker, "event_type": "settled", "result": result,
+             "settled_ts": now_s},
+        ]
+
     # -- wire views -------------------------------------------------------------------------
-    def order_json(self, sim: SimOrder) -> dict[str, Any]:
+    def order_json(self, sim: SimOrder, legacy: bool = False) -> dict[str, Any]:
+        """An Order as the venue shows it: ``outcome_side``/``book_side`` and fixed-point fields
+        (SDK 3.34.0 ``models/order.py``); ``legacy`` adds the SDK-era integer fields and the
+        deprecated ``side``/``action`` (SDK 3.2.0 requires them)."""
         e = sim.engine
         yes_p = sim.yes_price
-        return {
+        out = {
             "order_id": sim.order_id,
             "user_id": sim.account,
             "client_order_id": sim.client_order_id,
             "ticker": sim.ticker,
+            "outcome_side": sim.outcome_side,
+            "book_side": sim.book_side,
             "side": sim.side,
             "action": sim.action,
             "type": "limit",
@@ -653,18 +781,26 @@ class Exchange:
             "expiration_time": _rfc3339(sim.expiration_ts) if sim.expiration_ts else None,
             "self_trade_prevention_type": "taker_at_cross",
             "subaccount_number": 0,
+            "exchange_index": self.markets[sim.ticker].exchange_index,
         }
+        return out if legacy else _live(out, LEGACY_ORDER_FIELDS)
 
-    def market_json(self, m: SimMarket) -> dict[str, Any]:
+    def fill_json(self, record: dict[str, Any], legacy: bool = False) -> dict[str, Any]:
+        return record if legacy else _live(record, LEGACY_FILL_FIELDS)
+
+    def market_json(self, m: SimMarket, legacy: bool = False) -> dict[str, Any]:
+        """A Market with every field SDK 3.34.0 ``models/market.py`` requires; an empty side is
+        quoted with the sentinels "0.0000" (no bid) / "1.0000" (no ask)."""
         book = m.book
         bid, ask = book.best_bid(), book.best_ask()
         yes_bid = bid or 0
         yes_ask = ask or PRICE_SCALE
+        top_bid = book.depth(OrderSide.BUY, 1)
+        top_ask = book.depth(OrderSide.SELL, 1)
         created = _rfc3339(m.created_s)
         close = _rfc3339(m.created_s + 86400 * 30)
-        step = format_price(m.tick)
-        structure = "linear_cent" if m.tick == 100 else "deci_cent"
-        return {
+        structure = m.grid.name or "linear_cent"
+        out = {
             "ticker": m.ticker,
             "event_ticker": m.event_ticker,
             "market_type": "binary",
@@ -673,6 +809,7 @@ class Exchange:
             "yes_sub_title": "Yes",
             "no_sub_title": "No",
             "created_time": created,
+            "updated_time": created,
             "open_time": created,
             "close_time": close,
             "expiration_time": close,
@@ -690,6 +827,8 @@ class Exchange:
             "no_bid_dollars": format_price(PRICE_SCALE - yes_ask),
             "no_ask_dollars": format_price(PRICE_SCALE - yes_bid),
             "last_price_dollars": format_price(m.last_price),
+            "yes_bid_size_fp": format_size(top_bid[0][1] if top_bid else 0, 2),
+            "yes_ask_size_fp": format_size(top_ask[0][1] if top_ask else 0, 2),
             "volume": m.volume // SIZE_SCALE,
             "volume_24h": m.volume // SIZE_SCALE,
             "volume_fp": format_size(m.volume, 2),
@@ -709,20 +848,26 @@ class Exchange:
             "liquidity": 0,
             "liquidity_dollars": "0.0000",
             "expiration_value": "",
+            "settlement_bounds_type": "default",
             "category": "Simulated",
             "risk_limit_cents": 0,
             "tick_size": max(1, m.tick // 100),
             "rules_primary": f"Resolves per the local simulator's settle command ({m.ticker}).",
             "rules_secondary": "",
             "price_level_structure": structure,
-            "price_ranges": [{"start": step, "end": format_price(PRICE_SCALE - m.tick),
-                              "step": step}],
+            # as the live venue writes them: bounds 0 and 1 inclusive, 4-decimal dollar strings
+            "price_ranges": [{"start": _dollars4(r.start), "end": _dollars4(r.end),
+                              "step": _dollars4(r.step)} for r in m.grid.ranges],
             "fractional_trading_enabled": False,
+            "exchange_index": m.exchange_index,
         }
+        return out if legacy else _live(out, LEGACY_MARKET_FIELDS)
 
-    def position_json(self, ticker: str, pos: Position, resting: int) -> dict[str, Any]:
-        return {
+    def position_json(self, ticker: str, pos: Position, resting: int, legacy: bool = False
+                      ) -> dict[str, Any]:
+        out = {
             "ticker": ticker,
+            "exchange_index": self.markets[ticker].exchange_index,
             "total_traded": _money_cents(pos.traded),
             "total_traded_dollars": _money4(pos.traded),
             "position": pos.net // SIZE_SCALE,
@@ -736,8 +881,9 @@ class Exchange:
             "fees_paid_dollars": _money4(pos.fees),
             "last_updated_ts": _rfc3339(pos.updated_s),
         }
+        return out if legacy else _live(out, LEGACY_POSITION_FIELDS)
 
-    def event_positions_json(self, acct: Account) -> list[dict[str, Any]]:
+    def event_positions_json(self, acct: Account, legacy: bool = False) -> list[dict[str, Any]]:
         events: dict[str, list[Position]] = {}
         for ticker, pos in acct.positions.items():
             events.setdefault(self.markets[ticker].event_ticker, []).append(pos)
@@ -746,18 +892,20 @@ class Exchange:
             cost = sum(p.cost for p in plist)
             realized = sum(p.realized for p in plist)
             fees = sum(p.fees for p in plist)
-            out.append({
+            row = {
                 "event_ticker": event,
                 "total_cost": _money_cents(cost),
                 "total_cost_dollars": _money4(cost),
                 "total_cost_shares": sum(abs(p.net) for p in plist) // SIZE_SCALE,
+                "total_cost_shares_fp": format_size(sum(abs(p.net) for p in plist), 2),
                 "event_exposure": _money_cents(cost),
                 "event_exposure_dollars": _money4(cost),
                 "realized_pnl": _money_cents(realized),
                 "realized_pnl_dollars": _money4(realized),
                 "fees_paid": _money_cents(fees),
                 "fees_paid_dollars": _money4(fees),
-            })
+            }
+            out.append(row if legacy else _live(row, LEGACY_EVENT_POSITION_FIELDS))
         return out
 
 
@@ -790,6 +938,34 @@ def _last_per_level(changes: list[LevelChange]) -> list[LevelChange]:
     return list(final.values())
 
 
+#: fields the live venue dropped (integer cents/counts removed 2026-03-12, venues.md §0) or
+#: deprecated (``side``/``action``, docs order_direction); served only in legacy mode
+LEGACY_ORDER_FIELDS: Final = frozenset({
+    "side", "action", "yes_price", "no_price", "fill_count", "remaining_count", "initial_count",
+    "taker_fees", "maker_fees", "taker_fill_cost", "maker_fill_cost", "queue_position",
+})
+LEGACY_FILL_FIELDS: Final = frozenset({
+    "side", "action", "count", "price", "yes_price", "no_price", "yes_price_fixed",
+    "no_price_fixed", "post_position_fp",
+})
+LEGACY_MARKET_FIELDS: Final = frozenset({
+    "response_price_units", "yes_bid", "yes_ask", "no_bid", "no_ask", "last_price", "volume",
+    "volume_24h", "open_interest", "notional_value", "previous_yes_bid", "previous_yes_ask",
+    "previous_price", "liquidity", "liquidity_dollars", "risk_limit_cents", "tick_size",
+})
+LEGACY_POSITION_FIELDS: Final = frozenset({
+    "total_traded", "position", "market_exposure", "realized_pnl", "resting_orders_count",
+    "fees_paid",
+})
+LEGACY_EVENT_POSITION_FIELDS: Final = frozenset({
+    "total_cost", "total_cost_shares", "event_exposure", "realized_pnl", "fees_paid",
+})
+
+
+def _live(obj: dict[str, Any], legacy_fields: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in legacy_fields}
+
+
 def _revenue(pos: Position | None, buys_yes: bool, yes_price: int, size: int) -> int:
     """Signed cash of one fill before fees (docs fee_rounding: negative for buyers).
 
@@ -802,6 +978,11 @@ def _revenue(pos: Position | None, buys_yes: bool, yes_price: int, size: int) ->
     sell_price = PRICE_SCALE - yes_price if buys_yes else yes_price
     buy_price = yes_price if buys_yes else PRICE_SCALE - yes_price
     return sell_price * close - buy_price * (size - close)
+
+
+def _dollars4(price: int) -> str:
+    """A grid bound as a dollar string; 0 and 1 included (``format_price`` refuses them)."""
+    return f"{price // PRICE_SCALE}.{price % PRICE_SCALE:04d}"
 
 
 def _money_cents(amount: int) -> int:

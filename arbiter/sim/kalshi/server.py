@@ -14,13 +14,15 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
+from arbiter.core.matching import OrderSide
 from arbiter.core.units import (
+    CENT,
     PRICE_SCALE,
     SIZE_SCALE,
     UnitError,
@@ -40,7 +42,14 @@ from arbiter.sim.common import (
     load_accounts,
     maker_quotes,
 )
-from arbiter.sim.kalshi.exchange import BookDelta, Exchange, Position, SimError, SimOrder
+from arbiter.sim.kalshi.exchange import (
+    BookDelta,
+    Exchange,
+    Position,
+    SimError,
+    SimOrder,
+    _dollars4,
+)
 from arbiter.venues.kalshi.config import REST_PREFIX, WS_PATH
 from arbiter.venues.kalshi.signing import (
     HEADER_KEY,
@@ -57,7 +66,8 @@ PRIVATE_CHANNELS: Final = frozenset(
     {"orderbook_delta", "fill", "market_positions", "communications", "order_group_updates",
      "user_orders"}
 )
-SIMULATED_CHANNELS: Final = frozenset({"orderbook_delta", "trade", "fill"})
+SIMULATED_CHANNELS: Final = frozenset({"orderbook_delta", "trade", "fill", "market_lifecycle_v2",
+                                       "ticker"})
 KNOWN_CHANNELS: Final = frozenset(
     {"orderbook_delta", "ticker", "trade", "fill", "market_positions", "market_lifecycle_v2",
      "multivariate_market_lifecycle", "communications", "order_group_updates", "user_orders",
@@ -144,17 +154,30 @@ class KalshiSim:
         seed: int = 0,
         faults: FaultSwitches | None = None,
         ts_window_ms: int = 30_000,
-        live_2026: bool = False,
+        legacy_sdk: bool = False,
         legacy_ws: bool = False,
         rate_tier: str | None = None,
         ping_interval_s: float = 10.0,
+        shards: Mapping[str, int] | None = None,
+        ws_auth_required: bool = True,
     ) -> None:
         self.exchange = exchange
+        #: refuse unsigned WebSocket upgrades (the current AsyncAPI: "API key authentication
+        #: required for WebSocket connections"); False: the older quick-start behaviour, public
+        #: channels unsigned and error 9 on private ones
+        self.ws_auth_required = ws_auth_required
         self.scenario = scenario
         self.seed = seed
         self.faults = faults or FaultSwitches(seed=seed)
         self.ts_window_ms = ts_window_ms
-        self.live_2026 = live_2026
+        #: answer as the SDK era did (legacy order mutations, integer fields, ``side``/``action``)
+        #: instead of as the live venue (410 ``deprecated_v1_order_endpoint``, fixed-point only)
+        self.legacy_sdk = legacy_sdk
+        #: test control (``POST /_sim/corrupt_next_create``): fields that overwrite the next
+        #: create answer once the order took effect, to test a client reading a bad answer
+        self.corrupt_next_create: dict[str, Any] = {}
+        #: ticker -> exchange shard for scenario markets (the rest are on shard 0)
+        self.shards = dict(shards or {})
         self.legacy_ws = legacy_ws
         self.rate_tier = rate_tier
         self.ping_interval_s = ping_interval_s
@@ -163,6 +186,9 @@ class KalshiSim:
         self.clock: Callable[[], float] = time.monotonic
         self._conns: set[Connection] = set()
         self._ticker_subs: dict[str, list[Subscription]] = {}
+        #: ``ticker`` channel subscriptions per market, and the top each last saw
+        self._quote_subs: dict[str, list[Subscription]] = {}
+        self._last_top: dict[str, tuple[int, int, int, int, int]] = {}
         self._next_sid = 0
         self._walks: list[tuple[RandomWalk, str]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -252,7 +278,11 @@ class KalshiSim:
                     str(venue.get("fee_multiplier", "1")),
                 )
             if ticker not in self.exchange.markets:
-                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"))
+                shard = self.shards.get(ticker, venue.get("exchange_index", 0))
+                structure = venue.get("price_level_structure")
+                self.exchange.add_market(ticker, m.title, m.tick, venue.get("series"),
+                                         str(structure) if structure else None,
+                                         exchange_index=int(shard))
             walk = RandomWalk(m, self.seed, "kalshi")
             self._walks.append((walk, ticker))
             self._requote(walk, ticker, walk.mid)
@@ -327,8 +357,44 @@ class KalshiSim:
                     f'{{"type":"orderbook_delta","sid":{sub.sid},"seq":{self._next_seq(sub)},{body}'
                 )
                 touched.add(sub.conn)
+        if self._quote_subs:
+            self._publish_tickers({d[0] for d in deltas}, now_ms)
         for conn in touched:
             self._flush(conn)
+
+    def _publish_tickers(self, tickers: Iterable[str], now_ms: int) -> None:
+        """``ticker`` frames for markets whose top of book or last price changed, in the live
+        form (a captured frame: tests/venues/kalshi/fixtures/ws_ticker_ssmd.jsonl); an empty
+        side is the sentinel 0 (bid) / 1 (ask)."""
+        for ticker in tickers:
+            subs = self._quote_subs.get(ticker)
+            market = self.exchange.markets.get(ticker)
+            if not subs or market is None:
+                continue
+            book = market.book
+            bid, ask = book.best_bid() or 0, book.best_ask() or PRICE_SCALE
+            bid_size = book.size_at(OrderSide.BUY, bid) if bid else 0
+            ask_size = book.size_at(OrderSide.SELL, ask) if ask < PRICE_SCALE else 0
+            top = (bid, ask, bid_size, ask_size, market.last_price)
+            if self._last_top.get(ticker) == top:
+                continue
+            self._last_top[ticker] = top
+            msg = {
+                "market_id": market.market_id, "market_ticker": ticker,
+                "price_dollars": _dollars4(market.last_price),
+                "yes_bid_dollars": _dollars4(bid), "yes_ask_dollars": _dollars4(ask),
+                "volume_fp": format_size(market.volume, 2),
+                "open_interest_fp": format_size(market.open_interest, 2),
+                "yes_bid_size_fp": format_size(bid_size, 2),
+                "yes_ask_size_fp": format_size(ask_size, 2),
+                "ts": now_ms // 1000, "ts_ms": now_ms,
+            }
+            if self.legacy_ws:
+                msg.update(price=market.last_price // 100, yes_bid=bid // 100,
+                           yes_ask=ask // 100, volume=market.volume // SIZE_SCALE)
+            for sub in subs:
+                sub.conn.push(json.dumps({"type": "ticker", "sid": sub.sid,
+                                          "seq": self._next_seq(sub), "msg": msg}))
 
     def _flush(self, conn: Connection) -> None:
         """Write a connection's queued frames now, in the publisher's stack.
@@ -377,6 +443,7 @@ class KalshiSim:
                 if sub.channel == "fill":
                     msg = {k: record[k] for k in (
                         "trade_id", "order_id", "client_order_id", "market_ticker", "is_taker",
+                        "outcome_side", "book_side",  # docs order_direction: on every Fill
                         "side", "action", "yes_price_dollars", "count_fp", "fee_cost", "ts",
                         "ts_ms", "post_position_fp")}
                     msg["subaccount"] = 0
@@ -436,15 +503,18 @@ class KalshiSim:
         r.add_get(f"{p}/portfolio/orders/{{order_id}}", self.h_order)
         r.add_delete(f"{p}/portfolio/orders/{{order_id}}", self.h_cancel_legacy)
         r.add_delete(f"{p}/portfolio/events/orders/{{order_id}}", self.h_cancel_v2)
+        r.add_post(f"{p}/portfolio/intra_exchange_instance_transfer", self.h_transfer)
         r.add_get(f"{p}/portfolio/balance", self.h_balance)
         r.add_get(f"{p}/portfolio/positions", self.h_positions)
         r.add_get(f"{p}/portfolio/fills", self.h_fills)
         r.add_get(WS_PATH, self.h_ws)
         r.add_post("/_sim/faults", self.h_admin_faults)
         r.add_post("/_sim/settle", self.h_admin_settle)
+        r.add_post("/_sim/market", self.h_admin_market)
         r.add_post("/_sim/exchange", self.h_admin_exchange)
         r.add_post("/_sim/firehose", self.h_admin_firehose)
         r.add_get("/_sim/state", self.h_admin_state)
+        r.add_post("/_sim/corrupt_next_create", self.h_admin_corrupt_create)
         return app
 
     @web.middleware
@@ -499,9 +569,9 @@ class KalshiSim:
         q = request.query
         markets = list(self.exchange.markets.values())
         status = q.get("status")
-        if status:
-            wanted = {"open": "active"}.get(status, status)
-            markets = [m for m in markets if m.status == wanted]
+        if status:  # the filter's words (docs /getting_started/market_lifecycle)
+            wanted = _STATUS_FILTER.get(status, {status})
+            markets = [m for m in markets if m.status in wanted]
         if q.get("tickers"):
             names = set(q["tickers"].split(","))
             markets = [m for m in markets if m.ticker in names]
@@ -509,10 +579,14 @@ class KalshiSim:
             markets = [m for m in markets if m.event_ticker == q["event_ticker"]]
         if q.get("series_ticker"):
             markets = [m for m in markets if m.event_ticker.startswith(q["series_ticker"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            markets = [m for m in markets if m.exchange_index == shard]
         page, cursor = _page(markets, q)
-        return web.json_response(
-            {"markets": [self.exchange.market_json(m) for m in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "markets": [self.exchange.market_json(m, self.legacy_sdk) for m in page],
+            "cursor": cursor,
+        })
 
     def _market(self, ticker: str) -> Any:
         market = self.exchange.markets.get(ticker)
@@ -522,7 +596,7 @@ class KalshiSim:
 
     async def h_market(self, request: web.Request) -> web.Response:
         market = self._market(request.match_info["ticker"])
-        return web.json_response({"market": self.exchange.market_json(market)})
+        return web.json_response({"market": self.exchange.market_json(market, self.legacy_sdk)})
 
     async def h_orderbook(self, request: web.Request) -> web.Response:
         ticker = request.match_info["ticker"]
@@ -614,7 +688,7 @@ class KalshiSim:
         return ticker
 
     async def h_create_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:  # the live venue retired it (venues.md §0)
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders")
         body = await self._json(request)
@@ -636,7 +710,7 @@ class KalshiSim:
             expiration_ts=_int_or_none(body.get("expiration_ts")),
         )
         self.publish(deltas)
-        return web.json_response({"order": self.exchange.order_json(sim)}, status=201)
+        return web.json_response({"order": self.exchange.order_json(sim, True)}, status=201)
 
     async def h_create_v2(self, request: web.Request) -> web.Response:
         body = await self._json(request)
@@ -653,6 +727,11 @@ class KalshiSim:
         except UnitError as exc:
             raise SimError(400, "invalid_price", str(exc)) from None
         count = _count(body)
+        shard = _int_or_none(body.get("exchange_index"))
+        market_shard = self.exchange.markets[ticker].exchange_index
+        if shard not in (None, -1, market_shard):  # omitted or -1: auto-route by ticker
+            raise SimError(400, "invalid_parameters",
+                           f"market {ticker} is on exchange index {market_shard}, not {shard}")
         sim, deltas = self.exchange.place(
             request[ACCOUNT], ticker, "yes", "buy" if side == "bid" else "sell", price, count,
             str(body["client_order_id"]), str(body.get("time_in_force") or "good_till_canceled"),
@@ -669,14 +748,19 @@ class KalshiSim:
             "ts_ms": int(sim.updated_s * 1000),
         }
         if e.filled:
+            # computed values carry up to 6 decimals (docs fixed_point_migration): a fill over
+            # two levels averages e.g. "0.413333"; 4 decimals when exact. Rounding to nearest
+            # is this simulator's choice (the venue's rounding mode is unconfirmed).
             cost = sim.taker_cost + sim.maker_cost
-            out["average_fill_price"] = format_price(cost // e.filled)
-            per = sim.taker_fees * SIZE_SCALE // e.filled
-            out["average_fee_paid"] = format_money(per - per % (10**6), 4)
+            out["average_fill_price"] = _avg6(cost * SIZE_SCALE, e.filled)
+            out["average_fee_paid"] = _avg6(sim.taker_fees * SIZE_SCALE, e.filled)
+        if self.corrupt_next_create:  # test control: one unreadable answer after the effect
+            out.update(self.corrupt_next_create)
+            self.corrupt_next_create = {}
         return web.json_response(out, status=201)
 
     async def h_cancel_legacy(self, request: web.Request) -> web.Response:
-        if self.live_2026:
+        if not self.legacy_sdk:
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders/{order_id}")
         sim, reduced, deltas = self.exchange.cancel(
@@ -684,15 +768,31 @@ class KalshiSim:
         )
         self.publish(deltas)
         return web.json_response({
-            "order": self.exchange.order_json(sim),
+            "order": self.exchange.order_json(sim, True),
             "reduced_by": reduced // SIZE_SCALE,
             "reduced_by_fp": format_size(reduced, 2),
         })
 
     async def h_cancel_v2(self, request: web.Request) -> web.Response:
-        sim, reduced, deltas = self.exchange.cancel(
-            request[ACCOUNT], request.match_info["order_id"]
-        )
+        """Cancel on the shard the request routes to: ``exchange_index`` if given (not -1),
+        else the shard of ``market_ticker``, else shard 0 (SDK 3.34.0 ``cancel_order_v2``).
+        An order of another shard's market is not on that matching engine: 404."""
+        q = request.query
+        order_id = request.match_info["order_id"]
+        shard = _int_or_none(q.get("exchange_index"))
+        if shard is None or shard == -1:
+            ticker = q.get("market_ticker")
+            if ticker:
+                shard = self._market(ticker).exchange_index
+            elif shard == -1:
+                raise SimError(400, "invalid_parameters", "auto-routing needs market_ticker")
+            else:
+                shard = 0
+        own = self.exchange.orders.get(order_id)
+        if own is not None and own.shard != shard:
+            raise SimError(404, "not_found", f"order {order_id} not found on exchange index "
+                           f"{shard}")
+        sim, reduced, deltas = self.exchange.cancel(request[ACCOUNT], order_id)
         self.publish(deltas)
         return web.json_response({
             "order_id": sim.order_id,
@@ -719,27 +819,62 @@ class KalshiSim:
             orders = [o for o in orders if o.created_s >= int(q["min_ts"])]
         if q.get("max_ts"):
             orders = [o for o in orders if o.created_s <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            orders = [o for o in orders if o.shard == shard]
         page, cursor = _page(orders, q)
-        return web.json_response(
-            {"orders": [self.exchange.order_json(o) for o in page], "cursor": cursor}
-        )
+        return web.json_response({
+            "orders": [self.exchange.order_json(o, self.legacy_sdk) for o in page],
+            "cursor": cursor,
+        })
 
     async def h_order(self, request: web.Request) -> web.Response:
         sim = self.exchange.orders.get(request.match_info["order_id"])
         if sim is None or sim.account != request[ACCOUNT]:
             raise SimError(404, "not_found", "order not found")
-        return web.json_response({"order": self.exchange.order_json(sim)})
+        return web.json_response({"order": self.exchange.order_json(sim, self.legacy_sdk)})
 
     async def h_balance(self, request: web.Request) -> web.Response:
+        """Available balance, all shards or the ``exchange_index`` one, with the per-shard
+        ``balance_breakdown`` (SDK 3.34.0 ``GetBalanceResponse``/``IndexedBalance``)."""
         acct = self.exchange.accounts[request[ACCOUNT]]
-        value = sum(p.cost for p in acct.positions.values())
-        cents = acct.available // (10**8)
+        shard = _int_or_none(request.query.get("exchange_index"))
+        shards = sorted(set(acct.shard_cash) | {
+            m.exchange_index for m in self.exchange.markets.values()})
+        scope = shards if shard is None else [shard]
+        available = sum(acct.available_on(i) for i in scope)
+        value = sum(p.cost for t, p in acct.positions.items()
+                    if self.exchange.markets[t].exchange_index in scope)
+        cents = available // CENT
         return web.json_response({
             "balance": cents,
-            "portfolio_value": value // (10**8),
+            "balance_dollars": format_money(cents * CENT, 2),
+            "portfolio_value": value // CENT,
             "updated_ts": int(time.time()),
-            "balance_dollars": format_money(cents * 10**8, 2),
+            "balance_breakdown": [
+                {"exchange_index": i,
+                 "balance": format_money(acct.available_on(i) // CENT * CENT, 2)}
+                for i in shards
+            ],
         })
+
+    async def h_transfer(self, request: web.Request) -> web.Response:
+        """``POST /portfolio/intra_exchange_instance_transfer``: move collateral between shards
+        at once (docs /getting_started/exchange_sharding). Body as SDK 3.34.0
+        ``IntraExchangeInstanceTransferRequest``."""
+        body = await self._json(request)
+        amount = body.get("amount")  # centicents ($0.0001)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise SimError(400, "invalid_parameters", "amount must be a positive integer "
+                           "number of centicents")
+        if body.get("source") != "event_contract" or body.get("destination") != "event_contract":
+            raise SimError(400, "invalid_parameters",
+                           "only event_contract to event_contract transfers are simulated")
+        source = _int_or_none(body.get("source_exchange_shard")) or 0
+        destination = _int_or_none(body.get("destination_exchange_shard")) or 0
+        self.exchange.transfer(request[ACCOUNT], source, destination,
+                               amount * (CENT // 100))
+        return web.json_response({"transfer_id": f"tr-{time.time_ns()}"})
 
     async def h_positions(self, request: web.Request) -> web.Response:
         q = request.query
@@ -756,11 +891,15 @@ class KalshiSim:
             pos = acct.positions.get(ticker)
             if pos is None:
                 pos = Position()
-            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0)))
+            if q.get("exchange_index") and self.exchange.markets[ticker].exchange_index != (
+                    _int_or_none(q["exchange_index"])):
+                continue
+            rows.append(self.exchange.position_json(ticker, pos, resting.get(ticker, 0),
+                                                    self.legacy_sdk))
         page, cursor = _page(rows, q)
         return web.json_response({
             "market_positions": page,
-            "event_positions": self.exchange.event_positions_json(acct),
+            "event_positions": self.exchange.event_positions_json(acct, self.legacy_sdk),
             "cursor": cursor,
         })
 
@@ -775,13 +914,19 @@ class KalshiSim:
             fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
         if q.get("max_ts"):
             fills = [f for f in fills if f["ts"] <= int(q["max_ts"])]
+        if q.get("exchange_index"):
+            shard = _int_or_none(q["exchange_index"])
+            fills = [f for f in fills if f["exchange_index"] == shard]
         page, cursor = _page(fills, q)
-        return web.json_response({"fills": page, "cursor": cursor})
+        return web.json_response({
+            "fills": [self.exchange.fill_json(f, self.legacy_sdk) for f in page],
+            "cursor": cursor,
+        })
 
     # -- WebSocket ----------------------------------------------------------------------------
     async def h_ws(self, request: web.Request) -> web.StreamResponse:
         try:
-            account = self._authenticate(request, required=False)
+            account = self._authenticate(request, required=self.ws_auth_required)
         except SimError as exc:
             self.stats["auth_failures"] += 1
             return web.json_response(exc.body(), status=401)
@@ -872,16 +1017,24 @@ class KalshiSim:
         conn.push(json.dumps({"id": cmd_id, "type": "error", "msg": {"code": code, "msg": text}}))
 
     def _index(self, sub: Subscription, tickers: Iterable[str]) -> None:
-        if sub.channel != "orderbook_delta":
+        index = {"orderbook_delta": self._ticker_subs, "ticker": self._quote_subs}.get(sub.channel)
+        if index is None:
             return
         for t in tickers:
-            self._ticker_subs.setdefault(t, []).append(sub)
+            index.setdefault(t, []).append(sub)
+            if sub.channel == "ticker":
+                self._last_top.pop(t, None)  # a new subscriber gets the current top next
 
     def _unindex(self, sub: Subscription, tickers: Iterable[str]) -> None:
+        index = {"orderbook_delta": self._ticker_subs, "ticker": self._quote_subs}.get(sub.channel)
+        if index is None:
+            return
         for t in tickers:
-            subs = self._ticker_subs.get(t)
+            subs = index.get(t)
             if subs and sub in subs:
                 subs.remove(sub)
+            if not subs:
+                index.pop(t, None)
 
     def _command(self, conn: Connection, text: str) -> None:
         try:
@@ -961,7 +1114,9 @@ class KalshiSim:
             if channel == "orderbook_delta":
                 for t in tickers:
                     conn.push(self._snapshot_frame(sub, t))
-                self._index(sub, tickers)
+            self._index(sub, tickers)
+            if channel == "ticker":
+                self._publish_tickers(tickers, int(time.time() * 1000))
 
     def _update(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
         sids = params.get("sids")
@@ -1018,11 +1173,55 @@ class KalshiSim:
     async def h_admin_settle(self, request: web.Request) -> web.Response:
         body = await request.json()
         try:
-            deltas = self.exchange.settle(str(body.get("ticker")), str(body.get("result")))
+            self.settle(str(body.get("ticker")), str(body.get("result")))
         except SimError as exc:
             return web.json_response(exc.body(), status=exc.status)
-        self.publish(deltas)
         return web.json_response({"ok": True})
+
+    async def h_admin_corrupt_create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if not isinstance(body, dict):
+            return _err(400, "invalid_parameters", "body must be an object of fields")
+        self.corrupt_next_create = body
+        return web.json_response({"ok": True})
+
+    async def h_admin_market(self, request: web.Request) -> web.Response:
+        """``{"ticker", "action": "deactivate" | "activate" | "close"}``: lifecycle changes."""
+        body = await request.json()
+        try:
+            self.lifecycle(str(body.get("ticker")), str(body.get("action")))
+        except SimError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        return web.json_response({"ok": True})
+
+    # -- lifecycle (docs /getting_started/market_lifecycle, channel market_lifecycle_v2) --------
+    def settle(self, ticker: str, result: str) -> None:
+        """Settle like the venue: orders cancelled, positions paid, ``determined`` + ``settled``."""
+        deltas = self.exchange.settle(ticker, result)
+        self.publish(deltas)
+        self.publish_lifecycle(self.exchange.settle_events(ticker, result))
+
+    def lifecycle(self, ticker: str, action: str) -> None:
+        deltas: list[BookDelta] = []
+        if action == "deactivate":
+            events = self.exchange.deactivate(ticker)
+        elif action == "activate":
+            events, deltas = self.exchange.activate(ticker)
+        elif action == "close":
+            events, deltas = self.exchange.close(ticker)
+        else:
+            raise SimError(400, "invalid_parameters", f"unknown lifecycle action {action!r}")
+        self.publish(deltas)
+        self.publish_lifecycle(events)
+
+    def publish_lifecycle(self, events: Iterable[dict[str, Any]]) -> None:
+        """``market_lifecycle_v2`` goes to every subscriber (the channel takes no market filter)."""
+        for msg in events:
+            for conn in list(self._conns):
+                for sub in conn.subs.values():
+                    if sub.channel == "market_lifecycle_v2":
+                        conn.push(json.dumps({"type": "market_lifecycle_v2", "sid": sub.sid,
+                                              "seq": self._next_seq(sub), "msg": msg}))
 
     async def h_admin_exchange(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -1080,6 +1279,11 @@ class KalshiSim:
 
 
 WRITE_HIGH_WATER: Final = 4 << 20
+#: ``GET /markets?status=`` values -> market statuses (docs /getting_started/market_lifecycle)
+_STATUS_FILTER: Final = {
+    "unopened": {"initialized"}, "open": {"active"}, "paused": {"inactive"},
+    "closed": {"closed", "determined", "disputed", "amended"}, "settled": {"finalized"},
+}
 
 
 def _text_frame(text: str) -> bytes:
@@ -1098,6 +1302,14 @@ def _fault_response(status: int) -> web.Response:
         return web.json_response({"error": "too many requests"}, status=429)
     return _err(status, "internal_server_error" if status >= 500 else "injected_fault",
                 f"injected fault {status}")
+
+
+def _avg6(total_money_x_size: int, count: int) -> str:
+    """An average per contract (Money x size units / size units), to 6 decimals, nearest."""
+    step = 10**4  # Money units of $0.000001
+    units = (2 * total_money_x_size // count + step) // (2 * step)
+    places = 4 if units % 100 == 0 else 6
+    return format_money(units * step, places)
 
 
 def _page(items: list[Any], q: Any) -> tuple[list[Any], str]:

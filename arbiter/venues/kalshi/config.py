@@ -33,7 +33,22 @@ class KalshiEnv(StrEnum):
     DEMO = "demo"
 
 
+#: the recommended hosts (docs /getting_started/api_environments: "the external-api hosts are
+#: dedicated to the external Trade API and are the recommended hosts for API traders"; the same
+#: in kalshi-python-sync 3.34.0 ``Configuration``). The shared hosts below remain supported and
+#: can be given with --kalshi-rest / --kalshi-ws; the signature does not depend on the host.
 DEFAULT_URLS: Final = {
+    KalshiEnv.PRODUCTION: (
+        "https://external-api.kalshi.com/trade-api/v2",
+        "wss://external-api-ws.kalshi.com/trade-api/ws/v2",
+    ),
+    KalshiEnv.DEMO: (
+        "https://external-api.demo.kalshi.co/trade-api/v2",
+        "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2",
+    ),
+}
+#: the shared hosts, "also supported" (same docs page)
+SHARED_URLS: Final = {
     KalshiEnv.PRODUCTION: (
         "https://api.elections.kalshi.com/trade-api/v2",
         "wss://api.elections.kalshi.com/trade-api/ws/v2",

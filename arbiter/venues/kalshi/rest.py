@@ -15,12 +15,15 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import aiohttp
 import msgspec
 
-from arbiter.core.units import Money
+from arbiter.core.fees import KalshiFeeError
+from arbiter.core.price_grid import PriceGrid
+from arbiter.core.units import PRICE_SCALE, Money, Price
 from arbiter.venues.base import (
     AuthError,
     DuplicateOrderError,
@@ -36,6 +39,7 @@ from arbiter.venues.base import (
     VenueError,
 )
 from arbiter.venues.kalshi.config import KalshiConfig, load_signer
+from arbiter.venues.kalshi.grid import GridError, grids_of
 from arbiter.venues.kalshi.series import (
     KalshiSeriesInfo,
     MarketFees,
@@ -57,6 +61,7 @@ from arbiter.venues.kalshi.wire import (
     order_body,
     orderbook_from_wire,
     position_from_wire,
+    shard_balances_from_wire,
 )
 from arbiter.venues.orderlane import LaneBroken, LaneResponse, OrderLane
 
@@ -65,6 +70,8 @@ __all__ = ["KalshiRestClient", "error_from_response"]
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT: Final = 1000
+#: orders whose market the client remembers for routing cancels (most recent first kept)
+ORDER_MARKETS_KEPT: Final = 100_000
 #: the order-create endpoint (relative to the API base)
 CREATE_PATH: Final = "/portfolio/events/orders"
 
@@ -145,6 +152,13 @@ class KalshiRestClient:
         self._lane: OrderLane | None = None
         self._create_headers: PresignedHeaders | None = None
         self._presigner: asyncio.Task[None] | None = None
+        #: ticker -> exchange shard, from every market read (the risk check asks for it)
+        self.market_shards: dict[str, int] = {}
+        #: order id -> ticker, from creates and reads: a cancel names its market so the venue
+        #: routes it to the market's shard (docs /getting_started/exchange_sharding)
+        self._order_markets: dict[str, str] = {}
+        #: markets a ``markets()`` page carried that could not be read (skipped, not fatal)
+        self.skipped_markets = 0
 
     async def __aenter__(self) -> KalshiRestClient:
         return self
@@ -316,6 +330,7 @@ class KalshiRestClient:
         self, status: str | None = None, tickers: list[str] | None = None, limit: int = 1000
     ) -> list[KalshiMarket]:
         out: list[KalshiMarket] = []
+        skipped, first_error = 0, None
         cursor = ""
         while True:
             params = {"limit": str(min(limit, PAGE_LIMIT))}
@@ -326,20 +341,75 @@ class KalshiRestClient:
             if cursor:
                 params["cursor"] = cursor
             data = await self._request("GET", "/markets", params, auth=False)
-            out.extend(market_from_wire(m) for m in data.get("markets") or [])
+            for raw in data.get("markets") or []:
+                try:
+                    out.append(self._remember(market_from_wire(raw)))
+                except WireError as exc:
+                    # one odd market never fails the page: skip it, count it, say so once
+                    skipped += 1
+                    if first_error is None:
+                        first_error = str(exc)
             cursor = data.get("cursor") or ""
             if not cursor or len(out) >= limit:
-                return out[:limit]
+                break
+        if skipped:
+            self.skipped_markets += skipped
+            log.warning("kalshi markets: skipped %d unreadable market(s); first: %s",
+                        skipped, first_error)
+        return out[:limit]
+
+    def _note_market(self, order_id: str, market: str) -> None:
+        """Remember an order's market for its cancel; the oldest go first past a bound, so a
+        long-running process keeps memory flat (a forgotten one costs one lookup)."""
+        markets = self._order_markets
+        markets[order_id] = market
+        if len(markets) > ORDER_MARKETS_KEPT:
+            del markets[next(iter(markets))]
+
+    def _remember(self, market: KalshiMarket) -> KalshiMarket:
+        self.market_shards[market.ticker] = market.exchange_index
+        return market
 
     async def market(self, ticker: str) -> KalshiMarket:
         data = await self._request("GET", f"/markets/{_quote(ticker)}", auth=False)
-        return market_from_wire(data["market"])
+        return self._remember(market_from_wire(data["market"]))
+
+    async def shard_of(self, ticker: str) -> int:
+        """The exchange shard ``ticker`` lives on (read once from the venue, then remembered)."""
+        shard = self.market_shards.get(ticker)
+        if shard is None:
+            shard = (await self.market(ticker)).exchange_index
+        return shard
 
     async def orderbook(self, ticker: str, depth: int = 0) -> tuple[Levels, Levels]:
         data = await self._request(
             "GET", f"/markets/{_quote(ticker)}/orderbook", {"depth": str(depth)}, auth=False
         )
         return orderbook_from_wire(data)
+
+    async def market_grids(self, tickers: list[str]) -> dict[str, PriceGrid | GridError]:
+        """Each market's price grid as the venue states it (``price_ranges``); a market the
+        venue does not list, or whose grid cannot be read, maps to its :class:`GridError`."""
+        return grids_of(await self.markets_by_ticker(tickers), tickers)
+
+    async def markets_by_ticker(self, tickers: list[str]) -> dict[str, Mapping[str, Any]]:
+        """The venue's market objects (as sent) of ``tickers``, 100 per request."""
+        out: dict[str, Mapping[str, Any]] = {}
+        for i in range(0, len(tickers), 100):
+            chunk = tickers[i:i + 100]
+            cursor = ""
+            while True:
+                params = {"tickers": ",".join(chunk), "limit": str(len(chunk))}
+                if cursor:
+                    params["cursor"] = cursor
+                data = await self._request("GET", "/markets", params, auth=False)
+                for m in data.get("markets") or []:
+                    if isinstance(m, Mapping) and m.get("ticker") in chunk:
+                        out[str(m["ticker"])] = m
+                cursor = data.get("cursor") or ""
+                if not cursor:
+                    break
+        return out
 
     # -- fees --------------------------------------------------------------------------------
 
@@ -354,8 +424,12 @@ class KalshiRestClient:
 
         Raises :class:`~arbiter.core.fees.KalshiFeeError` for a schedule we cannot price.
         """
-        market = await self.market(market_ticker)
-        event = await self._request("GET", f"/events/{_quote(market.event_ticker)}", auth=False)
+        data = await self._request("GET", f"/markets/{_quote(market_ticker)}", auth=False)
+        market = data.get("market") if isinstance(data, Mapping) else None
+        event_ticker = market.get("event_ticker") if isinstance(market, Mapping) else None
+        if not isinstance(event_ticker, str) or not event_ticker:
+            raise KalshiFeeError(f"market {market_ticker}: the answer names no event_ticker")
+        event = await self._request("GET", f"/events/{_quote(event_ticker)}", auth=False)
         series = await self.series(event_series_ticker(event))
         return fees_with_event_override(market_ticker, event, series)
 
@@ -382,7 +456,18 @@ class KalshiRestClient:
                     data = await self._request(
                         "POST", CREATE_PATH, body=order_body(request), retry=False
                     )
-                return ack_from_create(request, data)
+                try:
+                    ack = ack_from_create(request, data)
+                except WireError as exc:
+                    # the venue took the order (201) but its answer is unreadable: the order
+                    # may have filled, so learn its state by lookup; never drop it
+                    log.warning("kalshi create %s: unreadable answer (%s); looking it up",
+                                request.client_order_id, exc)
+                    return await self._find_after_create(request, exc)
+                self._note_market(ack.order_id, request.market)
+                if ack.fill_cost is not None and ack.avg_fill_price is None:
+                    ack = await self._exact_cost(ack)
+                return ack
             except DuplicateOrderError:
                 # our own earlier attempt got through: report that order, do not place another
                 return await self._find(request.client_order_id, request.market)
@@ -398,9 +483,49 @@ class KalshiRestClient:
                     except NotFoundError:
                         pass
 
-    async def cancel_order(self, order_id: str) -> OrderAck:
+    async def _exact_cost(self, ack: OrderAck) -> OrderAck:
+        """A create filled over several prices: the venue's average is rounded to 6 decimals
+        (2 @ 0.41 + 1 @ 0.42 averages "0.413333", x 3 = $1.239999 for $1.24 paid), so the cost
+        is summed from the order's fills instead; if they cannot be had, the average stands."""
         try:
-            await self._request("DELETE", f"/portfolio/events/orders/{_quote(order_id)}")
+            return await self._with_fill_cost(ack)
+        except (VenueError, WireError) as exc:
+            log.warning("kalshi order %s: fills unavailable (%s); cost from the venue's "
+                        "6-decimal average", ack.order_id, exc)
+            return ack
+
+    async def _find_after_create(self, request: OrderRequest, cause: WireError) -> OrderAck:
+        """The order behind an unreadable create answer, by its client id.
+
+        Not finding it, or not being able to read it either, leaves the outcome unknown: a
+        :class:`TransientError`, which the executor journals as unknown and resolves by lookups
+        (it is never read as "not placed").
+        """
+        try:
+            return await self._find(request.client_order_id, request.market)
+        except (VenueError, WireError) as exc:
+            raise TransientError(
+                "unreadable_answer",
+                f"create {request.client_order_id} answered 201 but unreadably ({cause}); "
+                f"lookup: {exc}",
+            ) from None
+
+    async def cancel_order(self, order_id: str, market: str | None = None) -> OrderAck:
+        """Cancel ``order_id``, naming its market so the venue routes it to that shard.
+
+        Without ``market_ticker`` the venue sends a cancel to shard 0 (SDK 3.34.0
+        ``cancel_order_v2``: "If omitted, auto-routes when market_ticker is provided; otherwise
+        defaults to 0"), where an order of a market on shard 1 is not found. The market comes
+        from the caller, from this client's own creates and reads, or from one lookup.
+        """
+        ticker = market or self._order_markets.get(order_id)
+        if ticker is None:
+            ticker = (await self.get_order(order_id)).market
+        try:
+            await self._request(
+                "DELETE", f"/portfolio/events/orders/{_quote(order_id)}",
+                {"market_ticker": ticker},
+            )
         except NotFoundError:
             # a retried cancel whose first attempt succeeded: the order exists, just not open
             current = await self.get_order(order_id)
@@ -414,22 +539,63 @@ class KalshiRestClient:
     ) -> OrderAck:
         if order_id is not None:
             data = await self._request("GET", f"/portfolio/orders/{_quote(order_id)}")
-            return ack_from_order(data["order"])
+            return self._read_order(data["order"])
         if client_order_id is None:
             raise ValueError("get_order needs order_id or client_order_id")
         return await self._find(client_order_id)
 
+    def _read_order(self, raw: Mapping[str, Any]) -> OrderAck:
+        ack = ack_from_order(raw)
+        self._note_market(ack.order_id, ack.market)
+        return ack
+
     async def _find(self, client_order_id: str, market: str | None = None) -> OrderAck:
-        """Look an order up by client id (the venue has no direct endpoint for it)."""
-        for order in await self._orders(market):
-            if order.client_order_id == client_order_id:
-                return order
+        """Look an order up by client id (the venue has no direct endpoint for it).
+
+        The match is made on the raw objects, so an order of ours the reader refuses raises
+        :class:`WireError` instead of answering "not found" (which would read as not placed).
+        """
+        for raw in await self._raw_orders(market):
+            if raw.get("client_order_id") == client_order_id:
+                return await self._with_fill_cost(self._read_order(raw))
         raise NotFoundError("not_found", f"no order with client_order_id {client_order_id}", 404)
+
+    async def _with_fill_cost(self, ack: OrderAck) -> OrderAck:
+        """``ack`` with the exact cost of its fills, summed from ``/portfolio/fills?order_id``.
+
+        An Order object carries its limit price, not what it filled at, and its
+        ``*_fill_cost_dollars`` do not say in which outcome's terms they are; its fills do (each
+        at its outcome's price, same direction as the order). Used where an order's outcome was
+        unknown (lookups by client id), so the journal books what the order really cost. When
+        the fills do not add up to ``filled`` yet, the ack is returned as it is.
+        """
+        if not ack.filled:
+            return ack
+        fills = await self.fills(order_id=ack.order_id)
+        own = [f for f in fills if f.order_id == ack.order_id]
+        if sum(f.size for f in own) != ack.filled:
+            return ack
+        cost = 0
+        for f in own:  # each fill in the ack's terms: its own direction or the mirror of it
+            if (f.outcome, f.action) == (ack.outcome, ack.action):
+                cost += f.price * f.size
+            elif f.outcome is not ack.outcome and f.action is not ack.action:
+                cost += (PRICE_SCALE - f.price) * f.size
+            else:
+                return ack
+        avg = cost // ack.filled if cost % ack.filled == 0 else None
+        return replace(ack, fill_cost=Money(cost),
+                       avg_fill_price=None if avg is None else Price(avg))
 
     async def _orders(
         self, market: str | None = None, status: str | None = None
     ) -> list[OrderAck]:
-        out: list[OrderAck] = []
+        return [self._read_order(o) for o in await self._raw_orders(market, status)]
+
+    async def _raw_orders(
+        self, market: str | None = None, status: str | None = None
+    ) -> list[Mapping[str, Any]]:
+        out: list[Mapping[str, Any]] = []
         cursor = ""
         while True:
             params = {"limit": str(PAGE_LIMIT)}
@@ -440,7 +606,7 @@ class KalshiRestClient:
             if cursor:
                 params["cursor"] = cursor
             data = await self._request("GET", "/portfolio/orders", params)
-            out.extend(ack_from_order(o) for o in data.get("orders") or [])
+            out.extend(data.get("orders") or [])
             cursor = data.get("cursor") or ""
             if not cursor:
                 return out
@@ -448,13 +614,17 @@ class KalshiRestClient:
     async def open_orders(self, market: str | None = None) -> list[OrderAck]:
         return await self._orders(market, "resting")
 
-    async def fills(self, since_ms: int | None = None) -> list[FillReport]:
+    async def fills(
+        self, since_ms: int | None = None, *, order_id: str | None = None
+    ) -> list[FillReport]:
         out: list[FillReport] = []
         cursor = ""
         while True:
             params = {"limit": str(PAGE_LIMIT)}
             if since_ms is not None:
                 params["min_ts"] = str(since_ms // 1000)
+            if order_id is not None:
+                params["order_id"] = order_id
             if cursor:
                 params["cursor"] = cursor
             data = await self._request("GET", "/portfolio/fills", params)
@@ -483,9 +653,19 @@ class KalshiRestClient:
                 return out
 
     async def balance(self) -> Money:
+        """Available balance over every shard (the venue's top-level ``balance``)."""
         data = await self._request("GET", "/portfolio/balance")
         try:
             return balance_from_wire(data)
+        except WireError as exc:
+            raise TransientError("bad_answer", str(exc)) from None
+
+    async def shard_balances(self) -> dict[int, Money]:
+        """Available balance per exchange shard (``balance_breakdown``); collateral is per shard,
+        so an order is only as good as the balance of its market's shard."""
+        data = await self._request("GET", "/portfolio/balance")
+        try:
+            return shard_balances_from_wire(data)
         except WireError as exc:
             raise TransientError("bad_answer", str(exc)) from None
 

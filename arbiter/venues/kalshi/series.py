@@ -12,19 +12,21 @@ A fee type we cannot price, or a multiplier that is not a number, is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
 from arbiter.core.fees import KalshiFeeError, KalshiSeriesFees, parse_fee_type
+from arbiter.core.price_grid import STRUCTURES, PriceGrid
 
 __all__ = [
     "KalshiSeriesInfo",
     "MarketFees",
     "event_series_ticker",
     "fees_with_event_override",
+    "kalshi_pair_updates",
     "multiplier_from_wire",
     "pair_fields",
     "series_from_wire",
@@ -145,13 +147,51 @@ def _decimal_text(value: Fraction) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def pair_fields(fees: MarketFees) -> dict[str, str]:
-    """The pairs-file keys of a market's schedule, as ``arbiter pairs refresh`` writes them.
+def pair_fields(fees: MarketFees, grid: PriceGrid | None = None) -> dict[str, str]:
+    """The pairs-file keys of a market's schedule (and grid), as ``arbiter pairs refresh``
+    writes them.
 
     ``kalshi_fee_multiplier`` is the venue's multiplier on the schedule (1 = as printed), the
-    meaning :func:`arbiter.core.pairs.parse_pairs` gives it.
+    meaning :func:`arbiter.core.pairs.parse_pairs` gives it; ``grid`` (from
+    ``KalshiRestClient.market_grids``) adds ``kalshi_price_level_structure``.
     """
-    return {
+    out = {
         "kalshi_fee_type": fees.fees.fee_type.value,
         "kalshi_fee_multiplier": _decimal_text(fees.fees.multiplier),
     }
+    if grid is not None:
+        name = next((n for n, g in STRUCTURES.items() if g == grid), None)
+        if name is None:
+            raise KalshiFeeError(f"market {fees.market}: its price grid ({grid.describe()}) is "
+                                 "none of the named structures the pairs file can state")
+        out["kalshi_price_level_structure"] = name
+    return out
+
+
+async def kalshi_pair_updates(
+    client: Any, pairs: Iterable[Any]
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """For ``arbiter pairs refresh``: each pair's Kalshi fields from the venue.
+
+    ``client`` is a :class:`~arbiter.venues.kalshi.rest.KalshiRestClient`, ``pairs`` the parsed
+    :class:`~arbiter.core.pairs.Pair` list. Returns (pair name -> ``kalshi_fee_type``,
+    ``kalshi_fee_multiplier``, ``kalshi_price_level_structure``) and (pair name -> why it could
+    not be refreshed: an unknown fee type or grid, a venue error). A failed pair's lines should be
+    left as they are and the pair reported: nothing here guesses a schedule.
+    """
+    from arbiter.venues.base import VenueError
+    from arbiter.venues.kalshi.grid import GridError
+
+    pairs = list(pairs)
+    grids = await client.market_grids([p.kalshi_ticker for p in pairs])
+    updates: dict[str, dict[str, str]] = {}
+    failed: dict[str, str] = {}
+    for pair in pairs:
+        try:
+            grid = grids[pair.kalshi_ticker]
+            if isinstance(grid, GridError):
+                raise grid
+            updates[pair.name] = pair_fields(await client.market_fees(pair.kalshi_ticker), grid)
+        except (KalshiFeeError, GridError, VenueError) as exc:
+            failed[pair.name] = str(exc)
+    return updates, failed

@@ -21,13 +21,24 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final, final
 
 import msgspec
 from websockets.exceptions import WebSocketException
 
 from arbiter.core.book import BookError, KalshiBook, Outcome
+from arbiter.core.fees import KalshiFeeError, KalshiSeriesFees
+from arbiter.core.lifecycle import (
+    LifecycleError,
+    LifecycleUpdate,
+    MarketPhase,
+    apply_lifecycle,
+    phase_from_status,
+)
+from arbiter.core.price_grid import PriceGrid
 from arbiter.core.units import (
+    PRICE_SCALE,
     SIZE_SCALE,
     UnitError,
     parse_price,
@@ -35,11 +46,25 @@ from arbiter.core.units import (
     price_from_cents,
     size_from_count,
 )
+from arbiter.venues.base import VenueError
 from arbiter.venues.kalshi.config import KalshiConfig
+from arbiter.venues.kalshi.grid import grids_of
 from arbiter.venues.kalshi.signing import Signer, signing_path
 from arbiter.venues.kalshi.wslink import HandshakeError, WsLink, open_link
 
-__all__ = ["FeedStats", "KalshiFeed", "parse_count", "parse_signed_count", "parse_wire_price"]
+__all__ = [
+    "FeedStats",
+    "KalshiFeed",
+    "TickerQuote",
+    "TradePrint",
+    "UnauthenticatedFeedError",
+    "iso_ns",
+    "parse_count",
+    "parse_signed_count",
+    "parse_wire_price",
+    "ticker_from_msg",
+    "trade_from_msg",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +82,52 @@ class DeltaMsg(msgspec.Struct, gc=False):
     price: int | None = None  # legacy cents
     delta: int | None = None  # legacy whole contracts
     ts_ms: int = 0
+    #: RFC 3339 stamp; some frames carry only this (NautilusTrader's captured delta)
+    ts: str | None = None
+
+
+class LifecycleMsg(msgspec.Struct, gc=False):
+    """``market_lifecycle_v2`` (docs ``/websockets/market-and-event-lifecycle``)."""
+
+    market_ticker: str = ""
+    event_type: str = ""
+    result: str | None = None
+    close_ts: int | None = None
+    open_ts: int | None = None
+    is_deactivated: bool | None = None
+    determination_ts: int | None = None
+    settled_ts: int | None = None
+
+
+class TickerMsg(msgspec.Struct, gc=False):
+    """``ticker``: top of book and last price; empty sides are the sentinels 0 / 1."""
+
+    market_ticker: str = ""
+    price_dollars: str | None = None
+    yes_bid_dollars: str | None = None
+    yes_ask_dollars: str | None = None
+    yes_bid_size_fp: str | None = None
+    yes_ask_size_fp: str | None = None
+    volume_fp: str | None = None
+    price: int | None = None  # legacy cents
+    yes_bid: int | None = None
+    yes_ask: int | None = None
+    ts: int | None = None  # Unix seconds
+    ts_ms: int | None = None
+
+
+class TradeMsg(msgspec.Struct, gc=False):
+    """Public ``trade``: one execution in a market (no account data)."""
+
+    trade_id: str = ""
+    market_ticker: str = ""
+    yes_price_dollars: str | None = None
+    count_fp: str | None = None
+    yes_price: int | None = None  # legacy cents
+    count: int | None = None  # legacy whole contracts
+    taker_side: str | None = None
+    ts: int | None = None
+    ts_ms: int | None = None
 
 
 class SnapshotMsg(msgspec.Struct, gc=False):
@@ -104,6 +175,27 @@ class ErrorFrame(msgspec.Struct, tag_field="type", tag="error", gc=False):
     msg: ControlMsg | None = None
 
 
+@final
+class LifecycleFrame(msgspec.Struct, tag_field="type", tag="market_lifecycle_v2", gc=False):
+    sid: int = 0
+    seq: int = 0
+    msg: LifecycleMsg | None = None
+
+
+@final
+class TickerFrame(msgspec.Struct, tag_field="type", tag="ticker", gc=False):
+    sid: int = 0
+    seq: int = 0
+    msg: TickerMsg | None = None
+
+
+@final
+class TradeFrame(msgspec.Struct, tag_field="type", tag="trade", gc=False):
+    sid: int = 0
+    seq: int = 0
+    msg: TradeMsg | None = None
+
+
 class AnyFrame(msgspec.Struct, gc=False):
     """Fallback for frame types the book feed ignores (ok, trade, ticker, fill, ...)."""
 
@@ -113,12 +205,14 @@ class AnyFrame(msgspec.Struct, gc=False):
 #: The frame classes are ``@final``: ``process`` dispatches with ``type(frame) is ...`` (cheaper
 #: than isinstance on the hot path), and only final classes let a type checker narrow the
 #: remaining union after such a test (a subclass could otherwise pass ``type() is not``).
-Frame = DeltaFrame | SnapshotFrame | SubscribedFrame | ErrorFrame
+Frame = (DeltaFrame | SnapshotFrame | SubscribedFrame | ErrorFrame | LifecycleFrame | TickerFrame
+         | TradeFrame)
 
 #: one tagged-union decoder dispatches on ``type`` without an if-chain over dicts
 _decode = msgspec.json.Decoder(Frame).decode
 _decode_any = msgspec.json.Decoder(AnyFrame).decode
-_BOOK_TYPES: Final = frozenset({"orderbook_delta", "orderbook_snapshot", "subscribed", "error"})
+_BOOK_TYPES: Final = frozenset({"orderbook_delta", "orderbook_snapshot", "subscribed", "error",
+                                "market_lifecycle_v2", "ticker", "trade"})
 
 
 
@@ -178,6 +272,116 @@ def _levels_cents(raw: Iterable[tuple[int, int]] | None) -> list[tuple[int, int]
     return [(price_from_cents(p), size_from_count(c)) for p, c in raw or ()]
 
 
+def iso_ns(text: str) -> int:
+    """An RFC 3339 stamp (``2025-03-01T18:26:53.361842Z``) as Unix nanoseconds, exactly.
+
+    ``datetime`` keeps microseconds, which is all Kalshi writes; a malformed stamp raises
+    ``ValueError`` (the frame is then counted as malformed, never stamped 0).
+    """
+    value = _ISO_MEMO.get(text)
+    if value is not None:
+        return value
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no time zone")
+    delta = dt - _EPOCH
+    value = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    if len(_ISO_MEMO) >= 4096:
+        _ISO_MEMO.clear()
+    _ISO_MEMO[text] = value
+    return value
+
+
+_ISO_MEMO: dict[str, int] = {}
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _frame_ns(ts_ms: int | None, ts_s: int | None) -> int:
+    if ts_ms:
+        return ts_ms * 1_000_000
+    if ts_s:
+        return ts_s * 1_000_000_000
+    return time.time_ns()
+
+
+@dataclass(frozen=True, slots=True)
+class TickerQuote:
+    """The venue's own top of book for a market (``ticker``), for staleness and reports."""
+
+    market: str
+    yes_bid: int | None
+    yes_ask: int | None
+    last: int | None
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TradePrint:
+    """The last public trade of a market (``trade``), for reports."""
+
+    trade_id: str
+    market: str
+    yes_price: int
+    count: int
+    taker_side: str
+    ts_ns: int
+
+
+def _quote_price(dollars: str | None, cents: int | None, empty: int) -> int | None:
+    """A ``ticker`` price; the empty-side sentinel (0 bid, 1 ask, 0 last) means none."""
+    if dollars is not None:
+        if parse_price_bounds(dollars) == empty:
+            return None
+        return parse_wire_price(dollars)
+    if cents is not None:
+        if cents * 100 == empty:
+            return None
+        return price_from_cents(cents)
+    return None
+
+
+def parse_price_bounds(text: str) -> int:
+    """A dollar string in [0, 1] (the ``ticker`` sentinels included) as price units."""
+    if text in ("0.0000", "0", "0.00"):
+        return 0
+    if text in ("1.0000", "1", "1.00"):
+        return PRICE_SCALE
+    return parse_wire_price(text)
+
+
+def ticker_from_msg(m: TickerMsg) -> TickerQuote:
+    return TickerQuote(
+        m.market_ticker,
+        _quote_price(m.yes_bid_dollars, m.yes_bid, 0),
+        _quote_price(m.yes_ask_dollars, m.yes_ask, PRICE_SCALE),
+        _quote_price(m.price_dollars, m.price, 0),
+        _frame_ns(m.ts_ms, m.ts),
+    )
+
+
+def trade_from_msg(m: TradeMsg) -> TradePrint:
+    if m.yes_price_dollars is not None:
+        price = parse_wire_price(m.yes_price_dollars)
+    elif m.yes_price is not None:
+        price = price_from_cents(m.yes_price)
+    else:
+        raise ValueError("trade without a price")
+    if m.count_fp is not None:
+        count = parse_count(m.count_fp)
+    elif m.count is not None:
+        count = size_from_count(m.count)
+    else:
+        raise ValueError("trade without a count")
+    if m.taker_side not in ("yes", "no"):
+        raise ValueError(f"trade taker_side {m.taker_side!r}")
+    return TradePrint(m.trade_id, m.market_ticker, price, count, m.taker_side,
+                      _frame_ns(m.ts_ms, m.ts))
+
+
+class UnauthenticatedFeedError(RuntimeError):
+    """A feed asked to connect without credentials (the venue requires signed connections)."""
+
+
 @dataclass
 class FeedStats:
     frames: int = 0
@@ -190,6 +394,9 @@ class FeedStats:
     resyncs: int = 0
     book_errors: int = 0
     reconnects: int = 0
+    lifecycle: int = 0
+    tickers: int = 0
+    trades: int = 0
     errors: int = 0
     error_codes: list[int] = field(default_factory=list)
 
@@ -204,7 +411,14 @@ class KalshiFeed:
         tickers: Iterable[str],
         *,
         ticks: dict[str, int] | None = None,
+        grids: dict[str, PriceGrid] | None = None,
+        check_grids: bool = True,
+        fees: dict[str, KalshiSeriesFees] | None = None,
         on_book: Callable[[KalshiBook], None] | None = None,
+        on_lifecycle: Callable[[LifecycleUpdate], None] | None = None,
+        on_lifecycle_error: Callable[[str, str], None] | None = None,
+        lifecycle: bool = True,
+        market_data: bool = True,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         open_timeout_s: float = 10.0,
@@ -216,8 +430,30 @@ class KalshiFeed:
         self.signer = signer
         self.tickers = list(dict.fromkeys(tickers))
         ticks = ticks or {}
-        self.books: dict[str, KalshiBook] = {t: KalshiBook(t, ticks.get(t, 100)) for t in self.tickers}
+        grids = grids or {}
+        self.books: dict[str, KalshiBook] = {
+            t: KalshiBook(t, ticks.get(t, 100), grids.get(t)) for t in self.tickers}
         self.valid: set[str] = set()
+        #: check every book's grid against the venue's ``price_ranges`` before subscribing
+        self.check_grids = check_grids
+        #: ticker -> why it is not subscribed (its grid differs from the venue's, or is unknown)
+        self.refused: dict[str, str] = {}
+        self._grids_checked = not check_grids
+        #: the fee schedule detection prices each market with: checked against the venue's
+        #: (series + event overrides) with the grids; a market that differs is not subscribed
+        self.fees = dict(fees or {})
+        #: subscribe ``market_lifecycle_v2`` (all markets; ours are passed to ``on_lifecycle``)
+        self.lifecycle = lifecycle
+        #: subscribe ``ticker`` and ``trade`` for the books' markets (staleness, last trade)
+        self.market_data = market_data
+        self.on_lifecycle = on_lifecycle
+        self.on_lifecycle_error = on_lifecycle_error
+        #: each market's lifecycle phase as last stated by REST or ``market_lifecycle_v2``
+        self.phases: dict[str, MarketPhase] = {}
+        #: the venue's own top of book per market (``ticker``)
+        self.quotes: dict[str, TickerQuote] = {}
+        #: the last public trade per market (``trade``)
+        self.trades: dict[str, TradePrint] = {}
         self.on_book = on_book
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -258,8 +494,14 @@ class KalshiFeed:
                 self._snapshot(frame)
             elif type(frame) is SubscribedFrame:
                 self._subscribed(frame)
-            else:
+            elif type(frame) is ErrorFrame:
                 self._error(frame)
+            elif type(frame) is TickerFrame:
+                self._ticker(frame)
+            elif type(frame) is TradeFrame:
+                self._trade(frame)
+            else:
+                self._lifecycle(frame)
         except (msgspec.DecodeError, msgspec.ValidationError, UnitError, ValueError, TypeError,
                 IndexError) as exc:
             self.stats.malformed += 1
@@ -281,6 +523,14 @@ class KalshiFeed:
             self._gap(sid, f"seq {seq} after {last}")
             return
         self._last[sid] = seq
+        try:
+            self._apply_delta(frame, sid, seq)
+        except (UnitError, ValueError, TypeError) as exc:
+            # its seq is spent: the book would silently miss this change, so resync it
+            self._gap(sid, f"unreadable delta: {exc}")
+            raise
+
+    def _apply_delta(self, frame: DeltaFrame, sid: int, seq: int) -> None:
         m = frame.msg
         if m is None:
             raise ValueError("delta without msg")
@@ -309,8 +559,14 @@ class KalshiFeed:
         if outcome is None:
             raise ValueError(f"delta side {m.side!r}")
         book = self.books[ticker]
+        if m.ts_ms:
+            ts_ns = m.ts_ms * 1_000_000
+        elif m.ts is not None:
+            ts_ns = iso_ns(m.ts)
+        else:
+            ts_ns = time.time_ns()  # never 0: a zero stamp would make the book look stale
         try:
-            book.apply_delta(outcome, price, delta, m.ts_ms * 1_000_000)
+            book.apply_delta(outcome, price, delta, ts_ns)
         except BookError as exc:
             self.stats.book_errors += 1
             self._gap(sid, f"{ticker}: {exc}")
@@ -355,10 +611,57 @@ class KalshiFeed:
         self.valid.add(ticker)
         if sid in self._resyncing and self._sid_tickers.get(sid, set()) <= self.valid:
             self._resyncing.discard(sid)
-        if len(self.valid) == len(self.books):
+        if len(self.valid) >= len(self.books) - len(self.refused):
             self._synced.set()
         if self.on_book is not None:
             self.on_book(book)
+
+    # -- market data and lifecycle ------------------------------------------------------------
+    def _ticker(self, frame: TickerFrame) -> None:
+        """The venue's top of book: reports read it, and a synced book whose best prices it
+        confirms is fresh as of the ticker's stamp (a quiet market is not a stale one)."""
+        m = frame.msg
+        if m is None or m.market_ticker not in self.books:
+            return
+        quote = ticker_from_msg(m)
+        self.quotes[quote.market] = quote
+        self.stats.tickers += 1
+        book = self.books[quote.market]
+        if (quote.market in self.valid and quote.ts_ns > book.ts_ns
+                and book.best_bid(Outcome.YES) == quote.yes_bid
+                and book.best_ask(Outcome.YES) == quote.yes_ask):
+            book.ts_ns = quote.ts_ns
+
+    def _trade(self, frame: TradeFrame) -> None:
+        m = frame.msg
+        if m is None or m.market_ticker not in self.books:
+            return
+        self.trades[m.market_ticker] = trade_from_msg(m)
+        self.stats.trades += 1
+
+    def _lifecycle(self, frame: LifecycleFrame) -> None:
+        m = frame.msg
+        if m is None or m.market_ticker not in self.books:
+            return  # the channel carries every market; only ours matter
+        self.stats.lifecycle += 1
+        ticker = m.market_ticker
+        try:
+            update = apply_lifecycle(msgspec.structs.asdict(m), int(time.time()),
+                                     self.phases.get(ticker))
+        except LifecycleError as exc:
+            self._lifecycle_failed(ticker, str(exc))
+            return
+        if update.phase is not None:
+            self.phases[ticker] = update.phase
+        log.info("kalshi ws: %s: %s -> %s", ticker, update.event_type,
+                 update.phase.value if update.phase else "unchanged")
+        if self.on_lifecycle is not None:
+            self.on_lifecycle(update)
+
+    def _lifecycle_failed(self, ticker: str, reason: str) -> None:
+        log.error("kalshi ws: %s: lifecycle not understood, not trading it: %s", ticker, reason)
+        if self.on_lifecycle_error is not None:
+            self.on_lifecycle_error(ticker, reason)
 
     def _subscribed(self, frame: SubscribedFrame) -> None:
         m = frame.msg
@@ -446,19 +749,96 @@ class KalshiFeed:
             return {}
         return self.signer.headers("GET", signing_path(self.config.ws_url))
 
+    async def _check_grids(self) -> None:
+        """Compare each book's grid with the market's own (``GET /markets``: ``price_ranges``).
+
+        A market whose grid differs from the one the books (and so detection and the hedges)
+        were built with, or whose grid the venue does not state in a form we know, is refused:
+        never subscribed, never synced, never traded. The grid comes from the market; the pairs
+        file only says what it is expected to be.
+        """
+        from arbiter.venues.kalshi.rest import KalshiRestClient
+
+        fee_problems: dict[str, str] = {}
+        async with KalshiRestClient(self.config, None, max_retries=1) as rest:
+            raw = await rest.markets_by_ticker(self.tickers)
+            for ticker, expected in self.fees.items():  # the schedule each market charges
+                if ticker not in raw:
+                    continue
+                try:
+                    charged = (await rest.market_fees(ticker)).fees
+                except KalshiFeeError as exc:
+                    fee_problems[ticker] = f"{ticker}: {exc}"
+                    continue
+                if charged != expected:
+                    fee_problems[ticker] = (
+                        f"{ticker}: the venue charges {charged.fee_type.value} x "
+                        f"{charged.multiplier}, the pairs file says {expected.fee_type.value} x "
+                        f"{expected.multiplier}; run `arbiter pairs refresh`")
+        venue = grids_of(raw, self.tickers)
+        for ticker, m in raw.items():  # where each market is in its lifecycle right now
+            if ticker not in self.books:
+                continue
+            try:
+                phase = phase_from_status(m.get("status"), ticker)
+            except LifecycleError as exc:
+                self._lifecycle_failed(ticker, str(exc))
+                continue
+            self.phases[ticker] = phase
+            if not phase.trades and self.on_lifecycle is not None:
+                self.on_lifecycle(LifecycleUpdate(ticker, "status", phase))
+        for ticker, grid in venue.items():
+            book = self.books[ticker]
+            if isinstance(grid, Exception):
+                self.refused[ticker] = str(grid)
+            elif grid != book.grid:
+                self.refused[ticker] = (
+                    f"{ticker}: the venue's price grid ({grid.describe()}) differs from the "
+                    f"configured one ({book.grid.describe()}); set kalshi_price_level_structure")
+            elif fee_problems.get(ticker):
+                self.refused[ticker] = fee_problems[ticker]
+            else:
+                self.refused.pop(ticker, None)
+                continue
+            log.error("kalshi ws: %s: not subscribed: %s", ticker, self.refused[ticker])
+        self._grids_checked = True
+
+    @property
+    def subscribed_tickers(self) -> list[str]:
+        return [t for t in self.tickers if t not in self.refused]
+
     async def run(self) -> None:
-        """Connect, subscribe, keep books; reconnect with capped exponential backoff until stopped."""
+        """Connect, subscribe, keep books; reconnect with capped exponential backoff until stopped.
+
+        Every connection is signed: ``orderbook_delta`` is a private channel and the venue's
+        current docs authenticate every WebSocket connection (docs ``/websockets``: "WebSocket
+        connections use the same API key authentication"), so a feed without a signer refuses
+        to start rather than connect and be answered with error 9.
+        """
+        if self.signer is None:
+            raise UnauthenticatedFeedError(
+                "the Kalshi feed needs API credentials: every WebSocket connection is signed "
+                "(orderbook_delta is a private channel)")
         attempt = 0
         while not self._stop.is_set():
             link: WsLink | None = None
             try:
+                if not self._grids_checked:
+                    await self._check_grids()
                 link = await open_link(self.config.ws_url, self._headers(), self._on_text,
                                        open_timeout_s=self.open_timeout_s)
                 self._link = link
                 self._reset_connection_state()
                 step = self.tickers_per_subscription
-                for i in range(0, len(self.tickers), step):
-                    self._subscribe(self.tickers[i:i + step])
+                wanted = self.subscribed_tickers
+                for i in range(0, len(wanted), step):
+                    self._subscribe(wanted[i:i + step])
+                if self.lifecycle:
+                    self._command("subscribe", {"channels": ["market_lifecycle_v2"]})
+                if self.market_data:
+                    for i in range(0, len(wanted), step):
+                        self._command("subscribe", {"channels": ["ticker", "trade"],
+                                                    "market_tickers": wanted[i:i + step]})
                 link.after_receive = self._flush
                 self._flush()
                 self.connected.set()
@@ -466,6 +846,8 @@ class KalshiFeed:
                 await self._watch(link)
             except HandshakeError as exc:
                 log.warning("kalshi ws: handshake refused: HTTP %s", exc.status)
+            except VenueError as exc:  # the grid check's REST request failed: try again later
+                log.warning("kalshi ws: market grids not checked: %s", exc)
             except (OSError, TimeoutError, WebSocketException) as exc:
                 if not self._stop.is_set():
                     log.info("kalshi ws: connection lost: %s", exc or type(exc).__name__)

@@ -112,7 +112,7 @@ def test_settlement_pays_winners_and_closes_the_market() -> None:
     assert ex.accounts["a"].cash == cash_a + 10 * D
     assert ex.accounts["b"].cash == cash_b
     assert ex.accounts["a"].reserved == 0
-    assert ex.markets["KXT-1"].status == "settled"
+    assert ex.markets["KXT-1"].status == "finalized"
     with pytest.raises(SimError):
         ex.place("a", "KXT-1", "yes", "buy", 4000, C, "late")
 
@@ -126,7 +126,8 @@ async def _post(sim: KalshiSim, path: str, body: dict[str, object]) -> tuple[int
         return resp.status, await resp.json()
 
 
-async def test_legacy_and_current_order_forms(sim: KalshiSim) -> None:
+async def test_legacy_and_current_order_forms(legacy_sim: KalshiSim) -> None:
+    sim = legacy_sim
     status, body = await _post(sim, "/portfolio/orders", {
         "ticker": "KXSTATIC-A", "side": "no", "action": "buy", "count": 2, "no_price": 55,
         "no_price_dollars": "0.5500", "client_order_id": "L1"})
@@ -150,12 +151,12 @@ async def test_legacy_and_current_order_forms(sim: KalshiSim) -> None:
     assert state.positions["KXSTATIC-A"].net == 3 * C
 
 
-async def test_live_2026_mode_retires_legacy_order_endpoints(tmp_path: object) -> None:
+async def test_by_default_the_legacy_order_endpoints_are_retired(tmp_path: object) -> None:
     from pathlib import Path
 
     from tests.venues.kalshi.support import start_sim
 
-    sim = await start_sim(Path(str(tmp_path)), "static", live_2026=True)
+    sim = await start_sim(Path(str(tmp_path)), "static")
     try:
         status, body = await _post(sim, "/portfolio/orders", {
             "ticker": "KXSTATIC-A", "side": "yes", "action": "buy", "count": 1,
@@ -198,7 +199,7 @@ async def test_admin_settlement_and_trading_switch(sim: KalshiSim) -> None:
             assert resp.status == 200
         async with http.get(f"{base}/trade-api/v2/markets/KXSTATIC-A") as resp:
             market = (await resp.json())["market"]
-    assert (market["status"], market["result"]) == ("settled", "yes")
+    assert (market["status"], market["result"]) == ("finalized", "yes")
     account = sim.exchange.accounts[TRADER]
     fee = 9 * CENT  # ceil(0.07 x 5 x 0.41 x 0.59 = 0.0847)
     assert account.cash == 10_000 * D - 5 * 4100 * C - fee + 5 * D
@@ -218,3 +219,29 @@ def test_housekeeping_forgets_finished_maker_orders_only() -> None:
     assert ex.housekeeping() == 50
     assert set(ex.orders) == {resting.order_id, mine.order_id}
     assert ex.accounts["mm"].order_ids == [] and ex.accounts["a"].order_ids == [mine.order_id]
+
+
+def test_the_shard_option_pins_markets_and_refuses_a_bad_spec() -> None:
+    from arbiter.ops.cli import UsageError
+    from arbiter.sim.kalshi.cli import _shards
+
+    assert _shards(["KXSTATIC-B=1", "KXOTHER=2"]) == {"KXSTATIC-B": 1, "KXOTHER": 2}
+    assert _shards(None) == {}
+    for bad in ("KXSTATIC-B", "=1", "KXSTATIC-B=one"):
+        with pytest.raises(UsageError, match="TICKER=INDEX"):
+            _shards([bad])
+
+
+def test_collateral_is_per_shard_and_moves_only_when_funded() -> None:
+    ex = exchange()
+    ex.markets["KXT-1"].exchange_index = 1
+    with pytest.raises(SimError) as poor:  # all cash is on shard 0
+        ex.place("a", "KXT-1", "yes", "buy", 4000, 1 * C, "s1")
+    assert poor.value.code == "insufficient_balance" and "exchange index 1" in poor.value.message
+    with pytest.raises(SimError):
+        ex.transfer("a", 0, 1, 1_000 * D)  # more than shard 0 holds
+    ex.transfer("a", 0, 1, 1 * D)
+    order, _ = ex.place("a", "KXT-1", "yes", "buy", 4000, 1 * C, "s2")
+    acct = ex.accounts["a"]
+    assert acct.available_on(1) == 1 * D - 4000 * C and acct.available_on(0) == 99 * D
+    assert order.shard == 1

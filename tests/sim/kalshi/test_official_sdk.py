@@ -1,4 +1,6 @@
-"""The official ``kalshi_python_sync`` SDK, unchanged, against the local Kalshi.
+"""The legacy official ``kalshi_python_sync`` 3.2.0 SDK, unchanged, against the local Kalshi in
+its explicit SDK-era mode (``legacy_sdk``: the live venue answers 3.2.0's order endpoint with 410;
+the current SDK 3.34.0 is tested against the default, live-like venue in test_current_sdk.py).
 
 Runs the SDK in a worker thread (it is synchronous) while the simulator serves on the test's
 event loop. Every request the SDK makes is signed by the SDK's own code and verified by ours.
@@ -25,7 +27,8 @@ def sdk_client(sim: KalshiSim, key_id: str = TRADER, key_owner: str = TRADER) ->
 
 
 @pytest.mark.integration
-async def test_official_sdk_full_session(sim: KalshiSim) -> None:
+async def test_official_sdk_full_session(legacy_sim: KalshiSim) -> None:
+    sim = legacy_sim
     def session() -> dict[str, Any]:
         c = sdk_client(sim)
         out: dict[str, Any] = {}
@@ -62,7 +65,8 @@ async def test_official_sdk_full_session(sim: KalshiSim) -> None:
 
 
 @pytest.mark.integration
-async def test_official_sdk_fill_balance_and_positions(sim: KalshiSim) -> None:
+async def test_official_sdk_fill_balance_and_positions(legacy_sim: KalshiSim) -> None:
+    sim = legacy_sim
     def session() -> tuple[Any, Any, Any, Any]:
         c = sdk_client(sim)
         order = c.create_order(ticker="KXSTATIC-A", side="yes", action="buy", count=4,
@@ -85,7 +89,8 @@ async def test_official_sdk_fill_balance_and_positions(sim: KalshiSim) -> None:
 
 
 @pytest.mark.integration
-async def test_official_sdk_with_a_wrong_key_is_refused(sim: KalshiSim) -> None:
+async def test_official_sdk_with_a_wrong_key_is_refused(legacy_sim: KalshiSim) -> None:
+    sim = legacy_sim
     def session() -> None:
         sdk_client(sim, key_id=TRADER, key_owner=OTHER).get_balance()
 

@@ -103,6 +103,7 @@ async def _get(sim: KalshiSim, path: str) -> tuple[int, Any]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # the current SDK's interpreter start (~1.5 s)
 async def test_series_endpoints_serve_the_registry() -> None:
     ex = exchange()
     ex.event_fee_overrides["KXHALF-26"] = ("quadratic_with_maker_fees", Fraction(3, 2))

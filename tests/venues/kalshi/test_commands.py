@@ -147,3 +147,17 @@ def test_sim_command_rejects_a_broken_accounts_file(tmp_path: Path,
     bad.write_text('[[account]]\napi_key_id = "x"\npublic_key = "nope.pem"\n')
     assert main(["sim", "kalshi", "--accounts", str(bad)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+async def test_balance_shows_the_collateral_of_each_shard(
+    tmp_path: Path, demo_env: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.venues.kalshi.support import running_sim
+
+    async with running_sim(tmp_path / "venue", shards={"KXSTATIC-B": 1}) as sim:
+        sim.exchange.transfer(TRADER, 0, 1, 50 * 10**10)
+        assert await run(["balance", *venue_args(sim)]) == 0
+        assert capsys.readouterr().out.strip() == (
+            "kalshi balance: $10000 (shard 0: $9950, shard 1: $50)")
+        assert await run(["balance", *venue_args(sim), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["shards"] == {"0": "9950", "1": "50"}

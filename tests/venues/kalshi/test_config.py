@@ -20,8 +20,9 @@ def test_production_is_the_default(tmp_path: Path) -> None:
     env = {"KALSHI_API_KEY_ID": "prod", "KALSHI_PRIVATE_KEY_PATH": _keyfile(tmp_path, "p.pem")}
     config = resolve_config(environ=env)
     assert config.env is KalshiEnv.PRODUCTION
-    assert config.rest_url == "https://api.elections.kalshi.com/trade-api/v2"
-    assert config.ws_url == "wss://api.elections.kalshi.com/trade-api/ws/v2"
+    # the recommended hosts of docs /getting_started/api_environments
+    assert config.rest_url == "https://external-api.kalshi.com/trade-api/v2"
+    assert config.ws_url == "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
     assert config.key_id == "prod"
     assert load_signer(config).key_id == "prod"
 
@@ -35,7 +36,8 @@ def test_demo_uses_only_demo_variables_and_urls(tmp_path: Path) -> None:
     config = resolve_config(demo=True, environ=env)
     assert config.env is KalshiEnv.DEMO
     assert config.key_id == "demo"
-    assert config.rest_url.startswith("https://demo-api.kalshi.co/")
+    assert config.rest_url == "https://external-api.demo.kalshi.co/trade-api/v2"
+    assert config.ws_url == "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2"
 
 
 def test_demo_refuses_production_only_credentials(tmp_path: Path) -> None:

@@ -82,10 +82,10 @@ async def test_buy_no_crosses_and_reports_fill_position_fee(sim: KalshiSim) -> N
         assert ack.status is OrderStatus.FILLED
         assert ack.filled == 5_000_000 and ack.avg_fill_price == 6100
         fills = await client.fills()
-        # the venue records an events/orders ask as "sell YES at 1 - q": the same economics
+        # the fill carries outcome_side=no / book_side=ask: read as buy NO at the NO price
         assert len(fills) == 1 and fills[0].is_taker
-        assert (fills[0].outcome, fills[0].action) == (Outcome.YES, Action.SELL)
-        assert fills[0].price == 3900 and fills[0].size == 5_000_000
+        assert (fills[0].outcome, fills[0].action) == (Outcome.NO, Action.BUY)
+        assert fills[0].price == 6100 and fills[0].size == 5_000_000
         fee = 9 * 10**8  # ceil_to_cent(0.07 x 5 x 0.39 x 0.61 = 0.0833) = $0.09
         assert fills[0].fee == fee
         positions = await client.positions()

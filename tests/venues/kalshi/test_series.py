@@ -115,9 +115,54 @@ async def test_market_fees_from_the_local_kalshi(sim: KalshiSim) -> None:
         assert fees.fees.taker.rate == Fraction(35, 1000)
         sim.exchange.event_fee_overrides["KXSTATIC"] = ("quadratic", Fraction(2))
         again = await client.market_fees("KXSTATIC-A")
-        assert again.overridden and pair_fields(again) == {
-            "kalshi_fee_type": "quadratic", "kalshi_fee_multiplier": "2"}
+        grids = await client.market_grids(["KXSTATIC-A"])
+        assert again.overridden and pair_fields(again, grids["KXSTATIC-A"]) == {  # type: ignore[arg-type]
+            "kalshi_fee_type": "quadratic", "kalshi_fee_multiplier": "2",
+            "kalshi_price_level_structure": "linear_cent"}
         sim.exchange.add_series("KXSTATIC", "tiered", "1")
         sim.exchange.event_fee_overrides.clear()
         with pytest.raises(KalshiFeeError, match="unknown Kalshi fee type 'tiered'"):
             await client.market_fees("KXSTATIC-A")
+
+
+@pytest.mark.integration
+async def test_pairs_refresh_updates_for_every_pair(sim: KalshiSim) -> None:
+    from arbiter.venues.kalshi.series import kalshi_pair_updates
+
+    sim.exchange.add_series("KXSTATIC", "quadratic_with_maker_fees", "0.5")
+    sim.exchange.add_series("KXFLATS", "flat", "1")
+    sim.exchange.add_market("KXFLATS-26-A", "flat", structure="tapered_deci_cent")
+    text = "".join(
+        f'[[pair]]\nname = "{n}"\nkalshi_ticker = "{t}"\npolymarket_yes_token = "{i}1"\n'
+        f'polymarket_no_token = "{i}2"\n'
+        for i, (n, t) in enumerate([("a", "KXSTATIC-A"), ("f", "KXFLATS-26-A"),
+                                    ("gone", "KXNOPE-1")], start=1))
+    async with client_for(sim) as client:
+        updates, failed = await kalshi_pair_updates(client, parse_pairs(text))
+    assert updates == {"a": {"kalshi_fee_type": "quadratic_with_maker_fees",
+                             "kalshi_fee_multiplier": "0.5",
+                             "kalshi_price_level_structure": "linear_cent"}}
+    assert "'flat'" in failed["f"] and "does not list" in failed["gone"]
+
+
+@pytest.mark.integration
+async def test_the_feed_refuses_a_market_whose_fees_differ_from_the_pairs_file(
+    sim: KalshiSim,
+) -> None:
+    from arbiter.core.fees import KALSHI_DEFAULT_FEES, KalshiSeriesFees
+    from arbiter.venues.kalshi.ws import KalshiFeed
+    from tests.venues.kalshi.support import TRADER, make_key
+    from tests.venues.kalshi.test_ws import config, eventually, running
+
+    sim.exchange.add_series("KXSTATIC", "quadratic", "1")
+    sim.exchange.event_fee_overrides["KXSTATIC"] = ("quadratic_with_maker_fees", Fraction(1))
+    expected = {"KXSTATIC-A": KALSHI_DEFAULT_FEES}  # what a file without fee keys says
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), ["KXSTATIC-A"], fees=expected)
+    async with running(feed):
+        await eventually(lambda: "KXSTATIC-A" in feed.refused)
+        assert "the venue charges quadratic_with_maker_fees x 1" in feed.refused["KXSTATIC-A"]
+        assert "KXSTATIC-A" not in feed.valid
+    right = {"KXSTATIC-A": KalshiSeriesFees.of("quadratic_with_maker_fees", "1")}
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), ["KXSTATIC-A"], fees=right)
+    async with running(feed):
+        assert await feed.wait_synced(15) and feed.refused == {}

@@ -107,7 +107,7 @@ def test_pkcs8_keys_load_and_non_rsa_keys_are_refused(venue_vectors: dict[str, A
     ec_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption())
-    with pytest.raises(KeyFileError, match="not an RSA key"):
+    with pytest.raises(KeyFileError, match="neither an RSA nor an Ed25519 key"):
         load_private_key(ec_pem)
     with pytest.raises(KeyFileError, match="not an unencrypted PEM"):
         load_private_key(b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n")

@@ -270,7 +270,15 @@ def test_fatal_subscription_errors_resubscribe() -> None:
     assert feed.stats.error_codes == [25, 6]
 
 
+async def test_unsigned_upgrades_are_refused(sim: KalshiSim) -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await http.ws_connect(sim.ws_url)
+        assert info.value.status == 401
+
+
 async def test_unsigned_socket_cannot_subscribe_to_private_channels(sim: KalshiSim) -> None:
+    sim.ws_auth_required = False  # the older quick-start: public channels without a key
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.ws_url) as ws:
         await ws.send_json({"id": 1, "cmd": "subscribe", "params": {
             "channels": ["orderbook_delta"], "market_tickers": ["KXSTATIC-A"]}})
@@ -289,7 +297,8 @@ async def test_many_tickers_split_across_subscriptions(sim: KalshiSim) -> None:
                       tickers_per_subscription=1)
     async with running(feed):
         assert await feed.wait_synced(15)
-        subscribes = [c for c in sim._conns for _ in c.subs]
+        subscribes = [s for c in sim._conns for s in c.subs.values()
+                      if s.channel == "orderbook_delta"]
         assert len(subscribes) == 2  # one sid per market, each with its own seq
         await faults(sim, seq_gap_next=1)
         async with client_for(sim) as client:

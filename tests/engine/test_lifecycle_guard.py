@@ -1,0 +1,98 @@
+"""Lifecycle in the engine: the Kalshi feed, the guard, the detector and the tenant's orders and
+positions, against the local Kalshi over loopback (no Ray: the guard is what the arbiter runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from arbiter.core.book import Outcome
+from arbiter.core.detection import DetectionConfig, Detector
+from arbiter.core.lifecycle import MarketPhase
+from arbiter.core.pairs import Pair
+from arbiter.core.positions import PositionBook
+from arbiter.core.units import ONE_CONTRACT as ONE
+from arbiter.core.units import PRICE_SCALE
+from arbiter.engine.lifecycle import LifecycleGuard
+from arbiter.sim.kalshi.server import KalshiSim
+from arbiter.venues.base import ExchangeClient, OrderStatus
+from arbiter.venues.kalshi.ws import KalshiFeed
+from tests.venues.kalshi.support import TRADER, client_for, make_key
+from tests.venues.kalshi.test_rest import req
+from tests.venues.kalshi.test_ws import config, eventually, running
+
+TICKER = "KXSTATIC-A"
+
+
+@dataclass
+class _Executor:
+    positions: PositionBook = field(default_factory=PositionBook)
+
+
+@dataclass
+class Tenant:
+    name: str
+    clients: dict[str, ExchangeClient]
+    executor: _Executor = field(default_factory=_Executor)
+
+
+@pytest.mark.integration
+async def test_pause_close_and_settlement_reach_detection_orders_and_positions(
+    sim: KalshiSim,
+) -> None:
+    detector = Detector([Pair("p", TICKER, "111", "222")], DetectionConfig())
+    async with client_for(sim) as client:
+        tenant = Tenant("t1", {"kalshi": client})
+        guard = LifecycleGuard(detector, lambda: [tenant])
+        feed = KalshiFeed(config(sim), make_key(TRADER).signer(), [TICKER],
+                          on_lifecycle=guard.on_update, on_lifecycle_error=guard.on_error)
+        feed.books[TICKER] = detector.kalshi_book(TICKER)
+        async with running(feed):
+            assert await feed.wait_synced(15)
+            resting = await client.place_order(req("r1", price=3000))
+            # we hold 10 YES bought at 0.40 (as the executor would have recorded it)
+            tenant.executor.positions.apply_fill("kalshi", TICKER, Outcome.YES, "buy", 10 * ONE,
+                                                 4000 * 10 * ONE)
+            sim.lifecycle(TICKER, "deactivate")
+            await eventually(lambda: detector.halted(TICKER) is not None)
+            assert "inactive" in (detector.halted(TICKER) or "")
+            await guard.drain()
+            assert (await client.get_order(resting.order_id)).status is OrderStatus.CANCELED
+            sim.lifecycle(TICKER, "activate")
+            await eventually(lambda: detector.halted(TICKER) is None)
+            sim.settle(TICKER, "yes")
+            await eventually(lambda: feed.phases.get(TICKER) is MarketPhase.FINALIZED)
+            assert detector.halted(TICKER) is not None
+            pos = tenant.executor.positions.get("kalshi", TICKER, Outcome.YES)
+            assert pos.settled and pos.size == 0
+            assert pos.realised == 10 * ONE * (PRICE_SCALE - 4000)  # $6.00 on 10 at 0.40
+            sim.publish_lifecycle(sim.exchange.settle_events(TICKER, "yes"))  # a repeat pays once
+            await eventually(lambda: feed.stats.lifecycle >= 6)
+            assert pos.realised == 10 * ONE * (PRICE_SCALE - 4000)
+        assert any("settled yes for t1" in line for line in guard.log)
+
+
+@pytest.mark.integration
+async def test_a_market_not_active_at_start_is_never_traded(sim: KalshiSim) -> None:
+    detector = Detector([Pair("p", TICKER, "111", "222")], DetectionConfig())
+    guard = LifecycleGuard(detector, lambda: [])
+    sim.exchange.close(TICKER)
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), [TICKER],
+                      on_lifecycle=guard.on_update, on_lifecycle_error=guard.on_error)
+    async with running(feed):
+        await eventually(lambda: feed.phases.get(TICKER) is MarketPhase.CLOSED)
+        assert "closed" in (detector.halted(TICKER) or "")
+
+
+@pytest.mark.integration
+async def test_a_lifecycle_message_we_cannot_read_halts_the_market(sim: KalshiSim) -> None:
+    detector = Detector([Pair("p", TICKER, "111", "222")], DetectionConfig())
+    guard = LifecycleGuard(detector, lambda: [])
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), [TICKER],
+                      on_lifecycle=guard.on_update, on_lifecycle_error=guard.on_error)
+    async with running(feed):
+        assert await feed.wait_synced(15)
+        sim.publish_lifecycle([{"market_ticker": TICKER, "event_type": "suspended"}])
+        await eventually(lambda: detector.halted(TICKER) is not None)
+        assert "unknown lifecycle event 'suspended'" in (detector.halted(TICKER) or "")

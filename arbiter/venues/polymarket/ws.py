@@ -468,20 +468,30 @@ class UserFeed:
                 await self._task
             self._task = None
 
+    def subscribe_frame(self) -> dict[str, object]:
+        """The subscribe message as the official client sends it: ``markets`` only when some
+        are chosen; omitted, the channel reports every market of the API key
+        (``polymarket-client`` 0.14.0 ``_internal/streams/clob/user_protocol.py``
+        ``build_initial_frame``; venues.md §0.1). An empty list is never sent: it is not the
+        documented way to ask for everything."""
+        frame: dict[str, object] = {
+            "type": "user",
+            "auth": {
+                "apiKey": self.creds.api_key,
+                "secret": self.creds.secret,
+                "passphrase": self.creds.passphrase,
+            },
+        }
+        if self.markets:
+            frame["markets"] = list(self.markets)
+        return frame
+
     async def _run(self) -> None:
         async with aiohttp.ClientSession() as session:
             while True:
                 try:
                     async with session.ws_connect(self.url, heartbeat=None) as ws:
-                        await ws.send_str(json.dumps({
-                            "auth": {
-                                "apiKey": self.creds.api_key,
-                                "secret": self.creds.secret,
-                                "passphrase": self.creds.passphrase,
-                            },
-                            "markets": self.markets,
-                            "type": "user",
-                        }))
+                        await ws.send_str(json.dumps(self.subscribe_frame()))
                         self.connected.set()
                         await self._pump(ws)
                 except asyncio.CancelledError:

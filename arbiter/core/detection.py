@@ -18,19 +18,27 @@ that test passes does the exact sizing search (:mod:`arbiter.core.sizing`) run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
-from arbiter.core.book import AskView, KalshiBook, Ladder, Outcome, TokenBook
+from arbiter.core.book import AskView, BookError, KalshiBook, Ladder, Outcome, TokenBook
 from arbiter.core.fees import FeeModel, KalshiFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.sizing import optimise_size
 from arbiter.core.units import ONE_CONTRACT, PRICE_SCALE, Money, Size
 
-__all__ = ["DetectionConfig", "Detector", "Leg", "Opportunity"]
+__all__ = ["DEFAULT_MAX_BOOK_AGE_NS", "DetectionConfig", "Detector", "Leg", "Opportunity"]
 
 KALSHI = "kalshi"
 POLYMARKET = "polymarket"
+#: the running engine's budget for a book's age (``[detection] max_book_age_ms``): a book not
+#: known correct for this long is not traded. Polymarket books are confirmed by every change and
+#: by the feed's quiet watchdog (REST cross-check after 5 s of quiet); Kalshi books by their
+#: sequence-checked live subscription. 15 s leaves room for two watchdog rounds and a slow REST
+#: answer before a quiet-but-healthy book would be refused. The dataclass default stays ``None``
+#: for replays and scans over recorded data, whose clocks are not the wall clock.
+DEFAULT_MAX_BOOK_AGE_NS = 15_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +51,8 @@ class DetectionConfig:
     max_contracts: Size | None = None
     #: cap on cost + fees of one opportunity
     budget: Money | None = None
-    #: books older than this (vs. the detector's ``now``) are not traded; None = no check
+    #: books older than this (vs. the detector's ``now``) are not traded; None = no check here
+    #: (the running engine always sets one: :data:`DEFAULT_MAX_BOOK_AGE_NS` unless configured)
     max_book_age_ns: int | None = None
     #: sizes are multiples of this (whole contracts by default: both venues accept them)
     lot: Size = ONE_CONTRACT
@@ -139,6 +148,13 @@ class Detector:
 
     def __init__(self, pairs: Iterable[Pair], config: DetectionConfig | None = None) -> None:
         self.config = config or DetectionConfig()
+        #: sets of keys (tickers, token ids) that must not be traded while they hold them: the
+        #: feeds' own sets (stale, resolved) are registered with :meth:`block_when`, so there is
+        #: no copy to drift
+        self._blocked: list[Container[str]] = []
+        #: opportunities not sized because a book was too old ("age:<venue>") or blocked
+        #: ("blocked:<venue>"); exported as a metric by the engine
+        self.skipped: dict[str, int] = {}
         self._pairs: dict[str, _PairState] = {}
         self._by_kalshi: dict[str, _PairState] = {}
         self._by_token: dict[str, _PairState] = {}
@@ -208,6 +224,12 @@ class Detector:
             raise ValueError(f"pair '{pair.name}': a refresh cannot change its markets")
         state.pair = pair
         state.yes.min_order_size = state.no.min_order_size = pair.polymarket_min_order_size or 0
+        for book in (state.yes, state.no):
+            if book.tick != pair.polymarket_tick:
+                # a book whose levels sit off the new grid keeps its tick: the feed's
+                # tick_size_change or resync moves it (never a half-converted ladder)
+                with contextlib.suppress(BookError):
+                    book.set_tick(pair.polymarket_tick, book.ts_ns)
         reason = pair.untradable_reason()
         if reason is None:
             self.refused.pop(pair.name, None)
@@ -293,14 +315,29 @@ class Detector:
                 found.append(opportunity)
         return found
 
-    def _stale(self, book: KalshiBook | TokenBook, now_ns: int) -> bool:
+    def block_when(self, keys: Container[str]) -> None:
+        """Never trade a book whose key is in ``keys`` (checked live, on every opportunity)."""
+        self._blocked.append(keys)
+
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def _tradable(self, venue: str, key: str, book: KalshiBook | TokenBook, now_ns: int) -> bool:
         age = self.config.max_book_age_ns
-        return age is not None and now_ns - book.ts_ns > age
+        if age is not None and now_ns - book.ts_ns > age:
+            self._skip("age:" + venue)
+            return False
+        for keys in self._blocked:
+            if key in keys:
+                self._skip("blocked:" + venue)
+                return False
+        return True
 
     def _size(
         self, state: _PairState, route: _Route, view_a: AskView, now_ns: int
     ) -> Opportunity | None:
-        if self._stale(route.book_a, now_ns) or self._stale(route.book_b, now_ns):
+        if not (self._tradable(route.venue_a, route.market_a, route.book_a, now_ns)
+                and self._tradable(route.venue_b, route.market_b, route.book_b, now_ns)):
             return None
         cfg = self.config
         caps = [c for c in (cfg.max_contracts, state.pair.max_contracts) if c is not None]

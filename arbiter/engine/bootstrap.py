@@ -66,7 +66,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from arbiter.core.detection import DetectionConfig, Detector
+from arbiter.core.detection import DEFAULT_MAX_BOOK_AGE_NS, DetectionConfig, Detector
 from arbiter.core.pairs import Pair, parse_pairs, set_pair_fields
 from arbiter.core.ratelimit import KALSHI_TIERS, RateLimiter
 from arbiter.core.risk import RiskBook, RiskLimits
@@ -150,7 +150,8 @@ class EngineConfig:
     endpoints: Endpoints
     tenants: tuple[TenantConfig, ...]
     journal_dir: str
-    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    detection: DetectionConfig = field(
+        default_factory=lambda: DetectionConfig(max_book_age_ns=DEFAULT_MAX_BOOK_AGE_NS))
     limits: RiskLimits = field(default_factory=RiskLimits)
     gate: GateConfig = field(default_factory=GateConfig)
     namespace: str = "arbiter"
@@ -251,6 +252,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             max_contracts=Size(parse_size(str(det["max_contracts"])))
             if "max_contracts" in det else None,
             budget=Money(parse_money(str(det["budget"]))) if "budget" in det else None,
+            max_book_age_ns=_book_age_ns(det),
         )
         limits = RiskLimits(
             max_open_sagas=int(risk.get("max_open_sagas", 4)),
@@ -376,6 +378,17 @@ def _metrics_port(value: object) -> int | None:
     """``[engine] metrics_port``: 0 = a free port, a negative number = no endpoint."""
     port = int(str(value))
     return None if port < 0 else port
+
+
+def _book_age_ns(det: Mapping[str, Any]) -> int:
+    """``[detection] max_book_age_ms``: positive milliseconds; absent means the default. There is
+    no "off": a stale book is never traded (docs/polymarket.md "Feeds")."""
+    if "max_book_age_ms" not in det:
+        return DEFAULT_MAX_BOOK_AGE_NS
+    value = det["max_book_age_ms"]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"[detection] max_book_age_ms must be a positive integer, got {value!r}")
+    return value * 1_000_000
 
 
 # -- builders (called inside the actors) ----------------------------------------------------------

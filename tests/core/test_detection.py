@@ -78,6 +78,25 @@ def test_stale_books_are_skipped() -> None:
     assert d.on_token("111", now_ns=1101) == []
 
 
+def test_age_and_blocked_books_are_counted_never_traded() -> None:
+    d = detector(max_book_age_ns=100)
+    stale: set[str] = set()
+    halted: set[str] = set()
+    d.block_when(stale)
+    d.block_when(halted)
+    d.token_book("111").apply_snapshot(bids=[], asks=[(45 * C, 10 * ONE)], ts_ns=1000)
+    d.token_book("222").apply_snapshot(bids=[], asks=[(52 * C, 10 * ONE)], ts_ns=1000)
+    assert len(d.on_token("111", now_ns=1050)) == 1
+    stale.add("222")  # the feed is resyncing it: the live set is read, no copy
+    assert d.on_token("111", now_ns=1050) == []
+    stale.clear()
+    halted.add("111")  # resolved market
+    assert d.on_token("111", now_ns=1050) == []
+    halted.clear()
+    assert d.on_token("111", now_ns=1101) == []  # too old
+    assert d.skipped == {"blocked:polymarket": 2, "age:polymarket": 1}
+
+
 def test_caps_and_min_order_size() -> None:
     capped = dataclasses.replace(PAIR, max_contracts=3 * ONE)
     d = detector(capped, max_contracts=5 * ONE)

@@ -46,6 +46,20 @@ def _position_id(condition_id: str, outcome: str) -> str:
     return str((1 << 248) | (high << 104) | (low << 8) | (0 if outcome == "yes" else 1))
 
 
+#: bits 40..103 of a position id are reserved zero; a CTF token id is a hash and has them set
+#: (``polymarket-client`` 0.14.0 ``_internal/protocol.py`` layout, docs /protocol-v2-migration)
+_RESERVED_BITS = ((1 << 64) - 1) << 40
+
+
+def _is_position_id(token: str) -> bool:
+    """Is a pinned outcome id a protocol-V2 position id (then the market is protocol V2)?"""
+    try:
+        value = int(token)
+    except ValueError:
+        return False
+    return 0 <= value < 2**256 and not value & _RESERVED_BITS
+
+
 def _delay_ms(value: object) -> int:
     """``seconds_delay`` (the venue's market field; fractions allowed here for fast tests)."""
     delay = Decimal(str(value))
@@ -75,12 +89,22 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
         if protocol not in ("v1", "v2"):
             raise ValueError(f"protocol must be v1 (CTF tokens) or v2 (position ids): {protocol}")
         token_of = _position_id if protocol == "v2" else _token_id
+        yes = str(pm.get("yes_token") or token_of(cid, "yes"))
+        no = str(pm.get("no_token") or token_of(cid, "no"))
+        shapes = {_is_position_id(yes), _is_position_id(no)}
+        if len(shapes) > 1:
+            raise ValueError("yes_token and no_token must both be position ids or both CTF "
+                             "token ids (one market is one protocol)")
+        if protocol == "v1" and shapes == {True}:
+            # pinned ids of the position-id shape cannot be CTF token ids (hashes): such a
+            # market is protocol V2 on the venue, whatever the table forgot to say
+            protocol = "v2"
         return SimMarket(
             key=sm.key,
             condition_id=cid,
             question=str(pm.get("question") or sm.title),
-            yes_token=str(pm.get("yes_token") or token_of(cid, "yes")),
-            no_token=str(pm.get("no_token") or token_of(cid, "no")),
+            yes_token=yes,
+            no_token=no,
             tick=tick,
             min_order_size=min_size,
             neg_risk=bool(pm.get("neg_risk", False)),
@@ -91,6 +115,7 @@ def market_from_scenario(sm: ScenarioMarket) -> SimMarket:
             description=str(pm.get("description", sm.title)),
             slug=slug,
             match_delay_ms=_delay_ms(pm.get("seconds_delay", 0)),
+            position_ids=protocol == "v2",
         )
     except (UnitError, ValueError, TypeError, ArithmeticError) as exc:
         raise SimConfigError(f"{where}: {exc}") from None

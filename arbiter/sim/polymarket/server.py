@@ -839,17 +839,26 @@ class PolymarketSim:
                     continue
                 try:
                     sub = json.loads(msg.data)
-                    auth = sub["auth"]
-                    key = str(auth["apiKey"])
-                    record = self.exchange.keys.get(key)
-                    ok = (record is not None and record.creds.secret == auth.get("secret")
-                          and record.creds.passphrase == auth.get("passphrase"))
-                except (ValueError, KeyError, TypeError):
-                    ok = False
-                if not ok:
+                except ValueError:
+                    sub = None
+                if isinstance(sub, dict) and "operation" in sub and conn.api_key is not None:
+                    # a change of an authenticated subscription (``polymarket-client`` 0.14.0
+                    # ``streams/clob/user_protocol.py`` ``_build_subscribe_update``): markets
+                    # are added or removed; no markets left means all markets again
+                    changed = {str(m) for m in sub.get("markets") or []}
+                    if sub["operation"] == "subscribe":
+                        conn.markets |= changed
+                    elif sub["operation"] == "unsubscribe":
+                        conn.markets -= changed
+                    continue
+                key = self._user_key(sub)
+                if key is None or not isinstance(sub, dict):
                     await ws.close(code=4001, message=b"invalid credentials")
                     break
                 conn.api_key = key
+                # the official subscribe omits ``markets`` to hear of every market of the key
+                # (``polymarket-client`` ``user_protocol.build_initial_frame``; docs
+                # /market-data/websocket/user-channel: markets are an optional filter)
                 conn.markets = {str(m) for m in sub.get("markets") or []}
                 self.user_conns.add(conn)
         finally:
@@ -857,6 +866,18 @@ class PolymarketSim:
             conn.queue.put_nowait(None)
             await writer
         return ws
+
+    def _user_key(self, sub: Any) -> str | None:
+        """The API key a user-channel subscribe authenticates, or None (bad credentials)."""
+        try:
+            auth = sub["auth"]
+            key = str(auth["apiKey"])
+            record = self.exchange.keys.get(key)
+            ok = (record is not None and record.creds.secret == auth.get("secret")
+                  and record.creds.passphrase == auth.get("passphrase"))
+        except (KeyError, TypeError):
+            return None
+        return key if ok else None
 
     async def _writer(self, conn: _Conn) -> None:
         faults = self.faults

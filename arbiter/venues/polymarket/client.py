@@ -52,6 +52,7 @@ from arbiter.venues.base import (
 from arbiter.venues.polymarket.auth import PolymarketCredentials
 from arbiter.venues.polymarket.constants import (
     DEFAULT_REST_URL,
+    GTD_MIN_LEAD_S,
     SIDE_BUY,
     SIDE_SELL,
     VERSIONS,
@@ -178,6 +179,10 @@ class PolymarketClient:
         self._user_feed: UserFeed | None = None
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
+        #: final states the user channel reported (``get_order`` answers them without REST)
+        self._final: OrderedDict[str, OrderAck | None] = OrderedDict()
+        #: where ``get_order`` answers came from: the user channel or REST
+        self.view_stats: dict[str, int] = {"channel": 0, "rest": 0}
 
     @classmethod
     async def connect(
@@ -224,14 +229,11 @@ class PolymarketClient:
         so a lost or early event costs at most ``timeout_s``, never a wrong answer. True when
         an ``order``/``trade`` event for the order arrived. Without a channel URL it only waits.
         """
-        if self.ws_url is None or self.credentials.api is None:
+        deadline = time.monotonic() + timeout_s
+        if not await self._open_user_feed():
             await asyncio.sleep(timeout_s)
             return False
-        deadline = time.monotonic() + timeout_s
-        if self._user_feed is None:
-            self._user_feed = UserFeed(self.credentials.api, self._on_user_event,
-                                       ws_url=self.ws_url)
-            await self._user_feed.start()
+        assert self._user_feed is not None
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await self._user_feed.connected.wait()
@@ -252,11 +254,70 @@ class PolymarketClient:
             return False
         return True
 
+    async def _open_user_feed(self) -> bool:
+        """Start the user channel once (all markets of the key); False without a channel URL."""
+        if self.ws_url is None or self.credentials.api is None:
+            return False
+        if self._user_feed is None:
+            self._user_feed = UserFeed(self.credentials.api, self._on_user_event,
+                                       ws_url=self.ws_url)
+            await self._user_feed.start()
+        return True
+
+    def _final_from_event(self, event: UserOrderEvent) -> OrderAck | None:
+        """The order's final state if this event proves one, else None (REST decides).
+
+        Only facts that cannot be undone are taken from the channel: a ``CANCELLATION`` (the
+        venue removed the order; ``size_matched`` is what it got) or a fill of the whole size.
+        A partial ``UPDATE``, a state we do not know, or an event whose ``status`` contradicts
+        its type is left to REST, so a lost, late, duplicated or reordered event can delay an
+        answer but never give a wrong one.
+        """
+        try:
+            size = parse_size(event.original_size)
+            filled = parse_size(event.size_matched)
+            price = parse_price(event.price)
+        except UnitError:
+            return None
+        kind = event.type.upper()
+        if kind == "CANCELLATION":
+            status = OrderStatus.FILLED if size and filled >= size else OrderStatus.CANCELED
+        elif size and filled >= size:
+            status = OrderStatus.FILLED
+        else:
+            return None
+        if event.status:
+            try:
+                said = order_status(event.status, size, filled)
+            except UnknownStatusError:
+                return None
+            if said is not status:
+                return None
+        ts = event.timestamp
+        return OrderAck(
+            venue=VENUE, order_id=event.id, client_order_id=self._cid_of.get(event.id),
+            market=event.asset_id, outcome=_outcome(event.outcome),
+            action=Action.BUY if event.side.upper() == "BUY" else Action.SELL,
+            price=price, size=size, filled=filled, remaining=Size(0), status=status,
+            ts_ms=int(ts) if ts.isdigit() else None,
+        )
+
     def _on_user_event(self, event: UserEvent) -> None:
         ids: list[str] = []
         if isinstance(event, UserOrderEvent):
             if event.type.upper() == "PLACEMENT":
                 return  # the order exists; that is not news of its outcome
+            final = self._final_from_event(event)
+            if final is not None and event.id not in self._final:
+                self._final[event.id] = final
+                while len(self._final) > 4096:
+                    self._final.popitem(last=False)
+            elif final is not None:
+                known = self._final[event.id]
+                if known is not None and (known.status, known.filled) != (
+                        final.status, final.filled):
+                    # two different endings: only REST can say, for good (None = ask REST)
+                    self._final[event.id] = None
             ids.append(event.id)
         elif isinstance(event, UserTradeEvent):
             ids.append(event.taker_order_id)
@@ -322,13 +383,24 @@ class PolymarketClient:
     async def sign(self, request: OrderRequest) -> SignedOrder:
         """The signed order for ``request``; the same ``client_order_id`` gives the same bytes."""
         cached = self._signed.get(request.client_order_id)
-        meta = await self.token_meta(request.market)
         if request.tif is TimeInForce.IOC:
             order_type = "FAK"
         elif request.tif is TimeInForce.FOK:
             order_type = "FOK"
         else:
             order_type = "GTD" if request.expires_at_s else "GTC"
+        if cached is None and order_type == "GTD" and request.expires_at_s is not None:
+            # only a first signature: a retry re-sends the bytes already sent (ADR 0032), whose
+            # outcome at the venue a local refusal must not hide
+            earliest = int(time.time()) + GTD_MIN_LEAD_S
+            if request.expires_at_s < earliest:
+                # refused before anything is signed or sent: the venue would refuse it anyway
+                raise RejectedError(
+                    "INVALID_ORDER_EXPIRATION",
+                    f"GTD expiration {request.expires_at_s} is less than {GTD_MIN_LEAD_S} s "
+                    f"ahead (earliest {earliest}); the venue refuses shorter GTD orders",
+                )
+        meta = await self.token_meta(request.market)
         creds = self.credentials
         spec = OrderSpec(
             token_id=request.market,
@@ -416,6 +488,7 @@ class PolymarketClient:
         # never send an order into a market whose fee we cannot price (ADR 0036): a typed
         # ClobMarketError / FeeUnknownError here means nothing was sent
         fee_model = await self.token_fee(request.market)
+        await self._open_user_feed()  # its events answer later lookups of this order
         signed = await self.sign(request)
         try:
             resp = await self._post(request, signed)
@@ -510,8 +583,12 @@ class PolymarketClient:
                     "ORDER_NOT_FOUND", f"no order known for client order id {client_order_id!r}"
                 )
             order_id = self._signed[client_order_id][1].order_hash
-        ack = self._ack(await self.rest.order(order_id))
-        return await self._with_fee(ack)
+        final = self._final.get(order_id)
+        if final is not None:  # the user channel saw it end: no REST round trip
+            self.view_stats["channel"] += 1
+            return await self._with_fee(final)
+        self.view_stats["rest"] += 1
+        return await self._with_fee(self._ack(await self.rest.order(order_id)))
 
     async def open_orders(self, market: str | None = None) -> list[OrderAck]:
         await self.ready()

@@ -90,6 +90,8 @@ class FeedStats:
     #: connection/resync tasks restarted by the supervisor after an unexpected exception
     restarts: int = 0
     lifecycle: int = 0
+    #: ``best_bid_ask`` events checked against the local book
+    tops: int = 0
 
 
 def error_kind(exc: BaseException) -> str:
@@ -390,6 +392,7 @@ class MarketBooks:
             elif isinstance(event, LastTradePriceEvent):
                 self._trade(event)
             elif isinstance(event, BestBidAskEvent):
+                self.stats.tops += 1
                 self._check_top(event.asset_id, event.best_bid, event.best_ask)
             elif isinstance(event, TickSizeChangeEvent):
                 self._tick(event, now_ns)
@@ -413,8 +416,8 @@ class MarketBooks:
             self.on_lifecycle(event)
 
     def _resolved(self, event: MarketResolvedEvent) -> None:
-        assets = set(event.assets_ids) | {a for a, m in self.market_of.items() if m == event.market}
-        for asset in assets:
+        named = set(event.assets_ids) | {a for a, m in self.market_of.items() if m == event.market}
+        for asset in named & self.books.keys():  # only tokens we hold: the set stays bounded
             self.resolved[asset] = event
             self.halted.add(asset)
             self.stale.discard(asset)
@@ -512,6 +515,8 @@ class MarketBooks:
             rest.asks
         ) == list(book.asks):
             book.ts_ns = now_ns
+            if self.on_change is not None:  # confirmed: detection may use it again
+                self.on_change(asset)
             return "same"
         self.stats.stalls += 1
         if not self.apply_rest(body, now_ns):
@@ -519,7 +524,7 @@ class MarketBooks:
         return "stalled"
 
     def _price_change(self, event: PriceChangeEvent, now_ns: int) -> None:
-        changes: list[PriceChange] = event.levels()
+        changes = event.price_changes or event.changes or event.levels()  # current form first
         if not changes:
             return
         default = event.asset_id

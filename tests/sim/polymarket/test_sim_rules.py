@@ -139,12 +139,15 @@ async def test_gtd_expiry_releases_funds_and_emits_cancellation(bare_sim: SimHan
     events: list[dict[str, object]] = []
     ex.on_user = lambda owner, event: events.append(event)
     try:
-        expires = int(time.time()) + 120
+        expires = int(time.time()) + 240
         ack = await client.place_order(OrderRequest(
             m.yes_token, Outcome.YES, Action.BUY, Price(4000), Size(10_000_000), "gtd",
             expires_at_s=expires))
         assert ex.wallet(ADDR_A).reserved_collateral == 4000 * 10_000_000
-        ex.expire((expires + 1) * 1_000_000_000)
+        # the venue retires a GTD order one minute before its stated expiration
+        ex.expire((expires - 61) * 1_000_000_000)
+        assert ex.wallet(ADDR_A).reserved_collateral == 4000 * 10_000_000
+        ex.expire((expires - 59) * 1_000_000_000)
         assert ex.wallet(ADDR_A).reserved_collateral == 0
         assert (await client.get_order(ack.order_id)).status is OrderStatus.CANCELED
         assert events[-1]["type"] == "CANCELLATION"
@@ -206,3 +209,55 @@ async def test_documented_rate_limits_answer_429() -> None:
     finally:
         await rest.close()
         await sim.stop()
+
+
+async def test_gtd_needs_three_minutes_of_lead_time(bare_sim: SimHandle) -> None:
+    """The client refuses a GTD under 180 s before signing (polymarket-client's check); the
+    venue refuses one signed anyway with the sentence the SDK maps to ``invalid_expiration``."""
+    from arbiter.venues.polymarket.constants import SIDE_BUY, VERSIONS
+    from arbiter.venues.polymarket.orders import OrderSpec, build_order
+
+    m, ex = bare_sim.market, bare_sim.exchange
+    client = await PolymarketClient.connect(_creds(KEY_A), bare_sim.url)
+    try:
+        before = len(ex.orders)
+        with pytest.raises(RejectedError) as err:
+            await client.place_order(OrderRequest(
+                m.yes_token, Outcome.YES, Action.BUY, Price(4000), Size(5_000_000), "gtd-short",
+                expires_at_s=int(time.time()) + 170))
+        assert err.value.code == "INVALID_ORDER_EXPIRATION"
+        assert "gtd-short" not in client._signed  # nothing was signed
+        assert len(ex.orders) == before
+        creds = client.credentials
+        for lead, accepted in ((120, False), (200, True)):
+            spec = OrderSpec(token_id=m.yes_token, side=SIDE_BUY, price=4000, size=5_000_000,
+                             tick=m.tick, order_type="GTD",
+                             expiration=int(time.time()) + lead, salt=lead)
+            signed = build_order(spec, creds.signer, creds.chain_id, VERSIONS[ex.version])
+            if accepted:
+                assert (await client.rest.post_order(signed)).status == "live"
+                continue
+            with pytest.raises(RejectedError) as refused:
+                await client.rest.post_order(signed)
+            assert refused.value.message == "invalid expiration"
+            assert refused.value.code == "INVALID_ORDER_EXPIRATION"
+        ack = await client.place_order(OrderRequest(
+            m.yes_token, Outcome.YES, Action.BUY, Price(4000), Size(5_000_000), "gtd-ok",
+            expires_at_s=int(time.time()) + 185))
+        assert ack.status is OrderStatus.OPEN
+    finally:
+        await client.close()
+
+
+def test_the_market_not_the_id_rule_of_the_client_decides_its_protocol() -> None:
+    from arbiter.sim.common import SimConfigError
+    from arbiter.sim.polymarket.builder import market_from_scenario
+
+    def market(**pm: str) -> ScenarioMarket:
+        return ScenarioMarket(key="K", title="t", fair=5000, venues={"polymarket": dict(pm)})
+
+    assert not market_from_scenario(market()).position_ids  # hashed CTF token ids
+    assert market_from_scenario(market(protocol="v2")).position_ids
+    assert market_from_scenario(market(yes_token="1111", no_token="2222")).position_ids
+    with pytest.raises(SimConfigError):
+        market_from_scenario(market(yes_token="1111"))  # one position id, one hash

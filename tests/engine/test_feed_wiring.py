@@ -11,7 +11,7 @@ import pytest
 
 from arbiter.core.detection import DEFAULT_MAX_BOOK_AGE_NS, DetectionConfig, Detector
 from arbiter.core.pairs import Pair
-from arbiter.core.units import ONE_CONTRACT
+from arbiter.core.units import ONE_CONTRACT, Size
 from arbiter.engine.actors import _NotIn, detector_books
 from arbiter.engine.bootstrap import EngineConfig, _book_age_ns
 from arbiter.venues.polymarket.ws import Backoff, MarketFeed
@@ -44,7 +44,9 @@ def test_kalshi_tickers_not_valid_are_blocked() -> None:
 
 async def test_detector_trades_live_books_only(bare_sim: SimHandle) -> None:
     m = bare_sim.market
-    pair = Pair("p", "KX-T", m.yes_token, m.no_token)
+    # the venue's market data, as the engine's start-up refresh states it (ADR 0037)
+    pair = Pair("p", "KX-T", m.yes_token, m.no_token, polymarket_fee=m.fee,
+                polymarket_min_order_size=Size(m.min_order_size))
     detector = Detector([pair], DetectionConfig(max_book_age_ns=DEFAULT_MAX_BOOK_AGE_NS))
     found: list[int] = []
     pbooks = detector_books(

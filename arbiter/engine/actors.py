@@ -585,6 +585,7 @@ class Arbiter:
                         event.market, event.winner or "?")
             for name in self._ops:
                 self._alert(name, "market_resolved", f"{event.market} winner {event.winner}")
+            self.lifecycle.on_polymarket_resolved(event.market, event.assets_ids)
         for hook in self.lifecycle_hooks:
             try:
                 hook(event)

@@ -100,6 +100,7 @@ lint-infra: $(STAMP) $(INFRA_STAMP)
 # Every benchmark, one after the other; each prints its figures and writes bench/results/*.json.
 bench: $(STAMP)
 	$(PY) -m bench.core --json --mypyc
+	$(PY) -m bench.fees --json
 	$(PY) -m bench.kalshi_ws --json
 	$(PY) -m bench.polymarket_ws --json
 	$(PY) -m bench.chaos --runs 200 --json

@@ -20,15 +20,24 @@ from typing import Any
 
 from arbiter.core.book import BookError, Outcome, Side
 from arbiter.core.detection import DetectionConfig, Detector
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
-from arbiter.core.units import ONE_CONTRACT
+from arbiter.core.units import ONE_CONTRACT, Size
 
 C = 100
 KALSHI, POLY = 0, 1
 
 
+#: a politics-category Polymarket market (docs /trading/fees: 0.04, exponent 1), 5-share minimum
+BENCH_PM_FEE = PolymarketFeeModel.of("0.04", 1)
+
+
 def make_pairs(n: int) -> list[Pair]:
-    return [Pair(f"pair-{i}", f"KX-{i}", str(10_000 + 2 * i), str(10_001 + 2 * i)) for i in range(n)]
+    return [
+        Pair(f"pair-{i}", f"KX-{i}", str(10_000 + 2 * i), str(10_001 + 2 * i),
+             polymarket_fee=BENCH_PM_FEE, polymarket_min_order_size=Size(5 * ONE_CONTRACT))
+        for i in range(n)
+    ]
 
 
 def make_stream(pairs: list[Pair], events: int, seed: int) -> list[tuple[Any, ...]]:

@@ -125,8 +125,13 @@ def load_inputs(data: str | None, synthetic: str | None, pairs_file: str | None,
 
 def _pairs(path: str) -> list[Pair]:
     try:
-        return parse_pairs(Path(path).read_text(encoding="utf-8"), path)
+        pairs = parse_pairs(Path(path).read_text(encoding="utf-8"), path)
     except OSError as exc:
         raise InputError(f"cannot read pairs file {path}: {exc.strerror}") from None
     except PairsError as exc:
         raise InputError(str(exc)) from None
+    # a backtest priced with an unknown Polymarket fee would report profits that do not exist
+    reasons = [r for r in (p.untradable_reason() for p in pairs) if r is not None]
+    if reasons:
+        raise InputError(f"{path}: " + "; ".join(reasons))
+    return pairs

@@ -96,6 +96,9 @@ class PaperSession:
         from arbiter.backtest.recorder import build_feeds
 
         self._pending: list[str] = []
+        self._config_path = config_path
+        #: pairs kept out because their Polymarket market data could not be read at start
+        self.market_refused: dict[str, str] = {}
         self.feeds, pairs = build_feeds(config_path, self._changed)
         self.pairs = {p.name: p for p in pairs}
         self.detector = Detector(pairs, detection or DetectionConfig())
@@ -160,7 +163,29 @@ class PaperSession:
         finally:
             self._busy.discard(opp.pair)
 
+    async def refresh_market_data(self) -> dict[str, str]:
+        """Re-read every pair's Polymarket fee, minimum and tick from the venue (ADR 0037), as
+        the live engine does at start; a pair whose data cannot be read stops being routed."""
+        from arbiter.engine.bootstrap import load_config, refresh_pair
+
+        config = load_config(self._config_path)
+        poly = self.clients["polymarket"]
+        for name, pair in list(self.pairs.items()):
+            fresh, why = await refresh_pair(config, pair)
+            if why is not None:
+                self.market_refused[name] = why
+            self.detector.replace_pair(fresh)
+            for table in (self.pairs, self.executor.pairs, self.risk.pairs):
+                table[name] = fresh
+            for token in (fresh.polymarket_yes_token, fresh.polymarket_no_token):
+                if fresh.polymarket_fee is None:
+                    poly.taker_fees.pop(token, None)  # its orders are then refused
+                else:
+                    poly.taker_fees[token] = fresh.polymarket_fee
+        return self.market_refused
+
     async def run(self, duration_s: float, stop_after_sagas: int | None = None) -> PaperStats:
+        await self.refresh_market_data()
         await self.risk.refresh_balances()
         await self.feeds.start()
         deadline = time.monotonic() + duration_s

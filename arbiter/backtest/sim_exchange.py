@@ -18,7 +18,12 @@ one-line choice (hftbacktest's builder idea):
   us first (cancels ahead advance the queue), ``QueueModel.RISK_AVERSE`` only from behind (only
   trades advance us). A recorded book that trades *through* our price fills us at our price.
 
-Fees use the venue fee models per order (Kalshi's per-order cent rounding is per order).
+Fees use the venue fee models in :mod:`arbiter.core.fees`: Kalshi's per order (its cent rounding
+is per order), Polymarket's per match (each level taken is one match, charged
+:meth:`~arbiter.core.fees.PolymarketFeeModel.match_fee`, floored to $0.00001, as the venue does).
+Polymarket maker rebates (docs ``/market-makers/maker-rebates``: a share of the taker fees, paid
+daily from a pool) are a backtest-only estimate, off unless ``maker_rebate_share`` is set; paper
+and live trading never count on them.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
 
 from arbiter.backtest.clock import Clock
 from arbiter.core.book import KalshiBook, Outcome, TokenBook
-from arbiter.core.fees import FeeModel, NoFees
+from arbiter.core.fees import FeeModel, NoFees, PolymarketFeeModel
 from arbiter.core.matching import MatchingBook, Order, OrderSide
 from arbiter.core.matching import TimeInForce as MTif
 from arbiter.core.units import PRICE_SCALE, Money, Price, Size
@@ -223,6 +229,7 @@ class SimExchange:
         maker_fees: Mapping[str, FeeModel] | None = None,
         cash: int = 0,
         seed: int = 0,
+        maker_rebate_share: Fraction = Fraction(0),
     ) -> None:
         if venue not in ("kalshi", "polymarket"):
             raise ValueError(f"unknown venue {venue!r}")
@@ -233,6 +240,12 @@ class SimExchange:
         self.queue_model = queue_model
         self.taker_fees = dict(taker_fees or {})
         self.maker_fees = dict(maker_fees or {})
+        if not 0 <= maker_rebate_share <= 1:
+            raise ValueError(f"maker rebate share {maker_rebate_share} is outside [0, 1]")
+        #: backtest-only: share of the fee-equivalent of our Polymarket maker fills credited back
+        self.maker_rebate_share = Fraction(maker_rebate_share)
+        #: total maker rebates credited (already in ``cash``)
+        self.rebates = Money(0)
         self.cash = Money(cash)
         self.rng = random.Random(f"{venue}:{seed}")
         self.orders: dict[str, _SimOrder] = {}
@@ -336,6 +349,9 @@ class SimExchange:
         self.requested_size += request.size
         if request.size <= 0 or not 0 < request.price < PRICE_SCALE:
             raise RejectedError("invalid_order", f"bad price/size in {request.describe()}")
+        if self.venue == "polymarket" and request.market not in self.taker_fees:
+            # unknown is never free (ADR 0036): a token without a fee model is not traded
+            raise RejectedError("FEE_UNKNOWN", f"{request.market}: no Polymarket fee model")
         self._n += 1
         ladder, lprice = self._rest_ladder(request)
         order = _SimOrder(f"{self.venue[0]}-{self._n}", request, ladder, lprice, ts_ns=now)
@@ -367,9 +383,14 @@ class SimExchange:
                 keys.add(key)
             self.watched.add(request.market)
             fee_model = self.taker_fees.get(request.market, NoFees())
-            fee = int(fee_model.order_fee([(op, q) for _, _, op, q in takes]))
-            for i, (_, _, op, q) in enumerate(takes):
-                self._fill(order, op, q, fee if i == 0 else 0, True, now)
+            if isinstance(fee_model, PolymarketFeeModel):
+                # one match per level taken, each floored by the venue: the fill carries its own
+                for _, _, op, q in takes:
+                    self._fill(order, op, q, fee_model.match_fee(op, q), True, now)
+            else:
+                fee = int(fee_model.order_fee([(op, q) for _, _, op, q in takes]))
+                for i, (_, _, op, q) in enumerate(takes):
+                    self._fill(order, op, q, fee if i == 0 else 0, True, now)
         if order.filled == request.size:
             order.status = OrderStatus.FILLED
         elif request.tif is TimeInForce.GTC:
@@ -530,6 +551,11 @@ class SimExchange:
             return
         self._fill(order, order.request.price, size, 0, False, now)
         order.maker_terms.append((order.request.price, size))
+        taker_model = self.taker_fees.get(order.request.market)
+        if self.maker_rebate_share and isinstance(taker_model, PolymarketFeeModel):
+            rebate = taker_model.maker_rebate(order.request.price, size, self.maker_rebate_share)
+            self.rebates = Money(self.rebates + rebate)
+            self.cash = Money(self.cash + rebate)
         if order.filled >= order.request.size:
             order.status = OrderStatus.FILLED
             self._settle_maker_fee(order)
@@ -574,7 +600,6 @@ class SimExchange:
 
 def fee_maps(pairs: Sequence[object]) -> tuple[dict[str, FeeModel], dict[str, FeeModel]]:
     """Taker fee model per market for (kalshi, polymarket), from pairs."""
-    from arbiter.core.fees import PolymarketFeeModel
     from arbiter.core.pairs import Pair
 
     kalshi: dict[str, FeeModel] = {}
@@ -582,7 +607,11 @@ def fee_maps(pairs: Sequence[object]) -> tuple[dict[str, FeeModel], dict[str, Fe
     for p in pairs:
         assert isinstance(p, Pair)
         kalshi[p.kalshi_ticker] = p.kalshi_fees.taker
-        pm: FeeModel = PolymarketFeeModel(p.polymarket_fee_bps) if p.polymarket_fee_bps else NoFees()
+        if p.polymarket_fee is None:
+            # unknown is never free: no model, so the simulated venue refuses its orders (the
+            # detector builds no route for such a pair anyway; backtest inputs refuse it up front)
+            continue
+        pm: FeeModel = p.polymarket_fee
         poly[p.polymarket_yes_token] = pm
         poly[p.polymarket_no_token] = pm
     return kalshi, poly

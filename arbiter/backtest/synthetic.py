@@ -28,8 +28,9 @@ from arbiter.backtest.events import (
     EventBatch,
     EventBuilder,
 )
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
-from arbiter.core.units import PRICE_SCALE, SIZE_SCALE
+from arbiter.core.units import ONE_CONTRACT, PRICE_SCALE, SIZE_SCALE, Size, size_str
 
 __all__ = ["SyntheticConfig", "generate", "make_pairs", "pairs_toml"]
 
@@ -63,10 +64,18 @@ class SyntheticConfig:
     requote_rate: float = 0.2
 
 
+#: the synthetic markets' Polymarket taker fee: the "other" category's 0.05, exponent 1 (docs
+#: ``/trading/fees``), and the venue's usual 5-share minimum
+SYNTHETIC_PM_FEE = PolymarketFeeModel.of("0.05", 1)
+SYNTHETIC_PM_MIN_SIZE = 5 * ONE_CONTRACT
+
+
 def make_pairs(n: int) -> list[Pair]:
-    """``n`` synthetic pairs (Kalshi taker fees, fee-free Polymarket, cent ticks)."""
+    """``n`` synthetic pairs (Kalshi taker fees, Polymarket category fees, cent ticks)."""
     return [
-        Pair(f"syn-{i}", f"KXSYN-{i}", str(70_000 + 2 * i), str(70_001 + 2 * i)) for i in range(n)
+        Pair(f"syn-{i}", f"KXSYN-{i}", str(70_000 + 2 * i), str(70_001 + 2 * i),
+             polymarket_fee=SYNTHETIC_PM_FEE, polymarket_min_order_size=Size(SYNTHETIC_PM_MIN_SIZE))
+        for i in range(n)
     ]
 
 
@@ -78,8 +87,19 @@ def pairs_toml(pairs: list[Pair]) -> str:
             f'[[pair]]\nname = "{p.name}"\nkalshi_ticker = "{p.kalshi_ticker}"\n'
             f'polymarket_yes_token = "{p.polymarket_yes_token}"\n'
             f'polymarket_no_token = "{p.polymarket_no_token}"\n'
+            + _fee_lines(p)
         )
     return "\n".join(out)
+
+
+def _fee_lines(p: Pair) -> str:
+    lines = ""
+    if p.polymarket_fee is not None:
+        lines += (f'polymarket_fee_rate = "{p.polymarket_fee.rate_text}"\n'
+                  f"polymarket_fee_exponent = {p.polymarket_fee.exponent}\n")
+    if p.polymarket_min_order_size is not None:
+        lines += f'polymarket_min_order_size = "{size_str(p.polymarket_min_order_size)}"\n'
+    return lines
 
 
 class _Book:

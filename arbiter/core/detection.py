@@ -18,19 +18,27 @@ that test passes does the exact sizing search (:mod:`arbiter.core.sizing`) run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
-from arbiter.core.book import AskView, KalshiBook, Ladder, Outcome, TokenBook
-from arbiter.core.fees import FeeModel, KalshiFeeModel, NoFees, PolymarketFeeModel
+from arbiter.core.book import AskView, BookError, KalshiBook, Ladder, Outcome, TokenBook
+from arbiter.core.fees import FeeModel, KalshiFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.sizing import optimise_size
 from arbiter.core.units import ONE_CONTRACT, PRICE_SCALE, Money, Size
 
-__all__ = ["DetectionConfig", "Detector", "Leg", "Opportunity"]
+__all__ = ["DEFAULT_MAX_BOOK_AGE_NS", "DetectionConfig", "Detector", "Leg", "Opportunity"]
 
 KALSHI = "kalshi"
 POLYMARKET = "polymarket"
+#: the running engine's budget for a book's age (``[detection] max_book_age_ms``): a book not
+#: known correct for this long is not traded. Polymarket books are confirmed by every change and
+#: by the feed's quiet watchdog (REST cross-check after 5 s of quiet); Kalshi books by their
+#: sequence-checked live subscription. 15 s leaves room for two watchdog rounds and a slow REST
+#: answer before a quiet-but-healthy book would be refused. The dataclass default stays ``None``
+#: for replays and scans over recorded data, whose clocks are not the wall clock.
+DEFAULT_MAX_BOOK_AGE_NS = 15_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +51,8 @@ class DetectionConfig:
     max_contracts: Size | None = None
     #: cap on cost + fees of one opportunity
     budget: Money | None = None
-    #: books older than this (vs. the detector's ``now``) are not traded; None = no check
+    #: books older than this (vs. the detector's ``now``) are not traded; None = no check here
+    #: (the running engine always sets one: :data:`DEFAULT_MAX_BOOK_AGE_NS` unless configured)
     max_book_age_ns: int | None = None
     #: sizes are multiples of this (whole contracts by default: both venues accept them)
     lot: Size = ONE_CONTRACT
@@ -61,6 +70,9 @@ class Leg:
     cost: Money
     fee: Money
     book_ts_ns: int
+    #: the market's minimum order size and tick when detected (the risk check enforces both)
+    min_size: int = 0
+    tick: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,14 @@ class Opportunity:
             if leg.venue == venue:
                 return leg
         return None
+
+
+def _rules(book: KalshiBook | TokenBook) -> tuple[Size, int]:
+    """(minimum size, tick) a leg on ``book`` must respect: a Polymarket token's ``mos`` and
+    tick; Kalshi legs carry none here (its grid rules are the Kalshi client's)."""
+    if isinstance(book, TokenBook):
+        return Size(book.min_order_size), book.tick
+    return Size(0), 0
 
 
 @dataclass(slots=True)
@@ -128,17 +148,31 @@ class Detector:
 
     def __init__(self, pairs: Iterable[Pair], config: DetectionConfig | None = None) -> None:
         self.config = config or DetectionConfig()
+        #: sets of keys (tickers, token ids) that must not be traded while they hold them: the
+        #: feeds' own sets (stale, resolved) are registered with :meth:`block_when`, so there is
+        #: no copy to drift
+        self._blocked: list[Container[str]] = []
+        #: opportunities not sized because a book was too old ("age:<venue>") or blocked
+        #: ("blocked:<venue>"); exported as a metric by the engine
+        self.skipped: dict[str, int] = {}
         self._pairs: dict[str, _PairState] = {}
         self._by_kalshi: dict[str, _PairState] = {}
         self._by_token: dict[str, _PairState] = {}
+        #: pairs that are tracked but never traded, with the reason (unknown Polymarket fee or
+        #: minimum size: ADR 0036); their books still update, no route is ever evaluated
+        self.refused: dict[str, str] = {}
         for pair in pairs:
+            min_order = pair.polymarket_min_order_size or 0
             state = _PairState(
                 pair,
                 KalshiBook(pair.kalshi_ticker, grid=pair.kalshi_price_grid),
-                TokenBook(pair.polymarket_yes_token, pair.polymarket_tick),
-                TokenBook(pair.polymarket_no_token, pair.polymarket_tick),
+                TokenBook(pair.polymarket_yes_token, pair.polymarket_tick, min_order),
+                TokenBook(pair.polymarket_no_token, pair.polymarket_tick, min_order),
             )
-            state.routes = self._routes(state)
+            reason = pair.untradable_reason()
+            if reason is not None:
+                self.refused[pair.name] = reason
+            state.routes = self._routes(state) if reason is None else []
             for route in state.routes:
                 view = route.ask_a()
                 state.checks.append((view.ladder, view.complement, route.book_b.asks, route))
@@ -150,9 +184,8 @@ class Detector:
     def _routes(self, state: _PairState) -> list[_Route]:
         pair = state.pair
         kfee: KalshiFeeModel = pair.kalshi_fees.taker
-        pfee: FeeModel = (
-            PolymarketFeeModel(pair.polymarket_fee_bps) if pair.polymarket_fee_bps else NoFees()
-        )
+        assert pair.polymarket_fee is not None  # untradable pairs get no routes
+        pfee: FeeModel = pair.polymarket_fee
         routes = []
         for k_outcome in (Outcome.YES, Outcome.NO):
             token = pair.polymarket_token(k_outcome.other)
@@ -175,6 +208,39 @@ class Detector:
                 )
             )
         return routes
+
+    def replace_pair(self, pair: Pair) -> None:
+        """Swap in a pair's refreshed market data (fee, minimum size), keeping its books.
+
+        The engine calls this when the venue says a market changed (a ``tick_size_change``, an
+        order refused for a changed fee or tick) and it re-read ``/clob-markets``; a pair whose
+        data could not be re-read arrives with its fee unknown and stops trading here.
+        """
+        state = self._pairs[pair.name]
+        old = state.pair
+        if (pair.kalshi_ticker, pair.polymarket_yes_token, pair.polymarket_no_token) != (
+            old.kalshi_ticker, old.polymarket_yes_token, old.polymarket_no_token
+        ):
+            raise ValueError(f"pair '{pair.name}': a refresh cannot change its markets")
+        state.pair = pair
+        state.yes.min_order_size = state.no.min_order_size = pair.polymarket_min_order_size or 0
+        for book in (state.yes, state.no):
+            if book.tick != pair.polymarket_tick:
+                # a book whose levels sit off the new grid keeps its tick: the feed's
+                # tick_size_change or resync moves it (never a half-converted ladder)
+                with contextlib.suppress(BookError):
+                    book.set_tick(pair.polymarket_tick, book.ts_ns)
+        reason = pair.untradable_reason()
+        if reason is None:
+            self.refused.pop(pair.name, None)
+            state.routes = self._routes(state)
+        else:
+            self.refused[pair.name] = reason
+            state.routes = []
+        state.checks = []
+        for route in state.routes:
+            view = route.ask_a()
+            state.checks.append((view.ladder, view.complement, route.book_b.asks, route))
 
     # -- book cache ---------------------------------------------------------------------------
     @property
@@ -249,14 +315,29 @@ class Detector:
                 found.append(opportunity)
         return found
 
-    def _stale(self, book: KalshiBook | TokenBook, now_ns: int) -> bool:
+    def block_when(self, keys: Container[str]) -> None:
+        """Never trade a book whose key is in ``keys`` (checked live, on every opportunity)."""
+        self._blocked.append(keys)
+
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def _tradable(self, venue: str, key: str, book: KalshiBook | TokenBook, now_ns: int) -> bool:
         age = self.config.max_book_age_ns
-        return age is not None and now_ns - book.ts_ns > age
+        if age is not None and now_ns - book.ts_ns > age:
+            self._skip("age:" + venue)
+            return False
+        for keys in self._blocked:
+            if key in keys:
+                self._skip("blocked:" + venue)
+                return False
+        return True
 
     def _size(
         self, state: _PairState, route: _Route, view_a: AskView, now_ns: int
     ) -> Opportunity | None:
-        if self._stale(route.book_a, now_ns) or self._stale(route.book_b, now_ns):
+        if not (self._tradable(route.venue_a, route.market_a, route.book_a, now_ns)
+                and self._tradable(route.venue_b, route.market_b, route.book_b, now_ns)):
             return None
         cfg = self.config
         caps = [c for c in (cfg.max_contracts, state.pair.max_contracts) if c is not None]
@@ -278,9 +359,9 @@ class Detector:
             return None
         legs = (
             Leg(route.venue_a, route.market_a, route.outcome_a, choice.limit_a,
-                choice.cost_a, choice.fee_a, route.book_a.ts_ns),
+                choice.cost_a, choice.fee_a, route.book_a.ts_ns, *_rules(route.book_a)),
             Leg(route.venue_b, route.market_b, route.outcome_b, choice.limit_b,
-                choice.cost_b, choice.fee_b, route.book_b.ts_ns),
+                choice.cost_b, choice.fee_b, route.book_b.ts_ns, *_rules(route.book_b)),
         )
         return Opportunity(
             pair=state.pair.name,

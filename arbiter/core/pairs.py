@@ -13,9 +13,12 @@ Keys of a ``[[pair]]`` table:
 | `kalshi_ticker` | string, required | Kalshi market ticker |
 | `polymarket_yes_token` | string, required | decimal token id of the Polymarket YES outcome |
 | `polymarket_no_token` | string, required | decimal token id of the Polymarket NO outcome |
-| `polymarket_tick_size` | string, default "0.01" | one of 0.1, 0.01, 0.001, 0.0001 |
+| `polymarket_tick_size` | string, default "0.01" | one of 0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001 |
 | `polymarket_neg_risk` | bool, default false | market uses the Neg-Risk exchange |
-| `polymarket_fee_bps` | int, default 0 | Polymarket fee rate (most markets: 0) |
+| `polymarket_condition_id` | string, optional | the market's condition id (`0x…`), for refreshes |
+| `polymarket_fee_rate` | decimal string, no default | taker fee rate `fd.r` ("0.04"; "0" = fee-free) |
+| `polymarket_fee_exponent` | int, no default | fee curve exponent `fd.e` (0..4, today 1) |
+| `polymarket_min_order_size` | decimal string or int, no default | venue minimum order size `mos` (shares) |
 | `kalshi_price_level_structure` | string, default "linear_cent" | the market's price grid (see below) |
 | `kalshi_tick_size` | string, optional | legacy: "0.01" = linear_cent, "0.001" = deci_cent |
 | `kalshi_fee_type` | string, default "quadratic" | the series' `fee_type` (`GET /series/{ticker}`) |
@@ -31,18 +34,34 @@ reason. Neither given: the General Trading Fees Table as printed (quadratic, 1).
 The Kalshi feed checks it against the venue's `price_ranges` before the market is traded.
 | `inverted` | bool, default false | Kalshi YES pays when Polymarket NO pays |
 | `max_contracts` | int or decimal string, optional | per-pair cap on contracts per opportunity |
+
+**Unknown is never free** (ADR 0036). A pair that omits `polymarket_fee_rate` or
+`polymarket_min_order_size` parses (so `arbiter pairs refresh` can fill it in) but is *not tradable*:
+:meth:`Pair.untradable_reason` names what is missing, `arbiter scan` refuses it (exit 2), the detector
+builds no route for it, and live/paper trading fills the fields from the venue at start or refuses
+the pair. A fee-free market says `polymarket_fee_rate = "0"` explicitly. The two fee fields come as
+a pair: one without the other is an error. The pre-2026 `polymarket_fee_bps` is rejected with an
+error naming the new fields (it described the legacy `/fee-rate` base fee, not what is charged).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from arbiter.core.book import Outcome
-from arbiter.core.fees import KALSHI_DEFAULT_FEES, KalshiFeeError, KalshiSeriesFees
+from arbiter.core.fees import (
+    KALSHI_DEFAULT_FEES,
+    POLYMARKET_MAX_EXPONENT,
+    KalshiFeeError,
+    KalshiSeriesFees,
+    PolymarketFeeModel,
+)
 from arbiter.core.price_grid import STRUCTURES, PriceGrid
 from arbiter.core.units import (
     POLYMARKET_TICKS,
@@ -53,7 +72,18 @@ from arbiter.core.units import (
     size_from_count,
 )
 
-__all__ = ["Pair", "PairsError", "parse_pairs"]
+__all__ = ["POLYMARKET_MARKET_FIELDS", "Pair", "PairsError", "parse_pairs", "set_pair_fields"]
+
+#: The fields ``arbiter pairs refresh`` (and the engine's start-up refresh) own: everything the
+#: venue states about a Polymarket market. The rest of a ``[[pair]]`` is the operator's.
+POLYMARKET_MARKET_FIELDS = (
+    "polymarket_condition_id",
+    "polymarket_tick_size",
+    "polymarket_neg_risk",
+    "polymarket_fee_rate",
+    "polymarket_fee_exponent",
+    "polymarket_min_order_size",
+)
 
 _KALSHI_TICKS = {"0.01": 100, "0.001": 10}
 _KNOWN = {
@@ -63,7 +93,10 @@ _KNOWN = {
     "polymarket_no_token",
     "polymarket_tick_size",
     "polymarket_neg_risk",
-    "polymarket_fee_bps",
+    "polymarket_condition_id",
+    "polymarket_fee_rate",
+    "polymarket_fee_exponent",
+    "polymarket_min_order_size",
     "kalshi_tick_size",
     "kalshi_price_level_structure",
     "kalshi_fee_type",
@@ -86,7 +119,8 @@ class Pair:
     polymarket_no_token: str
     polymarket_tick: int = 100
     polymarket_neg_risk: bool = False
-    polymarket_fee_bps: int = 0
+    #: the market's taker fee; None = unknown, and an unknown fee is never traded
+    polymarket_fee: PolymarketFeeModel | None = None
     kalshi_tick: int = 100
     #: the market's price grid (``price_level_structure``); None: uniform ``kalshi_tick``
     kalshi_grid: PriceGrid | None = None
@@ -94,6 +128,25 @@ class Pair:
     kalshi_fees: KalshiSeriesFees = KALSHI_DEFAULT_FEES
     inverted: bool = False
     max_contracts: Size | None = None
+    #: the venue's minimum order size (``mos``); None = unknown, never traded
+    polymarket_min_order_size: Size | None = None
+    #: the Polymarket market (``0x`` + 64 hex); optional, found from the tokens when absent
+    polymarket_condition_id: str | None = None
+
+    def untradable_reason(self) -> str | None:
+        """Why this pair must not be traded (unknown Polymarket market data), or None."""
+        missing = []
+        if self.polymarket_fee is None:
+            missing.append("polymarket_fee_rate/polymarket_fee_exponent")
+        if self.polymarket_min_order_size is None:
+            missing.append("polymarket_min_order_size")
+        if not missing:
+            return None
+        return (
+            f"pair '{self.name}': Polymarket {' and '.join(missing)} unknown "
+            "(run 'arbiter pairs refresh', or state them; a fee-free market says "
+            'polymarket_fee_rate = "0")'
+        )
 
     @property
     def kalshi_price_grid(self) -> PriceGrid:
@@ -135,6 +188,15 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         raise _fail(source, where, "each [[pair]] must be a table")
     if isinstance(table.get("name"), str):
         where = f"pair '{table['name']}'"
+    if "polymarket_fee_bps" in table:
+        raise _fail(
+            source,
+            where,
+            "field 'polymarket_fee_bps' is no longer accepted (it was the legacy /fee-rate base "
+            "fee, not the fee charged): state 'polymarket_fee_rate' (decimal string, e.g. "
+            "\"0.04\") and 'polymarket_fee_exponent' (integer, e.g. 1) from the market's "
+            "/clob-markets fd.r and fd.e, or run 'arbiter pairs refresh'",
+        )
     unknown = sorted(set(table) - _KNOWN)
     if unknown:
         raise _fail(source, where, f"unknown field '{unknown[0]}'")
@@ -160,9 +222,8 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
             f"got {tick_text!r}",
         ) from None
     kalshi_grid = _kalshi_grid(table, source, where)
-    fee_bps = table.get("polymarket_fee_bps", 0)
-    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000:
-        raise _fail(source, where, f"field 'polymarket_fee_bps' must be 0..10000, got {fee_bps!r}")
+    poly_fee = _polymarket_fee(table, source, where)
+    min_order = _polymarket_min_order(table, source, where)
     kalshi_fees = _kalshi_fees(table, source, where)
     max_contracts: Size | None = None
     if "max_contracts" in table:
@@ -184,15 +245,78 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         polymarket_no_token=no_token,
         polymarket_tick=poly_tick,
         polymarket_neg_risk=_bool(table, "polymarket_neg_risk", source, where),
-        polymarket_fee_bps=fee_bps,
+        polymarket_fee=poly_fee,
         kalshi_tick=kalshi_grid.tick,
         kalshi_grid=kalshi_grid,
         kalshi_fees=kalshi_fees,
         inverted=_bool(table, "inverted", source, where),
         max_contracts=max_contracts,
+        polymarket_min_order_size=min_order,
+        polymarket_condition_id=_condition_id(table, source, where),
     )
 
 
+def _condition_id(table: dict[str, Any], source: str, where: str) -> str | None:
+    if "polymarket_condition_id" not in table:
+        return None
+    cid = table["polymarket_condition_id"]
+    ok = isinstance(cid, str) and cid.startswith("0x") and len(cid) == 66
+    if not ok or any(ch not in "0123456789abcdefABCDEF" for ch in cid[2:]):
+        raise _fail(
+            source, where, f"field 'polymarket_condition_id' must be 0x + 64 hex digits, got {cid!r}"
+        )
+    return str(cid)
+
+
+def _polymarket_fee(table: dict[str, Any], source: str, where: str) -> PolymarketFeeModel | None:
+    has_rate, has_exp = "polymarket_fee_rate" in table, "polymarket_fee_exponent" in table
+    if not has_rate and not has_exp:
+        return None  # unknown: parses, never trades
+    if has_rate != has_exp:
+        given, other = (
+            ("polymarket_fee_rate", "polymarket_fee_exponent")
+            if has_rate
+            else ("polymarket_fee_exponent", "polymarket_fee_rate")
+        )
+        raise _fail(source, where, f"field '{given}' needs '{other}' too")
+    rate_text, exponent = table["polymarket_fee_rate"], table["polymarket_fee_exponent"]
+    if isinstance(exponent, bool) or not isinstance(exponent, int) or not (
+        0 <= exponent <= POLYMARKET_MAX_EXPONENT
+    ):
+        raise _fail(
+            source,
+            where,
+            f"field 'polymarket_fee_exponent' must be an integer 0..{POLYMARKET_MAX_EXPONENT}, "
+            f"got {exponent!r}",
+        )
+    try:
+        if not isinstance(rate_text, str):
+            raise ValueError
+        return PolymarketFeeModel(Fraction(Decimal(rate_text.strip())), exponent)
+    except (ValueError, ArithmeticError, UnitError):
+        raise _fail(
+            source,
+            where,
+            f"field 'polymarket_fee_rate' must be a decimal string in [0, 1] (e.g. \"0.04\"), "
+            f"got {rate_text!r}",
+        ) from None
+
+
+def _polymarket_min_order(table: dict[str, Any], source: str, where: str) -> Size | None:
+    if "polymarket_min_order_size" not in table:
+        return None
+    raw = table["polymarket_min_order_size"]
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise UnitError("type")
+        size = size_from_count(raw) if isinstance(raw, int) else parse_size(raw)
+    except UnitError:
+        raise _fail(
+            source,
+            where,
+            f"field 'polymarket_min_order_size' must be a non-negative share count, got {raw!r}",
+        ) from None
+    return size
 _LEGACY_TICK_STRUCTURE = {"0.01": "linear_cent", "0.001": "deci_cent"}
 
 
@@ -296,3 +420,87 @@ def _check_unique(pairs: Iterable[Pair], source: str) -> None:
                     source, where, f"{key} {token!r} is already used by pair '{tokens[token]}'"
                 )
             tokens[token] = pair.name
+
+
+def _toml_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_HEADER = re.compile(r"^\s*\[")
+_PAIR_HEADER = re.compile(r"^\s*\[\[\s*pair\s*\]\]\s*(#.*)?$")
+_KEY = re.compile(r'^(\s*)([A-Za-z0-9_-]+)(\s*=\s*)("(?:[^"\\]|\\.)*"|[^#]*?)(\s*(#.*)?)$')
+
+
+def set_pair_fields(
+    text: str, updates: dict[str, dict[str, str | int | bool | None]], source: str = "<pairs>"
+) -> str:
+    """Rewrite fields of named ``[[pair]]`` tables in place, keeping everything else.
+
+    ``updates`` maps a pair name to ``{field: value}``; ``None`` removes the field. A field
+    already present keeps its line (and any trailing comment) with the new value; a new field
+    goes after the table's last key. Comments, blank lines, order and the other pairs are left
+    untouched. The result is parsed again before it is returned, so a rewrite can never produce
+    a file the engine would refuse to load for a reason the input did not have.
+    """
+    lines = text.splitlines(keepends=True)
+    blocks: list[tuple[int, int]] = []  # [start, end) of each [[pair]] table, header included
+    start: int | None = None
+    for i, line in enumerate(lines):
+        if _HEADER.match(line):
+            if start is not None:
+                blocks.append((start, i))
+                start = None
+            if _PAIR_HEADER.match(line):
+                start = i
+    if start is not None:
+        blocks.append((start, len(lines)))
+    names: dict[str, tuple[int, int]] = {}
+    for a, b in blocks:
+        for line in lines[a + 1 : b]:
+            m = _KEY.match(line.rstrip("\r\n"))
+            if m and m.group(2) == "name":
+                names[tomllib.loads(f"v = {m.group(4)}")["v"]] = (a, b)
+    missing = sorted(set(updates) - set(names))
+    if missing:
+        raise PairsError(f"{source}: no [[pair]] named {missing[0]!r}")
+    out: list[str] = []
+    edits = {names[name][0]: (names[name][1], fields) for name, fields in updates.items()}
+    i = 0
+    while i < len(lines):
+        if i not in edits:
+            out.append(lines[i])
+            i += 1
+            continue
+        end, fields = edits[i]
+        todo = dict(fields)
+        block: list[str] = [lines[i]]
+        last_key = 0
+        for line in lines[i + 1 : end]:
+            body = line.rstrip("\r\n")
+            newline = line[len(body):] or "\n"
+            m = _KEY.match(body)
+            if m and m.group(2) in todo:
+                value = todo.pop(m.group(2))
+                if value is None:
+                    continue
+                block.append(f"{m.group(1)}{m.group(2)}{m.group(3)}{_toml_value(value)}"
+                             f"{m.group(5)}{newline}")
+                last_key = len(block)
+                continue
+            block.append(line)
+            if m:
+                last_key = len(block)
+        if not block[last_key - 1 if last_key else 0].endswith("\n"):
+            block[last_key - 1 if last_key else 0] += "\n"
+        added = [f"{key} = {_toml_value(v)}\n" for key, v in todo.items() if v is not None]
+        at = last_key if last_key else 1
+        block[at:at] = added
+        out.extend(block)
+        i = end
+    result = "".join(out)
+    parse_pairs(result, source)
+    return result

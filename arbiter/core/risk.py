@@ -41,6 +41,8 @@ class Reason(StrEnum):
     DAILY_LOSS = "daily_loss"
     BALANCE = "balance"
     BALANCE_UNKNOWN = "balance_unknown"
+    #: a leg below its market's minimum order size or off its tick (the venue would refuse it)
+    ORDER_RULES = "order_rules"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,17 @@ class RiskBook:
             return _no(Reason.KILL_SWITCH, f"kill switch on: {self.killed}")
         if saga_id in self.reservations:
             return _no(Reason.DUPLICATE_SAGA, f"saga {saga_id} already holds a reservation")
+        for leg in opp.legs:
+            # the venue's own rules, checked again here so no leg below the market's minimum
+            # (Polymarket ``mos``) or off its tick is ever sent, whatever built the opportunity
+            if opp.size < leg.min_size:
+                return _no(Reason.ORDER_RULES,
+                           f"{leg.venue} {leg.market}: size {opp.size} below the market's "
+                           f"minimum {leg.min_size}")
+            if leg.tick and leg.limit_price % leg.tick:
+                return _no(Reason.ORDER_RULES,
+                           f"{leg.venue} {leg.market}: price {leg.limit_price} off the tick "
+                           f"{leg.tick}")
         if lim.max_book_age_ns is not None:
             oldest = min(leg.book_ts_ns for leg in opp.legs)
             if now_ns - oldest > lim.max_book_age_ns:

@@ -131,7 +131,7 @@ class LegPlan:
     min_size: int
     #: "kalshi_series" (param = the series' fee_multiplier as a fraction, "1/1"), "kalshi"
     #: (journals written before it: param = the taker coefficient, "7/100"), "polymarket"
-    #: (param = bps) or "none"
+    #: (param = "rate:exponent" with the rate as a decimal string, e.g. "0.04:1") or "none"
     fee_kind: str = "none"
     fee_param: str = "0"
     #: the market's price grid (``PriceGrid.text()``) where it is not uniform; "" = ``tick``
@@ -142,8 +142,14 @@ class LegPlan:
             return KalshiFeeModel(Fraction(self.fee_param))
         if self.fee_kind == "kalshi":
             return KalshiFeeModel(Fraction(self.fee_param) / TAKER_COEFFICIENT)
-        if self.fee_kind == "polymarket" and int(self.fee_param):
-            return PolymarketFeeModel(int(self.fee_param))
+        if self.fee_kind == "polymarket":
+            rate, sep, exponent = self.fee_param.partition(":")
+            if not sep:  # a plan journaled before ADR 0036 (legacy bps): never guess a fee
+                raise ValueError(
+                    f"Polymarket fee {self.fee_param!r} of a pre-ADR-0036 plan: the market's "
+                    "current fee must be read from the venue"
+                )
+            return PolymarketFeeModel.of(rate, int(exponent))
         return NoFees()
 
     def hedge_venue(self) -> HedgeVenue:
@@ -221,9 +227,20 @@ def _fee_terms(venue: str, pair: Pair) -> tuple[str, str]:
     if venue == "kalshi":
         m = pair.kalshi_fees.multiplier
         return "kalshi_series", f"{m.numerator}/{m.denominator}"
-    if venue == "polymarket" and pair.polymarket_fee_bps:
-        return "polymarket", str(pair.polymarket_fee_bps)
+    if venue == "polymarket":
+        fee = pair.polymarket_fee
+        if fee is None:  # never planned: the detector builds no route for such a pair
+            raise ValueError(pair.untradable_reason())
+        return "polymarket", f"{fee.rate_text}:{fee.exponent}"
     return "none", "0"
+
+
+def _min_size(venue: str, pair: Pair, policy: SagaPolicy) -> int:
+    """The policy's floor, raised to the pair's Polymarket ``mos`` on a Polymarket leg."""
+    floor = policy.min_sizes.get(venue, 0)
+    if venue == "polymarket" and pair.polymarket_min_order_size is not None:
+        return max(floor, pair.polymarket_min_order_size)
+    return floor
 
 
 def plan_saga(
@@ -247,7 +264,7 @@ def plan_saga(
         legs.append(
             LegPlan(
                 leg.venue, leg.market, leg.outcome, leg.limit_price, tick,
-                policy.lots.get(leg.venue, 1), policy.min_sizes.get(leg.venue, 0), kind, param,
+                policy.lots.get(leg.venue, 1), _min_size(leg.venue, pair, policy), kind, param,
                 grid.text() if grid is not None and not grid.is_uniform else "",
             )
         )

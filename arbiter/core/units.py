@@ -34,8 +34,9 @@ MONEY_SCALE: Final = PRICE_SCALE * SIZE_SCALE
 ONE_DOLLAR: Final = Price(PRICE_SCALE)
 ONE_CONTRACT: Final = Size(SIZE_SCALE)
 CENT: Final = Money(MONEY_SCALE // 100)
-#: Polymarket's legal tick sizes, as wire strings, mapped to price units (venues.md §0.1: 0.005
-#: and 0.0025 exist besides the original four).
+#: Polymarket's legal tick sizes, as wire strings, mapped to price units: the SDKs' ``TickSize``
+#: (``py-clob-client-v2`` 1.2.1 ``clob_types.py``; ``polymarket-client`` 0.14.0
+#: ``_internal/actions/orders/market_data.py::_ALLOWED_TICK_SIZES``).
 POLYMARKET_TICKS: Final = {
     "0.1": 1000, "0.01": 100, "0.005": 50, "0.0025": 25, "0.001": 10, "0.0001": 1,
 }
@@ -117,7 +118,7 @@ def parse_money(text: str) -> Money:
 
 
 def parse_tick(text: str) -> int:
-    """Polymarket tick-size string to price units; only the venue's ticks are legal."""
+    """Polymarket tick-size string to price units; only the venue's six ticks are legal."""
     key = text if isinstance(text, str) else str(text)
     try:
         return POLYMARKET_TICKS[key]

@@ -27,7 +27,7 @@ import struct
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,7 @@ import ray
 from ray.util import metrics
 
 from arbiter.core.book import KalshiBook, Outcome
+from arbiter.core.detection import Detector
 from arbiter.core.units import MONEY_SCALE, money_str, price_str
 from arbiter.engine.bootstrap import (
     EngineConfig,
@@ -45,6 +46,8 @@ from arbiter.engine.bootstrap import (
     build_tenant,
     kalshi_config,
     kalshi_signer,
+    refresh_market_data,
+    refresh_pair,
     warm_up,
 )
 from arbiter.engine.executor import Begun
@@ -57,8 +60,11 @@ from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.venues.base import DryRunClient, ExchangeClient, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
-from arbiter.venues.polymarket.parsing import MarketBooks
+from arbiter.venues.polymarket.client import PolymarketClient
+from arbiter.venues.polymarket.market_info import market_changed
+from arbiter.venues.polymarket.parsing import FeedStats, MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest
+from arbiter.venues.polymarket.schemas import LifecycleEvent, MarketResolvedEvent
 from arbiter.venues.polymarket.ws import MarketFeed
 
 __all__ = [
@@ -226,10 +232,74 @@ async def start_feeds(
     )
     tasks: list[asyncio.Task[None]] = []
     if "kalshi" in venues:
-        tasks.append(asyncio.get_running_loop().create_task(kfeed.run()))
+        loop = asyncio.get_running_loop()
+        tasks.append(loop.create_task(kfeed.run()))
+        tasks.append(loop.create_task(confirm_sequenced(kfeed)))
     if "polymarket" in venues:
         await pfeed.start()
     return Feeds(kfeed, pfeed, tasks)
+
+
+def detector_books(
+    detector: Detector,
+    on_token: Callable[[str], None],
+    on_lifecycle: Callable[[LifecycleEvent], None] | None = None,
+) -> MarketBooks:
+    """The Polymarket feed's books *are* the detector's (no copy, no hop), and a token being
+    resynced (``stale``) or of a resolved market (``halted``) is never traded (issue 18)."""
+    pbooks = MarketBooks(on_change=on_token, on_lifecycle=on_lifecycle)
+    for pair in detector.pairs:
+        for token in (pair.polymarket_yes_token, pair.polymarket_no_token):
+            pbooks.books[token] = detector.token_book(token)
+    detector.block_when(pbooks.stale)
+    detector.block_when(pbooks.halted)
+    return pbooks
+
+
+async def confirm_sequenced(feed: KalshiFeed, interval_s: float = 1.0) -> None:
+    """Stamp Kalshi books that are known correct *now*: in ``feed.valid`` (snapshot plus
+    gap-free sequence numbers) on a connected feed (which reconnects, and clears ``valid``, after
+    ``idle_timeout_s`` without data). A book's ``ts_ns`` is what the detector's
+    ``max_book_age_ns`` reads; without this a quiet but exact Kalshi book would age out, and a
+    book of a dropped subscription stops being stamped and ages out within the budget."""
+    idle_ns = int(2 * interval_s * 1e9)
+    while True:
+        await asyncio.sleep(interval_s)
+        if not feed.connected.is_set():
+            continue
+        now = time.time_ns()
+        for ticker in list(feed.valid):
+            book = feed.books.get(ticker)
+            if book is None or book.ts_ns >= now:
+                continue
+            was = book.ts_ns
+            book.ts_ns = now
+            if now - was > idle_ns and feed.on_book is not None:
+                # it may have been refused as too old (a snapshot carries the market's last
+                # update time): detection looks again now that it is known correct
+                feed.on_book(book)
+
+
+def _feed_summary(books: MarketBooks | None) -> dict[str, Any] | None:
+    if books is None:
+        return None
+    st = books.stats
+    return {"stale": len(books.stale), "halted": len(books.halted), "errors": dict(st.errors),
+            "stalls": st.stalls, "quiet_checks": st.quiet_checks, "resyncs": st.resyncs,
+            "reconnects": st.reconnects, "restarts": st.restarts, "mismatches": st.mismatches}
+
+
+class _NotIn:
+    """``key in _NotIn(members, among)``: ``key`` is one of ``among`` but not (yet) in
+    ``members`` — a Kalshi ticker whose book is not sequence-valid. Keys outside ``among``
+    (Polymarket tokens) are never blocked by it."""
+
+    def __init__(self, members: Container[str], among: Container[str]) -> None:
+        self.members = members
+        self.among = among
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.among and key not in self.members
 
 
 # -- monitor ------------------------------------------------------------------------------------
@@ -361,6 +431,10 @@ class Arbiter:
         self.tenants: dict[str, TenantRuntime] = {}
         self.recovered: dict[str, dict[str, Any]] = {}
         self.feeds: Feeds | None = None
+        self.poly_books: MarketBooks | None = None
+        #: called with every market lifecycle event (tick change: fee/tick refresh; resolution)
+        self.lifecycle_hooks: list[Callable[[LifecycleEvent], None]] = []
+        self._feed_seen: dict[str, int] = {}
         self.warmer: PathWarmer | None = None
         self.stopped = False
         self._m_ticks = metrics.Gauge("arbiter_ticks_per_second", "book events through detection")
@@ -380,6 +454,11 @@ class Arbiter:
         self._pair_of = {key: p.name for p in config.pairs
                          for key in (p.kalshi_ticker, p.polymarket_yes_token, p.polymarket_no_token)}
         self._refused_seen: dict[str, int] = {}
+        #: pairs kept out of trading because their Polymarket market data could not be read
+        self.market_refused: dict[str, str] = {}
+        self.market_refreshes = 0
+        self._refreshing: set[str] = set()
+        self._refresh_tasks: set[asyncio.Task[Any]] = set()
         # operator state (control plane): in memory, so a restarted arbiter trades again unpaused
         self._ops = {t.name: _OperatorState() for t in config.tenants}
         self._alerts: deque[dict[str, Any]] = deque(maxlen=500)
@@ -391,6 +470,14 @@ class Arbiter:
 
     async def _boot(self) -> None:
         try:
+            # the venue's fee, minimum size and tick, not the pairs file's: a pair whose market
+            # data cannot be read is kept out of detection (ADR 0036)
+            self.config, self.market_refused = await refresh_market_data(self.config)
+            for name, why in self.market_refused.items():
+                log.error("pair %s will not trade: Polymarket market data unreadable: %s",
+                          name, why)
+            for pair in self.config.pairs:  # same detector and books: only the market data
+                self.detector.replace_pair(pair)
             limiter = self.config.rate_limiter()  # one per deployment: tenants share the IP
             for tenant in self.config.tenants:
                 runtime = await build_tenant(self.config, tenant, limiter)
@@ -402,6 +489,7 @@ class Arbiter:
                                                "ms": report.elapsed_ms, "errors": report.errors}
                 await warm_up(runtime, self.config)
                 runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
+                runtime.executor.on_rejected = self._on_rejected
                 self.tenants[tenant.name] = runtime
             # one tenant trades per opportunity: the first; the others are hot standbys for
             # now (fan-out across tenants needs a liquidity split, not in this version)
@@ -409,14 +497,14 @@ class Arbiter:
             self.tick.launcher = _Launcher(first, self._blocked, self._launched)
             kbooks = {p.kalshi_ticker: self.detector.kalshi_book(p.kalshi_ticker)
                       for p in self.config.pairs}
-            pbooks = MarketBooks(on_change=self._on_token)
-            for p in self.config.pairs:
-                for token in (p.polymarket_yes_token, p.polymarket_no_token):
-                    pbooks.books[token] = self.detector.token_book(token)
+            pbooks = detector_books(self.detector, self._on_token, self._on_lifecycle)
+            pbooks.on_tick_change = lambda token, _tick: self._refresh_market(token)
+            self.poly_books = pbooks
             self.feeds = await start_feeds(
                 self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker),
                 lifecycle=self.lifecycle,
             )
+            self.detector.block_when(_NotIn(self.feeds.kalshi.valid, frozenset(kbooks)))
             if self.config.warm_us:
                 self.warmer = build_warmer(self.config.pairs, self.config.detection,
                                            self.config.warm_us / 1e6)
@@ -428,6 +516,45 @@ class Arbiter:
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    # -- market data refreshes (ADR 0036) ----------------------------------------------------------
+    def _on_rejected(self, venue: str, market: str, exc: BaseException) -> None:
+        if venue == "polymarket" and market_changed(exc):
+            self._refresh_market(market)
+
+    def _refresh_market(self, token: str) -> None:
+        """Re-read the market of ``token`` (the venue said its tick, fee or minimum changed)."""
+        name = self._pair_of.get(token)
+        if name is None or name in self._refreshing:
+            return
+        self._refreshing.add(name)
+        task = _spawn(self._refresh(name))
+        self._refresh_tasks.add(task)
+        task.add_done_callback(self._refresh_tasks.discard)
+
+    async def _refresh(self, name: str) -> None:
+        try:
+            pair = next(p for p in self.detector.pairs if p.name == name)
+            fresh, why = await refresh_pair(self.config, pair)
+            if why is not None:
+                log.error("pair %s stops trading: Polymarket market data unreadable: %s",
+                          name, why)
+                self.market_refused[name] = why
+            else:
+                self.market_refused.pop(name, None)
+            self.detector.replace_pair(fresh)
+            for runtime in self.tenants.values():
+                runtime.executor.pairs[name] = fresh
+                runtime.risk.pairs[name] = fresh
+                client = runtime.clients.get("polymarket")
+                inner = unwrap(client) if client is not None else None
+                if isinstance(inner, PolymarketClient) and fresh.polymarket_condition_id:
+                    # the client prices orders and fills with the same, re-read curve
+                    with contextlib.suppress(Exception):
+                        await inner.clob_market(fresh.polymarket_condition_id, refresh=True)
+            self.market_refreshes += 1
+        finally:
+            self._refreshing.discard(name)
 
     # -- feed callbacks: the tick path, then the Prometheus counts -------------------------------
     def _on_kalshi(self, ticker: str) -> None:
@@ -446,6 +573,50 @@ class Arbiter:
         m.book_update(venue, pair)
         for _ in range(stats.opportunities - before):
             m.opportunity(self._trading_tenant(), pair)
+
+    def _on_lifecycle(self, event: LifecycleEvent) -> None:
+        """A market's rules changed: a resolution stops trading it (``MarketBooks.halted``,
+        blocked in detection), a tick change already moved the book's grid; both are counted,
+        alerted and handed to :attr:`lifecycle_hooks` (fee and tick refresh)."""
+        kind = event.__struct_config__.tag
+        self.metrics.lifecycle("polymarket", str(kind))
+        if isinstance(event, MarketResolvedEvent):
+            log.warning("polymarket market %s resolved (winner %s): its tokens stop trading",
+                        event.market, event.winner or "?")
+            for name in self._ops:
+                self._alert(name, "market_resolved", f"{event.market} winner {event.winner}")
+            self.lifecycle.on_polymarket_resolved(event.market, event.assets_ids)
+        for hook in self.lifecycle_hooks:
+            try:
+                hook(event)
+            except Exception:  # a hook must not take the feed down
+                log.exception("lifecycle hook failed for %s", kind)
+
+    def _export_feed_health(self) -> None:
+        """Feed and detection health counters into Prometheus (diffed, like the refusals)."""
+        m = self.metrics
+        if self.poly_books is not None:
+            stats: FeedStats = self.poly_books.stats
+            for kind, n in list(stats.errors.items()):
+                if d := self._delta("err:" + kind, n):
+                    m.feed_error("polymarket", kind, d)
+            for reason, n in (("stall", stats.stalls), ("mismatch", stats.mismatches),
+                              ("rejected", stats.rejected)):
+                if d := self._delta("stale:" + reason, n):
+                    m.feed_stale_found("polymarket", reason, d)
+            if d := self._delta("restarts", stats.restarts):
+                m.feed_restarted("polymarket", d)
+            for _ in range(self._delta("reconnects", stats.reconnects)):
+                m.ws_reconnected("polymarket")
+        for reason, n in list(self.detector.skipped.items()):
+            why, _, venue = reason.partition(":")
+            if d := self._delta("skip:" + reason, n):
+                m.stale_book_skipped(venue, why, d)
+
+    def _delta(self, key: str, total: int) -> int:
+        delta = total - self._feed_seen.get(key, 0)
+        self._feed_seen[key] = total
+        return max(delta, 0)
 
     def _trading_tenant(self) -> str:
         """The tenant opportunities are launched for (the first; see ``_boot``)."""
@@ -479,6 +650,7 @@ class Arbiter:
         if tenant in self.tenants:
             # fees are inside each saga's settlement-valued PnL; marks are not tracked here
             m.set_pnl(tenant, self.tick.stats.pnl, 0, 0)
+        self._export_feed_health()
 
     async def _export(self) -> None:
         last_ticks, last_opps = 0, 0
@@ -505,6 +677,8 @@ class Arbiter:
             "started_ns": self.started_ns, "ready_ns": self.ready_ns,
             "ticks": s.ticks, "opportunities": s.opportunities, "admitted": s.admitted,
             "sagas": dict(s.sagas), "refused": dict(s.refused), "pnl": s.pnl,
+            "market_refused": dict(self.market_refused),
+            "market_refreshes": self.market_refreshes,
             "recent": list(s.recent),
             "rejections": dict(self.gate.rejections), "risk": risk, "recovered": self.recovered,
             "detect_to_launch_us": {
@@ -516,6 +690,9 @@ class Arbiter:
             "order_lanes": {name: _lane_stats(rt) for name, rt in self.tenants.items()},
             "metrics_port": self.metrics_server.port if self.metrics_server is not None else None,
             "warm": self.warmer.stats() if self.warmer is not None else None,
+            # why opportunities were not sized (book too old, resyncing, resolved, unsequenced)
+            "skipped": dict(self.detector.skipped),
+            "polymarket_feed": _feed_summary(self.poly_books),
         }
 
     async def first_leg_log(self) -> list[tuple[int, int, int]]:

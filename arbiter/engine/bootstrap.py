@@ -66,8 +66,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from arbiter.core.detection import DetectionConfig, Detector
-from arbiter.core.pairs import Pair, parse_pairs
+from arbiter.core.detection import DEFAULT_MAX_BOOK_AGE_NS, DetectionConfig, Detector
+from arbiter.core.pairs import Pair, parse_pairs, set_pair_fields
 from arbiter.core.ratelimit import KALSHI_TIERS, RateLimiter
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import SagaPolicy
@@ -100,6 +100,8 @@ __all__ = [
     "build_detector",
     "build_tenant",
     "load_config",
+    "refresh_market_data",
+    "refresh_pair",
 ]
 
 
@@ -148,7 +150,8 @@ class EngineConfig:
     endpoints: Endpoints
     tenants: tuple[TenantConfig, ...]
     journal_dir: str
-    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    detection: DetectionConfig = field(
+        default_factory=lambda: DetectionConfig(max_book_age_ns=DEFAULT_MAX_BOOK_AGE_NS))
     limits: RiskLimits = field(default_factory=RiskLimits)
     gate: GateConfig = field(default_factory=GateConfig)
     namespace: str = "arbiter"
@@ -249,6 +252,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             max_contracts=Size(parse_size(str(det["max_contracts"])))
             if "max_contracts" in det else None,
             budget=Money(parse_money(str(det["budget"]))) if "budget" in det else None,
+            max_book_age_ns=_book_age_ns(det),
         )
         limits = RiskLimits(
             max_open_sagas=int(risk.get("max_open_sagas", 4)),
@@ -376,11 +380,79 @@ def _metrics_port(value: object) -> int | None:
     return None if port < 0 else port
 
 
+def _book_age_ns(det: Mapping[str, Any]) -> int:
+    """``[detection] max_book_age_ms``: positive milliseconds; absent means the default. There is
+    no "off": a stale book is never traded (docs/polymarket.md "Feeds")."""
+    if "max_book_age_ms" not in det:
+        return DEFAULT_MAX_BOOK_AGE_NS
+    value = det["max_book_age_ms"]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"[detection] max_book_age_ms must be a positive integer, got {value!r}")
+    return value * 1_000_000
+
+
 # -- builders (called inside the actors) ----------------------------------------------------------
 
 
 def build_detector(config: EngineConfig) -> Detector:
     return Detector(config.pairs, config.detection)
+
+
+#: what a failed ``/clob-markets`` read can raise (the market's data is then unknown)
+def _market_errors() -> tuple[type[BaseException], ...]:
+    import aiohttp
+
+    from arbiter.venues.base import VenueError
+
+    return (VenueError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+async def refresh_market_data(config: EngineConfig) -> tuple[EngineConfig, dict[str, str]]:
+    """Start-up: every pair's Polymarket fee, minimum size, tick and neg-risk, from the venue.
+
+    Live and paper trading price a market with what the venue states *now*
+    (``/clob-markets/{condition_id}``; ADR 0036), not with what the pairs file said when it was
+    written: the file's market fields are overwritten in the config's copy. A pair whose data
+    cannot be read (or whose fee we cannot compute) loses its fee fields, so the detector builds
+    no route for it and the executor can never plan it; the returned map names each such pair and
+    why. The public CLOB endpoints need no credentials, so dry runs refresh the same way.
+    """
+    from arbiter.venues.polymarket.market_info import (
+        fetch_pair_market,
+        pair_fields,
+        unknown_fields,
+    )
+    from arbiter.venues.polymarket.rest import PolymarketRest
+
+    updates: dict[str, dict[str, str | int | bool | None]] = {}
+    failed: dict[str, str] = {}
+    rest = PolymarketRest(config.endpoints.polymarket_rest)
+    try:
+        for pair in config.pairs:
+            try:
+                updates[pair.name] = pair_fields(await fetch_pair_market(rest, pair))
+            except _market_errors() as exc:
+                failed[pair.name] = str(exc) or repr(exc)
+                updates[pair.name] = unknown_fields()
+    finally:
+        await rest.close()
+    text = set_pair_fields(config.pairs_toml, updates, "pairs")
+    return config.with_overrides(pairs_toml=text), failed
+
+
+async def refresh_pair(config: EngineConfig, pair: Pair) -> tuple[Pair, str | None]:
+    """One pair's market data re-read (after the venue said it changed): the refreshed pair, or
+    the pair with its fee unknown (never traded) and the reason the read failed."""
+    from arbiter.venues.polymarket.market_info import apply_to_pair, fetch_pair_market
+    from arbiter.venues.polymarket.rest import PolymarketRest
+
+    rest = PolymarketRest(config.endpoints.polymarket_rest)
+    try:
+        return apply_to_pair(pair, await fetch_pair_market(rest, pair)), None
+    except _market_errors() as exc:
+        return replace(pair, polymarket_fee=None), str(exc) or repr(exc)
+    finally:
+        await rest.close()
 
 
 def kalshi_config(config: EngineConfig, tenant: TenantConfig | None) -> KalshiConfig:
@@ -517,4 +589,9 @@ async def warm_up(runtime: TenantRuntime, config: EngineConfig) -> None:
         for pair in config.pairs:
             await inner.token_meta(pair.polymarket_yes_token)
             await inner.token_meta(pair.polymarket_no_token)
+            if pair.untradable_reason() is None:
+                # the fee curve every order and fill of the market is priced with (ADR 0036)
+                if pair.polymarket_condition_id is not None:
+                    await inner.clob_market(pair.polymarket_condition_id)
+                await inner.token_fee(pair.polymarket_yes_token)
     await runtime.risk.refresh_balances()

@@ -194,6 +194,9 @@ class SagaExecutor:
         self.clock = clock
         self.quotes = quotes
         self.positions = journal.positions()
+        #: told (venue, market, error) when the venue refuses an order; the engine uses it to
+        #: re-read a Polymarket market whose fee, tick or minimum size changed (ADR 0036)
+        self.on_rejected: Callable[[str, str, BaseException], None] | None = None
 
     # -- entry points ---------------------------------------------------------------------------
     async def submit(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> SubmitResult:
@@ -343,6 +346,8 @@ class SagaExecutor:
             return
         except (RejectedError, VenueError) as exc:
             self._record(saga, _rejected(intent.step, exc, self.clock()))
+            if self.on_rejected is not None:
+                self.on_rejected(intent.venue, intent.market, exc)
             return
         except Exception as exc:  # anything else leaves the outcome unknown
             log.exception("place_order %s failed unexpectedly", intent.cid)

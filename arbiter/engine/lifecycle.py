@@ -1,4 +1,4 @@
-"""Kalshi market lifecycle in the running engine: stop, cancel, settle.
+"""Market lifecycle in the running engine: stop, cancel, settle.
 
 The Kalshi feed reports each market's phase (REST ``status`` at start, ``market_lifecycle_v2``
 after; :mod:`arbiter.core.lifecycle`). This guard turns that into the engine's actions:
@@ -15,6 +15,12 @@ after; :mod:`arbiter.core.lifecycle`). This guard turns that into the engine's a
 * a fee change on the market's event (``event_fee_update``) halts it like an unreadable
   lifecycle message until the feed has re-read its schedule and found the one the pairs file
   states (then the feed reports its unchanged phase, which resumes an active market).
+
+Polymarket's ``market_resolved`` (the market channel's custom feature; the feed puts the
+market's tokens in ``MarketBooks.halted``, so detection already refuses them) reaches
+:meth:`LifecycleGuard.on_polymarket_resolved`: every tenant's resting orders on those tokens
+are cancelled too. The venue cancels them itself (``CANCELED_MARKET_RESOLVED``, venues.md §0.1),
+but a resting order of ours must not depend on that.
 """
 
 from __future__ import annotations
@@ -91,6 +97,13 @@ class LifecycleGuard:
         self._note(f"{market}: halted: {reason}")
         self._spawn(self._cancel_resting(market))
 
+    def on_polymarket_resolved(self, condition_id: str, tokens: Iterable[str]) -> None:
+        """A Polymarket market resolved: cancel our resting orders on its tokens."""
+        assets = frozenset(tokens)
+        self._note(f"{condition_id}: polymarket market resolved, cancelling resting orders")
+        self._spawn(self._cancel_resting(condition_id, "polymarket",
+                                         lambda market: not assets or market in assets))
+
     # -- actions -----------------------------------------------------------------------------
     def _settle(self, market: str) -> None:
         winner = self.results.get(market)
@@ -106,9 +119,13 @@ class LifecycleGuard:
             self.settled.add(key)
             self._note(f"{market}: settled {winner.value} for {tenant.name}: realised {pnl}")
 
-    async def _cancel_resting(self, market: str) -> None:
+    async def _cancel_resting(self, market: str, venue: str = "kalshi",
+                              ours: Callable[[str], bool] | None = None) -> None:
+        """Cancel every tenant's open orders that ``open_orders(market)`` lists on ``venue`` and
+        that ``ours`` accepts (default: the order's market is ``market``)."""
+        matches = ours or (lambda order_market: order_market == market)
         for tenant in list(self.tenants()):
-            client = tenant.clients.get("kalshi")
+            client = tenant.clients.get(venue)
             if client is None:
                 continue
             try:
@@ -117,7 +134,7 @@ class LifecycleGuard:
                 self._note(f"{market}: open orders of {tenant.name} not listed: {exc}")
                 continue
             for order in orders:
-                if order.status is not OrderStatus.OPEN or order.market != market:
+                if order.status is not OrderStatus.OPEN or not matches(order.market):
                     continue
                 try:
                     await client.cancel_order(order.order_id)

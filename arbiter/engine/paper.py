@@ -23,6 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from arbiter.core.units import format_decimal
 from arbiter.sim.common import (
     BUILTIN_SCENARIOS,
     ScenarioSpec,
@@ -63,14 +64,16 @@ def scenario_pairs_toml(spec: ScenarioSpec) -> str:
     for sm in spec.markets:
         pm = market_from_scenario(sm)
         ticker = str(sm.venues.get("kalshi", {}).get("ticker") or f"KX{sm.key}")
-        tick = {1000: "0.1", 100: "0.01", 10: "0.001", 1: "0.0001"}[pm.tick]
         lines += [
             "[[pair]]",
             f'name = "{sm.key.lower()}"',
             f'kalshi_ticker = "{ticker}"',
             f'polymarket_yes_token = "{pm.yes_token}"',
             f'polymarket_no_token = "{pm.no_token}"',
-            f'polymarket_tick_size = "{tick}"',
+            f'polymarket_tick_size = "{pm.tick_text}"',
+            f'polymarket_fee_rate = "{pm.fee.rate_text}"',
+            f"polymarket_fee_exponent = {pm.fee_exponent}",
+            f'polymarket_min_order_size = "{format_decimal(pm.min_order_size, 6)}"',
             "",
         ]
     return "\n".join(lines)

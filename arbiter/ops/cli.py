@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "arbiter.ops.run_cmd",
     "arbiter.ops.venue_cmds",
     "arbiter.ops.pairs_suggest",
+    "arbiter.ops.pairs_refresh",
     "arbiter.ops.tenant_cmds",
     "arbiter.ops.observability_cmds",
 ]

@@ -73,6 +73,7 @@ __all__ = [
     "derive_tenant_kek",
     "engine_tenant_config",
     "kalshi_signer",
+    "polymarket_signature_type",
     "polymarket_venue_credentials",
     "resolve_keys",
 ]
@@ -589,6 +590,7 @@ class CredentialStore:
         return self.put_secret(tenant_id, name, _bundle("polymarket", name, {
             "private_key": creds.private_key, "api_key": creds.api_key, "api_secret": creds.api_secret,
             "passphrase": creds.passphrase, "funder": creds.funder,
+            "signature_type": polymarket_signature_type(creds.signature_type, creds.funder),
         }))
 
     def get_polymarket(self, tenant_id: str, name: str = "polymarket") -> PolymarketCredentials:
@@ -598,11 +600,14 @@ class CredentialStore:
             value = doc.get(key)
             return None if value is None else Secret(value, f"{name}.{key}")
 
-        funder = doc.get("funder")
+        funder = None if doc.get("funder") is None else str(doc["funder"])
+        stored = doc.get("signature_type")  # absent in bundles written before it was kept
+        if stored is not None and (isinstance(stored, bool) or not isinstance(stored, int)):
+            raise CredentialError(f"credential {name!r}: signature_type {stored!r} is not 0-3")
         return PolymarketCredentials(
             Secret(doc["private_key"], f"{name}.private_key"),
             opt("api_key"), opt("api_secret"), opt("passphrase"),
-            None if funder is None else str(funder),
+            funder, polymarket_signature_type(stored, funder),
         )
 
     def _fields(self, tenant_id: str, name: str, kind: str) -> dict[str, Any]:
@@ -681,7 +686,7 @@ class CredentialStore:
         return f"CredentialStore(root={str(self._repo.root)!r}, keyring={self.keyring!r})"
 
 
-def _bundle(kind: str, name: str, fields: dict[str, Secret | str | None]) -> Secret:
+def _bundle(kind: str, name: str, fields: dict[str, Secret | str | int | None]) -> Secret:
     """JSON of the fields, built inside one expression so no plaintext copy is left in a local."""
     return Secret(
         json.dumps(
@@ -702,10 +707,28 @@ def kalshi_signer(creds: KalshiCredentials) -> Any:
     return Signer(creds.key_id, key)
 
 
+def polymarket_signature_type(stated: int | None, funder: str | None) -> int:
+    """The order signature type of a stored wallet: the stated one (0-3), checked, or the
+    documented default of ``POLYMARKET_SIGNATURE_TYPE`` when none was stated (2 with a funder,
+    else 0; ``arbiter/venues/polymarket/auth.py``). Proxy, Safe and deposit-wallet types (1-3)
+    sign for a wallet, so they need the funder (for 3, the deposit wallet itself)."""
+    from arbiter.venues.polymarket.constants import SIG_EOA, SIG_POLY_1271, SIG_POLY_GNOSIS_SAFE
+
+    if stated is None:
+        return SIG_POLY_GNOSIS_SAFE if funder else SIG_EOA
+    if not SIG_EOA <= stated <= SIG_POLY_1271:
+        raise CredentialError(f"Polymarket signature type {stated} is not 0, 1, 2 or 3")
+    if stated != SIG_EOA and not funder:
+        raise CredentialError(
+            f"Polymarket signature type {stated} signs for a wallet: the funder (the proxy, "
+            "Safe or deposit wallet address) is required"
+        )
+    return stated
+
+
 def polymarket_venue_credentials(creds: PolymarketCredentials, chain_id: int | None = None) -> Any:
     """A ``arbiter.venues.polymarket.auth.PolymarketCredentials`` for these credentials."""
     from arbiter.venues.polymarket import auth
-    from arbiter.venues.polymarket.constants import SIG_EOA, SIG_POLY_GNOSIS_SAFE
     from arbiter.venues.polymarket.signing import Signer
 
     signer = Signer(creds.private_key.reveal_str())
@@ -714,7 +737,7 @@ def polymarket_venue_credentials(creds: PolymarketCredentials, chain_id: int | N
         api = auth.ApiCreds(
             creds.api_key.reveal_str(), creds.api_secret.reveal_str(), creds.passphrase.reveal_str()
         )
-    sig_type = SIG_POLY_GNOSIS_SAFE if creds.funder else SIG_EOA
+    sig_type = polymarket_signature_type(creds.signature_type, creds.funder)
     kwargs: dict[str, Any] = {}
     if chain_id is not None:
         kwargs["chain_id"] = chain_id
@@ -739,7 +762,6 @@ def engine_tenant_config(
     is wiped before returning. ``tier`` comes from the tenant registry (the store keeps none).
     """
     from arbiter.engine.bootstrap import TenantConfig
-    from arbiter.venues.polymarket.constants import SIG_EOA, SIG_POLY_GNOSIS_SAFE
 
     location = store.location(backend_uri)
     tier_value = Tier.parse(tier).value
@@ -751,6 +773,7 @@ def engine_tenant_config(
     poly = store.get_polymarket(tenant_id)
     try:
         funder = poly.funder
+        sig_type = polymarket_signature_type(poly.signature_type, funder)
         has_api = bool(poly.api_key and poly.api_secret and poly.passphrase)
     finally:
         poly.wipe()
@@ -766,7 +789,7 @@ def engine_tenant_config(
         kalshi_private_key=ref("kalshi", "private_key_pem"),
         polymarket_private_key=ref("polymarket", "private_key"),
         polymarket_funder=funder,
-        polymarket_signature_type=SIG_POLY_GNOSIS_SAFE if funder else SIG_EOA,
+        polymarket_signature_type=sig_type,
         polymarket_api=(ref("polymarket", "api_key"), ref("polymarket", "api_secret"),
                         ref("polymarket", "passphrase")) if has_api else None,
         **extra,

@@ -29,7 +29,7 @@ from arbiter.core.pairs import Pair, parse_pairs
 from arbiter.core.units import money_str, price_str, size_str
 from arbiter.ops.errors import UsageError
 from arbiter.ops.run_cmd import engine_session, summary_lines
-from arbiter.ops.scan_cmd import run_scan
+from arbiter.ops.scan_cmd import refuse_untradable, run_scan
 
 if TYPE_CHECKING:  # the engine pulls in Ray: import it when the demo runs, not for --help
     from arbiter.engine.bootstrap import EngineConfig
@@ -42,8 +42,10 @@ def _offline(args: argparse.Namespace) -> int:
     data = resources.files("arbiter.data")
     pairs = parse_pairs((data / "sample_pairs.toml").read_text(encoding="utf-8"), "sample_pairs.toml")
     snapshot = json.loads((data / "sample_snapshot.json").read_text(encoding="utf-8"))
+    refuse_untradable(pairs, "sample_pairs.toml")
     print(f"arbiter demo: scanning the bundled snapshot for {len(pairs)} pairs "
-          "(Kalshi taker fees 0.07 x C x P x (1-P), rounded up to the cent)")
+          "(Kalshi taker fees 0.07 x C x P x (1-P), rounded up to the cent; Polymarket taker "
+          "fees C x rate x P x (1-P) at each market's category rate, per match)")
     lines = io.StringIO()
     found = run_scan(pairs, snapshot, DetectionConfig(), lines)
     for opp in found:

@@ -117,6 +117,17 @@ class Metrics:
                                      ["venue"])
         self.rate_limited = counter("rate_limit_rejections", "Requests refused by a venue rate limit",
                                     ["venue"])
+        # market-data health (docs/polymarket.md "Feeds"): what the feed refused, found stale,
+        # restarted; and what detection did not trade because a book was too old or blocked
+        self.feed_errors = counter("feed_errors", "Market-data input refused, by kind", ["venue", "kind"])
+        self.feed_stale = counter("feed_stale", "Tokens found stale, by cause (stall, mismatch, ...)",
+                                  ["venue", "reason"])
+        self.feed_restarts = counter("feed_restarts", "Feed tasks restarted by the supervisor", ["venue"])
+        self.stale_books_skipped = counter(
+            "stale_books_skipped", "Opportunities not traded: a book too old or blocked (stale, resolved)",
+            ["venue", "reason"])
+        self.market_lifecycle = counter("market_lifecycle", "Lifecycle events (resolved, tick change, ...)",
+                                        ["venue", "kind"])
         self.reconciliation_mismatches = gauge(
             "reconciliation_mismatches", "Positions differing between journal and venue at the last check",
             ["tenant", "venue"])
@@ -172,6 +183,21 @@ class Metrics:
 
     def rate_limit_rejected(self, venue: str) -> None:
         self.rate_limited.labels(self.venue(venue)).inc()
+
+    def feed_error(self, venue: str, kind: str, count: int = 1) -> None:
+        self.feed_errors.labels(self.venue(venue), kind).inc(count)
+
+    def feed_stale_found(self, venue: str, reason: str, count: int = 1) -> None:
+        self.feed_stale.labels(self.venue(venue), reason).inc(count)
+
+    def feed_restarted(self, venue: str, count: int = 1) -> None:
+        self.feed_restarts.labels(self.venue(venue)).inc(count)
+
+    def stale_book_skipped(self, venue: str, reason: str, count: int = 1) -> None:
+        self.stale_books_skipped.labels(self.venue(venue), reason).inc(count)
+
+    def lifecycle(self, venue: str, kind: str) -> None:
+        self.market_lifecycle.labels(self.venue(venue), kind).inc()
 
     # -- state gauges ---------------------------------------------------------------------------
     def set_pnl(self, tenant: str, realised: int, unrealised: int, fees: int) -> None:

@@ -10,6 +10,11 @@ normalising wording such as "$100k" → "100000"), closeness of the close/end da
 the outcome wording lines up (a Polymarket market whose first outcome matches Kalshi's
 ``no_sub_title`` is proposed as ``inverted``). Differing numbers in the titles — the classic
 false pair — halve the score. Each market is used in at most one candidate (greedy by score).
+
+Each candidate's Polymarket market data (fee rate and exponent, minimum order size, tick,
+neg-risk) is read from ``GET /clob-markets/{condition_id}`` — the only source of the fee that is
+charged (ADR 0036). When it cannot be read, the block says so and leaves the fee fields out: such
+a pair parses but never trades until ``arbiter pairs refresh`` fills them in.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from difflib import SequenceMatcher
@@ -30,6 +35,7 @@ from typing import Any
 import aiohttp
 
 from arbiter.ops.cli import UsageError
+from arbiter.venues.polymarket.market_info import ClobMarketInfo, min_size_text
 
 __all__ = ["Candidate", "KalshiListing", "PolyListing", "register", "render_toml", "suggest"]
 
@@ -59,7 +65,9 @@ class PolyListing:
     tokens: tuple[tuple[str, str], ...]  # (token id, outcome label), first = "YES" side
     tick_size: str = "0.01"
     neg_risk: bool = False
-    fee_bps: int = 0
+    #: the market's ``/clob-markets`` data, or why it could not be read (None, None: not asked)
+    info: ClobMarketInfo | None = None
+    info_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +126,6 @@ def poly_listings(markets: Iterable[Mapping[str, Any]]) -> list[PolyListing]:
             tokens=tuple((str(t["token_id"]), str(t.get("outcome", ""))) for t in tokens),
             tick_size=repr(tick) if isinstance(tick, float) else str(tick),
             neg_risk=bool(m.get("neg_risk", False)),
-            fee_bps=int(m.get("taker_base_fee") or 0),
         ))
     return out
 
@@ -250,16 +257,60 @@ def render_toml(candidates: Sequence[Candidate], generated_at: datetime | None =
             f"# kalshi_ticker = {_q(c.kalshi.ticker)}",
             f"# polymarket_yes_token = {_q(yes_token)}",
             f"# polymarket_no_token = {_q(no_token)}",
-            f"# polymarket_tick_size = {_q(c.poly.tick_size)}",
-            f"# polymarket_neg_risk = {'true' if c.poly.neg_risk else 'false'}",
-            f"# polymarket_fee_bps = {c.poly.fee_bps}",
+            *_market_lines(c.poly),
             f"# inverted = {'true' if c.inverted else 'false'}",
             "",
         ]
     return "\n".join(lines)
 
 
+def _market_lines(poly: PolyListing) -> list[str]:
+    """The Polymarket market-data fields: from ``/clob-markets`` when read, else a warning."""
+    info = poly.info
+    if info is None:
+        why = poly.info_error or "not read (offline listing without --polymarket-url)"
+        return [
+            f"# polymarket_tick_size = {_q(poly.tick_size)}",
+            f"# polymarket_neg_risk = {'true' if poly.neg_risk else 'false'}",
+            f"#   FEE UNKNOWN: /clob-markets {why}; this pair will not trade until "
+            "`arbiter pairs refresh` fills polymarket_fee_rate/_exponent/_min_order_size",
+        ]
+    return [
+        f"# polymarket_condition_id = {_q(info.condition_id)}",
+        f"# polymarket_tick_size = {_q(info.tick_text)}",
+        f"# polymarket_neg_risk = {'true' if info.neg_risk else 'false'}",
+        f"# polymarket_fee_rate = {_q(info.fee.rate_text)}",
+        f"# polymarket_fee_exponent = {info.fee.exponent}",
+        f"# polymarket_min_order_size = {_q(min_size_text(info.min_order_size))}",
+    ]
+
+
 # -- fetching ----------------------------------------------------------------------------------
+
+
+async def with_market_info(candidates: Sequence[Candidate], url: str) -> list[Candidate]:
+    """Attach each candidate's ``/clob-markets`` data (or the reason it is unreadable)."""
+    from arbiter.venues.base import VenueError
+    from arbiter.venues.polymarket.rest import PolymarketRest
+
+    rest = PolymarketRest(url)
+    out = []
+    try:
+        for c in candidates:
+            try:
+                info = await rest.clob_market(c.poly.condition_id)
+            except (VenueError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                out.append(replace(c, poly=replace(c.poly, info_error=str(exc) or repr(exc))))
+                continue
+            tokens = {t for t, _ in c.poly.tokens}
+            if not tokens <= info.token_ids:
+                why = f"lists tokens {sorted(info.token_ids)}, not this market's"
+                out.append(replace(c, poly=replace(c.poly, info_error=why)))
+                continue
+            out.append(replace(c, poly=replace(c.poly, info=info)))
+    finally:
+        await rest.close()
+    return out
 
 
 async def _kalshi_markets(url: str, limit: int) -> list[dict[str, Any]]:
@@ -337,6 +388,12 @@ def _run(args: argparse.Namespace) -> int:
         candidates = suggest(kalshi_listings(k_raw), poly_listings(p_raw), args.min_score)
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"unexpected market listing: {exc!r}") from None
+    if args.polymarket_url or not args.polymarket_markets:
+        from arbiter.venues.polymarket.constants import DEFAULT_REST_URL
+
+        candidates = asyncio.run(
+            with_market_info(candidates, args.polymarket_url or DEFAULT_REST_URL)
+        )
     text = render_toml(candidates)
     if args.output:
         Path(args.output).write_text(text)

@@ -15,7 +15,9 @@ from arbiter.core.units import UnitError, money_str, parse_money, parse_price, p
 from arbiter.ops.errors import UsageError
 from arbiter.ops.snapshot import SnapshotError, load_snapshot
 
-__all__ = ["load_pairs_file", "opportunity_record", "register", "run_scan"]
+__all__ = [
+    "load_pairs_file", "opportunity_record", "refuse_untradable", "register", "run_scan",
+]
 
 
 def load_pairs_file(path: str | Path) -> list[Pair]:
@@ -83,8 +85,20 @@ def run_scan(
     return found
 
 
+def refuse_untradable(pairs: list[Pair], source: str) -> None:
+    """Refuse a pairs file with a pair whose Polymarket fee or minimum size is unknown.
+
+    Unknown is never zero (ADR 0036): scanning such a pair as fee-free would print opportunities
+    that lose money, so the command stops (exit 2) and says how to fill the fields in.
+    """
+    reasons = [r for r in (p.untradable_reason() for p in pairs) if r is not None]
+    if reasons:
+        raise UsageError(f"{source}: " + "; ".join(reasons))
+
+
 def _scan(args: argparse.Namespace) -> int:
     pairs = load_pairs_file(args.pairs)
+    refuse_untradable(pairs, str(args.pairs))
     try:
         document = json.loads(Path(args.snapshot).read_text(encoding="utf-8"))
     except OSError as exc:

@@ -128,6 +128,9 @@ class PolymarketCredentials:
     api_secret: Secret | None = field(default=None, repr=False)
     passphrase: Secret | None = field(default=None, repr=False)
     funder: str | None = None
+    #: the order ``signatureType`` (0 EOA, 1 proxy, 2 Safe, 3 deposit wallet); None = not stated,
+    #: read as ``POLYMARKET_SIGNATURE_TYPE``'s documented default (2 with a funder, else 0)
+    signature_type: int | None = None
 
     def wipe(self) -> None:
         for s in (self.private_key, self.api_key, self.api_secret, self.passphrase):

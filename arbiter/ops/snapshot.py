@@ -52,7 +52,9 @@ def load_snapshot(detector: Detector, document: Any, ts_ns: int) -> None:
                         continue
                     rest = book_from_rest(body)
                     book = detector.token_book(market)
-                    book.min_order_size = rest.min_order_size
+                    # the larger of the pair's stated minimum and the snapshot's: a snapshot
+                    # without one (0) must not lower what the market requires
+                    book.min_order_size = max(book.min_order_size, rest.min_order_size)
                     book.apply_snapshot(rest.bids, rest.asks, ts_ns, rest.tick)
             except (WireError, UnitError, BookError) as exc:
                 # the venue parsers' one-line messages, prefixed with where in the file

@@ -124,7 +124,18 @@ def _polymarket_from_json(raw: Secret, source: str) -> PolymarketCredentials:
         api_secret=Secret(str(doc["api_secret"]), "api_secret") if doc.get("api_secret") else None,
         passphrase=Secret(str(doc["passphrase"]), "passphrase") if doc.get("passphrase") else None,
         funder=str(doc["funder"]) if doc.get("funder") else None,
+        signature_type=_signature_type(doc.get("signature_type"), source),
     )
+
+
+def _signature_type(value: object, source: str) -> int | None:
+    """``signature_type`` of a Polymarket JSON (0 EOA, 1 proxy, 2 Safe, 3 deposit wallet)."""
+    if value is None:
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise UsageError(f"{source}: signature_type must be 0, 1, 2 or 3") from None
 
 
 # --- credentials ---------------------------------------------------------------------------------

@@ -288,14 +288,17 @@ BUILTIN_SCENARIOS: dict[str, dict[str, Any]] = {
     "default": {
         "name": "default",
         "step_ms": 500,
+        # Polymarket taker fee rates by category (docs /trading/fees): economics 0.05, crypto
+        # 0.07, weather 0.05, politics 0.04; exponent 1
         "market": [
             {"key": "FED-26DEC-T4.00", "title": "Fed above 4.00% in Dec 2026", "fair": "0.42",
-             "mispricing_every": 20},
+             "mispricing_every": 20, "polymarket": {"fee_rate": "0.05"}},
             {"key": "BTC-26DEC31-100K", "title": "BTC above $100k on Dec 31", "fair": "0.63",
-             "mispricing_every": 30},
-            {"key": "NYC-26NOV30-RAIN", "title": "Rain in NYC on Nov 30", "fair": "0.18"},
+             "mispricing_every": 30, "polymarket": {"fee_rate": "0.07"}},
+            {"key": "NYC-26NOV30-RAIN", "title": "Rain in NYC on Nov 30", "fair": "0.18",
+             "polymarket": {"fee_rate": "0.05"}},
             {"key": "ELEC-26-HOUSE-D", "title": "Democrats win the House", "fair": "0.55",
-             "levels": 5},
+             "levels": 5, "polymarket": {"fee_rate": "0.04"}},
         ],
     },
     # A still book: makers quote once and never move (tests that want exact levels).
@@ -315,11 +318,12 @@ BUILTIN_SCENARIOS: dict[str, dict[str, Any]] = {
         "step_ms": 500,
         "market": [
             {"key": "FED-26DEC-T4.00", "title": "Fed above 4.00% in Dec 2026", "fair": "0.42",
-             "mispricing_every": 8, "mispricing_ticks": 6},
+             "mispricing_every": 8, "mispricing_ticks": 6, "polymarket": {"fee_rate": "0.05"}},
             {"key": "BTC-26DEC31-100K", "title": "BTC above $100k on Dec 31", "fair": "0.63",
-             "mispricing_every": 12, "mispricing_ticks": 7},
+             "mispricing_every": 12, "mispricing_ticks": 7, "polymarket": {"fee_rate": "0.07"}},
             {"key": "ELEC-26-HOUSE-D", "title": "Democrats win the House", "fair": "0.55",
-             "levels": 5, "mispricing_every": 15, "mispricing_ticks": 6},
+             "levels": 5, "mispricing_every": 15, "mispricing_ticks": 6,
+             "polymarket": {"fee_rate": "0.04"}},
         ],
     },
     # Many fast-moving markets: feed benchmarks and gap/reorder soak tests.

@@ -58,3 +58,15 @@ def test_user_errors_are_one_line(argv: list[str], message: str,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_backtest_refuses_pairs_with_an_unknown_polymarket_fee(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "\n".join(line for line in pairs_toml(make_pairs(2)).splitlines()
+                     if not line.startswith("polymarket_fee"))
+    path = tmp_path / "pairs.toml"
+    path.write_text(text)
+    assert main(["backtest", "--synthetic", SPEC, "--pairs", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "pair 'syn-0': Polymarket polymarket_fee_rate/polymarket_fee_exponent unknown" in err

@@ -65,6 +65,9 @@ async def test_paper_session_on_local_venue_feeds(tmp_path: Path) -> None:
         )
         stats = await session.run(duration_s=45.0, stop_after_sagas=1)
     store.close()
+    # the session started from the venue's market data, not the file's (ADR 0037)
+    assert session.market_refused == {}
+    assert all(p.polymarket_condition_id for p in session.pairs.values())
     assert stats.opportunities >= 1 and stats.sagas
     saga = stats.sagas[0]
     assert saga.terminal

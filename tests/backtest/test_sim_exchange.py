@@ -16,12 +16,13 @@ from arbiter.backtest.sim_exchange import (
     latency_from_spec,
 )
 from arbiter.core.book import KalshiBook, Outcome, Side, TokenBook
-from arbiter.core.fees import KalshiFeeModel
+from arbiter.core.fees import KalshiFeeModel, PolymarketFeeModel
 from arbiter.core.units import MONEY_SCALE, SIZE_SCALE, Money
-from arbiter.venues.base import Action, OrderRequest, OrderStatus, TimeInForce
+from arbiter.venues.base import Action, OrderRequest, OrderStatus, RejectedError, TimeInForce
 
 C = SIZE_SCALE  # one contract
 TOKEN = "111"
+FREE = PolymarketFeeModel.of("0")  # a stated fee-free market: these tests are about matching
 
 
 def poly(bids: list[tuple[int, int]], asks: list[tuple[int, int]],
@@ -30,7 +31,7 @@ def poly(bids: list[tuple[int, int]], asks: list[tuple[int, int]],
     book.apply_snapshot([(p, s * C) for p, s in bids], [(p, s * C) for p, s in asks], 0)
     clock = SimClock(1_000)
     ex = SimExchange("polymarket", lambda m: book, clock, queue_model=model,
-                     cash=Money(1000 * MONEY_SCALE))
+                     cash=Money(1000 * MONEY_SCALE), taker_fees={TOKEN: FREE})
     return ex, book, clock
 
 
@@ -164,7 +165,7 @@ async def test_latency_means_the_order_meets_the_book_at_arrival() -> None:
     book = TokenBook(TOKEN, 100)
     book.apply_snapshot([], [(4000, 10 * C)], 0)
     clock = SimClock(0)
-    ex = SimExchange("polymarket", lambda m: book, clock,
+    ex = SimExchange("polymarket", lambda m: book, clock, taker_fees={TOKEN: FREE},
                      latency=FixedLatency(10_000_000, 5_000_000))
     task = clock.spawn(ex.place_order(req("l", 4000, 10)))
     await clock.settle()
@@ -192,3 +193,37 @@ def test_latency_models() -> None:
     assert rec.sample(random.Random(1)) in ((1, 2), (3, 4))
     with pytest.raises(ValueError, match="bad latency spec"):
         latency_from_spec("warp:1")
+
+
+def test_polymarket_taker_pays_each_match_and_makers_get_the_backtest_rebate() -> None:
+    """Each level taken is one match, charged C x rate x p(1-p) floored to $0.00001 (the local
+    venue's rule); a maker fill pays nothing and, only when asked, earns a share back."""
+    from fractions import Fraction
+
+    fee = PolymarketFeeModel.of("0.04", 1)
+    book = TokenBook(TOKEN, 100)
+    book.apply_snapshot([(3900, 30 * C)], [(4000, 7 * C), (4100, 3 * C)], 0)
+    ex = SimExchange("polymarket", lambda m: book, SimClock(1_000), taker_fees={TOKEN: fee},
+                     cash=Money(1000 * MONEY_SCALE), maker_rebate_share=Fraction(1, 4))
+    ack = ex.submit_now(req("t", 4100, 10))
+    charged = [f.fee for f in ex.fill_log]
+    # 7 x 0.04 x 0.4 x 0.6 = 0.0672; 3 x 0.04 x 0.41 x 0.59 = 0.029028 -> 0.02902 (floored)
+    assert charged == [6_720_000_00, 2_902_000_00]
+    assert ack.fees == sum(charged)
+    assert ex.cash == 1000 * MONEY_SCALE - 4000 * 7 * C - 4100 * 3 * C - sum(charged)
+    mbook = TokenBook(TOKEN, 100)
+    mbook.apply_snapshot([(3900, 30 * C)], [(4200, 10 * C)], 0)
+    maker = SimExchange("polymarket", lambda m: mbook, SimClock(1_000), taker_fees={TOKEN: fee},
+                        cash=Money(1000 * MONEY_SCALE), maker_rebate_share=Fraction(1, 4))
+    rest = maker.submit_now(req("m", 4000, 10, tif=TimeInForce.GTC))
+    level(maker, mbook, Side.ASK, 4200, 0)
+    level(maker, mbook, Side.ASK, 4000, 5)  # asks now at our bid: we are hit, as a maker
+    order = maker.orders[rest.order_id]
+    assert order.status is OrderStatus.FILLED and order.fees == 0
+    # 10 x 0.04 x 0.4 x 0.6 = $0.096 fee-equivalent, a quarter of it back: $0.024
+    assert maker.rebates == fee.maker_rebate(4000, 10 * C, Fraction(1, 4)) == 2_400_000_00
+    assert maker.cash == 1000 * MONEY_SCALE - 4000 * 10 * C + maker.rebates
+    off = SimExchange("polymarket", lambda m: book, SimClock(1_000), taker_fees={TOKEN: fee})
+    assert off.maker_rebate_share == 0  # off unless a backtest asks: live never counts on it
+    with pytest.raises(RejectedError, match="no Polymarket fee model"):
+        off.submit_now(req("u", 4100, 1, market="999"))  # a token whose fee is unknown

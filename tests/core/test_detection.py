@@ -7,13 +7,18 @@ from hypothesis import strategies as st
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import DetectionConfig, Detector
-from arbiter.core.fees import kalshi_taker
+from arbiter.core.fees import PolymarketFeeModel, kalshi_taker
 from arbiter.core.pairs import Pair
 from arbiter.core.units import ONE_CONTRACT as ONE
-from arbiter.core.units import PRICE_SCALE, parse_money
+from arbiter.core.units import PRICE_SCALE, Size, parse_money
 
 C = 100
-PAIR = Pair("p", "KX-1", "111", "222", max_contracts=None)
+#: a stated fee-free Polymarket market: these tests are about routes and sizes, not fees
+PAIR = Pair("p", "KX-1", "111", "222", max_contracts=None,
+            polymarket_fee=PolymarketFeeModel.of("0"), polymarket_min_order_size=Size(0))
+#: a politics market as it is live today: 0.04 taker fee, 5-share minimum
+POLITICS = dataclasses.replace(PAIR, polymarket_fee=PolymarketFeeModel.of("0.04"),
+                               polymarket_min_order_size=Size(5 * ONE))
 
 
 def detector(pair: Pair = PAIR, **config: object) -> Detector:
@@ -73,6 +78,25 @@ def test_stale_books_are_skipped() -> None:
     assert d.on_token("111", now_ns=1101) == []
 
 
+def test_age_and_blocked_books_are_counted_never_traded() -> None:
+    d = detector(max_book_age_ns=100)
+    stale: set[str] = set()
+    halted: set[str] = set()
+    d.block_when(stale)
+    d.block_when(halted)
+    d.token_book("111").apply_snapshot(bids=[], asks=[(45 * C, 10 * ONE)], ts_ns=1000)
+    d.token_book("222").apply_snapshot(bids=[], asks=[(52 * C, 10 * ONE)], ts_ns=1000)
+    assert len(d.on_token("111", now_ns=1050)) == 1
+    stale.add("222")  # the feed is resyncing it: the live set is read, no copy
+    assert d.on_token("111", now_ns=1050) == []
+    stale.clear()
+    halted.add("111")  # resolved market
+    assert d.on_token("111", now_ns=1050) == []
+    halted.clear()
+    assert d.on_token("111", now_ns=1101) == []  # too old
+    assert d.skipped == {"blocked:polymarket": 2, "age:polymarket": 1}
+
+
 def test_caps_and_min_order_size() -> None:
     capped = dataclasses.replace(PAIR, max_contracts=3 * ONE)
     d = detector(capped, max_contracts=5 * ONE)
@@ -84,7 +108,8 @@ def test_caps_and_min_order_size() -> None:
 
 
 def test_only_the_touched_pair_is_evaluated() -> None:
-    other = Pair("q", "KX-2", "333", "444")
+    other = dataclasses.replace(PAIR, name="q", kalshi_ticker="KX-2", polymarket_yes_token="333",
+                                polymarket_no_token="444")
     d = Detector([PAIR, other])
     for token in ("111", "222"):
         d.token_book(token).apply_snapshot(bids=[], asks=[(45 * C, ONE)], ts_ns=1)
@@ -92,6 +117,70 @@ def test_only_the_touched_pair_is_evaluated() -> None:
     assert d.on_kalshi("KX-2", now_ns=1) == []
     assert [o.pair for o in d.on_token("111", now_ns=1)] == ["p"]
     assert d.on_token("999", now_ns=1) == []  # untracked ids are ignored
+
+
+def test_unknown_polymarket_fee_is_never_traded() -> None:
+    """Fail closed (ADR 0036): no fee stated -> the pair is tracked but no route is evaluated."""
+    unknown = dataclasses.replace(PAIR, polymarket_fee=None)
+    no_min = dataclasses.replace(PAIR, polymarket_min_order_size=None)
+    for pair in (unknown, no_min):
+        d = detector(pair)
+        d.token_book("111").apply_snapshot(bids=[], asks=[(30 * C, 50 * ONE)], ts_ns=1)
+        d.token_book("222").apply_snapshot(bids=[], asks=[(30 * C, 50 * ONE)], ts_ns=1)
+        assert d.on_token("111", now_ns=1) == []
+        assert "unknown" in d.refused["p"]
+
+
+def test_the_fee_free_model_takes_what_the_live_fee_refuses() -> None:
+    """The report's example: both Polymarket tokens at 0.49 + 0.505 (0.005 tick) is a 0.5c
+    complete set; fee-free it looks like $0.50 on 100 shares, at the live politics fee
+    (0.04 x p(1-p) ~ 1c a share on each leg) it loses money and is refused."""
+    book = {"111": [(4900, 100 * ONE)], "222": [(5050, 100 * ONE)]}
+    free = dataclasses.replace(PAIR, polymarket_tick=50)
+    live = dataclasses.replace(POLITICS, polymarket_tick=50)
+    found = {}
+    for name, pair in (("free", free), ("live", live)):
+        d = detector(pair)
+        for token, asks in book.items():
+            d.token_book(token).apply_snapshot(bids=[], asks=asks, ts_ns=1)
+        found[name] = [o for o in d.on_token("111", now_ns=1) if o.direction == "poly_yes_poly_no"]
+    (opp,) = found["free"]
+    assert opp.size == 100 * ONE and opp.profit == parse_money("0.5") and opp.fees == 0
+    assert found["live"] == []
+    fee = PolymarketFeeModel.of("0.04")
+    fees = fee.order_fee([(4900, 100 * ONE)]) + fee.order_fee([(5050, 100 * ONE)])
+    assert fees == parse_money("1.9995")  # 0.9996 + 0.9999: the would-be loss is $1.4995
+
+
+def test_a_cross_venue_window_the_live_fee_closes() -> None:
+    """Kalshi YES at 0.48 + Polymarket NO at 0.50: fee-free it was 99 contracts for $0.25 (Kalshi
+    fee $1.73); at the politics rate the Polymarket leg alone costs $0.99 and it is refused."""
+    found = {}
+    for rate in ("0", "0.04"):
+        pair = dataclasses.replace(POLITICS, polymarket_fee=PolymarketFeeModel.of(rate))
+        d = detector(pair)
+        d.kalshi_book("KX-1").apply_snapshot(yes=[], no=[(52 * C, 100 * ONE)], ts_ns=1)
+        d.token_book("222").apply_snapshot(bids=[], asks=[(50 * C, 100 * ONE)], ts_ns=1)
+        found[rate] = d.on_token("222", now_ns=1)
+    (opp,) = found["0"]
+    assert (opp.size, opp.fees, opp.profit) == (99 * ONE, parse_money("1.73"), parse_money("0.25"))
+    assert found["0.04"] == []
+    pm_fee = PolymarketFeeModel.of("0.04").order_fee([(50 * C, 99 * ONE)])
+    assert pm_fee == parse_money("0.99")  # the would-be result: 0.25 - 0.99 = -$0.74
+
+
+def test_polymarket_minimum_comes_from_the_pair() -> None:
+    d = detector(POLITICS)
+    d.token_book("111").apply_snapshot(bids=[], asks=[(40 * C, 4 * ONE)], ts_ns=1)
+    d.token_book("222").apply_snapshot(bids=[], asks=[(50 * C, 4 * ONE)], ts_ns=1)
+    assert d.token_book("111").min_order_size == 5 * ONE
+    assert d.on_token("111", now_ns=1) == []  # 4 shares < the 5-share minimum
+    d.token_book("111").apply_snapshot(bids=[], asks=[(40 * C, 6 * ONE)], ts_ns=2)
+    d.token_book("222").apply_snapshot(bids=[], asks=[(50 * C, 6 * ONE)], ts_ns=2)
+    (opp,) = [o for o in d.on_token("111", now_ns=2) if o.direction == "poly_yes_poly_no"]
+    assert opp.size >= 5 * ONE
+    fee = PolymarketFeeModel.of("0.04")
+    assert opp.fees == fee.order_fee([(40 * C, opp.size)]) + fee.order_fee([(50 * C, opp.size)])
 
 
 levels = st.lists(st.tuples(st.integers(1, 99), st.integers(1, 30)), max_size=4, unique_by=lambda x: x[0])

@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from arbiter.core.book import Outcome
-from arbiter.core.fees import KalshiFeeModel, KalshiFeeType, NoFees
+from arbiter.core.fees import KalshiFeeModel, KalshiFeeType, NoFees, PolymarketFeeModel
 from arbiter.core.pairs import PairsError, parse_pairs
 from arbiter.core.units import SIZE_SCALE
 
@@ -71,6 +71,55 @@ def test_validation_names_file_pair_and_field(text: str, message: str) -> None:
     assert str(info.value).startswith("pairs.toml")
 
 
+STATED = GOOD.replace(
+    "inverted = false",
+    'polymarket_fee_rate = "0.04"\npolymarket_fee_exponent = 1\npolymarket_min_order_size = "5"\n'
+    "inverted = false",
+)
+
+
+def test_polymarket_fee_and_minimum_are_read_exactly() -> None:
+    (pair,) = parse_pairs(STATED, "pairs.toml")
+    assert pair.polymarket_fee == PolymarketFeeModel(Fraction(1, 25), 1)
+    assert pair.polymarket_min_order_size == 5 * SIZE_SCALE
+    assert pair.untradable_reason() is None
+    (free,) = parse_pairs(STATED.replace('"0.04"', '"0"'))
+    assert free.polymarket_fee is not None and free.polymarket_fee.free
+    (fine,) = parse_pairs(STATED.replace('"0.01"', '"0.0025"'))
+    assert fine.polymarket_tick == 25
+
+
+def test_a_pair_without_fee_data_parses_but_is_not_tradable() -> None:
+    (pair,) = parse_pairs(GOOD, "pairs.toml")
+    assert pair.polymarket_fee is None and pair.polymarket_min_order_size is None
+    reason = pair.untradable_reason()
+    assert reason is not None
+    assert "polymarket_fee_rate" in reason and "polymarket_min_order_size" in reason
+    assert "pairs refresh" in reason
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("inverted = false", "polymarket_fee_bps = 0\ninverted = false"),
+         "'polymarket_fee_bps' is no longer accepted"),
+        (STATED.replace("polymarket_fee_exponent = 1\n", ""),
+         "'polymarket_fee_rate' needs 'polymarket_fee_exponent'"),
+        (STATED.replace('polymarket_fee_rate = "0.04"\n', ""),
+         "'polymarket_fee_exponent' needs 'polymarket_fee_rate'"),
+        (STATED.replace('"0.04"', "0.04"), "'polymarket_fee_rate' must be a decimal string"),
+        (STATED.replace('"0.04"', '"1.5"'), "'polymarket_fee_rate' must be a decimal string"),
+        (STATED.replace("polymarket_fee_exponent = 1", "polymarket_fee_exponent = 1.5"),
+         "'polymarket_fee_exponent' must be an integer"),
+        (STATED.replace('"5"', '"-5"'), "'polymarket_min_order_size' must be"),
+    ],
+)
+def test_polymarket_fee_fields_are_strict(text: str, message: str) -> None:
+    with pytest.raises(PairsError) as info:
+        parse_pairs(text, "pairs.toml")
+    assert message in str(info.value)
+    if "fee_bps" in message:
+        assert "polymarket_fee_rate" in str(info.value) and "polymarket_fee_exponent" in str(info.value)
 def _fees(lines: str) -> str:
     return GOOD + lines
 

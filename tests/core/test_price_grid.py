@@ -7,7 +7,7 @@ import pytest
 
 from arbiter.core.book import KalshiBook, OffGridLevelError, Outcome
 from arbiter.core.detection import DetectionConfig, Detector
-from arbiter.core.fees import KalshiFeeModel, NoFees
+from arbiter.core.fees import KalshiFeeModel, NoFees, PolymarketFeeModel
 from arbiter.core.hedge import HedgeConfig, HedgeInput, HedgeVenue, MarketView, decide_hedge
 from arbiter.core.pairs import Pair, PairsError, parse_pairs
 from arbiter.core.price_grid import STRUCTURES, OffGridError, PriceGrid, PriceGridError
@@ -69,7 +69,8 @@ def test_pairs_name_the_structure() -> None:
 
 
 def test_detection_prices_a_tail_level_on_a_tapered_market() -> None:
-    pair = Pair("p", "KX-1", "111", "222", kalshi_tick=10, kalshi_grid=TAPERED)
+    pair = Pair("p", "KX-1", "111", "222", kalshi_tick=10, kalshi_grid=TAPERED,
+                polymarket_fee=PolymarketFeeModel.of("0"), polymarket_min_order_size=Size(0))
     d = Detector([pair], DetectionConfig())
     # Kalshi NO bid 0.945 -> YES ask 0.055 (a deci-cent tail level); Polymarket NO ask 0.90
     d.kalshi_book("KX-1").apply_snapshot(yes=[(500, 10 * ONE)], no=[(9450, 10 * ONE)], ts_ns=5)

@@ -119,6 +119,25 @@ def test_restore_holds_capital_for_a_recovered_saga() -> None:
     assert fresh.check_and_reserve("s-2", opportunity(), NOW).reason is Reason.BALANCE
 
 
+def test_a_leg_below_the_market_minimum_or_off_tick_is_refused() -> None:
+    """Polymarket's ``mos`` and tick travel on the legs; the risk check enforces them again."""
+    import dataclasses
+
+    book = funded(RiskLimits())
+    base = opportunity()
+    assert base.size > 0
+    small = dataclasses.replace(base, legs=(base.legs[0], dataclasses.replace(
+        base.legs[1], min_size=base.size + 1, tick=100)))
+    decision = book.check_and_reserve("s-min", small, NOW)
+    assert not decision.approved and decision.reason is Reason.ORDER_RULES
+    assert "below the market's minimum" in decision.detail
+    off = dataclasses.replace(base, legs=(base.legs[0], dataclasses.replace(
+        base.legs[1], limit_price=base.legs[1].limit_price + 10, tick=100)))
+    decision = book.check_and_reserve("s-tick", off, NOW)
+    assert not decision.approved and decision.reason is Reason.ORDER_RULES
+    at_min = dataclasses.replace(base, legs=(base.legs[0], dataclasses.replace(
+        base.legs[1], min_size=base.size, tick=100)))
+    assert book.check_and_reserve("s-ok", at_min, NOW).approved
 def test_a_leg_must_fit_in_the_collateral_of_its_markets_shard() -> None:
     """Kalshi holds collateral per exchange shard (docs /getting_started/exchange_sharding):
     the venue's total is not what an order on a shard-1 market can use."""

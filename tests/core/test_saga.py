@@ -117,7 +117,8 @@ def test_bad_id_inputs_raise() -> None:
 def test_slower_venue_goes_first_by_default_and_thinner_with_depth() -> None:
     plan = plan_saga(SID, opportunity(), PAIR)
     assert (plan.first.venue, plan.second.venue) == ("polymarket", "kalshi")
-    assert plan.first.fee_kind == "none" and plan.second.fee_kind == "kalshi_series"
+    assert plan.first.fee_kind == "polymarket" and plan.first.fee_param == "0:1"
+    assert plan.second.fee_kind == "kalshi_series"
     assert plan.second.fee_param == "1/1"
     assert plan.second.fee_model().order_fee([(5000, 10**7)]) == 18 * 10**8  # 10 at 0.50: $0.18
     thin_kalshi = plan_saga(SID, opportunity(), PAIR, depth={PAIR.kalshi_ticker: 5, "2222": 500})

@@ -72,7 +72,8 @@ def ladder(max_levels: int) -> Any:
     ladder(5),
     ladder(5),
     st.sampled_from([kalshi_taker(), NoFees()]),
-    st.sampled_from([NoFees(), PolymarketFeeModel(200), PolymarketFeeModel(1000)]),
+    st.sampled_from([NoFees(), PolymarketFeeModel.of("0.04"), PolymarketFeeModel.of("0.07"),
+                     PolymarketFeeModel.of("0.25", 2)]),
     st.integers(0, 300),
     st.one_of(st.none(), st.integers(1, 60)),
     st.one_of(st.none(), st.integers(1, 4000)),
@@ -104,3 +105,27 @@ def test_search_equals_brute_force(
         cost = sum(p * s for p, s in fa) + sum(p * s for p, s in fb)
         fees = fee_a.order_fee(fa) + fee_b.order_fee(fb)
         assert fast.profit == fast.size * PRICE_SCALE - cost - fees
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ladder(5),
+    ladder(5),
+    st.sampled_from([PolymarketFeeModel.of("0.04"), PolymarketFeeModel.of("0.05"),
+                     PolymarketFeeModel.of("0.25", 2)]),
+    st.integers(0, 100),
+    st.sampled_from([0, 5, 12]),
+)
+def test_search_with_a_polymarket_minimum_equals_brute_force(
+    a: list[tuple[int, int]],
+    b: list[tuple[int, int]],
+    fee_b: Any,
+    hurdle: int,
+    minimum: int,
+) -> None:
+    """The live configuration: Kalshi taker fee, a Polymarket category fee and its ``mos``."""
+    kwargs: dict[str, Any] = {"hurdle": hurdle, "lot": ONE, "min_size": minimum * ONE}
+    fast = optimise_size(a, b, kalshi_taker(), fee_b, **kwargs)
+    assert fast == brute_force_size(a, b, kalshi_taker(), fee_b, **kwargs)
+    if fast is not None:
+        assert fast.size >= minimum * ONE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import Leg, Opportunity
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.units import ONE_CONTRACT, Money, Size
 
@@ -12,6 +13,9 @@ PAIR = Pair(
     kalshi_ticker="FED-26DEC-T4.00",
     polymarket_yes_token="1111",
     polymarket_no_token="2222",
+    # stated, as every tradable pair must (ADR 0036): a fee-free market, no minimum
+    polymarket_fee=PolymarketFeeModel.of("0"),
+    polymarket_min_order_size=Size(0),
 )
 C = ONE_CONTRACT
 

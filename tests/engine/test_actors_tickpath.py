@@ -12,7 +12,8 @@ from arbiter.engine.tickpath import GateConfig, RiskGate, SagaReport, TickPath
 
 PAIRS = parse_pairs(
     '[[pair]]\nname = "p"\nkalshi_ticker = "KX-1"\npolymarket_yes_token = "111"\n'
-    'polymarket_no_token = "222"\n', "pairs")
+    'polymarket_no_token = "222"\npolymarket_fee_rate = "0"\npolymarket_fee_exponent = 1\n'
+    'polymarket_min_order_size = "0"\n', "pairs")
 C = 100
 
 

@@ -107,6 +107,8 @@ async def test_a_delayed_first_leg_is_waited_for_then_the_saga_completes(
         assert l2.final is not None and l2.final.filled == 10 * C  # sized to what L1 really got
         assert time.monotonic() - started >= DELAY_MS / 1000
         assert ("DELETE", "/order") not in dw.routes  # the held order was never cancelled
+        # the executor's lookup after the delay was answered by the user channel, not REST
+        assert dw.poly.view_stats["channel"] >= 1
         kinds = [k for k, _ in j.raw_events(saga.saga_id)]
         assert kinds == ["started", "intent", "unknown", "final", "intent", "final", "finished"]
         assert j.unfinished() == []

@@ -13,11 +13,15 @@ from arbiter.core.lifecycle import MarketPhase
 from arbiter.core.pairs import Pair
 from arbiter.core.positions import PositionBook
 from arbiter.core.units import ONE_CONTRACT as ONE
-from arbiter.core.units import PRICE_SCALE
+from arbiter.core.units import PRICE_SCALE, parse_price, parse_size
 from arbiter.engine.lifecycle import LifecycleGuard
 from arbiter.sim.kalshi.server import KalshiSim
-from arbiter.venues.base import ExchangeClient, OrderStatus
+from arbiter.sim.polymarket.server import PolymarketSim
+from arbiter.venues.base import Action, ExchangeClient, OrderRequest, OrderStatus
 from arbiter.venues.kalshi.ws import KalshiFeed
+from arbiter.venues.polymarket.auth import PolymarketCredentials
+from arbiter.venues.polymarket.client import PolymarketClient
+from tests.sim.polymarket.conftest import KEY_A, funded_exchange, one_market_spec
 from tests.venues.kalshi.support import TRADER, client_for, make_key
 from tests.venues.kalshi.test_rest import req
 from tests.venues.kalshi.test_ws import config, eventually, running
@@ -156,3 +160,35 @@ def test_event_fee_frames_are_read_as_the_docs_state(sim: KalshiSim) -> None:
                  '"fee_multiplier_override": 0.5}}')
     assert halted and halted[0][0] == TICKER and "flat x 0.5" in halted[0][1]
     assert feed.fee_halted[TICKER].startswith("fee override of event KXSTATIC changed")
+
+
+@pytest.mark.integration
+async def test_a_resolved_polymarket_market_cancels_our_resting_orders() -> None:
+    """``market_resolved`` -> the guard cancels every tenant's resting orders on the market's
+    tokens (the local venue is not told of the resolution here, so only our cancel can do it),
+    and leaves orders on other markets alone."""
+    exchange = funded_exchange(one_market_spec())
+    sim = PolymarketSim(exchange, scenario=None, seed=7, step_ms=50)
+    await sim.start()
+    market = next(iter(exchange.markets.values()))
+    client = await PolymarketClient.connect(
+        PolymarketCredentials.from_env({"POLYMARKET_PRIVATE_KEY": KEY_A}), sim.url)
+    try:
+        resting = await client.place_order(OrderRequest(
+            market=market.yes_token, outcome=Outcome.YES, action=Action.BUY,
+            price=parse_price("0.30"), size=parse_size("10"), client_order_id="rest-1"))
+        assert resting.status is OrderStatus.OPEN
+        detector = Detector([Pair("p", TICKER, market.yes_token, market.no_token)],
+                            DetectionConfig())
+        tenant = Tenant("t1", {"polymarket": client})
+        guard = LifecycleGuard(detector, lambda: [tenant])
+        guard.on_polymarket_resolved("0xother", ["999"])  # another market: nothing to cancel
+        await guard.drain()
+        assert (await client.get_order(resting.order_id)).status is OrderStatus.OPEN
+        guard.on_polymarket_resolved(market.condition_id, [market.yes_token, market.no_token])
+        await guard.drain()
+        assert (await client.get_order(resting.order_id)).status is OrderStatus.CANCELED
+        assert any(f"cancelled {resting.order_id} of t1" in line for line in guard.log)
+    finally:
+        await client.close()
+        await sim.stop()

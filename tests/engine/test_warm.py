@@ -10,10 +10,11 @@ import pytest
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import DetectionConfig
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Ending, SagaPolicy
-from arbiter.core.units import ONE_CONTRACT, parse_price
+from arbiter.core.units import ONE_CONTRACT, Size, parse_price
 from arbiter.engine.bootstrap import load_config
 from arbiter.engine.executor import ExecutorConfig, SagaExecutor
 from arbiter.engine.journal import Journal
@@ -28,7 +29,8 @@ from tests.engine.fakes import FakeVenue
 from tests.venues.kalshi.support import TRADER, client_for
 
 TICKER = "KXSTATIC-A"  # the static scenario's market: real, so a rehearsed create would be valid
-PAIR = Pair("static-a", TICKER, "1111", "2222")
+PAIR = Pair("static-a", TICKER, "1111", "2222", polymarket_fee=PolymarketFeeModel.of("0"),
+            polymarket_min_order_size=Size(0))  # the Polymarket side is a FakeVenue
 DETECTION = DetectionConfig(min_edge=parse_price("0.01"), max_book_age_ns=1_000_000_000)
 
 

@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 from arbiter.core.book import Outcome
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.saga import SagaPolicy
+from arbiter.core.units import Size
 from arbiter.engine.executor import ExecutorConfig, SagaExecutor
 from arbiter.engine.journal import Journal
 from arbiter.engine.recovery import recover
@@ -43,7 +45,12 @@ def _report(path: Path | None, body: dict[str, object]) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     cfg = json.loads(Path(args.venues).read_text())
-    pair = Pair(**cfg["pair"])
+    pm = cfg["pair_polymarket"]
+    pair = Pair(
+        **cfg["pair"],
+        polymarket_fee=PolymarketFeeModel.of(pm["fee_rate"], pm["fee_exponent"]),
+        polymarket_min_order_size=Size(pm["min_order_size"]),
+    )
     report = Path(args.report) if args.report else None
     kill_at = args.kill_at
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.matching import TimeInForce
 from arbiter.core.pairs import Pair
-from arbiter.core.units import parse_price
+from arbiter.core.units import Size, parse_price
 from arbiter.engine.journal import Journal
 from arbiter.engine.reconcile import reconcile
 from arbiter.sim.common import ScenarioMarket
@@ -96,7 +96,8 @@ class Venues:
         await psim.start("127.0.0.1", 0)
         pair = Pair(
             name="CHAOS", kalshi_ticker=TICKER, polymarket_yes_token=market.yes_token,
-            polymarket_no_token=market.no_token,
+            polymarket_no_token=market.no_token, polymarket_fee=market.fee,
+            polymarket_min_order_size=Size(market.min_order_size),
         )
         return cls(folder, ksim, psim, pair, key_path, rng=random.Random(seed))
 
@@ -106,6 +107,8 @@ class Venues:
 
     # -- what the executor child needs -------------------------------------------------------
     def config(self) -> dict[str, Any]:
+        market_fee = self.pair.polymarket_fee
+        assert market_fee is not None
         return {
             "kalshi_rest": self.kalshi_sim.rest_url,
             "kalshi_ws": self.kalshi_sim.ws_url,
@@ -117,6 +120,11 @@ class Venues:
                 "name": self.pair.name, "kalshi_ticker": self.pair.kalshi_ticker,
                 "polymarket_yes_token": self.pair.polymarket_yes_token,
                 "polymarket_no_token": self.pair.polymarket_no_token,
+            },
+            # the pair's Polymarket market data, as `arbiter pairs refresh` would state it
+            "pair_polymarket": {
+                "fee_rate": market_fee.rate_text, "fee_exponent": market_fee.exponent,
+                "min_order_size": self.pair.polymarket_min_order_size,
             },
         }
 

@@ -421,3 +421,70 @@ def test_store_over_a_given_ring_rotates_in_place(tmp_path: Path) -> None:
     assert store.keyring.versions == [2] and [r.versions for r in published] == [[1, 2], [2]]
     assert store.put_secret("alice", "kalshi", Secret("b")).key_version == 2
     assert store.get_secret("alice", "kalshi").reveal() == b"b"
+
+
+_WALLET = "0x2222222222222222222222222222222222222222"
+
+
+@pytest.mark.parametrize(("sig_type", "funder"), [
+    (0, None), (1, _WALLET), (2, _WALLET), (3, _WALLET),
+])
+def test_polymarket_signature_types_round_trip_into_the_client(
+    store: CredentialStore, rsa_pair: tuple[str, Any], venue_vectors: dict[str, Any],
+    sig_type: int, funder: str | None,
+) -> None:
+    """Every type 0-3 survives the store, the engine's tenant config and the client's signer:
+    a deposit wallet (3) stays a deposit wallet, never the Safe a funder used to imply."""
+    from dataclasses import replace
+
+    from arbiter.engine import bootstrap
+    from arbiter.venues.polymarket.constants import V2
+    from arbiter.venues.polymarket.orders import OrderSpec, build_order
+
+    base = replace(_poly(venue_vectors), funder=funder, signature_type=sig_type)
+    store.put_polymarket("alice", base)
+    stored = store.get_polymarket("alice")
+    assert (stored.signature_type, stored.funder) == (sig_type, funder)
+    direct = polymarket_venue_credentials(stored)
+    assert (direct.signature_type, direct.funder) == (sig_type, funder)
+    store.put_kalshi("alice", KalshiCredentials("kid-7", Secret(rsa_pair[0])))
+    config = engine_tenant_config(store, "alice")
+    assert config.polymarket_signature_type == sig_type
+    engine = bootstrap.polymarket_credentials(config)
+    assert (engine.signature_type, engine.funder) == (sig_type, funder)
+    # the order the client signs with them carries that type and spends from that wallet
+    signed = build_order(OrderSpec(
+        token_id="1" + "0" * 70, side=0, price=5000, size=5_000_000, tick=100, salt=1,
+        signature_type=engine.signature_type, funder=engine.funder,
+    ), engine.signer, engine.chain_id, V2)
+    body = json.loads(signed.serialize("key"))["order"]
+    assert body["signatureType"] == sig_type
+    assert body["maker"] == (funder or engine.signer.address)
+
+
+def test_polymarket_bundles_without_a_type_keep_the_documented_default(
+    store: CredentialStore, venue_vectors: dict[str, Any]
+) -> None:
+    """Bundles written before the type was stored: 2 with a funder, else 0 (as the env var)."""
+    key = venue_vectors["polymarket"]["test_key"]["private_key"]
+    for funder, expected in ((_WALLET, 2), (None, 0)):
+        store.put_secret("old", "polymarket", Secret(json.dumps(
+            {"kind": "polymarket", "private_key": key, "funder": funder})))
+        assert store.get_polymarket("old").signature_type == expected
+
+
+@pytest.mark.parametrize(("sig_type", "funder"), [(4, _WALLET), (-1, None), (3, None), (1, None)])
+def test_polymarket_impossible_signature_types_are_refused(
+    store: CredentialStore, venue_vectors: dict[str, Any], sig_type: int, funder: str | None
+) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(CredentialError):
+        store.put_polymarket("alice", replace(_poly(venue_vectors), funder=funder,
+                                              signature_type=sig_type))
+    key = venue_vectors["polymarket"]["test_key"]["private_key"]
+    store.put_secret("bad", "polymarket", Secret(json.dumps(
+        {"kind": "polymarket", "private_key": key, "funder": funder,
+         "signature_type": sig_type})))
+    with pytest.raises(CredentialError):
+        store.get_polymarket("bad")

@@ -19,18 +19,38 @@ def test_scan_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_direction = {(r["pair"], r["direction"]): r for r in records}
     fed = by_direction[("fed-dec-cut", "kalshi_yes_poly_no")]
+    # fee-free Polymarket this was 40 contracts for $0.40 profit (Kalshi fees $0.70 only); at the
+    # live finance fee (0.04 x C x p(1-p)) the deeper 0.51 level no longer pays: 28 contracts
     assert fed == {
         **fed,
-        "size": "40",
+        "size": "28",
         "kalshi_price": "0.47",
-        "polymarket_price": "0.51",
-        "cost": "38.9",
-        "fees": "0.7",
-        "profit": "0.4",
+        "polymarket_price": "0.5",
+        "cost": "27.16",
+        "fees": "0.77",
+        "profit": "0.07",
     }
     assert all(set(r) >= {"pair", "direction", "size", "kalshi_price", "polymarket_price",
                           "cost", "fees", "profit"} for r in records)
     assert ("btc-above-100k-dec", "kalshi_yes_poly_yes") not in by_direction
+
+
+def test_scan_refuses_a_pair_whose_polymarket_fee_is_unknown(tmp_path: Path) -> None:
+    text = PAIRS.read_text().replace('polymarket_fee_rate = "0.07"\n', "").replace(
+        "polymarket_fee_exponent = 1\npolymarket_min_order_size = \"5\"\ninverted = true",
+        "inverted = true")
+    path = tmp_path / "pairs.toml"
+    path.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "arbiter", "scan", "--pairs", str(path), str(SNAPSHOT)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "pair 'btc-above-100k-dec'" in result.stderr
+    assert "polymarket_fee_rate/polymarket_fee_exponent and polymarket_min_order_size unknown" in (
+        result.stderr)
+    assert "Traceback" not in result.stderr
 
 
 def test_min_edge_option(capsys: pytest.CaptureFixture[str]) -> None:

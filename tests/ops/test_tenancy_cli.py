@@ -153,3 +153,21 @@ def test_put_rejects_bad_inputs_without_echoing_them(
         capsys, "credentials", "put", "alice", "kalshi", "--key-id", "k", "--private-key-file", "/nope"
     )
     assert code == 2 and "cannot read" in err
+
+
+def test_a_deposit_wallet_credential_keeps_its_signature_type(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], venue_vectors: dict[str, Any]
+) -> None:
+    assert _run(capsys, "credentials", "init")[0] == 0
+    assert _run(capsys, "tenants", "add", "alice")[0] == 0
+    key = venue_vectors["polymarket"]["test_key"]["private_key"]
+    wallet = "0x2222222222222222222222222222222222222222"
+    poly = tmp_path / "poly.json"
+    poly.write_text(json.dumps({"private_key": key, "funder": wallet, "signature_type": 3}))
+    assert _run(capsys, "credentials", "put", "alice", "polymarket", "--from-file", str(poly))[0] == 0
+    store = CredentialStore.open(home / "credentials", FileBackend(home / "secrets"))
+    creds = store.get_polymarket("alice")
+    assert (creds.funder, creds.signature_type) == (wallet, 3)
+    poly.write_text(json.dumps({"private_key": key, "signature_type": 3}))  # no wallet: refused
+    code, _, err = _run(capsys, "credentials", "put", "alice", "polymarket", "--from-file", str(poly))
+    assert code != 0 and key[2:12] not in err

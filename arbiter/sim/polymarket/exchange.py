@@ -24,8 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Final
 
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.matching import (
     Fill,
     LevelChange,
@@ -43,7 +45,7 @@ from arbiter.core.units import (
     price_str,
     size_str,
 )
-from arbiter.venues.polymarket import errors as venue_errors
+from arbiter.sim.polymarket import prose
 from arbiter.venues.polymarket.auth import ApiCreds
 from arbiter.venues.polymarket.constants import (
     POLYGON_CHAIN_ID,
@@ -53,9 +55,7 @@ from arbiter.venues.polymarket.constants import (
     V3,
     VERSIONS,
     ZERO_ADDRESS,
-    exchange_for,
 )
-from arbiter.venues.polymarket.orders import SHARE_STEP, implied_price
 from arbiter.venues.polymarket.schemas import PostOrderBody, WireOrder
 from arbiter.venues.polymarket.signing import (
     ORDER_V2_TYPE,
@@ -74,8 +74,23 @@ __all__ = ["Exchange", "SimMarket", "SimOrder", "SimReject", "Wallet"]
 
 #: Money units per 6-decimal collateral base unit.
 _MONEY_PER_USDC_UNIT: Final = 10**4
+#: Shares are accurate to 2 decimals: every official builder rounds sizes to 2 places for every
+#: tick (``polymarket-client`` 0.14.0 ``_internal/actions/orders/context.py``
+#: ``_ROUNDING_BY_TICK`` ``size=2``; venues.md §2.3). The venue's rule, kept here apart from the
+#: client's order builder so the two are not one assumption.
+SHARE_STEP: Final = SIZE_SCALE // 100
+#: 6-decimal base units per (``Price`` unit x share): price = usdc * 1e4 / shares
+_USDC_PER_PRICE_SHARE: Final = PRICE_SCALE
 _NS: Final = 1_000_000_000
 UNLIMITED_ALLOWANCE: Final = str(2**256 - 1)
+#: A GTD order must expire at least 3 minutes ahead, "orders expiring sooner are rejected"
+#: (docs /trading/place-orders, "Limit Orders"; the venue also retires a GTD order one minute
+#: before its stated expiration, the "security threshold" of /trading/orders/overview). The
+#: refusal is the sentence ``polymarket-client`` maps to ``invalid_expiration``.
+GTD_MIN_LEAD_S: Final = 180
+#: ... and is retired this long before its stated expiration (docs /trading/place-orders: "GTD
+#: orders expire one minute before their stated expiration as a security threshold")
+GTD_SECURITY_THRESHOLD_S: Final = 60
 
 
 class SimReject(Exception):
@@ -98,6 +113,13 @@ class SimMarket:
     tick: int = 100
     min_order_size: int = 5 * SIZE_SCALE
     neg_risk: bool = False
+    #: taker fee curve (construction only: :attr:`fee` is what ``/clob-markets`` serves as
+    #: ``fd`` and every match is charged; replace it to re-price the market): docs
+    #: ``/trading/fees``, ``C x rate x (p(1-p))^e`` pUSD, floored to $0.00001
+    fee_rate: Fraction = Fraction(0)
+    fee_exponent: int = 1
+    #: the *legacy* base fee of ``/fee-rate`` (and v1 ``feeRateBps``): 1000 on fee-charging
+    #: markets, 0 on fee-free ones (py-clob-client-v2 issue #107); it prices nothing
     fee_bps: int = 0
     end_date_iso: str = "2026-12-31T00:00:00Z"
     description: str = ""
@@ -109,12 +131,21 @@ class SimMarket:
     match_delay_ms: int = 0
     #: the winning token once resolved (``market_resolved``); the market takes no more orders
     winner: str | None = None
+    #: a protocol-V2 market: its outcome ids are position ids and its orders are signed for
+    #: ExchangeV3, domain version "3" (docs /protocol-v2-migration; ADR 0123)
+    position_ids: bool = False
     #: last published top of book per token (``best_bid_ask`` goes out when it moves)
     tops: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     engine: MatchingBook = field(init=False)
+    fee: PolymarketFeeModel = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine = MatchingBook(self.condition_id, tick=self.tick, lot=SHARE_STEP)
+        self.fee = PolymarketFeeModel(Fraction(self.fee_rate), self.fee_exponent)
+
+    def fee_bound(self, price: int, size: int) -> int:
+        """Most fee an order of ``size`` with limit ``price`` can pay (for its reservation)."""
+        return self.fee.level_term(min(price, PRICE_SCALE // 2), size)
 
     def outcome(self, token: str) -> str:
         return "Yes" if token == self.yes_token else "No"
@@ -198,6 +229,7 @@ class SimOrder:
     trades: list[str] = field(default_factory=list)
     engine_order: Order | None = None
     reserved: int = 0  # Money (BUY) or Size (SELL) still reserved
+    fees_paid: int = 0  # Money charged to this order as a taker
 
     @property
     def outcome(self) -> str:
@@ -239,6 +271,10 @@ class SimOrder:
             "associate_trades": list(self.trades),
             "order_type": self.order_type,
             "status": self.status,
+            # as ``polymarket-client`` 0.14.0 ``UserOrderPayload`` reads them
+            "maker_address": self.maker,
+            "created_at": str(self.created_at),
+            "expiration": str(self.expiration),
             "timestamp": str(ts_ms),
         }
 
@@ -263,7 +299,7 @@ class Exchange:
         chain_id: int = POLYGON_CHAIN_ID,
         seed: int = 0,
         auth_window_s: int = 300,
-        gtd_min_lead_s: int = 60,
+        gtd_min_lead_s: int = GTD_MIN_LEAD_S,
         version: int = 1,
     ) -> None:
         self.chain_id = chain_id
@@ -374,7 +410,9 @@ class Exchange:
         the wallet's ERC-1271 check does on chain. Position-id markets verify under ExchangeV3.
         """
         version = wire.version
-        generation = exchange_for(VERSIONS[version], wire.tokenId)
+        # the market's own protocol decides the contract (the venue knows its markets; it does
+        # not guess from the id as a client must): protocol-V2 markets settle on ExchangeV3
+        generation = V3 if version >= 2 and market.position_ids else VERSIONS[version]
         domain = exchange_domain(self.chain_id, generation, market.neg_risk)
         try:
             order: OrderV1 | OrderV2
@@ -451,7 +489,7 @@ class Exchange:
         if self.version >= 2 and wire.version == 1:
             # the live venue since the V2 cutover: a v1 order is refused with this token, which
             # py-clob-client-v2 / clob-client-v2 look for to re-read GET /version
-            raise SimReject(400, venue_errors.VERSION_MISMATCH, "ORDER_VERSION_MISMATCH")
+            raise SimReject(400, prose.VERSION_MISMATCH, "ORDER_VERSION_MISMATCH")
         order_hash, signer = self._verify_signature(wire, market, SIDE_CODES[wire.side])
         if signer != record.address:
             raise SimReject(400, "the order signer address has to be the address of the API KEY")
@@ -480,11 +518,11 @@ class Exchange:
                 "INVALID_ORDER_ERROR",
             )
         if order_hash in self.orders:
-            raise SimReject(400, venue_errors.DUPLICATED, "INVALID_ORDER_DUPLICATED")
+            raise SimReject(400, prose.DUPLICATED, "INVALID_ORDER_DUPLICATED")
         side = wire.side
         maker_amount, taker_amount = int(wire.makerAmount), int(wire.takerAmount)
         try:
-            price, rest = implied_price(SIDE_CODES[side], maker_amount, taker_amount)
+            price, rest = _implied_price(side, maker_amount, taker_amount)
         except UnitError:
             raise SimReject(400, "Invalid order payload") from None
         shares = taker_amount if side == "BUY" else maker_amount
@@ -498,12 +536,12 @@ class Exchange:
             shares -= shares % SHARE_STEP
         elif rest or price % market.tick or not market.tick <= price <= PRICE_SCALE - market.tick:
             raise SimReject(
-                400, venue_errors.tick_message(_ratio(SIDE_CODES[side], maker_amount,
+                400, prose.tick_message(_ratio(SIDE_CODES[side], maker_amount,
                                                       taker_amount), market.tick_text),
                 "INVALID_ORDER_MIN_TICK_SIZE",
             )
         if not market.tick <= price <= PRICE_SCALE - market.tick:
-            raise SimReject(400, venue_errors.tick_message(price_str(price), market.tick_text),
+            raise SimReject(400, prose.tick_message(price_str(price), market.tick_text),
                             "INVALID_ORDER_MIN_TICK_SIZE")
         if shares % SHARE_STEP and not marketable_type:
             raise SimReject(
@@ -513,7 +551,7 @@ class Exchange:
             )
         if shares <= 0 or shares < market.min_order_size:
             raise SimReject(
-                400, venue_errors.min_size_message(size_str(shares),
+                400, prose.min_size_message(size_str(shares),
                                                    size_str(market.min_order_size)),
                 "INVALID_ORDER_MIN_SIZE",
             )
@@ -521,24 +559,25 @@ class Exchange:
         expiration = int(wire.expiration or "0")
         if order_type == "GTD":
             if expiration < now_s + self.gtd_min_lead_s:
-                raise SimReject(400, venue_errors.INVALID_EXPIRATION, "INVALID_ORDER_EXPIRATION")
+                raise SimReject(400, prose.INVALID_EXPIRATION, "INVALID_ORDER_EXPIRATION")
         elif expiration and expiration <= now_s:
-            raise SimReject(400, venue_errors.INVALID_EXPIRATION, "INVALID_ORDER_EXPIRATION")
+            raise SimReject(400, prose.INVALID_EXPIRATION, "INVALID_ORDER_EXPIRATION")
         if body.postOnly and order_type not in ("GTC", "GTD"):
             raise SimReject(400, "INVALID_POST_ONLY_ORDER_TYPE: post-only requires GTC or GTD",
                             "INVALID_POST_ONLY_ORDER_TYPE")
         if not market.active:
-            raise SimReject(400, venue_errors.MARKET_NOT_READY, "MARKET_NOT_READY")
+            raise SimReject(400, prose.MARKET_NOT_READY, "MARKET_NOT_READY")
         wallet = self.wallet(maker)
         if side == "BUY":
-            need = price * shares
+            # the fee is paid in pUSD on top of the notional, so a BUY must cover it too
+            need = price * shares + market.fee_bound(price, shares)
             if wallet.free_collateral() < need:
-                raise SimReject(400, venue_errors.NOT_ENOUGH_BALANCE,
+                raise SimReject(400, prose.NOT_ENOUGH_BALANCE,
                                 "INVALID_ORDER_NOT_ENOUGH_BALANCE")
         else:
             need = shares
             if wallet.free_tokens(wire.tokenId) < need:
-                raise SimReject(400, venue_errors.NOT_ENOUGH_BALANCE,
+                raise SimReject(400, prose.NOT_ENOUGH_BALANCE,
                                 "INVALID_ORDER_NOT_ENOUGH_BALANCE")
         order = SimOrder(
             id=order_hash,
@@ -562,17 +601,17 @@ class Exchange:
         result = self.submit(order, tif, body.postOnly, now_ns)
         if result.reject_reason is not None:
             code, message = {
-                "fok_not_filled": ("FOK_ORDER_NOT_FILLED_ERROR", venue_errors.FOK_NOT_FILLED),
+                "fok_not_filled": ("FOK_ORDER_NOT_FILLED_ERROR", prose.FOK_NOT_FILLED),
                 "post_only_would_cross": ("INVALID_POST_ONLY_ORDER",
-                                          venue_errors.POST_ONLY_CROSSES),
-                "expired": ("INVALID_ORDER_EXPIRATION", venue_errors.INVALID_EXPIRATION),
-            }.get(result.reject_reason, ("EXECUTION_ERROR", venue_errors.EXECUTION_FAILED))
+                                          prose.POST_ONLY_CROSSES),
+                "expired": ("INVALID_ORDER_EXPIRATION", prose.INVALID_EXPIRATION),
+            }.get(result.reject_reason, ("EXECUTION_ERROR", prose.EXECUTION_FAILED))
             raise SimReject(400, message, code)
         filled = order.size_matched
         if order_type == "FAK" and not filled:
             # today's venue: a FAK that matched nothing is an HTTP 400 (venues.md §0.1;
             # polymarket-client maps this sentence to ``fak_not_filled``)
-            raise SimReject(400, venue_errors.FAK_NOT_FILLED, "FAK_ORDER_NOT_FILLED_ERROR")
+            raise SimReject(400, prose.FAK_NOT_FILLED, "FAK_ORDER_NOT_FILLED_ERROR")
         if side == "BUY":
             making = sum(self._fill_cost(t, order) for t in order.trades)
             making_s, taking_s = _usdc_text(making), size_str(filled)
@@ -632,7 +671,10 @@ class Exchange:
     def _reserve(self, order: SimOrder) -> None:
         wallet = self.wallet(order.maker)
         if order.side == "BUY":
-            order.reserved = order.price * order.size
+            # the taker fee is paid in pUSD on top of the notional: hold its bound too
+            order.reserved = order.price * order.size + order.market.fee_bound(
+                order.price, order.size
+            )
             wallet.reserved_collateral += order.reserved
         else:
             order.reserved = order.size
@@ -655,7 +697,9 @@ class Exchange:
             size=order.size,
             tif=tif,
             post_only=post_only,
-            expires_at_ns=order.expiration * _NS if order.expiration else None,
+            expires_at_ns=(
+                (order.expiration - GTD_SECURITY_THRESHOLD_S) * _NS if order.expiration else None
+            ),
             meta=order,
         )
         order.engine_order = engine_order
@@ -711,22 +755,23 @@ class Exchange:
         wallet = self.wallet(order.maker)
         price = market.token_price(order.token, axis_price)
         amount = price * size
-        fee_bps = market.fee_bps if taker else 0
-        low = min(price, PRICE_SCALE - price)
+        # CLOB V2: the taker pays C x rate x (p(1-p))^e pUSD per match, floored to $0.00001, on
+        # top of a BUY's notional or out of a SELL's proceeds; shares are delivered in full
+        # (docs /trading/fees; live fill in py-clob-client-v2 issue #107). Makers pay nothing.
+        fee = market.fee.match_fee(price, size) if taker else 0
         if order.side == "BUY":
-            release = order.price * size
+            release = min(order.reserved, order.price * size + market.fee_bound(order.price, size))
             order.reserved -= release
             wallet.reserved_collateral -= release
-            wallet.collateral -= amount
-            fee_tokens = fee_bps * low * size // (10_000 * price) if fee_bps else 0
-            wallet.tokens[order.token] = wallet.tokens.get(order.token, 0) + size - fee_tokens
+            wallet.collateral -= amount + fee
+            wallet.tokens[order.token] = wallet.tokens.get(order.token, 0) + size
         else:
             order.reserved -= size
             wallet.reserved_tokens[order.token] = wallet.reserved_tokens.get(order.token, 0) - size
             wallet.tokens[order.token] = wallet.tokens.get(order.token, 0) - size
-            fee = fee_bps * low * size // 10_000 if fee_bps else 0
             wallet.collateral += amount - fee
         order.size_matched += size
+        order.fees_paid += fee
         return amount
 
     def _settle(self, market: SimMarket, fill: Fill, ts_ms: int) -> None:
@@ -739,8 +784,9 @@ class Exchange:
         self._trade_flows[trade_id] = [(taker.id, t_amount), (maker.id, m_amount)]
         taker.trades.append(trade_id)
         maker.trades.append(trade_id)
-        if maker.size_matched >= maker.size:
-            maker.status = "MATCHED"
+        for order in (maker, taker):  # the UPDATE below says what the order is now
+            if order.size_matched >= order.size:
+                order.status = "MATCHED"
         market.last_trade = fill.price
         taker_price = market.token_price(taker.token, fill.price)
         maker_price = market.token_price(maker.token, fill.price)
@@ -781,11 +827,14 @@ class Exchange:
         for order, role in ((taker, "TAKER"), (maker, "MAKER")):
             kind = "UPDATE"
             self._emit_user(order.owner, order.user_event(kind, ts_ms))
+            # the user channel's trade carries ``match_time`` like REST trades (venues.md
+            # §0.1; ``polymarket-client`` 0.14.0 ``models/clob/user_events.py``
+            # ``UserTradePayload.matched_at`` reads ``match_time``, ``matchtime`` only as an
+            # older alias)
             event = {
                 "event_type": "trade",
                 "type": "TRADE",
-                **{k: v for k, v in trade.items() if k not in ("match_time",)},
-                "matchtime": match_time,
+                **trade,
                 "trade_owner": order.owner,
                 "trader_side": role,
                 "timestamp": str(ts_ms),
@@ -1074,6 +1123,16 @@ def _flip(side: str) -> str:
 
 def _usdc_text(money: int) -> str:
     return size_str(money // _MONEY_PER_USDC_UNIT)
+
+
+def _implied_price(side: str, maker_amount: int, taker_amount: int) -> tuple[int, int]:
+    """(price in ``Price`` units, remainder) the signed amounts encode, as the venue reads them:
+    a BUY gives ``makerAmount`` collateral for ``takerAmount`` shares, a SELL the reverse (docs
+    /trading/orders/overview "makerAmount ... takerAmount"; both 6-decimal base units)."""
+    usdc, shares = (maker_amount, taker_amount) if side == "BUY" else (taker_amount, maker_amount)
+    if shares <= 0 or usdc < 0:
+        raise UnitError("order amounts must be positive")
+    return divmod(usdc * _USDC_PER_PRICE_SHARE, shares)
 
 
 def _ratio(side: int, maker_amount: int, taker_amount: int) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arbiter.core.units import price_str
+from arbiter.core.units import price_str, size_str
 from arbiter.ops.cli import UsageError
 from arbiter.sim.common import (
     ScenarioSpec,
@@ -51,7 +51,9 @@ class JointSims:
                 "polymarket_no_token": pm.no_token,
                 "polymarket_tick_size": price_str(pm.tick),
                 "polymarket_neg_risk": pm.neg_risk,
-                "polymarket_fee_bps": pm.fee_bps,
+                "polymarket_fee_rate": pm.fee.rate_text,
+                "polymarket_fee_exponent": pm.fee_exponent,
+                "polymarket_min_order_size": size_str(pm.min_order_size),
             })
         return out
 

@@ -582,11 +582,16 @@ class PolymarketSim:
         market = self.exchange.markets.get(request.match_info["condition_id"])
         if market is None:
             return _error(404, "market not found")
+        # docs /api-reference/markets/get-clob-market-info: numbers, not strings (mos 5,
+        # mts 0.01, fd {"r": 0.02, "e": 2, "to": true}); mbf/tbf are the legacy base fees
         return _json({
             "t": [{"t": market.yes_token, "o": "Yes"}, {"t": market.no_token, "o": "No"}],
+            "mos": Decimal(format_decimal(market.min_order_size, 6)),
             "mts": Decimal(market.tick_text),
+            "mbf": 0,
+            "tbf": market.fee_bps,
             "nr": market.neg_risk,
-            "fd": {"r": Decimal(market.fee_bps) / 10_000, "e": 1},
+            "fd": {"r": Decimal(market.fee.rate_text), "e": market.fee.exponent, "to": True},
         })
 
     # -- L1 -----------------------------------------------------------------------------------
@@ -834,17 +839,26 @@ class PolymarketSim:
                     continue
                 try:
                     sub = json.loads(msg.data)
-                    auth = sub["auth"]
-                    key = str(auth["apiKey"])
-                    record = self.exchange.keys.get(key)
-                    ok = (record is not None and record.creds.secret == auth.get("secret")
-                          and record.creds.passphrase == auth.get("passphrase"))
-                except (ValueError, KeyError, TypeError):
-                    ok = False
-                if not ok:
+                except ValueError:
+                    sub = None
+                if isinstance(sub, dict) and "operation" in sub and conn.api_key is not None:
+                    # a change of an authenticated subscription (``polymarket-client`` 0.14.0
+                    # ``streams/clob/user_protocol.py`` ``_build_subscribe_update``): markets
+                    # are added or removed; no markets left means all markets again
+                    changed = {str(m) for m in sub.get("markets") or []}
+                    if sub["operation"] == "subscribe":
+                        conn.markets |= changed
+                    elif sub["operation"] == "unsubscribe":
+                        conn.markets -= changed
+                    continue
+                key = self._user_key(sub)
+                if key is None or not isinstance(sub, dict):
                     await ws.close(code=4001, message=b"invalid credentials")
                     break
                 conn.api_key = key
+                # the official subscribe omits ``markets`` to hear of every market of the key
+                # (``polymarket-client`` ``user_protocol.build_initial_frame``; docs
+                # /market-data/websocket/user-channel: markets are an optional filter)
                 conn.markets = {str(m) for m in sub.get("markets") or []}
                 self.user_conns.add(conn)
         finally:
@@ -852,6 +866,18 @@ class PolymarketSim:
             conn.queue.put_nowait(None)
             await writer
         return ws
+
+    def _user_key(self, sub: Any) -> str | None:
+        """The API key a user-channel subscribe authenticates, or None (bad credentials)."""
+        try:
+            auth = sub["auth"]
+            key = str(auth["apiKey"])
+            record = self.exchange.keys.get(key)
+            ok = (record is not None and record.creds.secret == auth.get("secret")
+                  and record.creds.passphrase == auth.get("passphrase"))
+        except (KeyError, TypeError):
+            return None
+        return key if ok else None
 
     async def _writer(self, conn: _Conn) -> None:
         faults = self.faults

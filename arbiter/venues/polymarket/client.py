@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from arbiter.core.book import Outcome
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.units import (
     MONEY_SCALE,
     PRICE_SCALE,
@@ -51,11 +52,13 @@ from arbiter.venues.base import (
 from arbiter.venues.polymarket.auth import PolymarketCredentials
 from arbiter.venues.polymarket.constants import (
     DEFAULT_REST_URL,
+    GTD_MIN_LEAD_S,
     SIDE_BUY,
     SIDE_SELL,
     VERSIONS,
     is_position_id,
 )
+from arbiter.venues.polymarket.market_info import ClobMarketInfo
 from arbiter.venues.polymarket.orders import OrderSpec, SignedOrder, build_order
 from arbiter.venues.polymarket.rest import PolymarketRest
 from arbiter.venues.polymarket.schemas import (
@@ -165,6 +168,10 @@ class PolymarketClient:
         self.exchange_version = exchange_version
         self.meta_ttl_s = meta_ttl_s
         self._meta: dict[str, TokenMeta] = {}
+        #: ``/clob-markets`` answers by condition id (fee curve, min size, tick, neg-risk)
+        self._markets: dict[str, ClobMarketInfo] = {}
+        #: token id -> condition id (from ``/clob-markets`` tokens or ``/markets-by-token``)
+        self._market_of: dict[str, str] = {}
         self._signed: dict[str, tuple[OrderSpec, SignedOrder]] = {}
         self._cid_of: dict[str, str] = {}
         #: the channels' base URL (``.../ws``); the user channel is opened on the first wait
@@ -172,6 +179,10 @@ class PolymarketClient:
         self._user_feed: UserFeed | None = None
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
+        #: final states the user channel reported (``get_order`` answers them without REST)
+        self._final: OrderedDict[str, OrderAck | None] = OrderedDict()
+        #: where ``get_order`` answers came from: the user channel or REST
+        self.view_stats: dict[str, int] = {"channel": 0, "rest": 0}
 
     @classmethod
     async def connect(
@@ -218,14 +229,11 @@ class PolymarketClient:
         so a lost or early event costs at most ``timeout_s``, never a wrong answer. True when
         an ``order``/``trade`` event for the order arrived. Without a channel URL it only waits.
         """
-        if self.ws_url is None or self.credentials.api is None:
+        deadline = time.monotonic() + timeout_s
+        if not await self._open_user_feed():
             await asyncio.sleep(timeout_s)
             return False
-        deadline = time.monotonic() + timeout_s
-        if self._user_feed is None:
-            self._user_feed = UserFeed(self.credentials.api, self._on_user_event,
-                                       ws_url=self.ws_url)
-            await self._user_feed.start()
+        assert self._user_feed is not None
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await self._user_feed.connected.wait()
@@ -246,11 +254,70 @@ class PolymarketClient:
             return False
         return True
 
+    async def _open_user_feed(self) -> bool:
+        """Start the user channel once (all markets of the key); False without a channel URL."""
+        if self.ws_url is None or self.credentials.api is None:
+            return False
+        if self._user_feed is None:
+            self._user_feed = UserFeed(self.credentials.api, self._on_user_event,
+                                       ws_url=self.ws_url)
+            await self._user_feed.start()
+        return True
+
+    def _final_from_event(self, event: UserOrderEvent) -> OrderAck | None:
+        """The order's final state if this event proves one, else None (REST decides).
+
+        Only facts that cannot be undone are taken from the channel: a ``CANCELLATION`` (the
+        venue removed the order; ``size_matched`` is what it got) or a fill of the whole size.
+        A partial ``UPDATE``, a state we do not know, or an event whose ``status`` contradicts
+        its type is left to REST, so a lost, late, duplicated or reordered event can delay an
+        answer but never give a wrong one.
+        """
+        try:
+            size = parse_size(event.original_size)
+            filled = parse_size(event.size_matched)
+            price = parse_price(event.price)
+        except UnitError:
+            return None
+        kind = event.type.upper()
+        if kind == "CANCELLATION":
+            status = OrderStatus.FILLED if size and filled >= size else OrderStatus.CANCELED
+        elif size and filled >= size:
+            status = OrderStatus.FILLED
+        else:
+            return None
+        if event.status:
+            try:
+                said = order_status(event.status, size, filled)
+            except UnknownStatusError:
+                return None
+            if said is not status:
+                return None
+        ts = event.timestamp
+        return OrderAck(
+            venue=VENUE, order_id=event.id, client_order_id=self._cid_of.get(event.id),
+            market=event.asset_id, outcome=_outcome(event.outcome),
+            action=Action.BUY if event.side.upper() == "BUY" else Action.SELL,
+            price=price, size=size, filled=filled, remaining=Size(0), status=status,
+            ts_ms=int(ts) if ts.isdigit() else None,
+        )
+
     def _on_user_event(self, event: UserEvent) -> None:
         ids: list[str] = []
         if isinstance(event, UserOrderEvent):
             if event.type.upper() == "PLACEMENT":
                 return  # the order exists; that is not news of its outcome
+            final = self._final_from_event(event)
+            if final is not None and event.id not in self._final:
+                self._final[event.id] = final
+                while len(self._final) > 4096:
+                    self._final.popitem(last=False)
+            elif final is not None:
+                known = self._final[event.id]
+                if known is not None and (known.status, known.filled) != (
+                        final.status, final.filled):
+                    # two different endings: only REST can say, for good (None = ask REST)
+                    self._final[event.id] = None
             ids.append(event.id)
         elif isinstance(event, UserTradeEvent):
             ids.append(event.taker_order_id)
@@ -278,6 +345,28 @@ class PolymarketClient:
         meta = self._meta[token_id] = TokenMeta(tick, neg_risk, fee, now)
         return meta
 
+    async def clob_market(self, condition_id: str, refresh: bool = False) -> ClobMarketInfo:
+        """The market's fee curve, minimum size, tick and neg-risk (``/clob-markets``).
+
+        Cached per condition id; ``refresh`` re-reads it (after a ``tick_size_change`` or an
+        order the venue refused for a changed fee or tick). A body of the wrong shape, or one
+        without a fee we can compute, raises :class:`ClobMarketError` / :class:`FeeUnknownError`.
+        """
+        info = self._markets.get(condition_id)
+        if info is None or refresh:
+            info = self._markets[condition_id] = await self.rest.clob_market(condition_id)
+            for token in info.token_ids:
+                self._market_of[token] = condition_id
+        return info
+
+    async def token_fee(self, token_id: str, refresh: bool = False) -> PolymarketFeeModel:
+        """The taker fee curve of the market ``token_id`` trades in (cached; no TTL: the engine
+        refreshes it when the venue says the market changed)."""
+        cid = self._market_of.get(token_id)
+        if cid is None:
+            cid = self._market_of[token_id] = await self.rest.condition_of_token(token_id)
+        return (await self.clob_market(cid, refresh)).fee
+
     def note_tick(self, token_id: str, tick: int) -> None:
         """Feed a ``tick_size_change`` from the market channel into the order path."""
         meta = self._meta.get(token_id)
@@ -294,13 +383,24 @@ class PolymarketClient:
     async def sign(self, request: OrderRequest) -> SignedOrder:
         """The signed order for ``request``; the same ``client_order_id`` gives the same bytes."""
         cached = self._signed.get(request.client_order_id)
-        meta = await self.token_meta(request.market)
         if request.tif is TimeInForce.IOC:
             order_type = "FAK"
         elif request.tif is TimeInForce.FOK:
             order_type = "FOK"
         else:
             order_type = "GTD" if request.expires_at_s else "GTC"
+        if cached is None and order_type == "GTD" and request.expires_at_s is not None:
+            # only a first signature: a retry re-sends the bytes already sent (ADR 0032), whose
+            # outcome at the venue a local refusal must not hide
+            earliest = int(time.time()) + GTD_MIN_LEAD_S
+            if request.expires_at_s < earliest:
+                # refused before anything is signed or sent: the venue would refuse it anyway
+                raise RejectedError(
+                    "INVALID_ORDER_EXPIRATION",
+                    f"GTD expiration {request.expires_at_s} is less than {GTD_MIN_LEAD_S} s "
+                    f"ahead (earliest {earliest}); the venue refuses shorter GTD orders",
+                )
+        meta = await self.token_meta(request.market)
         creds = self.credentials
         spec = OrderSpec(
             token_id=request.market,
@@ -385,6 +485,10 @@ class PolymarketClient:
 
     async def place_order(self, request: OrderRequest) -> OrderAck:
         await self.ready()
+        # never send an order into a market whose fee we cannot price (ADR 0036): a typed
+        # ClobMarketError / FeeUnknownError here means nothing was sent
+        fee_model = await self.token_fee(request.market)
+        await self._open_user_feed()  # its events answer later lookups of this order
         signed = await self.sign(request)
         try:
             resp = await self._post(request, signed)
@@ -447,6 +551,9 @@ class PolymarketClient:
             remaining=remaining,
             status=status,
             avg_fill_price=avg,
+            fees=fee_model.taker_fee_bound(
+                filled, request.price, avg, buy=request.action is Action.BUY
+            ),
             ts_ms=int(time.time() * 1000),
         )
 
@@ -476,7 +583,12 @@ class PolymarketClient:
                     "ORDER_NOT_FOUND", f"no order known for client order id {client_order_id!r}"
                 )
             order_id = self._signed[client_order_id][1].order_hash
-        return self._ack(await self.rest.order(order_id))
+        final = self._final.get(order_id)
+        if final is not None:  # the user channel saw it end: no REST round trip
+            self.view_stats["channel"] += 1
+            return await self._with_fee(final)
+        self.view_stats["rest"] += 1
+        return await self._with_fee(self._ack(await self.rest.order(order_id)))
 
     async def open_orders(self, market: str | None = None) -> list[OrderAck]:
         await self.ready()
@@ -484,7 +596,16 @@ class PolymarketClient:
             rows = await self.rest.open_orders(market=market)
         else:
             rows = await self.rest.open_orders(asset_id=market or "")
-        return [self._ack(r) for r in rows]
+        return [await self._with_fee(self._ack(r)) for r in rows]
+
+    async def _with_fee(self, ack: OrderAck) -> OrderAck:
+        """An order lookup carries no fee: bound it from the market's curve and the limit price
+        (the exact per-match charge is in :meth:`fills`)."""
+        if not ack.filled or not ack.market:
+            return ack
+        model = await self.token_fee(ack.market)
+        bound = model.taker_fee_bound(ack.filled, ack.price, None, buy=ack.action is Action.BUY)
+        return replace(ack, fees=bound)
 
     def _ack(self, row: dict[str, Any]) -> OrderAck:
         size = parse_size(str(row.get("original_size", "0")))
@@ -523,7 +644,9 @@ class PolymarketClient:
             if t.get("owner") == me and t.get("trader_side", "TAKER") == "TAKER":
                 price = parse_price(str(t["price"]))
                 size = parse_size(str(t["size"]))
-                fee_bps = int(t.get("fee_rate_bps") or 0)
+                # a V2 trade carries no fee amount and its fee_rate_bps reads 0 although a fee is
+                # charged (py-clob-client-v2 issue #107): the charge is the market's fd curve
+                fee_model = (await self.clob_market(str(t.get("market", "")))).fee
                 order_id = str(t.get("taker_order_id", ""))
                 out.append(FillReport(
                     venue=VENUE,
@@ -535,7 +658,7 @@ class PolymarketClient:
                     action=Action.BUY if t.get("side") == "BUY" else Action.SELL,
                     price=price,
                     size=size,
-                    fee=_fee(fee_bps, price, size),
+                    fee=fee_model.match_fee(price, size),
                     is_taker=True,
                     ts_ms=ts_ms,
                 ))
@@ -592,14 +715,3 @@ def _same_intent(a: OrderSpec, b: OrderSpec) -> bool:
     return (a.token_id, a.side, a.price, a.size, a.order_type, a.post_only, a.expiration) == (
         b.token_id, b.side, b.price, b.size, b.order_type, b.post_only, b.expiration
     )
-
-
-def _fee(fee_bps: int, price: int, size: int) -> Money:
-    """Taker fee in dollars by the CTF exchange formula ``rate × min(p, 1 − p) × size``.
-
-    BUY fees are taken in tokens on chain (``… / p`` tokens, each worth ``p``), so their dollar
-    value is the same expression.
-    """
-    if not fee_bps:
-        return Money(0)
-    return Money(fee_bps * min(price, PRICE_SCALE - price) * size // 10_000)

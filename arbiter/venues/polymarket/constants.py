@@ -3,6 +3,14 @@
 The v1 column is what ``py-clob-client`` 0.34.6 signs against (and what the local Polymarket
 speaks by default, so the official SDK works against it); v2 is the live venue since 2026-04-28
 (venues.md §2.1, §2.13). Changing a venue version means editing this file only.
+
+The client and the local Polymarket both read this module, which is safe only because these are
+protocol facts (contract addresses, EIP-712 domain names, the ClobAuth message, cursors,
+signature types), each equal to the official SDKs' own value
+(``py-clob-client-v2`` 1.2.1 ``config.py``, ``constants.py``, ``signing/eip712.py``,
+``order_utils/model``; ``polymarket-client`` 0.14.0 ``environments.py``): held to them by
+``tests/venues/polymarket/test_constants_vs_sdk.py``. Venue *behaviour* (rules, sentences,
+routing) is never shared: the local venue has its own (ADR 0124).
 """
 
 from __future__ import annotations
@@ -109,3 +117,10 @@ SIDE_NAMES: Final = {SIDE_BUY: "BUY", SIDE_SELL: "SELL"}
 SIDE_CODES: Final = {"BUY": SIDE_BUY, "SELL": SIDE_SELL}
 
 ORDER_TYPES: Final = ("GTC", "FOK", "GTD", "FAK")
+
+#: A GTD order's expiration must be at least this far ahead: ``polymarket-client`` 0.14.0
+#: ``_internal/actions/orders/limit.py`` ``_MIN_EXPIRATION_BUFFER_S = 180`` ("expiration must be
+#: at least 180 seconds in the future", checked before signing); docs /trading/place-orders
+#: "the expiration must be at least 3 minutes in the future — orders expiring sooner are
+#: rejected". (Earlier docs said 60 s; venues.md §0.1.)
+GTD_MIN_LEAD_S: Final = 180

@@ -90,6 +90,8 @@ class FeedStats:
     #: connection/resync tasks restarted by the supervisor after an unexpected exception
     restarts: int = 0
     lifecycle: int = 0
+    #: ``best_bid_ask`` events checked against the local book
+    tops: int = 0
 
 
 def error_kind(exc: BaseException) -> str:
@@ -322,6 +324,9 @@ class MarketBooks:
         self.stats = FeedStats()
         self.on_change = on_change
         self.on_lifecycle = on_lifecycle
+        #: told (asset id, new tick) on every ``tick_size_change``: the engine re-reads the
+        #: market's ``/clob-markets`` (fee, minimum size) when the venue says it changed
+        self.on_tick_change: Callable[[str, int], None] | None = None
 
     def book(self, asset_id: str) -> TokenBook | None:
         return self.books.get(asset_id)
@@ -387,6 +392,7 @@ class MarketBooks:
             elif isinstance(event, LastTradePriceEvent):
                 self._trade(event)
             elif isinstance(event, BestBidAskEvent):
+                self.stats.tops += 1
                 self._check_top(event.asset_id, event.best_bid, event.best_ask)
             elif isinstance(event, TickSizeChangeEvent):
                 self._tick(event, now_ns)
@@ -410,8 +416,8 @@ class MarketBooks:
             self.on_lifecycle(event)
 
     def _resolved(self, event: MarketResolvedEvent) -> None:
-        assets = set(event.assets_ids) | {a for a, m in self.market_of.items() if m == event.market}
-        for asset in assets:
+        named = set(event.assets_ids) | {a for a, m in self.market_of.items() if m == event.market}
+        for asset in named & self.books.keys():  # only tokens we hold: the set stays bounded
             self.resolved[asset] = event
             self.halted.add(asset)
             self.stale.discard(asset)
@@ -509,6 +515,8 @@ class MarketBooks:
             rest.asks
         ) == list(book.asks):
             book.ts_ns = now_ns
+            if self.on_change is not None:  # confirmed: detection may use it again
+                self.on_change(asset)
             return "same"
         self.stats.stalls += 1
         if not self.apply_rest(body, now_ns):
@@ -516,7 +524,7 @@ class MarketBooks:
         return "stalled"
 
     def _price_change(self, event: PriceChangeEvent, now_ns: int) -> None:
-        changes: list[PriceChange] = event.levels()
+        changes = event.price_changes or event.changes or event.levels()  # current form first
         if not changes:
             return
         default = event.asset_id
@@ -605,6 +613,8 @@ class MarketBooks:
             # resting levels off the new grid: keep an empty book on the new grid until resync
             book.apply_snapshot([], [], now_ns, tick=tick)
             self.stale.add(event.asset_id)
+        if self.on_tick_change is not None:
+            self.on_tick_change(event.asset_id, tick)
         if self.on_change is not None:
             self.on_change(event.asset_id)
 

@@ -40,6 +40,11 @@ from arbiter.venues.polymarket.auth import (
 )
 from arbiter.venues.polymarket.constants import DEFAULT_REST_URL, END_CURSOR, FIRST_CURSOR
 from arbiter.venues.polymarket.errors import code_of_prose
+from arbiter.venues.polymarket.market_info import (
+    ClobMarketError,
+    ClobMarketInfo,
+    parse_clob_market,
+)
 from arbiter.venues.polymarket.orders import SignedOrder
 from arbiter.venues.polymarket.schemas import OrderBookSummary, PostOrderResponse
 
@@ -246,6 +251,21 @@ class PolymarketRest:
     async def market(self, condition_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self.request("GET", f"/markets/{condition_id}")
         return data
+
+    async def condition_of_token(self, token_id: str) -> str:
+        """The market a token belongs to (docs ``/api-reference/markets/get-market-by-token``;
+        ``polymarket-client`` 0.14.0 ``resolve_condition_by_token``)."""
+        data = await self.request("GET", f"/markets-by-token/{token_id}")
+        cid = data.get("condition_id") if isinstance(data, dict) else None
+        if not isinstance(cid, str) or not cid.startswith("0x"):
+            raise ClobMarketError(f"token {token_id}", f"markets-by-token answered {data!r}")
+        return cid
+
+    async def clob_market(self, condition_id: str) -> ClobMarketInfo:
+        """Fee curve, minimum size, tick, neg-risk of one market (typed; see market_info)."""
+        return parse_clob_market(
+            await self.request("GET", f"/clob-markets/{condition_id}"), condition_id
+        )
 
     # -- L1 ---------------------------------------------------------------------------------
     async def create_api_key(self, nonce: int = 0) -> ApiCreds:

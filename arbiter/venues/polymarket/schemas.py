@@ -206,6 +206,10 @@ class UserOrderEvent(msgspec.Struct, frozen=True, tag="order", tag_field="event_
     outcome: str = ""
     associate_trades: list[str] | None = None
     timestamp: str = ""
+    #: the order's state (``polymarket-client`` 0.14.0 ``UserOrderPayload.status``, optional
+    #: there too); read through ``order_status`` like a REST state
+    status: str = ""
+    maker_address: str = ""
 
 
 class UserTradeEvent(msgspec.Struct, frozen=True, tag="trade", tag_field="event_type"):
@@ -221,12 +225,19 @@ class UserTradeEvent(msgspec.Struct, frozen=True, tag="trade", tag_field="event_
     outcome: str = ""
     owner: str = ""
     trade_owner: str = ""
+    #: the match time, Unix seconds: ``match_time`` today (venues.md §0.1; ``polymarket-client``
+    #: ``UserTradePayload.matched_at`` reads ``match_time``, then the older ``matchtime``)
+    match_time: str = ""
     matchtime: str = ""
     last_update: str = ""
     timestamp: str = ""
     fee_rate_bps: str = "0"
     trader_side: str = ""
     maker_orders: list[MakerOrderRef] | None = None
+
+    @property
+    def matched_at(self) -> str:
+        return self.match_time or self.matchtime
 
 
 UserEvent = UserOrderEvent | UserTradeEvent

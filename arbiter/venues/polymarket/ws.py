@@ -141,6 +141,7 @@ class MarketFeed:
         self._connected: dict[int, asyncio.Event] = {}
         self._conn_of: dict[str, int] = {}
         self._strikes: dict[int, int] = {}
+        self._checked_at: dict[str, float] = {}
         self._session: aiohttp.ClientSession | None = None
         self._resync_lock = asyncio.Lock()
         self._stopping = False
@@ -351,7 +352,13 @@ class MarketFeed:
 
     async def _resubscribe(self, assets: list[str]) -> None:
         """Unsubscribe and subscribe again on the connection that carries each token: a fresh
-        subscription answers with a ``book`` snapshot (docs: "emitted when first subscribed")."""
+        subscription answers with a ``book`` snapshot (docs: "emitted when first subscribed").
+
+        Both steps, because the venue rejects a subscribe of an asset already subscribed
+        ("duplicate assets"); message shapes as ``polymarket-client`` 0.14.0 builds them
+        (``_internal/streams/clob/market_protocol.py``: ``build_unsubscribe_update``,
+        ``build_subscribe_update`` with ``custom_feature_enabled``).
+        """
         by_conn: dict[int, list[str]] = {}
         for asset in assets:
             by_conn.setdefault(self._conn_of.get(asset, 0), []).append(asset)
@@ -386,13 +393,18 @@ class MarketFeed:
         books = self.books
         now = self._clock()
         budget = int(self.quiet_after_s * 1e9)
+        tick = time.monotonic()
+        checked = self._checked_at
         quiet = [
             a for a in self.asset_ids
             if a not in books.halted and a not in books.stale
             and (book := books.books.get(a)) is not None and now - book.ts_ns > budget
+            and tick - checked.get(a, -1e9) >= self.quiet_after_s  # at most once per budget
         ]
         if not quiet:
             return []
+        for asset in quiet:
+            checked[asset] = tick
         books.stats.quiet_checks += len(quiet)
         if self.rest is None:
             await self._resubscribe(quiet)
@@ -456,20 +468,30 @@ class UserFeed:
                 await self._task
             self._task = None
 
+    def subscribe_frame(self) -> dict[str, object]:
+        """The subscribe message as the official client sends it: ``markets`` only when some
+        are chosen; omitted, the channel reports every market of the API key
+        (``polymarket-client`` 0.14.0 ``_internal/streams/clob/user_protocol.py``
+        ``build_initial_frame``; venues.md §0.1). An empty list is never sent: it is not the
+        documented way to ask for everything."""
+        frame: dict[str, object] = {
+            "type": "user",
+            "auth": {
+                "apiKey": self.creds.api_key,
+                "secret": self.creds.secret,
+                "passphrase": self.creds.passphrase,
+            },
+        }
+        if self.markets:
+            frame["markets"] = list(self.markets)
+        return frame
+
     async def _run(self) -> None:
         async with aiohttp.ClientSession() as session:
             while True:
                 try:
                     async with session.ws_connect(self.url, heartbeat=None) as ws:
-                        await ws.send_str(json.dumps({
-                            "auth": {
-                                "apiKey": self.creds.api_key,
-                                "secret": self.creds.secret,
-                                "passphrase": self.creds.passphrase,
-                            },
-                            "markets": self.markets,
-                            "type": "user",
-                        }))
+                        await ws.send_str(json.dumps(self.subscribe_frame()))
                         self.connected.set()
                         await self._pump(ws)
                 except asyncio.CancelledError:

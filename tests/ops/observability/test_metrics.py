@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import urllib.request
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from arbiter.core.book import Outcome
@@ -135,3 +136,21 @@ def test_reconciliation_report_sets_and_clears_gauges() -> None:
     assert s[("arbiter_reconciliation_mismatches", (("tenant", "acme"), ("venue", "polymarket")))] == 0
     assert m.record_reconciliation("acme", ReconcileReport(3), ["kalshi", "polymarket"]) == 0
     assert samples(m)[("arbiter_reconciliation_mismatches", (("tenant", "acme"), ("venue", "kalshi")))] == 0
+
+
+def test_feed_health_families() -> None:
+    """What the engine exports from the Polymarket feed and the detector (docs/polymarket.md)."""
+    m = Metrics()
+    m.feed_error("polymarket", "nesting", 2)
+    m.feed_stale_found("polymarket", "stall")
+    m.feed_restarted("polymarket")
+    m.stale_book_skipped("polymarket", "blocked", 3)
+    m.stale_book_skipped("kalshi", "age")
+    m.lifecycle("polymarket", "market_resolved")
+    body = generate_latest(m.registry).decode()
+    assert 'arbiter_feed_errors_total{kind="nesting",venue="polymarket"} 2.0' in body
+    assert 'arbiter_feed_stale_total{reason="stall",venue="polymarket"} 1.0' in body
+    assert 'arbiter_feed_restarts_total{venue="polymarket"} 1.0' in body
+    assert 'arbiter_stale_books_skipped_total{reason="blocked",venue="polymarket"} 3.0' in body
+    assert 'arbiter_stale_books_skipped_total{reason="age",venue="kalshi"} 1.0' in body
+    assert 'arbiter_market_lifecycle_total{kind="market_resolved",venue="polymarket"} 1.0' in body

@@ -15,7 +15,7 @@ from arbiter.venues.polymarket.parsing import MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest
 from arbiter.venues.polymarket.schemas import LifecycleEvent, MarketResolvedEvent
 from arbiter.venues.polymarket.ws import Backoff, MarketFeed
-from tests.sim.polymarket.conftest import SimHandle
+from tests.sim.polymarket.conftest import SimHandle, place_raw
 from tests.sim.polymarket.test_market_feed import _in_parity, _shape_book, _until
 
 pytestmark = pytest.mark.integration
@@ -128,8 +128,18 @@ async def test_lifecycle_frames_reach_the_hook(maker_sim: SimHandle) -> None:
         maker_sim.exchange.set_tick(m, parse_tick("0.0025"), 0)
         yes = feed.books.book(m.yes_token)
         await _until(lambda: yes is not None and yes.tick == 25)
-        _shape_book(maker_sim, 4)  # moves the top: best_bid_ask (custom feature) arrives
-        await _until(lambda: _in_parity(feed.books, m))
+        bid, ask = m.top(m.yes_token)
+        assert bid is not None and ask is not None and ask - bid > 25
+        # a bid inside the spread, on the new 0.0025 grid: the top moves, best_bid_ask arrives
+        place_raw(maker_sim.exchange, m, m.yes_token, "BUY", bid + 25, 1_000_000)
+        await _until(lambda: feed.stats.tops > 0 and yes is not None
+                     and yes.best_bid == bid + 25 and _in_parity(feed.books, m))
+        assert feed.stats.mismatches == 0
+        place_raw(maker_sim.exchange, m, m.yes_token, "BUY", 9900, 1_000_000)  # takes an ask
+        await _until(lambda: m.yes_token in feed.books.trades)
+        trade = feed.books.trades[m.yes_token]
+        assert trade.size == 1_000_000 and trade.side in ("BUY", "SELL")
+        assert trade.fee_rate_bps == m.fee_bps and trade.ts_ms is not None
         await _admin(maker_sim, action="new_market", token_id=m.yes_token)
         await _admin(maker_sim, action="resolve", token_id=m.yes_token, winner=m.no_token)
         await _until(lambda: feed.books.halted == {m.yes_token, m.no_token})

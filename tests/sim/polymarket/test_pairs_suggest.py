@@ -83,6 +83,30 @@ async def test_review_file_from_local_polymarket(tmp_path: Path,
     )
     pairs = parse_pairs(confirmed)
     assert sorted(p.kalshi_ticker for p in pairs) == sorted(m.key for m in spec.markets)
-    tokens = {m.key: m.yes_token for m in sim.exchange.markets.values()}
-    assert all(p.polymarket_yes_token == tokens[p.kalshi_ticker] for p in pairs)
+    markets = {m.key: m for m in sim.exchange.markets.values()}
+    assert all(p.polymarket_yes_token == markets[p.kalshi_ticker].yes_token for p in pairs)
+    # the fee, minimum and tick come from the venue's /clob-markets, so the pairs can trade
+    for p in pairs:
+        m = markets[p.kalshi_ticker]
+        assert p.untradable_reason() is None
+        assert p.polymarket_fee == m.fee and p.polymarket_min_order_size == m.min_order_size
+        assert p.polymarket_condition_id == m.condition_id and p.polymarket_tick == m.tick
+    assert {str(p.polymarket_fee.rate) for p in pairs if p.polymarket_fee} == {"1/20", "7/100",
+                                                                               "1/25"}
     assert "wrote 4 candidate pair(s)" in capsys.readouterr().err
+
+
+def test_an_offline_candidate_says_its_fee_is_unknown() -> None:
+    from arbiter.ops.pairs_suggest import render_toml
+
+    k = [KalshiListing("FED-T4.00", "Fed funds rate above 4.00% in December 2026?", D)]
+    poly = PolyListing("0xb", "Will the Fed funds rate be above 4.00% in December 2026?", D,
+                       (("71", "Yes"), ("72", "No")))
+    (c,) = suggest(k, [poly])
+    text = render_toml([c])
+    assert "FEE UNKNOWN" in text and "polymarket_fee_rate" not in text.replace(
+        "polymarket_fee_rate/_exponent", "")
+    confirmed = "\n".join(line[2:] for line in text.splitlines()
+                          if re.match(r"# (\[\[pair\]\]|[a-z_]+ = )", line))
+    (pair,) = parse_pairs(confirmed)
+    assert pair.untradable_reason() is not None  # uncommented as is, it still cannot trade

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from arbiter.core.book import Outcome
-from arbiter.core.units import Price, Size, parse_price, parse_tick
+from arbiter.core.units import Price, Size, parse_money, parse_price, parse_tick
 from arbiter.sim.common import ScenarioMarket, ScenarioSpec, load_scenario
 from arbiter.sim.polymarket.builder import build_exchange
 from arbiter.sim.polymarket.exchange import SimReject
@@ -68,7 +68,7 @@ async def test_default_scenario_lists_markets_with_makers_on_both_tokens() -> No
 async def test_neg_risk_market_with_fees_and_safe_funder() -> None:
     market = ScenarioMarket(
         key="NR", title="Neg-risk market", fair=Price(5000), volatility_ticks=0,
-        venues={"polymarket": {"neg_risk": True, "fee_bps": 1000, "tick_size": "0.001"}},
+        venues={"polymarket": {"neg_risk": True, "fee_rate": "0.07", "tick_size": "0.001"}},
     )
     spec = ScenarioSpec("nr", (market,))
     exchange = build_exchange(spec, seed=3)
@@ -90,11 +90,16 @@ async def test_neg_risk_market_with_fees_and_safe_funder() -> None:
                                                 Price(5990), Size(10_000_000), "nr-b"))
         assert sell.status is OrderStatus.FILLED
         (fill,) = await b.fills()
-        # taker BUY at 0.599: fee = 10% x min(p, 1-p) x size, taken in tokens on chain
-        assert fill.fee == 1000 * 4010 * 10_000_000 // 10_000
+        # taker BUY 10 at 0.599 on a crypto market (fd.r 0.07, e 1; the legacy base fee is 1000):
+        # 10 x 0.07 x 0.599 x 0.401 = 0.1681393 pUSD, floored to 0.16813, on top of the notional;
+        # the shares arrive in full (docs /trading/fees, CLOB V2)
+        assert fill.fee == parse_money("0.16813")
+        # the order's answer has no fee field: the client bounds it from the curve (never below)
+        assert sell.fees == parse_money("0.16814") >= fill.fee
         wallet = exchange.wallet(SAFE_B)
-        fee_tokens = 1000 * 4010 * 10_000_000 // (10_000 * 5990)
-        assert wallet.tokens[m.no_token] == 10_000_000 - fee_tokens
+        assert wallet.tokens[m.no_token] == 10_000_000
+        assert wallet.collateral == parse_money("1000") - parse_money("5.99") - fill.fee
+        assert exchange.wallet(ADDR_A).collateral == parse_money("1000") - parse_money("4.01")
     finally:
         await a.close()
         await b.close()
@@ -134,12 +139,15 @@ async def test_gtd_expiry_releases_funds_and_emits_cancellation(bare_sim: SimHan
     events: list[dict[str, object]] = []
     ex.on_user = lambda owner, event: events.append(event)
     try:
-        expires = int(time.time()) + 120
+        expires = int(time.time()) + 240
         ack = await client.place_order(OrderRequest(
             m.yes_token, Outcome.YES, Action.BUY, Price(4000), Size(10_000_000), "gtd",
             expires_at_s=expires))
         assert ex.wallet(ADDR_A).reserved_collateral == 4000 * 10_000_000
-        ex.expire((expires + 1) * 1_000_000_000)
+        # the venue retires a GTD order one minute before its stated expiration
+        ex.expire((expires - 61) * 1_000_000_000)
+        assert ex.wallet(ADDR_A).reserved_collateral == 4000 * 10_000_000
+        ex.expire((expires - 59) * 1_000_000_000)
         assert ex.wallet(ADDR_A).reserved_collateral == 0
         assert (await client.get_order(ack.order_id)).status is OrderStatus.CANCELED
         assert events[-1]["type"] == "CANCELLATION"
@@ -201,3 +209,55 @@ async def test_documented_rate_limits_answer_429() -> None:
     finally:
         await rest.close()
         await sim.stop()
+
+
+async def test_gtd_needs_three_minutes_of_lead_time(bare_sim: SimHandle) -> None:
+    """The client refuses a GTD under 180 s before signing (polymarket-client's check); the
+    venue refuses one signed anyway with the sentence the SDK maps to ``invalid_expiration``."""
+    from arbiter.venues.polymarket.constants import SIDE_BUY, VERSIONS
+    from arbiter.venues.polymarket.orders import OrderSpec, build_order
+
+    m, ex = bare_sim.market, bare_sim.exchange
+    client = await PolymarketClient.connect(_creds(KEY_A), bare_sim.url)
+    try:
+        before = len(ex.orders)
+        with pytest.raises(RejectedError) as err:
+            await client.place_order(OrderRequest(
+                m.yes_token, Outcome.YES, Action.BUY, Price(4000), Size(5_000_000), "gtd-short",
+                expires_at_s=int(time.time()) + 170))
+        assert err.value.code == "INVALID_ORDER_EXPIRATION"
+        assert "gtd-short" not in client._signed  # nothing was signed
+        assert len(ex.orders) == before
+        creds = client.credentials
+        for lead, accepted in ((120, False), (200, True)):
+            spec = OrderSpec(token_id=m.yes_token, side=SIDE_BUY, price=4000, size=5_000_000,
+                             tick=m.tick, order_type="GTD",
+                             expiration=int(time.time()) + lead, salt=lead)
+            signed = build_order(spec, creds.signer, creds.chain_id, VERSIONS[ex.version])
+            if accepted:
+                assert (await client.rest.post_order(signed)).status == "live"
+                continue
+            with pytest.raises(RejectedError) as refused:
+                await client.rest.post_order(signed)
+            assert refused.value.message == "invalid expiration"
+            assert refused.value.code == "INVALID_ORDER_EXPIRATION"
+        ack = await client.place_order(OrderRequest(
+            m.yes_token, Outcome.YES, Action.BUY, Price(4000), Size(5_000_000), "gtd-ok",
+            expires_at_s=int(time.time()) + 185))
+        assert ack.status is OrderStatus.OPEN
+    finally:
+        await client.close()
+
+
+def test_the_market_not_the_id_rule_of_the_client_decides_its_protocol() -> None:
+    from arbiter.sim.common import SimConfigError
+    from arbiter.sim.polymarket.builder import market_from_scenario
+
+    def market(**pm: str) -> ScenarioMarket:
+        return ScenarioMarket(key="K", title="t", fair=5000, venues={"polymarket": dict(pm)})
+
+    assert not market_from_scenario(market()).position_ids  # hashed CTF token ids
+    assert market_from_scenario(market(protocol="v2")).position_ids
+    assert market_from_scenario(market(yes_token="1111", no_token="2222")).position_ids
+    with pytest.raises(SimConfigError):
+        market_from_scenario(market(yes_token="1111"))  # one position id, one hash

@@ -16,6 +16,7 @@ import pytest
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import Leg, Opportunity
+from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.saga import Ending
 from arbiter.core.units import ONE_CONTRACT, Money, Price, Size
@@ -103,7 +104,8 @@ async def test_executor_journals_a_buy_no_at_its_price_after_an_unknown_outcome(
     client looks the order up by its client id. Before the fix the lookup read the venue's
     order as "sell YES at 0.38" and the executor journaled 0.38 x 5 for a NO that cost 0.61."""
     pair = Pair(name="STATIC", kalshi_ticker=TICKER, polymarket_yes_token="1111",
-                polymarket_no_token="2222")
+                polymarket_no_token="2222", polymarket_fee=PolymarketFeeModel.of("0"),
+                polymarket_min_order_size=Size(0))  # stated: the Polymarket side is a fake
     poly = FakeVenue("polymarket")
     poly.add_liquidity("1111", Outcome.YES, "ask", 3000, 50 * C)
     size = Size(5 * C)

@@ -221,6 +221,19 @@ def test_malformed_frames_are_counted_not_fatal() -> None:
     assert feed.stats.malformed == 5
 
 
+def test_deeply_nested_frames_are_counted_not_fatal() -> None:
+    """msgspec answers JSON nested past its limit with RecursionError: contained like any other
+    malformed frame, and the book still follows the next good delta."""
+    feed = _feed()
+    feed.process(_snap(1))
+    deep = '{"type":"orderbook_delta","sid":3,"seq":2,"msg":' + "[" * 100_000 + "]" * 100_000 + "}"
+    feed.process(deep)
+    feed.process("[" * 100_000)
+    assert feed.stats.malformed == 2
+    feed.process(_delta(2))
+    assert feed.stats.malformed == 2 and feed.stats.gaps == 0
+
+
 def test_delta_application_duplicates_and_gaps() -> None:
     feed = _feed()
     feed.process(_snap(1))

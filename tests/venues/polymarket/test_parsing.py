@@ -236,3 +236,48 @@ def test_rest_resync_parses_with_the_shared_reader() -> None:
     off_tick = _rest(bids=[{"price": "0.485", "size": "1"}])
     apply_rest_book(books, msgspec.convert(off_tick, OrderBookSummary), 2)
     assert books.stats.malformed == 1 and T in books.stale and book.best_bid == 4900
+
+
+def test_cross_check_outcomes() -> None:
+    """The quiet watchdog's verdicts: live, same (confirms the book), stalled (replaces it)."""
+    books = MarketBooks()
+    books.apply_frame(json.dumps(_book()), 100)
+    book = books.book(T)
+    assert book is not None
+    assert books.cross_check(_rest(), asked_ns=50, now_ns=200) == "live"  # changed since asked
+    assert books.cross_check(_rest(), asked_ns=150, now_ns=200) == "same" and book.ts_ns == 200
+    moved = _rest(bids=[{"price": "0.45", "size": "1"}])
+    assert books.cross_check(moved, asked_ns=250, now_ns=300) == "stalled"
+    assert book.best_bid == 4500 and book.ts_ns == 300 and books.stats.stalls == 1
+    finer = _rest(bids=[{"price": "0.45", "size": "1"}], tick_size="0.001")
+    assert books.cross_check(finer, asked_ns=350, now_ns=400) == "stalled"  # a missed tick
+    assert book.tick == 10
+    assert books.cross_check({"bids": []}, 0, 1) == "refused"
+    assert books.cross_check(["x"], 0, 1) == "refused" and books.stats.errors["value"] == 2
+    books.halted.add(T)
+    assert books.cross_check(_rest(), asked_ns=500, now_ns=600) == "refused"
+
+
+def test_refusals_log_first_then_powers_of_ten(caplog: pytest.LogCaptureFixture) -> None:
+    books = MarketBooks()
+    with caplog.at_level("WARNING", logger="arbiter.venues.polymarket.parsing"):
+        for _ in range(120):
+            books.apply_frame(b"{not json", 1)
+    assert books.stats.errors == {"json": 120}
+    assert [r.getMessage().split("#")[1].split(" ")[0] for r in caplog.records] == ["1", "10",
+                                                                                     "100"]
+
+
+def test_new_ticks_and_lifecycle_hook() -> None:
+    seen: list[object] = []
+    books = MarketBooks(on_lifecycle=seen.append)
+    books.apply_frame(json.dumps(_book()), 1)
+    for text, units in (("0.005", 50), ("0.0025", 25), ("0.0001", 1), ("0.1", 1000)):
+        books.apply_frame(json.dumps({"event_type": "tick_size_change", "asset_id": T,
+                                      "new_tick_size": text}), 2)
+        book = books.book(T)
+        assert book is not None and book.tick == units
+    assert len(seen) == 4 and books.stats.lifecycle == 4
+    books.apply_frame(json.dumps({"event_type": "tick_size_change", "asset_id": T,
+                                  "new_tick_size": "0.05"}), 3)
+    assert books.stats.errors == {"value": 1} and T in books.stale

@@ -31,6 +31,13 @@ reason. Neither given: the General Trading Fees Table as printed (quadratic, 1).
 The Kalshi feed checks it against the venue's `price_ranges` before the market is traded.
 | `inverted` | bool, default false | Kalshi YES pays when Polymarket NO pays |
 | `max_contracts` | int or decimal string, optional | per-pair cap on contracts per opportunity |
+| `reviewed_by` | string | who checked both venues' rules and accepted the pair |
+| `reviewed_at` | RFC 3339 date-time with zone | when (written by `arbiter pairs review`) |
+| `review_note` | string, optional | why: the reviewer's reading of the rules differences |
+
+The review group is all-or-nothing: `reviewed_by` and `reviewed_at` come together (a note alone
+or a name without a time is refused). ``parse_pairs(..., require_review=True)`` — what
+`arbiter pairs review` checks its own output with — refuses any pair without them (docs/pairs.md).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -70,6 +78,9 @@ _KNOWN = {
     "kalshi_fee_multiplier",
     "inverted",
     "max_contracts",
+    "reviewed_by",
+    "reviewed_at",
+    "review_note",
 }
 _REQUIRED = ("name", "kalshi_ticker", "polymarket_yes_token", "polymarket_no_token")
 
@@ -94,6 +105,10 @@ class Pair:
     kalshi_fees: KalshiSeriesFees = KALSHI_DEFAULT_FEES
     inverted: bool = False
     max_contracts: Size | None = None
+    #: who accepted the pair after reading both rules texts, when, and why (None: unreviewed)
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_note: str = ""
 
     @property
     def kalshi_price_grid(self) -> PriceGrid:
@@ -190,7 +205,31 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         kalshi_fees=kalshi_fees,
         inverted=_bool(table, "inverted", source, where),
         max_contracts=max_contracts,
+        **_review(table, source, where),
     )
+
+
+def _review(table: dict[str, Any], source: str, where: str) -> dict[str, Any]:
+    """The review group: who and when together, or none of it."""
+    if not any(k in table for k in ("reviewed_by", "reviewed_at", "review_note")):
+        return {}
+    if "reviewed_by" not in table or "reviewed_at" not in table:
+        raise _fail(source, where, "reviewed_by and reviewed_at go together (run `arbiter pairs "
+                                   "review`, which writes both)")
+    by = _string(table, "reviewed_by", source, where)
+    at = table["reviewed_at"]
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise _fail(source, where, f"field 'reviewed_at' must be a date-time, got {at!r}"
+                        ) from None
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise _fail(source, where, "field 'reviewed_at' must be a date-time with a time zone")
+    note = table.get("review_note", "")
+    if not isinstance(note, str):
+        raise _fail(source, where, "field 'review_note' must be a string")
+    return {"reviewed_by": by, "reviewed_at": at, "review_note": note.strip()}
 
 
 _LEGACY_TICK_STRUCTURE = {"0.01": "linear_cent", "0.001": "deci_cent"}
@@ -253,8 +292,10 @@ def _kalshi_fees(table: dict[str, Any], source: str, where: str) -> KalshiSeries
         raise _fail(source, where, f"field 'kalshi_fee_type': {exc}") from None
 
 
-def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:
-    """Parse and validate a pairs TOML document; raises :class:`PairsError`."""
+def parse_pairs(text: str, source: str = "<pairs>", require_review: bool = False) -> list[Pair]:
+    """Parse and validate a pairs TOML document; raises :class:`PairsError`.
+
+    ``require_review``: every pair must carry ``reviewed_by``/``reviewed_at``."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -267,6 +308,11 @@ def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:
         raise PairsError(f"{source}: no [[pair]] tables")
     pairs = [_parse_one(table, i, source) for i, table in enumerate(tables)]
     _check_unique(pairs, source)
+    if require_review:
+        for pair in pairs:
+            if pair.reviewed_by is None:
+                raise _fail(source, f"pair '{pair.name}'", "not reviewed: no reviewed_by / "
+                                                           "reviewed_at (run `arbiter pairs review`)")
     return pairs
 
 

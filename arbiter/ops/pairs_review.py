@@ -67,7 +67,15 @@ def _clauses(c: Candidate) -> list[Any]:
     return sorted(c.rules.clauses, key=lambda r: r.status == SAME)
 
 
-def render_terminal(c: Candidate, index: int, width: int = 100) -> str:
+def related(c: Candidate, candidates: Sequence[Candidate]) -> list[str]:
+    """The other candidates on either of ``c``'s markets, as evidence lines."""
+    return [f"{x.kalshi.key} ↔ {x.poly.title!r}: {x.relation.relation} ({x.verdict})"
+            for x in candidates if x is not c
+            and (x.poly.key == c.poly.key or x.kalshi.key == c.kalshi.key)]
+
+
+def render_terminal(c: Candidate, index: int, width: int = 100,
+                    candidates: Sequence[Candidate] = ()) -> str:
     col = (width - 3) // 2
     margin = "n/a" if c.margin is None else f"{c.margin:.2f}"
     lines = [
@@ -83,6 +91,7 @@ def render_terminal(c: Candidate, index: int, width: int = 100) -> str:
     lines += [f"  why         {r}" for r in c.reasons]
     if c.alternatives:
         lines.append(f"  also        {', '.join(c.alternatives)} (same hedge, other Kalshi leg)")
+    lines += [f"  related     {r}" for r in related(c, candidates)]
     lines.append("-" * width)
     lines.append(f"{'KALSHI RULES':<{col}} | POLYMARKET RULES")
     for clause in _clauses(c):
@@ -105,8 +114,10 @@ th{background:#f4f4f4;text-align:left}.differ td,.missing td{background:#fff3e0}
 code{font-size:12px}"""
 
 
-def render_html(candidates: Sequence[Candidate], generated_at: datetime | None = None) -> str:
-    """One self-contained page: every candidate, rules side by side, differences highlighted."""
+def render_html(candidates: Sequence[Candidate], generated_at: datetime | None = None,
+                everything: Sequence[Candidate] = ()) -> str:
+    """One self-contained page: every candidate, rules side by side, differences highlighted;
+    ``everything``: all candidates, for the related-evidence lines."""
     when = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%SZ")
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>arbiter pairs review"
@@ -126,8 +137,9 @@ def render_html(candidates: Sequence[Candidate], generated_at: datetime | None =
             f"{e(c.kalshi.yes_label)}</td><td><code>{e(c.poly.key)}</code><br>{e(c.poly.title)}"
             f"<br>outcomes: {e(' / '.join(c.poly.outcomes))}</td></tr></table>"
             f"<p class='{'bad' if c.inverted is None else ''}'>Orientation: {e(orient)}</p><ul>"
-            + "".join(f"<li>{e(x)}</li>" for x in (*c.event.evidence, *c.relation.evidence,
-                                                   *c.reasons))
+            + "".join(f"<li>{e(x)}</li>" for x in (
+                *c.event.evidence, *c.relation.evidence, *c.reasons,
+                *(f"related: {r}" for r in related(c, everything))))
             + "</ul><table><tr><th>topic</th><th>status</th><th>Kalshi rules</th>"
               "<th>Polymarket rules</th></tr>"
             + "".join(f"<tr class='{e(r.status)}'><td>{e(r.topic)}</td><td>{e(r.status)}</td>"

@@ -158,10 +158,13 @@ def _ask(prompt: str) -> str:
 
 
 def _review(args: argparse.Namespace) -> int:
+    interactive = sys.stdin.isatty() and not args.no_input and not args.accept
+    if (args.accept or interactive) and not (args.reviewer and args.reviewer.strip()):
+        raise UsageError("--reviewer is required to accept pairs (who reads both rules texts)")
     candidates = candidates_from_args(args)
     shown = [c for c in candidates if c.verdict in (PROPOSE, REVIEW)]
     if args.html:
-        Path(args.html).write_text(render_html(shown))
+        Path(args.html).write_text(render_html(shown, everything=candidates))
         print(f"wrote {args.html} ({len(shown)} candidate(s))", file=sys.stderr)
     by_ticker = {c.kalshi.key: c for c in shown if c.inverted is not None}
     accepted: list[tuple[Candidate, str]] = []
@@ -176,11 +179,10 @@ def _review(args: argparse.Namespace) -> int:
                 raise UsageError(f"{ticker}: cannot be accepted ({why})")
             accepted.append((c, args.note or ""))
         for c, _ in accepted:
-            print(render_terminal(c, shown.index(c) + 1))
+            print(render_terminal(c, shown.index(c) + 1, candidates=candidates))
     else:
-        interactive = sys.stdin.isatty() and not args.no_input
         for i, c in enumerate(shown, 1):
-            print(render_terminal(c, i))
+            print(render_terminal(c, i, candidates=candidates))
             if not interactive or c.inverted is None:
                 continue
             answer = _ask("[a]ccept / [s]kip / [q]uit? ").strip().lower()

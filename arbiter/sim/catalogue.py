@@ -104,7 +104,7 @@ class KalshiCatalogue:
         nested = query.get("with_nested_markets") == "true"
         out = [e if nested else {k: v for k, v in e.items() if k != "markets"} for e in page]
         end = start + len(page)
-        return {"events": out, "cursor": str(end) if end < len(rows) else "", "milestones": []}
+        return {"events": out, "cursor": str(end) if end < len(rows) else ""}
 
 
 def gamma_event_of(market: Mapping[str, Any]) -> dict[str, Any]:

@@ -129,10 +129,15 @@ def candidates_from_args(args: argparse.Namespace) -> list[Candidate]:
         return k, p
 
     k_raw, p_raw = asyncio.run(gather())
+    skipped: list[str] = []
     try:
-        return match(kalshi_markets(k_raw), polymarket_markets(p_raw), args.min_margin)
+        k, p = kalshi_markets(k_raw, skipped), polymarket_markets(p_raw, skipped)
     except CatalogueError as exc:
         raise UsageError(f"unexpected catalogue body: {exc}") from None
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable market(s), e.g. {skipped[0]}", file=sys.stderr)
+    print(f"read {len(k)} Kalshi and {len(p)} Polymarket market(s)", file=sys.stderr)
+    return match(k, p, args.min_margin)
 
 
 def _suggest(args: argparse.Namespace) -> int:

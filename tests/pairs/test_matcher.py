@@ -129,3 +129,16 @@ def test_orientation_is_never_guessed() -> None:
     (c,) = match([k], [p])
     assert c.verdict == REVIEW and c.inverted is None and not c.claims_pair
     assert json.dumps(c.inverted) == "null"
+
+
+def test_an_unreadable_market_is_reported_not_fatal() -> None:
+    import pytest
+
+    from arbiter.core.pairmatch import CatalogueError
+
+    bodies = [[_p(), _p(conditionId="0xc2", clobTokenIds="[]")]]
+    with pytest.raises(CatalogueError, match="0xc2"):
+        polymarket_markets(bodies)
+    skipped: list[str] = []
+    assert [m.key for m in polymarket_markets(bodies, skipped)] == ["0xc1"]
+    assert "0xc2" in skipped[0]

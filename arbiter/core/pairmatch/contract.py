@@ -293,11 +293,12 @@ def _kalshi_market(m: Mapping[str, Any], event: Mapping[str, Any],
     )
 
 
-def kalshi_markets(bodies: Iterable[Any]) -> list[Market]:
+def kalshi_markets(bodies: Iterable[Any], skipped: list[str] | None = None) -> list[Market]:
     """Every open binary market in Kalshi bodies: ``{"events": [...]}`` (nested markets),
     ``{"event": ..., "markets": [...]}``, ``{"markets": [...]}``, ``{"market": {...}}``,
     ``{"series": {...}}`` (read for settlement sources), or an object whose values are lists of
-    markets. Closed, settled and non-binary markets are left out."""
+    markets. Closed, settled and non-binary markets are left out. ``skipped``: a market that
+    cannot be read is reported there and left out (without it: :class:`CatalogueError`)."""
     series: dict[str, Mapping[str, Any]] = {}
     pending: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
 
@@ -344,7 +345,13 @@ def kalshi_markets(bodies: Iterable[Any]) -> list[Market]:
             continue
         if _str(mk, "status") not in ("", "active", "open", "initialized"):
             continue
-        market = _kalshi_market(mk, ev, series)
+        try:
+            market = _kalshi_market(mk, ev, series)
+        except CatalogueError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
         out.setdefault(market.key, market)
     return list(out.values())
 
@@ -438,9 +445,10 @@ def _poly_market(m: Mapping[str, Any], event: Mapping[str, Any]) -> Market:
     )
 
 
-def polymarket_markets(bodies: Iterable[Any]) -> list[Market]:
+def polymarket_markets(bodies: Iterable[Any], skipped: list[str] | None = None) -> list[Market]:
     """Every open two-outcome market in Gamma bodies: a list of events (``markets`` nested), a
-    list of markets (``events`` nested), or ``{"data": [...]}``."""
+    list of markets (``events`` nested), or ``{"data": [...]}``. ``skipped`` as for
+    :func:`kalshi_markets` (real catalogues hold markets without a condition id or tokens)."""
     pending: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
 
     def walk(body: Any) -> None:
@@ -462,6 +470,12 @@ def polymarket_markets(bodies: Iterable[Any]) -> list[Market]:
     for mk, ev in pending:
         if mk.get("closed") is True or mk.get("active") is False:
             continue
-        market = _poly_market(mk, ev)
+        try:
+            market = _poly_market(mk, ev)
+        except CatalogueError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
         out.setdefault(market.key, market)
     return list(out.values())

@@ -142,3 +142,22 @@ def test_an_unreadable_market_is_reported_not_fatal() -> None:
     skipped: list[str] = []
     assert [m.key for m in polymarket_markets(bodies, skipped)] == ["0xc1"]
     assert "0xc2" in skipped[0]
+
+
+def test_a_different_deadline_is_a_subset_and_another_candidate_is_no_pair() -> None:
+    (k,) = kalshi_markets([{"markets": [_k(title="Will Kraken IPO before Jul 1, 2026?",
+                                           expected_expiration_time="2026-07-01T04:00:00Z")]}])
+    later, same = polymarket_markets([[
+        _p(conditionId="0xl", question="Kraken IPO by December 31, 2026?",
+           groupItemTitle="December 31, 2026", endDate="2027-01-01T05:00:00Z"),
+        _p(conditionId="0xs", question="Kraken IPO by June 30, 2026?",
+           groupItemTitle="June 30", endDate="2026-07-01T04:00:00Z")]])
+    assert classify(k, later).relation == SUBSET
+    assert classify(k, same).relation == IDENTITY
+    by = {c.poly.key: c for c in match([k], [later, same])}
+    assert by["0xl"].verdict == REJECT and by["0xs"].claims_pair
+    (newsom,) = kalshi_markets([{"markets": [_k(title="Who will win the 2028 presidential "
+                                                "election?", yes_sub_title="Gavin Newsom")]}])
+    (vance,) = polymarket_markets([[_p(question="Will JD Vance win the 2028 presidential "
+                                                "election?", groupItemTitle="JD Vance")]])
+    assert not any(c.claims_pair for c in match([newsom], [vance]))

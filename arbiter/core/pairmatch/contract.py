@@ -77,6 +77,8 @@ class Proposition:
     interval: Interval | None = None  # the true-set of the measure
     unit: str = ""
     stem: frozenset[str] = frozenset()  # TEXT: identity-bearing words
+    #: TEXT: "happens by/before the date": an earlier deadline is a subset of a later one
+    deadline: bool = False
 
     def describe(self) -> str:
         iv = self.interval.describe(self.unit) if self.interval else ""
@@ -147,6 +149,17 @@ def _json_list(value: Any) -> list[str]:
 def _stem(text: str) -> frozenset[str]:
     words = normalise(strip_dates(text)).split()
     return frozenset(w for w in words if w not in _STOP and not re.fullmatch(r"[-+]?[\d.]+", w))
+
+
+_DEADLINE = re.compile(r"\b(?:by|before)\b", re.IGNORECASE)
+
+
+def _entity(label: str) -> str:
+    """A name-like label ("Gavin Newsom"), not a generic side or a threshold ("$74,300 or
+    above", "December 31, 2026")."""
+    if not label or normalise(label) in _GENERIC_OUTCOMES or re.search(r"\d", label):
+        return ""
+    return label
 
 
 def _fraction(value: Any) -> Fraction | None:
@@ -255,7 +268,8 @@ def _kalshi_proposition(m: Mapping[str, Any], codes: str) -> Proposition:
     qs = parse_quantities(yes) or parse_quantities(title)
     iv = strike or (qs[0].interval if qs else None)
     unit = qs[0].unit if qs else ""
-    return Proposition(TEXT, words, interval=iv, unit=unit, stem=_stem(words))
+    return Proposition(TEXT, words, entity=_entity(yes), interval=iv, unit=unit,
+                       stem=_stem(words), deadline=bool(_DEADLINE.search(title)))
 
 
 def _kalshi_market(m: Mapping[str, Any], event: Mapping[str, Any],
@@ -401,8 +415,9 @@ def _poly_propositions(m: Mapping[str, Any], outcomes: list[str],
         words = f"{question} {group}"
     qs = parse_quantities(group) or parse_quantities(question)
     iv = qs[0].interval if qs else None
-    first = Proposition(TEXT, words, interval=iv, unit=qs[0].unit if qs else "",
-                        stem=_stem(words))
+    first = Proposition(TEXT, words, entity=_entity(group), interval=iv,
+                        unit=qs[0].unit if qs else "", stem=_stem(words),
+                        deadline=bool(_DEADLINE.search(question)))
     return first, None
 
 

@@ -75,6 +75,12 @@ def same_event(k: Market, p: Market) -> EventMatch:
     date_score, date_text, date_ok = _date(k, p)
     evidence = [date_text]
     if not date_ok:
+        if _deadlines(k, p) and _stem_share(k.first, p.first) >= _STEM_MIN and _entities_agree(
+                k.first, p.first):
+            # the same question with another deadline: related (subset/superset), never a pair
+            evidence.append(f"subject words {sorted(k.first.stem & p.first.stem)}, "
+                            "different deadlines")
+            return EventMatch(True, 0.6, 0.0, tuple(evidence))
         return EventMatch(False, 0.0, date_score, tuple(evidence))
     names = tuple(part.name for part in k.participants)
     if _participant_cover(names, p.participants):
@@ -92,6 +98,16 @@ def same_event(k: Market, p: Market) -> EventMatch:
             evidence.append(f"subject words {sorted(k.first.stem & p.first.stem)}")
             return EventMatch(True, 0.6 + 0.4 * share, date_score, tuple(evidence))
     return EventMatch(False, 0.0, date_score, tuple(evidence))
+
+
+def _deadlines(k: Market, p: Market) -> bool:
+    return (k.first.kind == p.first.kind == TEXT and k.first.deadline and p.first.deadline
+            and k.when is not None and p.when is not None)
+
+
+def _entities_agree(a: Proposition, b: Proposition) -> bool:
+    """Both name an entity (a candidate, a company): it must be the same one."""
+    return not (a.entity and b.entity) or names_match(a.entity, b.entity)
 
 
 def _interval_relation(a: Interval | None, b: Interval | None) -> str:
@@ -138,6 +154,8 @@ def compare(k: Proposition, p: Proposition, parts: tuple[Participant, ...]) -> t
                 f"{p.interval.describe() if p.interval else '?'}")
     if _stem_share(k, p) < _STEM_MIN:
         return OVERLAP, "different subjects"
+    if not _entities_agree(k, p):
+        return OVERLAP, f"different entities ({k.entity} vs {p.entity})"
     if k.unit != p.unit and k.interval is not None and p.interval is not None:
         return OVERLAP, f"different units ({k.unit or 'none'} vs {p.unit or 'none'})"
     return (_interval_relation(k.interval, p.interval),
@@ -165,6 +183,12 @@ def classify(k: Market, p: Market) -> Relation:
     """The relation of Kalshi YES to Polymarket's first outcome (identity) or second (complement);
     otherwise the strongest weaker relation, with the evidence both ways."""
     r1, e1 = compare(k.first, p.first, p.participants)
+    if r1 == IDENTITY and _deadlines(k, p) and k.when and p.when and abs(
+            k.when - p.when) > SAME_OCCASION:
+        # "by D1" vs "by D2": the earlier deadline pays in fewer worlds
+        rel = SUBSET if k.when < p.when else SUPERSET
+        return Relation(rel, True, (f"deadline Kalshi {k.when:%Y-%m-%d} vs Polymarket "
+                                    f"{p.when:%Y-%m-%d}: {rel} ({e1})",))
     if p.second is not None:
         r2, e2 = compare(k.first, p.second, p.participants)
     else:

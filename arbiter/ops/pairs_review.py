@@ -111,7 +111,8 @@ section{border:1px solid #ccc;border-radius:6px;padding:1em;margin:1em 0}
 table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:4px 8px;vertical-align:top}
 th{background:#f4f4f4;text-align:left}.differ td,.missing td{background:#fff3e0}
 .bad{color:#b00;font-weight:bold}
-code{font-size:12px}"""
+code{font-size:12px}table.rules{table-layout:fixed}table.rules td:nth-child(1){width:14%}
+table.rules td:nth-child(2){width:7%}"""
 
 
 def render_html(candidates: Sequence[Candidate], generated_at: datetime | None = None,
@@ -140,7 +141,7 @@ def render_html(candidates: Sequence[Candidate], generated_at: datetime | None =
             + "".join(f"<li>{e(x)}</li>" for x in (
                 *c.event.evidence, *c.relation.evidence, *c.reasons,
                 *(f"related: {r}" for r in related(c, everything))))
-            + "</ul><table><tr><th>topic</th><th>status</th><th>Kalshi rules</th>"
+            + "</ul><table class='rules'><tr><th>topic</th><th>status</th><th>Kalshi rules</th>"
               "<th>Polymarket rules</th></tr>"
             + "".join(f"<tr class='{e(r.status)}'><td>{e(r.topic)}</td><td>{e(r.status)}</td>"
                       f"<td>{e(r.kalshi) or '<i>(none)</i>'}</td>"

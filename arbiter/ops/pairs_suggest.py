@@ -166,6 +166,8 @@ def _review(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty() and not args.no_input and not args.accept
     if (args.accept or interactive) and not (args.reviewer and args.reviewer.strip()):
         raise UsageError("--reviewer is required to accept pairs (who reads both rules texts)")
+    if (args.accept or interactive) and not args.pairs_file:
+        raise UsageError("--pairs-file is required to accept pairs (where they are written)")
     candidates = candidates_from_args(args)
     shown = [c for c in candidates if c.verdict in (PROPOSE, REVIEW)]
     if args.html:
@@ -186,16 +188,19 @@ def _review(args: argparse.Namespace) -> int:
         for c, _ in accepted:
             print(render_terminal(c, shown.index(c) + 1, candidates=candidates))
     else:
-        for i, c in enumerate(shown, 1):
-            print(render_terminal(c, i, candidates=candidates))
-            if not interactive or c.inverted is None:
-                continue
-            answer = _ask("[a]ccept / [s]kip / [q]uit? ").strip().lower()
-            if answer.startswith("q"):
-                break
-            if answer.startswith("a"):
-                note = _ask("why (review note): ").strip()
-                accepted.append((c, note))
+        try:
+            for i, c in enumerate(shown, 1):
+                print(render_terminal(c, i, candidates=candidates))
+                if not interactive or c.inverted is None:
+                    continue
+                answer = _ask("[a]ccept / [s]kip / [q]uit? ").strip().lower()
+                if answer.startswith("q"):
+                    break
+                if answer.startswith("a"):
+                    note = _ask("why (review note): ").strip()
+                    accepted.append((c, note))
+        except KeyboardInterrupt:  # keep what was accepted before the interrupt
+            print("\ninterrupted: writing the pairs accepted so far", file=sys.stderr)
     if accepted:
         if not args.pairs_file:
             raise UsageError("--pairs-file is required to write accepted pairs")

@@ -149,3 +149,23 @@ async def test_review_flow_against_the_local_venues(tmp_path: Path,
     assert await asyncio.to_thread(main, ["pairs", "suggest", "--json", *live]) == 0
     assert key([r for r in _lines(capsys.readouterr().out)
                 if r["polymarket_condition_id"] in real]) == key(offline)
+
+
+def test_local_venue_clis_load_a_catalogue(tmp_path: Path) -> None:
+    import argparse
+
+    from arbiter.ops.errors import UsageError
+    from arbiter.sim.kalshi.cli import _catalogue
+    from arbiter.sim.polymarket.cli import build_sim
+
+    assert len(_catalogue([str(p) for p in KALSHI])) == len(KALSHI)
+    with pytest.raises(UsageError, match="--catalogue"):
+        _catalogue([str(tmp_path / "missing.json")])
+    accounts = tmp_path / "p.toml"
+    accounts.write_text('[[account]]\naddress = "0x1111111111111111111111111111111111111111"\n'
+                        'collateral = "1.00"\n')
+    args = argparse.Namespace(scenario="static", accounts=str(accounts), seed=0, version=2,
+                              auth_window_s=300, no_makers=True, reject_status=400,
+                              rate_limit=False, catalogue=[str(p) for p in POLY])
+    sim = build_sim(args)
+    assert len(sim.gamma.events) == 5  # the college file holds two events

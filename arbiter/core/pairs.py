@@ -42,6 +42,13 @@ builds no route for it, and live/paper trading fills the fields from the venue a
 the pair. A fee-free market says `polymarket_fee_rate = "0"` explicitly. The two fee fields come as
 a pair: one without the other is an error. The pre-2026 `polymarket_fee_bps` is rejected with an
 error naming the new fields (it described the legacy `/fee-rate` base fee, not what is charged).
+| `reviewed_by` | string | who checked both venues' rules and accepted the pair |
+| `reviewed_at` | RFC 3339 date-time with zone | when (written by `arbiter pairs review`) |
+| `review_note` | string, optional | why: the reviewer's reading of the rules differences |
+
+The review group is all-or-nothing: `reviewed_by` and `reviewed_at` come together (a note alone
+or a name without a time is refused). ``parse_pairs(..., require_review=True)`` — what
+`arbiter pairs review` checks its own output with — refuses any pair without them (docs/pairs.md).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -103,6 +111,9 @@ _KNOWN = {
     "kalshi_fee_multiplier",
     "inverted",
     "max_contracts",
+    "reviewed_by",
+    "reviewed_at",
+    "review_note",
 }
 _REQUIRED = ("name", "kalshi_ticker", "polymarket_yes_token", "polymarket_no_token")
 
@@ -132,6 +143,11 @@ class Pair:
     polymarket_min_order_size: Size | None = None
     #: the Polymarket market (``0x`` + 64 hex); optional, found from the tokens when absent
     polymarket_condition_id: str | None = None
+
+    #: who accepted the pair after reading both rules texts, when, and why (None: unreviewed)
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_note: str = ""
 
     def untradable_reason(self) -> str | None:
         """Why this pair must not be traded (unknown Polymarket market data), or None."""
@@ -253,6 +269,7 @@ def _parse_one(table: Any, index: int, source: str) -> Pair:
         max_contracts=max_contracts,
         polymarket_min_order_size=min_order,
         polymarket_condition_id=_condition_id(table, source, where),
+        **_review(table, source, where),
     )
 
 
@@ -317,6 +334,31 @@ def _polymarket_min_order(table: dict[str, Any], source: str, where: str) -> Siz
             f"field 'polymarket_min_order_size' must be a non-negative share count, got {raw!r}",
         ) from None
     return size
+
+
+def _review(table: dict[str, Any], source: str, where: str) -> dict[str, Any]:
+    """The review group: who and when together, or none of it."""
+    if not any(k in table for k in ("reviewed_by", "reviewed_at", "review_note")):
+        return {}
+    if "reviewed_by" not in table or "reviewed_at" not in table:
+        raise _fail(source, where, "reviewed_by and reviewed_at go together (run `arbiter pairs "
+                                   "review`, which writes both)")
+    by = _string(table, "reviewed_by", source, where)
+    at = table["reviewed_at"]
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise _fail(source, where, f"field 'reviewed_at' must be a date-time, got {at!r}"
+                        ) from None
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise _fail(source, where, "field 'reviewed_at' must be a date-time with a time zone")
+    note = table.get("review_note", "")
+    if not isinstance(note, str):
+        raise _fail(source, where, "field 'review_note' must be a string")
+    return {"reviewed_by": by, "reviewed_at": at, "review_note": note.strip()}
+
+
 _LEGACY_TICK_STRUCTURE = {"0.01": "linear_cent", "0.001": "deci_cent"}
 
 
@@ -377,8 +419,10 @@ def _kalshi_fees(table: dict[str, Any], source: str, where: str) -> KalshiSeries
         raise _fail(source, where, f"field 'kalshi_fee_type': {exc}") from None
 
 
-def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:
-    """Parse and validate a pairs TOML document; raises :class:`PairsError`."""
+def parse_pairs(text: str, source: str = "<pairs>", require_review: bool = False) -> list[Pair]:
+    """Parse and validate a pairs TOML document; raises :class:`PairsError`.
+
+    ``require_review``: every pair must carry ``reviewed_by``/``reviewed_at``."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -391,6 +435,11 @@ def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:
         raise PairsError(f"{source}: no [[pair]] tables")
     pairs = [_parse_one(table, i, source) for i, table in enumerate(tables)]
     _check_unique(pairs, source)
+    if require_review:
+        for pair in pairs:
+            if pair.reviewed_by is None:
+                raise _fail(source, f"pair '{pair.name}'", "not reviewed: no reviewed_by / "
+                                                           "reviewed_at (run `arbiter pairs review`)")
     return pairs
 
 

@@ -1,20 +1,22 @@
-"""``arbiter pairs suggest``: propose Kalshi ↔ Polymarket pairs for a human to review.
+"""``arbiter pairs suggest`` and ``arbiter pairs review``: find pairs a trader can trust.
 
-Look-alike markets are often *not* the same contract (resolution source, cut-off time, a
-threshold of 4.00% vs 4.25%; venues.md §8), so this command only ever writes candidates, each
-as a **commented-out** ``[[pair]]`` block with its score and the evidence: loading the file
-yields no pair until the operator uncomments the ones they have checked. Nothing here trades.
+Both read the two catalogues as the venues serve them — live (Kalshi ``/events`` with nested
+markets and ``/series``; Polymarket Gamma ``/events``), from a cache, or offline from files
+(``--kalshi-markets F ... --polymarket-markets F ...``, the same bodies) — and run the pure
+matcher (:mod:`arbiter.core.pairmatch`): a relation per candidate, not a score; the rules gate;
+orientation from outcome names only; one-to-one assignment with a margin (docs/pairs.md).
 
-Scoring (pure functions, deterministic): title similarity (sequence ratio and token overlap after
-normalising wording such as "$100k" → "100000"), closeness of the close/end dates, and whether
-the outcome wording lines up (a Polymarket market whose first outcome matches Kalshi's
-``no_sub_title`` is proposed as ``inverted``). Differing numbers in the titles — the classic
-false pair — halve the score. Each market is used in at most one candidate (greedy by score).
+``suggest`` writes candidates as **commented-out** ``[[pair]]`` blocks (nothing trades until a
+person accepts), or with ``--json`` one JSON object per candidate per line. ``review`` shows
+each claim with its evidence and both rules texts side by side (terminal, ``--html`` page) and
+writes the pairs a person accepts — interactively, or ``--accept TICKER`` — into the pairs file
+with ``reviewed_by``/``reviewed_at``/``review_note``.
 
-Each candidate's Polymarket market data (fee rate and exponent, minimum order size, tick,
-neg-risk) is read from ``GET /clob-markets/{condition_id}`` — the only source of the fee that is
-charged (ADR 0036). When it cannot be read, the block says so and leaves the fee fields out: such
-a pair parses but never trades until ``arbiter pairs refresh`` fills them in.
+Each written candidate also carries its Polymarket market data (fee rate and exponent, minimum
+order size, tick, neg-risk) from ``GET /clob-markets/{condition_id}`` when a CLOB URL is given
+(``--polymarket-url``): the only source of the fee that is charged (ADR 0036). When it is not
+read, the block says FEE UNKNOWN and leaves those fields out: such a pair parses but never
+trades until ``arbiter pairs refresh`` fills them in.
 """
 
 from __future__ import annotations
@@ -24,254 +26,98 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from arbiter.ops.cli import UsageError
+from arbiter.core.pairmatch import (
+    PROPOSE,
+    REJECT,
+    REVIEW,
+    Candidate,
+    CatalogueError,
+    kalshi_markets,
+    match,
+    polymarket_markets,
+)
+from arbiter.core.pairmatch.matcher import DEFAULT_MIN_MARGIN
+from arbiter.ops.errors import UsageError
+from arbiter.ops.pairs_catalogue import (
+    DEFAULT_GAMMA_URL,
+    fetch_kalshi,
+    fetch_polymarket,
+    load_bodies,
+)
+from arbiter.ops.pairs_review import (
+    candidate_json,
+    render_html,
+    render_terminal,
+    write_accepted,
+)
 from arbiter.venues.polymarket.market_info import ClobMarketInfo, min_size_text
 
-__all__ = ["Candidate", "KalshiListing", "PolyListing", "register", "render_toml", "suggest"]
-
-_STOP = frozenset({
-    "will", "the", "be", "a", "an", "of", "in", "on", "by", "to", "at", "for", "is", "are",
-    "than", "or", "and", "end",
-})
-_SCALE = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
-_NUM = re.compile(r"\$?(\d+(?:[.,]\d+)*)\s*([kmb])?\b", re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9.]+")
-
-
-@dataclass(frozen=True, slots=True)
-class KalshiListing:
-    ticker: str
-    title: str
-    close: datetime | None
-    yes_label: str = "Yes"
-    no_label: str = "No"
-
-
-@dataclass(frozen=True, slots=True)
-class PolyListing:
-    condition_id: str
-    question: str
-    end: datetime | None
-    tokens: tuple[tuple[str, str], ...]  # (token id, outcome label), first = "YES" side
-    tick_size: str = "0.01"
-    neg_risk: bool = False
-    #: the market's ``/clob-markets`` data, or why it could not be read (None, None: not asked)
-    info: ClobMarketInfo | None = None
-    info_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    kalshi: KalshiListing
-    poly: PolyListing
-    score: float
-    title_score: float
-    date_score: float
-    outcome_score: float
-    inverted: bool
-    numbers_differ: bool
-
-
-# -- parsing the venues' listings ------------------------------------------------------------
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def kalshi_listings(markets: Iterable[Mapping[str, Any]]) -> list[KalshiListing]:
-    out = []
-    for m in markets:
-        if str(m.get("status", "active")) not in ("active", "open", "initialized"):
-            continue
-        title = str(m.get("title", ""))
-        sub = str(m.get("subtitle") or "")
-        out.append(KalshiListing(
-            ticker=str(m["ticker"]),
-            title=f"{title} {sub}".strip(),
-            close=_when(m.get("close_time") or m.get("expected_expiration_time")),
-            yes_label=str(m.get("yes_sub_title") or "Yes"),
-            no_label=str(m.get("no_sub_title") or "No"),
-        ))
-    return out
-
-
-def poly_listings(markets: Iterable[Mapping[str, Any]]) -> list[PolyListing]:
-    out = []
-    for m in markets:
-        tokens = m.get("tokens") or []
-        if m.get("closed") or not m.get("active", True) or len(tokens) != 2:
-            continue
-        tick = m.get("minimum_tick_size", 0.01)
-        out.append(PolyListing(
-            condition_id=str(m["condition_id"]),
-            question=str(m.get("question", "")),
-            end=_when(m.get("end_date_iso")),
-            tokens=tuple((str(t["token_id"]), str(t.get("outcome", ""))) for t in tokens),
-            tick_size=repr(tick) if isinstance(tick, float) else str(tick),
-            neg_risk=bool(m.get("neg_risk", False)),
-        ))
-    return out
-
-
-# -- scoring -----------------------------------------------------------------------------------
-
-
-def _numbers(text: str) -> frozenset[str]:
-    out = set()
-    for digits, scale in _NUM.findall(text):
-        value = digits.replace(",", "")
-        if scale:
-            try:
-                value = str(int(Decimal(value) * _SCALE[scale.lower()]))
-            except InvalidOperation:
-                continue
-        out.add(value.rstrip("0").rstrip(".") if "." in value else value)
-    return frozenset(out)
-
-
-def _normalise(text: str) -> str:
-    lowered = text.lower()
-    lowered = _NUM.sub(lambda m: " " + " ".join(sorted(_numbers(m.group(0)))) + " ", lowered)
-    return " ".join(w for w in _WORD.findall(lowered) if w not in _STOP)
-
-
-def title_similarity(a: str, b: str) -> float:
-    na, nb = _normalise(a), _normalise(b)
-    if not na or not nb:
-        return 0.0
-    ratio = SequenceMatcher(None, na, nb).ratio()
-    ta, tb = set(na.split()), set(nb.split())
-    jaccard = len(ta & tb) / len(ta | tb)
-    return 0.5 * ratio + 0.5 * jaccard
-
-
-def date_similarity(a: datetime | None, b: datetime | None, horizon_days: float = 30.0) -> float:
-    if a is None or b is None:
-        return 0.5
-    days = abs((a - b).total_seconds()) / 86_400
-    return max(0.0, 1.0 - days / horizon_days) if days > 1 else 1.0
-
-
-def outcome_alignment(k: KalshiListing, p: PolyListing) -> tuple[float, bool]:
-    """(score, inverted): binary Yes/No lines up; named outcomes must match Kalshi's labels."""
-    first, second = (label.strip().lower() for _, label in p.tokens)
-    yes, no = k.yes_label.strip().lower(), k.no_label.strip().lower()
-    if (first, second) == ("yes", "no"):
-        return (1.0, False) if yes in ("yes", "") or no in ("no", "") else (0.6, False)
-    if first == yes or (second == no and second):
-        return 1.0, False
-    if first == no or second == yes:
-        return 1.0, True
-    best = max(SequenceMatcher(None, yes, first).ratio(), SequenceMatcher(None, no, second).ratio())
-    worst = max(SequenceMatcher(None, yes, second).ratio(), SequenceMatcher(None, no, first).ratio())
-    return (0.5 * max(best, worst), worst > best)
-
-
-def score(k: KalshiListing, p: PolyListing) -> Candidate:
-    t = title_similarity(k.title, p.question)
-    d = date_similarity(k.close, p.end)
-    o, inverted = outcome_alignment(k, p)
-    total = 0.6 * t + 0.25 * d + 0.15 * o
-    nk, np_ = _numbers(k.title), _numbers(p.question)
-    differ = bool(nk and np_ and nk != np_)
-    if differ:
-        total *= 0.5
-    return Candidate(k, p, round(total, 4), round(t, 4), round(d, 4), round(o, 4), inverted,
-                     differ)
-
-
-def suggest(
-    kalshi: Sequence[KalshiListing], poly: Sequence[PolyListing], min_score: float = 0.55
-) -> list[Candidate]:
-    scored = [c for k in kalshi for p in poly if (c := score(k, p)).score >= min_score]
-    scored.sort(key=lambda c: (-c.score, c.kalshi.ticker, c.poly.condition_id))
-    used_k: set[str] = set()
-    used_p: set[str] = set()
-    out = []
-    for c in scored:
-        if c.kalshi.ticker in used_k or c.poly.condition_id in used_p:
-            continue
-        used_k.add(c.kalshi.ticker)
-        used_p.add(c.poly.condition_id)
-        out.append(c)
-    return out
-
-
-# -- output ------------------------------------------------------------------------------------
-
-
-def _name(ticker: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", ticker.lower()).strip("-")
+__all__ = ["candidates_from_args", "register", "render_toml"]
 
 
 def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _day(d: datetime | None) -> str:
-    return d.date().isoformat() if d else "unknown"
+def render_toml(candidates: Sequence[Candidate], generated_at: datetime | None = None,
+                market_info: Mapping[str, ClobMarketInfo | str] | None = None) -> str:
+    """Candidates as commented-out ``[[pair]]`` blocks: loading the file yields no pair.
 
-
-def render_toml(candidates: Sequence[Candidate], generated_at: datetime | None = None) -> str:
+    ``market_info`` maps a Polymarket condition id to its ``/clob-markets`` data, or to the
+    reason it could not be read."""
+    infos = market_info or {}
     when = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    shown = [c for c in candidates if c.verdict != REJECT]
     lines = [
         "# Candidate Kalshi <-> Polymarket pairs from `arbiter pairs suggest`, generated " + when,
-        "# NOT CONFIRMED. Every pair below is commented out on purpose: look-alike markets often",
-        "# resolve differently (source, cut-off time, threshold). Read both rule texts, then",
-        "# uncomment the [[pair]] blocks you have checked; nothing trades a commented pair.",
-        f"# {len(candidates)} candidate(s).",
+        "# NOT CONFIRMED. Every pair below is commented out on purpose. Accept pairs with",
+        "# `arbiter pairs review` (it shows both rules texts side by side and records who/when/why).",
+        f"# {len(shown)} candidate(s) to review; {len(candidates) - len(shown)} rejected "
+        "(see --json for their relations).",
         "",
     ]
-    for c in candidates:
-        (yes_token, yes_label), (no_token, no_label) = c.poly.tokens
-        flags = []
-        if c.numbers_differ:
-            flags.append("NUMBERS IN THE TITLES DIFFER")
-        if c.inverted:
-            flags.append(f"inverted: Kalshi YES pays when Polymarket {yes_label!r} loses")
+    for c in shown:
+        yes, no = c.poly.tokens or ("", "")
+        margin = "n/a" if c.margin is None else f"{c.margin:.2f}"
         lines += [
-            f"# score {c.score:.2f} (title {c.title_score:.2f}, date {c.date_score:.2f}, "
-            f"outcome {c.outcome_score:.2f}){'  ' + '; '.join(flags) if flags else ''}",
-            f"#   kalshi     {c.kalshi.ticker}: {_q(c.kalshi.title)} closes {_day(c.kalshi.close)}",
-            f"#   polymarket {c.poly.condition_id}: {_q(c.poly.question)} ends {_day(c.poly.end)}"
-            f" outcomes {yes_label}/{no_label}",
+            f"# {c.verdict.upper()} relation {c.relation.relation} score {c.score:.2f} "
+            f"margin {margin}",
+            f"#   kalshi     {c.kalshi.key}: {_q(c.kalshi.title)} YES {_q(c.kalshi.yes_label)}",
+            f"#   polymarket {c.poly.key}: {_q(c.poly.title)} outcomes "
+            f"{' / '.join(c.poly.outcomes)}",
+        ]
+        lines += [f"#   why: {r}" for r in c.reasons]
+        if c.inverted is None:
+            lines += ["#   orientation UNMAPPED: no pair can be written for it", ""]
+            continue
+        name = re.sub(r"[^a-z0-9]+", "-", c.kalshi.key.lower()).strip("-")
+        lines += [
             "# [[pair]]",
-            f"# name = {_q(_name(c.kalshi.ticker))}",
-            f"# kalshi_ticker = {_q(c.kalshi.ticker)}",
-            f"# polymarket_yes_token = {_q(yes_token)}",
-            f"# polymarket_no_token = {_q(no_token)}",
-            *_market_lines(c.poly),
+            f"# name = {_q(name)}",
+            f"# kalshi_ticker = {_q(c.kalshi.key)}",
+            f"# polymarket_yes_token = {_q(yes)}",
+            f"# polymarket_no_token = {_q(no)}",
+            *_market_lines(c, infos.get(c.poly.key)),
             f"# inverted = {'true' if c.inverted else 'false'}",
             "",
         ]
     return "\n".join(lines)
 
 
-def _market_lines(poly: PolyListing) -> list[str]:
-    """The Polymarket market-data fields: from ``/clob-markets`` when read, else a warning."""
-    info = poly.info
-    if info is None:
-        why = poly.info_error or "not read (offline listing without --polymarket-url)"
+def _market_lines(c: Candidate, info: ClobMarketInfo | str | None) -> list[str]:
+    """The Polymarket market-data fields: from ``/clob-markets`` when read, else FEE UNKNOWN."""
+    if not isinstance(info, ClobMarketInfo):
+        why = info or "not read (no --polymarket-url)"
         return [
-            f"# polymarket_tick_size = {_q(poly.tick_size)}",
-            f"# polymarket_neg_risk = {'true' if poly.neg_risk else 'false'}",
+            f"# polymarket_tick_size = {_q(c.poly.tick_size)}",
+            f"# polymarket_neg_risk = {'true' if c.poly.neg_risk else 'false'}",
             f"#   FEE UNKNOWN: /clob-markets {why}; this pair will not trade until "
             "`arbiter pairs refresh` fills polymarket_fee_rate/_exponent/_min_order_size",
         ]
@@ -285,123 +131,157 @@ def _market_lines(poly: PolyListing) -> list[str]:
     ]
 
 
-# -- fetching ----------------------------------------------------------------------------------
-
-
-async def with_market_info(candidates: Sequence[Candidate], url: str) -> list[Candidate]:
-    """Attach each candidate's ``/clob-markets`` data (or the reason it is unreadable)."""
+async def market_info(candidates: Sequence[Candidate], url: str) -> dict[str, ClobMarketInfo | str]:
+    """``/clob-markets`` for every candidate that can become a pair (or why it is unreadable)."""
     from arbiter.venues.base import VenueError
     from arbiter.venues.polymarket.rest import PolymarketRest
 
     rest = PolymarketRest(url)
-    out = []
+    out: dict[str, ClobMarketInfo | str] = {}
     try:
         for c in candidates:
+            if c.verdict == REJECT or c.inverted is None or c.poly.key in out:
+                continue
             try:
-                info = await rest.clob_market(c.poly.condition_id)
+                info = await rest.clob_market(c.poly.key)
             except (VenueError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                out.append(replace(c, poly=replace(c.poly, info_error=str(exc) or repr(exc))))
+                out[c.poly.key] = str(exc) or repr(exc)
                 continue
-            tokens = {t for t, _ in c.poly.tokens}
-            if not tokens <= info.token_ids:
-                why = f"lists tokens {sorted(info.token_ids)}, not this market's"
-                out.append(replace(c, poly=replace(c.poly, info_error=why)))
+            if not c.poly.tokens or not set(c.poly.tokens) <= info.token_ids:
+                out[c.poly.key] = f"lists tokens {sorted(info.token_ids)}, not this market's"
                 continue
-            out.append(replace(c, poly=replace(c.poly, info=info)))
+            out[c.poly.key] = info
     finally:
         await rest.close()
     return out
 
 
-async def _kalshi_markets(url: str, limit: int) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    cursor = ""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
-        while len(out) < limit:
-            params = {"limit": "1000", "status": "open"}
-            if cursor:
-                params["cursor"] = cursor
-            async with s.get(url.rstrip("/") + "/markets", params=params) as r:
-                if r.status != 200:
-                    raise UsageError(f"kalshi {url}: HTTP {r.status} listing markets")
-                data = await r.json()
-            out.extend(data.get("markets") or [])
-            cursor = data.get("cursor") or ""
-            if not cursor:
-                break
-    return out[:limit]
-
-
-async def _poly_markets(url: str, limit: int) -> list[dict[str, Any]]:
-    from arbiter.venues.base import VenueError
-    from arbiter.venues.polymarket.rest import PolymarketRest
-
-    rest = PolymarketRest(url)
-    try:
-        return (await rest.all_markets())[:limit]
-    except VenueError as exc:
-        raise UsageError(f"polymarket {url}: {exc}") from None
-    finally:
-        await rest.close()
-
-
-def _load_json(path: str, key: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-    items = data.get(key, data.get("data")) if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        raise UsageError(f"{path}: expected a list of markets (or an object with {key!r})")
-    return items
-
-
-def _run(args: argparse.Namespace) -> int:
+def candidates_from_args(args: argparse.Namespace) -> list[Candidate]:
+    """Read both catalogues (files, cache or live venues) and run the matcher."""
     from arbiter.venues.kalshi.config import resolve_config
 
-    async def gather() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    cache = Path(args.cache_dir) if args.cache_dir else None
+
+    async def gather() -> tuple[list[Any], list[Any]]:
         if args.kalshi_markets:
-            k = _load_json(args.kalshi_markets, "markets")
+            k = load_bodies(args.kalshi_markets)
         else:
             try:
                 url = args.kalshi_url or resolve_config(require_credentials=False).rest_url
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             try:
-                k = await _kalshi_markets(url, args.limit)
+                k = await fetch_kalshi(url, args.limit, cache, args.cache_ttl)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise UsageError(f"kalshi {url}: {exc!r}") from None
         if args.polymarket_markets:
-            p = _load_json(args.polymarket_markets, "data")
+            p = load_bodies(args.polymarket_markets)
         else:
-            from arbiter.venues.polymarket.constants import DEFAULT_REST_URL
-
-            url = args.polymarket_url or DEFAULT_REST_URL
+            url = args.polymarket_gamma_url or DEFAULT_GAMMA_URL
             try:
-                p = await _poly_markets(url, args.limit)
+                p = await fetch_polymarket(url, args.limit, cache, args.cache_ttl)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise UsageError(f"polymarket {url}: {exc!r}") from None
         return k, p
 
     k_raw, p_raw = asyncio.run(gather())
+    skipped: list[str] = []
     try:
-        candidates = suggest(kalshi_listings(k_raw), poly_listings(p_raw), args.min_score)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"unexpected market listing: {exc!r}") from None
-    if args.polymarket_url or not args.polymarket_markets:
-        from arbiter.venues.polymarket.constants import DEFAULT_REST_URL
+        k, p = kalshi_markets(k_raw, skipped), polymarket_markets(p_raw, skipped)
+    except CatalogueError as exc:
+        raise UsageError(f"unexpected catalogue body: {exc}") from None
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable market(s), e.g. {skipped[0]}", file=sys.stderr)
+    print(f"read {len(k)} Kalshi and {len(p)} Polymarket market(s)", file=sys.stderr)
+    return match(k, p, args.min_margin)
 
-        candidates = asyncio.run(
-            with_market_info(candidates, args.polymarket_url or DEFAULT_REST_URL)
-        )
-    text = render_toml(candidates)
+
+def _suggest(args: argparse.Namespace) -> int:
+    candidates = candidates_from_args(args)
+    if args.json:
+        text = "\n".join(json.dumps(candidate_json(c), ensure_ascii=False) for c in candidates)
+    else:
+        infos = asyncio.run(market_info(candidates, args.polymarket_url)) \
+            if args.polymarket_url else None
+        text = render_toml(candidates, market_info=infos)
     if args.output:
-        Path(args.output).write_text(text)
-        print(f"wrote {len(candidates)} candidate pair(s) to {args.output} (all commented out; "
-              "review before use)", file=sys.stderr)
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {len(candidates)} candidate(s) to {args.output} (nothing is a pair until "
+              "reviewed)", file=sys.stderr)
     else:
         print(text)
     return 0
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt)
+    except EOFError:
+        return "q"
+
+
+def _review(args: argparse.Namespace) -> int:
+    interactive = sys.stdin.isatty() and not args.no_input and not args.accept
+    if (args.accept or interactive) and not (args.reviewer and args.reviewer.strip()):
+        raise UsageError("--reviewer is required to accept pairs (who reads both rules texts)")
+    if (args.accept or interactive) and not args.pairs_file:
+        raise UsageError("--pairs-file is required to accept pairs (where they are written)")
+    candidates = candidates_from_args(args)
+    shown = [c for c in candidates if c.verdict in (PROPOSE, REVIEW)]
+    if args.html:
+        Path(args.html).write_text(render_html(shown, everything=candidates))
+        print(f"wrote {args.html} ({len(shown)} candidate(s))", file=sys.stderr)
+    by_ticker = {c.kalshi.key: c for c in shown if c.inverted is not None}
+    accepted: list[tuple[Candidate, str]] = []
+    if args.accept:
+        for ticker in args.accept:
+            c = by_ticker.get(ticker)
+            if c is None:
+                known = next((x for x in candidates if x.kalshi.key == ticker), None)
+                why = (f"verdict {known.verdict}, relation {known.relation.relation}"
+                       f"{', orientation unmapped' if known.inverted is None else ''}"
+                       if known else "no candidate")
+                raise UsageError(f"{ticker}: cannot be accepted ({why})")
+            accepted.append((c, args.note or ""))
+        for c, _ in accepted:
+            print(render_terminal(c, shown.index(c) + 1, candidates=candidates))
+    else:
+        try:
+            for i, c in enumerate(shown, 1):
+                print(render_terminal(c, i, candidates=candidates))
+                if not interactive or c.inverted is None:
+                    continue
+                answer = _ask("[a]ccept / [s]kip / [q]uit? ").strip().lower()
+                if answer.startswith("q"):
+                    break
+                if answer.startswith("a"):
+                    note = _ask("why (review note): ").strip()
+                    accepted.append((c, note))
+        except KeyboardInterrupt:  # keep what was accepted before the interrupt
+            print("\ninterrupted: writing the pairs accepted so far", file=sys.stderr)
+    if accepted:
+        if not args.pairs_file:
+            raise UsageError("--pairs-file is required to write accepted pairs")
+        n = write_accepted(Path(args.pairs_file), accepted, args.reviewer or "")
+        print(f"accepted {n} pair(s) into {args.pairs_file}", file=sys.stderr)
+    return 0
+
+
+def _inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kalshi-url", help="Kalshi REST base (default: production, or a local one)")
+    p.add_argument("--polymarket-gamma-url", help=f"Polymarket Gamma base (default "
+                                                  f"{DEFAULT_GAMMA_URL})")
+    p.add_argument("--polymarket-url", help="Polymarket CLOB base: read each candidate's fee, "
+                   "minimum size and tick from /clob-markets (without it: FEE UNKNOWN)")
+    p.add_argument("--kalshi-markets", nargs="+", metavar="FILE",
+                   help="read Kalshi bodies (/events, /markets, /series answers) from files")
+    p.add_argument("--polymarket-markets", nargs="+", metavar="FILE",
+                   help="read Polymarket Gamma bodies (/events or /markets answers) from files")
+    p.add_argument("--cache-dir", help="keep fetched catalogues here and reuse them")
+    p.add_argument("--cache-ttl", type=float, default=900.0, help="seconds a cache stays fresh")
+    p.add_argument("--limit", type=int, default=20_000, help="max events read per venue")
+    p.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN,
+                   help="required score margin over the runner-up claim")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -412,17 +292,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         psub.required = True
     else:  # another module registered `pairs` first: join its sub-commands
         psub = next(a for a in pairs._actions if isinstance(a, argparse._SubParsersAction))
-    p = psub.add_parser(
-        "suggest",
-        help="propose candidate pairs (commented-out TOML for human review)",
-        description="Read both venues' market lists and propose candidate pairs by title, "
-        "dates and outcome wording. Output is TOML with every pair commented out.",
-    )
-    p.add_argument("--kalshi-url", help="Kalshi REST base (default: production, or a local one)")
-    p.add_argument("--polymarket-url", help="Polymarket CLOB base URL")
-    p.add_argument("--kalshi-markets", help="read Kalshi markets from a JSON file instead")
-    p.add_argument("--polymarket-markets", help="read Polymarket markets from a JSON file")
-    p.add_argument("--min-score", type=float, default=0.55, help="drop candidates below this")
-    p.add_argument("--limit", type=int, default=20_000, help="max markets read per venue")
-    p.add_argument("-o", "--output", help="write the TOML here instead of stdout")
-    p.set_defaults(func=_run)
+    s = psub.add_parser(
+        "suggest", help="propose candidate pairs (relation, verdict, commented-out TOML)",
+        description="Match both venues' catalogues: each candidate gets a relation (identity, "
+        "complement, subset, superset, overlap, disjoint), a rules-gate result, an orientation "
+        "from outcome names and a verdict (propose / review / reject).")
+    _inputs(s)
+    s.add_argument("--json", action="store_true", help="one JSON object per candidate per line")
+    s.add_argument("-o", "--output", help="write here instead of stdout")
+    s.set_defaults(func=_suggest)
+    r = psub.add_parser(
+        "review", help="review candidates side by side and write accepted pairs",
+        description="Show each candidate with relation, margin, orientation evidence and both "
+        "rules texts; accept interactively or with --accept; accepted pairs are appended to the "
+        "pairs file with reviewed_by / reviewed_at / review_note.")
+    _inputs(r)
+    r.add_argument("--pairs-file", help="the pairs TOML to append accepted pairs to")
+    r.add_argument("--reviewer", help="who is reviewing (written as reviewed_by)")
+    r.add_argument("--accept", nargs="+", metavar="KALSHI_TICKER",
+                   help="accept these candidates without prompting")
+    r.add_argument("--note", help="review note for --accept (why the differences are fine)")
+    r.add_argument("--html", help="also write a self-contained HTML review page here")
+    r.add_argument("--no-input", action="store_true", help="never prompt (list only)")
+    r.set_defaults(func=_review)

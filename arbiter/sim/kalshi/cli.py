@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any
 
 from arbiter.ops.cli import UsageError
 from arbiter.sim.common import SimConfigError, load_scenario, serve_until_signalled
@@ -20,6 +23,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except (SimConfigError, KeyFileError) as exc:
         raise UsageError(str(exc)) from None
+    sim.catalogue.load(_catalogue(args.catalogue))
 
     async def start() -> str:
         try:
@@ -30,6 +34,17 @@ def _run(args: argparse.Namespace) -> int:
         return f"local Kalshi listening on {sim.rest_url} (ws {sim.ws_url}); markets: {markets}"
 
     return serve_until_signalled(start, sim.stop, "local Kalshi stopped")
+
+
+def _catalogue(paths: list[str] | None) -> list[Any]:
+    """Real venue bodies to serve on ``GET /events`` / ``/series`` (arbiter.sim.catalogue)."""
+    out = []
+    for path in paths or []:
+        try:
+            out.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--catalogue {path}: {exc}") from None
+    return out
 
 
 def _shards(specs: list[str] | None) -> dict[str, int]:
@@ -63,4 +78,7 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                    help="accept unsigned WebSocket upgrades for public channels (older docs)")
     p.add_argument("--rate-limit", choices=sorted(RATE_TIERS),
                    help="enforce the venue's token buckets for this tier")
+    p.add_argument("--catalogue", nargs="+", metavar="FILE",
+                   help="real Kalshi bodies (/events, /markets, /series answers) to serve on "
+                        "GET /events and /series, e.g. tests/pairs/data/kalshi_*.json")
     p.set_defaults(func=_run)

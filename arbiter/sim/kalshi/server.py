@@ -34,6 +34,7 @@ from arbiter.core.units import (
     parse_size,
     price_from_cents,
 )
+from arbiter.sim.catalogue import KalshiCatalogue
 from arbiter.sim.common import (
     FaultSwitches,
     RandomWalk,
@@ -198,6 +199,8 @@ class KalshiSim:
         self._maker_n = 0
         self.port = 0
         self.host = "127.0.0.1"
+        #: real Kalshi bodies served by ``GET /events`` / ``/series`` besides the traded markets
+        self.catalogue = KalshiCatalogue()
         self.app = self._build_app()
         exchange.on_fill = self._publish_fill
         exchange.on_trade = self._publish_trade
@@ -497,6 +500,7 @@ class KalshiSim:
         r.add_get(f"{p}/series", self.h_series_list)
         r.add_get(f"{p}/series/fee_changes", self.h_series_fee_changes)
         r.add_get(f"{p}/series/{{series}}", self.h_series)
+        r.add_get(f"{p}/events", self.h_events)
         r.add_get(f"{p}/events/{{event}}", self.h_event)
         r.add_post(f"{p}/portfolio/orders", self.h_create_legacy)
         r.add_post(f"{p}/portfolio/events/orders", self.h_create_v2)
@@ -638,11 +642,24 @@ class KalshiSim:
         if q.get("min_updated_ts"):
             since = _int_or_none(q["min_updated_ts"]) or 0
             rows = [s for s in rows if s.updated_s > since]
-        return web.json_response({"series": [s.json() for s in rows]})
+        extra = [] if q.get("category") or q.get("min_updated_ts") else self.catalogue.series
+        return web.json_response({"series": [s.json() for s in rows] + extra})
 
     async def h_series_fee_changes(self, request: web.Request) -> web.Response:
         """``GET /series/fee_changes`` (SDK ``GetSeriesFeeChangesResponse``): none scheduled."""
         return web.json_response({"series_fee_change_arr": []})
+
+    async def h_events(self, request: web.Request) -> web.Response:
+        """``GET /events`` (cursor-paged, ``with_nested_markets``): the loaded catalogue's events,
+        then one event per ``event_ticker`` of the traded markets (arbiter.sim.catalogue)."""
+        live: dict[str, dict[str, Any]] = {}
+        for m in self.exchange.markets.values():
+            ev = live.setdefault(m.event_ticker, {
+                "event_ticker": m.event_ticker, "series_ticker": m.series_ticker,
+                "title": m.title, "sub_title": "", "mutually_exclusive": False,
+                "category": self.exchange.series[m.series_ticker].category, "markets": []})
+            ev["markets"].append(self.exchange.market_json(m))
+        return web.json_response(self.catalogue.page(request.query, list(live.values())))
 
     async def h_event(self, request: web.Request) -> web.Response:
         """``GET /events/{event_ticker}``: what names an event's series (SDK ``EventData``)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from arbiter.ops.cli import UsageError
 from arbiter.sim.common import SimConfigError, load_accounts, load_scenario, serve_until_signalled
@@ -18,13 +20,19 @@ def build_sim(args: argparse.Namespace) -> PolymarketSim:
     except SimConfigError as exc:
         raise UsageError(str(exc)) from None
     exchange.auth_window_s = args.auth_window_s
-    return PolymarketSim(
+    sim = PolymarketSim(
         exchange,
         scenario=None if args.no_makers else scenario,
         seed=args.seed,
         reject_status=args.reject_status,
         rate_limit_scale=1.0 if args.rate_limit else None,
     )
+    for path in args.catalogue or []:  # real Gamma bodies for /gamma/events (sim.catalogue)
+        try:
+            sim.gamma.load([json.loads(Path(path).read_text())])
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--catalogue {path}: {exc}") from None
+    return sim
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -62,4 +70,7 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                    help="enforce the venue's documented per-endpoint request windows (429)")
     p.add_argument("--auth-window-s", type=int, default=300,
                    help="accepted POLY_TIMESTAMP skew in seconds")
+    p.add_argument("--catalogue", nargs="+", metavar="FILE",
+                   help="real Gamma bodies (/events or /markets answers) to serve on "
+                        "<url>/gamma/events, e.g. tests/pairs/data/p*.json")
     p.set_defaults(func=_run)

@@ -40,6 +40,7 @@ from arbiter.core.units import (
     parse_tick,
     price_str,
 )
+from arbiter.sim.catalogue import GammaCatalogue, gamma_event_of
 from arbiter.sim.common import FaultSwitches, MakerQuote, RandomWalk, ScenarioSpec, diff_quotes
 from arbiter.sim.common import maker_quotes as common_maker_quotes
 from arbiter.sim.polymarket.exchange import Exchange, SimMarket, SimOrder, SimReject
@@ -164,6 +165,9 @@ class PolymarketSim:
         self.host = "127.0.0.1"
         exchange.on_market = self._broadcast_market
         exchange.on_user = self._broadcast_user
+        #: real Gamma bodies served by ``/gamma/events`` / ``/gamma/markets`` besides the traded
+        #: markets (the local venue's Gamma base URL is ``<url>/gamma``)
+        self.gamma = GammaCatalogue()
         self.app = self._build_app()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -185,6 +189,8 @@ class PolymarketSim:
         r.add_get("/neg-risk", self._neg_risk)
         r.add_get("/fee-rate", self._fee_rate)
         r.add_get("/markets", self._markets)
+        r.add_get("/gamma/events", self._gamma_events)
+        r.add_get("/gamma/markets", self._gamma_markets)
         r.add_get("/markets/{condition_id}", self._market)
         r.add_get("/markets-by-token/{token_id}", self._market_by_token)
         r.add_get("/clob-markets/{condition_id}", self._clob_market)
@@ -540,6 +546,18 @@ class PolymarketSim:
     async def _fee_rate(self, request: web.Request) -> web.Response:
         market, _ = self._token(request)
         return _json({"base_fee": market.fee_bps})
+
+    def _gamma_live(self) -> list[dict[str, Any]]:
+        return [gamma_event_of(self.exchange.market_json(m))
+                for m in self.exchange.markets.values()]
+
+    async def _gamma_events(self, request: web.Request) -> web.Response:
+        """Gamma ``GET /events`` (arbiter.sim.catalogue): loaded catalogue, then traded markets."""
+        return _json(self.gamma.events_page(request.query, self._gamma_live()))
+
+    async def _gamma_markets(self, request: web.Request) -> web.Response:
+        """Gamma ``GET /markets``: every market of those events, its event nested."""
+        return _json(self.gamma.markets_page(request.query, self._gamma_live()))
 
     async def _markets(self, request: web.Request) -> web.Response:
         cursor = request.query.get("next_cursor", "MA==")

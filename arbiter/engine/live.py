@@ -24,6 +24,7 @@ from arbiter.engine.actors import EngineHandles, spawn_engine
 from arbiter.engine.bootstrap import EngineConfig
 from arbiter.engine.localcluster import LocalCluster, free_port, start_local_cluster
 from arbiter.engine.placement import detect_layout
+from arbiter.ops.logging import ray_runtime_env
 
 __all__ = ["EngineSnapshot", "RayConnection", "RunSummary", "connect", "run_engine"]
 
@@ -44,7 +45,10 @@ class RayConnection:
 def connect(cluster: str, namespace: str) -> RayConnection:
     """``local``: one embedded node; ``local4``: four local nodes, one per node class;
     ``auto`` or an address: an existing cluster (inside ``ray job submit``, ``auto``)."""
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
+    # every worker process (each actor's) logs JSON with redaction from its first line: Ray's
+    # worker_process_setup_hook runs before the worker hosts anything (ADR 0143)
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING",
+                             "runtime_env": ray_runtime_env()}
     if cluster == "local":
         ctx = ray.init(namespace=namespace, include_dashboard=True, dashboard_host="127.0.0.1",
                        dashboard_port=free_port(), **quiet)

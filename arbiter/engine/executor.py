@@ -199,6 +199,9 @@ class SagaExecutor:
         #: told (venue, market, error) when the venue refuses an order; the engine uses it to
         #: re-read a Polymarket market whose fee, tick or minimum size changed (ADR 0036)
         self.on_rejected: Callable[[str, str, BaseException], None] | None = None
+        #: told every saga event once it is durable, in order (traces: ADR 0144); an observer
+        #: that raises is logged and never stops the saga
+        self.observers: list[Callable[[Saga, Event], None]] = []
 
     # -- entry points ---------------------------------------------------------------------------
     async def submit(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> SubmitResult:
@@ -235,11 +238,16 @@ class SagaExecutor:
             plan = plan_saga(saga_id, opp, pair, self.policy, depth)
             now = self.clock()
             fresh, first = _opening(plan, now)
-            saga = self.journal.start(Started(plan, now), reservation, first, saga=fresh)
+            started = Started(plan, now)
+            saga = self.journal.start(started, reservation, first, saga=fresh)
         except BaseException:
             if self.risk is not None and reservation is not None:
                 self.risk.release(saga_id)
             raise
+        if self.observers:
+            self._notify(saga, started)
+            if first is not None:
+                self._notify(saga, first)
         if first is None:
             return Begun(saga, decision)
         pending = self._send(first)
@@ -324,8 +332,17 @@ class SagaExecutor:
         return saga
 
     # -- steps ----------------------------------------------------------------------------------
+    def _notify(self, saga: Saga, event: Event) -> None:
+        for observer in self.observers:
+            try:
+                observer(saga, event)
+            except Exception:
+                log.exception("saga observer failed")
+
     def _record(self, saga: Saga, event: Event) -> None:
         self.journal.record(saga, event)
+        if self.observers:
+            self._notify(saga, event)
         if isinstance(event, OrderFinal) and event.filled:
             intent = saga.orders[event.step].intent
             try:

@@ -57,6 +57,7 @@ from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
+from arbiter.ops.logging import log_context
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.ops.tracing import SagaTracer, SagaTraces, provider_from_env
 from arbiter.venues.base import DryRunClient, ExchangeClient, submit, unwrap
@@ -413,9 +414,11 @@ class _Launcher:
             risk = begun.risk
             reason = risk.reason.value if risk and risk.reason else "risk"
             return SagaReport("-", opportunity.pair, opportunity.direction, f"rejected:{reason}", 0)
+        trace_id = None
         if self.runtime.traces is not None:  # leg 1 is out: now the context for a recovery
-            self.runtime.traces.save_context(begun.saga.saga_id)
-        saga = await self.runtime.executor.complete(begun)
+            trace_id = self.runtime.traces.save_context(begun.saga.saga_id)
+        with log_context(trace_id=trace_id):  # the saga's log records name its trace
+            saga = await self.runtime.executor.complete(begun)
         finished = saga.finished
         outcome = saga.ending.value if saga.ending is not None else "unfinished"
         pnl = finished.pnl if finished is not None else 0

@@ -366,16 +366,20 @@ class SagaTraces:
         except Exception:
             log.exception("saga trace failed", extra={"saga_id": saga.saga_id})
 
-    def save_context(self, saga_id: str) -> None:
-        """Journal the saga's W3C context, for the process that may have to finish it."""
+    def save_context(self, saga_id: str) -> str | None:
+        """Journal the saga's W3C context, for the process that may have to finish it.
+
+        Returns the trace id (hex), for the saga's log records; ``None`` when it has no trace.
+        """
         trace_ = self.open.get(saga_id)
         if trace_ is None:
-            return
+            return None
         try:
             self.journal.log(TRACE_LOG_KIND, {"saga_id": saga_id, "traceparent": trace_.traceparent},
                              self.clock())
         except Exception:
             log.exception("could not journal the trace context", extra={"saga_id": saga_id})
+        return trace_.trace_id
 
     def resume_unfinished(self, saga_ids: Iterable[str] | None = None) -> int:
         """Continue the traces of the journal's unfinished sagas in this process."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.jobs.log_audit import json_records, log_files, read
 from tests.ops.observability.otlp_receiver import ReceivedSpan, otlp_receiver
 
 REPO = Path(__file__).resolve().parents[3]
@@ -34,6 +35,8 @@ def test_the_engine_exports_one_trace_per_saga_from_its_arbiter_actor(tmp_path: 
                 [sys.executable, "-m", "arbiter", "run", "--paper", "--duration", "8",
                  "--workdir", str(tmp_path / "run")],
                 cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+            records = list(json_records(read(p) for p in log_files(ray_tmp)
+                                        if p.name.startswith("worker-")))
         finally:
             shutil.rmtree(ray_tmp, ignore_errors=True)
         assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
@@ -60,3 +63,9 @@ def test_the_engine_exports_one_trace_per_saga_from_its_arbiter_actor(tmp_path: 
             if s.name.startswith("hedge."):
                 assert s.parent_id == by_name["hedge"].span_id
     assert outcomes["completed"] + outcomes["hedged"] > 0, outcomes
+    # the saga's log records name its trace: logs and traces join on trace_id
+    logged = {r["trace_id"]: r["saga_id"] for r in records
+              if r["logger"] == "arbiter.engine.executor" and "trace_id" in r}
+    for t in sagas:
+        (root,) = [s for s in t if s.name.startswith("opportunity ")]
+        assert logged.get(root.trace_id) == root.attributes["arbiter.saga_id"]

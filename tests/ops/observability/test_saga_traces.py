@@ -23,6 +23,10 @@ def traced(provider_spans: InMemorySpanExporter) -> SagaTracer:
     return SagaTracer(provider)
 
 
+def trace_id_hex(span: ReadableSpan) -> str:
+    return f"{span.context.trace_id:032x}"
+
+
 def parent_of(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent is not None else None
 
@@ -39,7 +43,7 @@ async def test_a_live_saga_is_one_trace_and_its_context_is_journaled(tmp_path: P
         begun = ex.begin(opp)
         assert traces.closed(token, opp, begun.risk, begun.saga is not None) is not None
         assert begun.saga is not None
-        traces.save_context(begun.saga.saga_id)
+        trace_id = traces.save_context(begun.saga.saga_id)
         saga = await ex.complete(begun)
         assert saga.ending is Ending.HEDGED
         (context,) = [body for _, _, body in j.logs(TRACE_LOG_KIND)]
@@ -57,6 +61,7 @@ async def test_a_live_saga_is_one_trace_and_its_context_is_journaled(tmp_path: P
     assert (version, trace_id, span_id) == ("00", f"{root.context.trace_id:032x}",
                                             f"{root.context.span_id:016x}")
     assert int(flags, 16) & 1  # sampled
+    assert trace_id == trace_id_hex(root)
     assert traces.open == {}
 
 

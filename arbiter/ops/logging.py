@@ -64,6 +64,9 @@ SENSITIVE_KEYS = re.compile(
     r"(pass(word|phrase)?|secret|token|api[_-]?key|private[_-]?key|authorization|signature|cookie|"
     r"credential|mnemonic|seed)", re.IGNORECASE)
 _PATTERNS = [
+    # PEM private keys (Kalshi's RSA key), whole block, also when a repr put "\\n" in it
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
+               re.DOTALL),
     # JWT / JWS compact form
     re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
     # Authorization headers
@@ -80,9 +83,9 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 def redact(text: str) -> str:
-    for pattern in _PATTERNS[:3]:
+    for pattern in _PATTERNS[:-1]:
         text = pattern.sub(REDACTED, text)
-    return _PATTERNS[3].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return _PATTERNS[-1].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 
 def _redact_value(key: str, value: Any) -> Any:

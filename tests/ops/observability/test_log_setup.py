@@ -108,3 +108,22 @@ def test_the_cli_sets_up_json_logs_before_any_command(root: logging.Logger,
     capsys.readouterr()
     assert main(["--log-level", "LOUD", "demo", "--offline"]) == 2
     assert "LOUD" in capsys.readouterr().err
+
+
+def test_a_pem_private_key_is_masked_whole(root: logging.Logger) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    body = [line for line in pem.splitlines() if not line.startswith("-----")]
+    out = io.StringIO()
+    setup(stream=out)
+    log = logging.getLogger("arbiter.test")
+    log.error("loaded %s", pem)
+    log.error("config %r", {"key": pem})  # a repr: the newlines are "\\n" now
+    log.error("truncated %s", pem[:200])
+    text = out.getvalue()
+    assert not [line for line in body if line in text or line[:20] in text]
+    assert text.count("[REDACTED]") == 3

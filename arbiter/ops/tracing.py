@@ -27,6 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -309,17 +310,30 @@ class SagaTracer:
         self.provider.shutdown()
 
 
-_pending: contextvars.ContextVar[OpportunityTrace | None] = contextvars.ContextVar(
+@dataclass
+class _Deferred:
+    """An opportunity's trace-to-be while ``begin`` runs: its events, no spans yet."""
+
+    opp: Opportunity
+    events: list[Event] = field(default_factory=list)
+    saga_id: str | None = None
+    #: ``begin`` has returned: the next event (leg 1's answer) may build the spans
+    begun: bool = False
+
+
+_pending: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar(
     "arbiter_pending_trace", default=None)
 
 
 class SagaTraces:
     """One tenant's live saga traces, fed by the executor's event observers (ADR 0144).
 
-    :meth:`opened` starts an opportunity's trace just before the executor's ``begin`` (the
-    tick path's caller); the executor's observer (:meth:`observe`) then adopts it when the
-    saga's ``Started`` is durable and feeds it every later event. :meth:`save_context` journals
-    the trace's W3C context once leg 1 is on the wire; :meth:`resume_unfinished` (before a
+    :meth:`opened` marks an opportunity just before the executor's ``begin`` (the tick path's
+    caller); the executor's observer (:meth:`observe`) keeps the saga's first events (``Started``,
+    leg 1's ``Intent``) and builds the spans only once ``begin`` has returned and leg 1 is on the
+    wire: span times come from the events (ADR 0096), so the trace is the same, and the tick path
+    pays for a list append, not for the SDK (measured in docs/observability.md).
+    :meth:`save_context` journals the trace's W3C context; :meth:`resume_unfinished` (before a
     recovery) picks the traces of the journal's unfinished sagas back up. Observers never break
     trading: failures are logged and swallowed.
     """
@@ -331,47 +345,80 @@ class SagaTraces:
         self.journal = journal
         self.clock = clock
         self.open: dict[str, OpportunityTrace] = {}
+        self._deferred: dict[str, _Deferred] = {}
 
-    def opened(self, opp: Opportunity) -> contextvars.Token[OpportunityTrace | None]:
-        """Start ``opp``'s trace for the ``begin`` that follows; reset the token after it."""
-        return _pending.set(self.tracer.begin(opp, self.tenant))
+    def opened(self, opp: Opportunity) -> contextvars.Token[_Deferred | None]:
+        """Mark ``opp`` for the ``begin`` that follows; give the token to :meth:`closed`."""
+        return _pending.set(_Deferred(opp))
 
-    def closed(self, token: contextvars.Token[OpportunityTrace | None], opp: Opportunity,
-               risk: RiskDecision | None, started: bool) -> OpportunityTrace | None:
-        """After ``begin``: end a refused opportunity's trace; hand back the started one."""
-        trace_ = _pending.get()
+    def closed(self, token: contextvars.Token[_Deferred | None], opp: Opportunity,
+               risk: RiskDecision | None, started: bool) -> None:
+        """After ``begin``: a refused opportunity's trace is built and ended here."""
+        deferred = _pending.get()
         _pending.reset(token)
-        if trace_ is None or started:
-            return trace_
-        if risk is not None:
-            trace_.risk(risk, opp.detected_ns, self.clock())
-        else:
-            trace_.root.end(end_time=self.clock())
-        return None
+        if deferred is None:
+            return
+        deferred.begun = True
+        if started or deferred.saga_id is not None:
+            return
+        try:
+            trace_ = self.tracer.begin(opp, self.tenant)
+            if risk is not None:
+                trace_.risk(risk, opp.detected_ns, self.clock())
+            else:  # begin failed before the risk check answered
+                trace_.root.end(end_time=self.clock())
+        except Exception:
+            log.exception("opportunity trace failed")
+
+    def _build(self, saga_id: str) -> OpportunityTrace | None:
+        deferred = self._deferred.pop(saga_id, None)
+        if deferred is None:
+            return self.open.get(saga_id)
+        trace_ = self.tracer.begin(deferred.opp, self.tenant)
+        self.open[saga_id] = trace_
+        for event in deferred.events:
+            self._feed(saga_id, trace_, event)
+        return trace_
+
+    def _feed(self, saga_id: str, trace_: OpportunityTrace, event: Event) -> None:
+        if isinstance(event, Started) and trace_.saga_id is None:
+            trace_.risk(RiskDecision(True, None, "approved"), event.plan.detected_ns, event.ts_ns)
+        trace_.event(event)
+        if isinstance(event, Finished):
+            self.open.pop(saga_id, None)
 
     def observe(self, saga: Saga, event: Event) -> None:
+        saga_id = saga.saga_id
         try:
-            trace_ = self.open.get(saga.saga_id)
-            if trace_ is None and isinstance(event, Started):
-                trace_ = _pending.get()
-                if trace_ is None:
+            deferred = self._deferred.get(saga_id)
+            if deferred is None and saga_id not in self.open and isinstance(event, Started):
+                deferred = _pending.get()
+                if deferred is None:
                     return
-                trace_.risk(RiskDecision(True, None, "approved"), saga.plan.detected_ns, event.ts_ns)
-                self.open[saga.saga_id] = trace_
-            if trace_ is None:
+                deferred.saga_id = saga_id
+                self._deferred[saga_id] = deferred
+            if deferred is not None and not deferred.begun and (
+                    isinstance(event, Started) or (isinstance(event, Intent) and not any(
+                        isinstance(e, Intent) for e in deferred.events))):
+                deferred.events.append(event)  # inside begin: leg 1 is not out yet
                 return
-            trace_.event(event)
-            if isinstance(event, Finished):
-                del self.open[saga.saga_id]
+            trace_ = self._build(saga_id)
+            if trace_ is not None:
+                self._feed(saga_id, trace_, event)
         except Exception:
-            log.exception("saga trace failed", extra={"saga_id": saga.saga_id})
+            log.exception("saga trace failed", extra={"saga_id": saga_id})
 
     def save_context(self, saga_id: str) -> str | None:
         """Journal the saga's W3C context, for the process that may have to finish it.
 
-        Returns the trace id (hex), for the saga's log records; ``None`` when it has no trace.
+        Call once leg 1 is on the wire (it builds the deferred spans). Returns the trace id
+        (hex), for the saga's log records; ``None`` when it has no trace.
         """
-        trace_ = self.open.get(saga_id)
+        try:
+            trace_ = self._build(saga_id)
+        except Exception:
+            log.exception("saga trace failed", extra={"saga_id": saga_id})
+            return None
         if trace_ is None:
             return None
         try:

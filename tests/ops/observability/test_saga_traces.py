@@ -9,11 +9,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Ending, Event, OrderFinal, Saga
 from arbiter.engine.journal import Journal
 from arbiter.engine.recovery import recover
+from arbiter.engine.risk_manager import RiskManager
 from arbiter.ops.tracing import TRACE_LOG_KIND, SagaTracer, SagaTraces, provider_from_env
-from tests.engine.factories import opportunity
+from tests.engine.factories import PAIR, opportunity
 from tests.engine.test_executor import Crash, world
 
 
@@ -41,7 +43,8 @@ async def test_a_live_saga_is_one_trace_and_its_context_is_journaled(tmp_path: P
         opp = opportunity()
         token = traces.opened(opp)
         begun = ex.begin(opp)
-        assert traces.closed(token, opp, begun.risk, begun.saga is not None) is not None
+        traces.closed(token, opp, begun.risk, begun.saga is not None)
+        assert traces.open == {}  # nothing built inside begin: leg 1 first
         assert begun.saga is not None
         trace_id = traces.save_context(begun.saga.saga_id)
         saga = await ex.complete(begun)
@@ -116,3 +119,38 @@ def test_tracing_is_off_unless_the_otel_variables_say_otlp() -> None:
     assert on is not None
     assert on.resource.attributes["process.pid"] > 0
     on.shutdown()
+
+
+async def test_submit_alone_is_traced_and_a_refusal_ends_its_trace(tmp_path: Path) -> None:
+    wd = world(tmp_path)
+    spans = InMemorySpanExporter()
+    with Journal(wd.path, tenant="acme") as j:
+        book = RiskBook(RiskLimits())
+        rm = RiskManager(book, wd.clients, {PAIR.name: PAIR}, journal=j)
+        await rm.refresh_balances()
+        ex = wd.executor(j, risk=rm)
+        traces = SagaTraces(traced(spans), "acme", j)
+        ex.observers.append(traces.observe)
+        opp = opportunity()
+        token = traces.opened(opp)  # no save_context: the first answer builds the spans
+        result = await ex.submit(opp)
+        traces.closed(token, opp, result.risk, result.started)
+        assert result.saga is not None and result.saga.ending is Ending.COMPLETED
+        book.trip("operator", 1)
+        refused = opportunity()
+        token = traces.opened(refused)
+        begun = ex.begin(refused)
+        assert begun.saga is None and begun.risk is not None and not begun.risk.approved
+        traces.closed(token, refused, begun.risk, False)
+    await wd.kalshi.close()
+    await wd.poly.close()
+    finished = spans.get_finished_spans()
+    roots = [s for s in finished if s.parent is None]
+    assert len(roots) == 2 and len({s.context.trace_id for s in roots}) == 2
+    by_trace: dict[int, list[str]] = {}
+    for s in finished:
+        by_trace.setdefault(s.context.trace_id, []).append(s.name)
+    traded, rejected = (sorted(by_trace[r.context.trace_id]) for r in roots)
+    assert {"risk.check", "leg1", "leg2"} <= set(traded)
+    assert rejected == sorted([f"opportunity {refused.pair}", "risk.check"])
+    assert roots[1].attributes is not None and roots[1].attributes["arbiter.outcome"] == "rejected"

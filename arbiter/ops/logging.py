@@ -180,6 +180,7 @@ def configure(level: int | str = logging.INFO, stream: TextIO | None = None,
 
 #: the handler :func:`setup` installed last, replaced (not stacked) by the next call
 _installed: logging.Handler | None = None
+_MARK = "_arbiter_setup"
 
 
 def setup(fmt: str | None = None, level: int | str | None = None, path: str | Path | None = None,
@@ -187,17 +188,17 @@ def setup(fmt: str | None = None, level: int | str | None = None, path: str | Pa
     """Install the process's one log handler on the root logger (again: replace it).
 
     Arguments left ``None`` come from ``ARBITER_LOG_FORMAT`` / ``ARBITER_LOG_LEVEL`` /
-    ``ARBITER_LOG_FILE`` (defaults ``json``, ``INFO``, stderr). Idempotent, so an entry point and
-    a Ray worker hook may both call it, and a command may re-point its logs (the demo sends them
-    to a file so its terminal view stays readable).
+    ``ARBITER_LOG_FILE`` (defaults ``json``, ``INFO`` or the root's level if more verbose,
+    stderr). Idempotent, so an entry point and a Ray worker hook may both call it, and a command
+    may re-point its logs (the demo sends them to a file so its terminal view stays readable).
     """
     global _installed
     fmt = (fmt or os.environ.get(LOG_FORMAT_ENV) or "json").lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown log format {fmt!r} (json or text)")
-    level = level or os.environ.get(LOG_LEVEL_ENV) or logging.INFO
-    if isinstance(level, str):
-        level = level.upper()
+    chosen = level or os.environ.get(LOG_LEVEL_ENV)
+    if isinstance(chosen, str):
+        chosen = chosen.upper()
     file = path or os.environ.get(LOG_FILE_ENV) or None
     handler: logging.Handler
     if file is not None:
@@ -208,11 +209,17 @@ def setup(fmt: str | None = None, level: int | str | None = None, path: str | Pa
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RedactionFilter())
     root = logging.getLogger()
-    if _installed is not None:
-        root.removeHandler(_installed)
-        _installed.close()
+    for old in list(root.handlers):  # ours from an earlier call, whoever kept a reference
+        if old is _installed or getattr(old, _MARK, False):
+            root.removeHandler(old)
+            old.close()
+    setattr(handler, _MARK, True)
     root.addHandler(handler)
-    root.setLevel(level)
+    if chosen:
+        root.setLevel(chosen)
+    elif root.level == logging.NOTSET or root.level > logging.INFO:
+        # INFO by default, but never quieter than a host already made it (a test's caplog)
+        root.setLevel(logging.INFO)
     _installed = handler
     return handler
 

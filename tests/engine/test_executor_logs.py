@@ -22,13 +22,13 @@ from tests.engine.test_executor import world
 @pytest.fixture
 def out() -> Iterator[io.StringIO]:
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers, level, installed = list(root.handlers), root.level, arbiter_logging._installed
     stream = io.StringIO()
     setup("json", logging.DEBUG, stream=stream)
     yield stream
     assert arbiter_logging._installed is not None
     root.removeHandler(arbiter_logging._installed)
-    arbiter_logging._installed = None
+    arbiter_logging._installed = installed
     root.handlers[:] = handlers
     root.setLevel(level)
 

@@ -31,12 +31,12 @@ SECRET = "api_secret=hunter2-very-secret"
 def root() -> Iterator[logging.Logger]:
     """The root logger, given back as it was (handlers, level) whatever the test installs."""
     logger = logging.getLogger()
-    handlers, level = list(logger.handlers), logger.level
+    handlers, level, installed = list(logger.handlers), logger.level, arbiter_logging._installed
     yield logger
     if arbiter_logging._installed is not None:
         logger.removeHandler(arbiter_logging._installed)
         arbiter_logging._installed.close()
-        arbiter_logging._installed = None
+    arbiter_logging._installed = installed
     logger.handlers[:] = handlers
     logger.setLevel(level)
 

@@ -46,7 +46,7 @@ class SagaHost:
 
             def die(saga: Saga, event: Event) -> None:
                 if isinstance(event, OrderFinal) and event.step == "L1":
-                    self.tracer.flush(5_000)
+                    self.tracer.flush(20_000)
                     os._exit(1)
 
             ex.observers += [traces.observe, die]
@@ -65,7 +65,7 @@ class SagaHost:
             ex.observers.append(traces.observe)
             resumed = traces.resume_unfinished()
             report = await recover(ex)
-        self.tracer.flush(5_000)
+        self.tracer.flush(20_000)
         return {"resumed": resumed, "endings": report.endings, "pid": os.getpid()}
 
 
@@ -73,7 +73,8 @@ def test_a_recovered_saga_continues_its_trace_in_another_process(tmp_path: Path)
     with otlp_receiver() as (receiver, port):
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
                "OTEL_BSP_SCHEDULE_DELAY": "100"}
-        with ray_session("trace-across-actors", num_cpus=2, include_dashboard=False):
+        with ray_session("trace-across-actors", address="local", num_cpus=2,
+                         include_dashboard=False):  # never some other cluster on the box
             host = ray.remote(SagaHost).options(max_restarts=0, runtime_env={"env_vars": env})
             a = host.remote(str(tmp_path))
             pid_a = ray.get(a.pid.remote(), timeout=60)

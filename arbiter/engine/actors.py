@@ -535,14 +535,6 @@ class Arbiter:
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def _trace(self, runtime: TenantRuntime) -> None:
-        if self.tracer is None:
-            return
-        traces = SagaTraces(self.tracer, runtime.name, runtime.journal)
-        runtime.executor.observers.append(traces.observe)
-        runtime.traces = traces
-        traces.resume_unfinished()
-
     # -- market data refreshes (ADR 0036) ----------------------------------------------------------
     def _on_rejected(self, venue: str, market: str, exc: BaseException) -> None:
         if venue == "polymarket" and market_changed(exc):
@@ -720,6 +712,15 @@ class Arbiter:
             "skipped": dict(self.detector.skipped),
             "polymarket_feed": _feed_summary(self.poly_books),
         }
+
+    def _trace(self, runtime: TenantRuntime) -> None:
+        """The tenant's saga traces (ADR 0144), resumed for the sagas a recovery will finish."""
+        if self.tracer is None:
+            return
+        traces = SagaTraces(self.tracer, runtime.name, runtime.journal)
+        runtime.executor.observers.append(traces.observe)
+        runtime.traces = traces
+        traces.resume_unfinished()
 
     async def first_leg_log(self) -> list[tuple[int, int, int]]:
         """(detected, handed to the client, written) wall-clock ns of recent first legs, for the

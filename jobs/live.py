@@ -23,6 +23,7 @@ from typing import Any
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from arbiter.ops.errors import UsageError
+from arbiter.ops.logging import RAY_WORKER_SETUP_HOOK, setup
 from arbiter.ops.run_cmd import (
     add_engine_options,
     engine_session,
@@ -40,6 +41,8 @@ RUNTIME_ENV: dict[str, Any] = {
                  # key material never rides along with the code (see jobs/runtime_env.yaml)
                  "*.pem", "*.key", "**/keys/", ".env"],
     "env_vars": {"PYTHONUNBUFFERED": "1"},
+    # JSON logs with redaction in every worker process of the job (ADR 0143)
+    "worker_process_setup_hook": RAY_WORKER_SETUP_HOOK,
 }
 
 
@@ -47,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobs/live.py", description=__doc__.splitlines()[0])
     add_engine_options(parser, default_cluster="auto")
     args = parser.parse_args(argv)
+    setup()  # JSON on stderr (ARBITER_LOG_FORMAT=text for people); stdout keeps the summary
 
     def ready(url: str | None, config: Any) -> None:
         print(f"live job: {config.mode} mode, {len(config.pairs)} pairs; dashboard {url}", flush=True)

@@ -57,7 +57,9 @@ from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
+from arbiter.ops.logging import log_context
 from arbiter.ops.metrics import Metrics, MetricsServer, serve_metrics
+from arbiter.ops.tracing import SagaTracer, SagaTraces, provider_from_env
 from arbiter.venues.base import DryRunClient, ExchangeClient, submit, unwrap
 from arbiter.venues.kalshi.ws import KalshiFeed
 from arbiter.venues.polymarket.client import PolymarketClient
@@ -392,11 +394,19 @@ class _Launcher:
                                          f"rejected:{reason}", 0))
         if self.on_launch is not None:
             self.on_launch(self.runtime.name, opportunity)
+        traces = self.runtime.traces
+        traced = traces.opened(opportunity) if traces is not None else None
         token = _DETECTED_NS.set(opportunity.detected_ns)
         try:
             begun = self.runtime.executor.begin(opportunity)  # leg 1 is on the wire after this
+        except BaseException:
+            if traces is not None and traced is not None:
+                traces.closed(traced, opportunity, None, False)
+            raise
         finally:
             _DETECTED_NS.reset(token)
+        if traces is not None and traced is not None:
+            traces.closed(traced, opportunity, begun.risk, begun.saga is not None)
         return self._finish(opportunity, begun)
 
     async def _finish(self, opportunity: Any, begun: Begun) -> SagaReport:
@@ -404,7 +414,11 @@ class _Launcher:
             risk = begun.risk
             reason = risk.reason.value if risk and risk.reason else "risk"
             return SagaReport("-", opportunity.pair, opportunity.direction, f"rejected:{reason}", 0)
-        saga = await self.runtime.executor.complete(begun)
+        trace_id = None
+        if self.runtime.traces is not None:  # leg 1 is out: now the context for a recovery
+            trace_id = self.runtime.traces.save_context(begun.saga.saga_id)
+        with log_context(trace_id=trace_id):  # the saga's log records name its trace
+            saga = await self.runtime.executor.complete(begun)
         finished = saga.finished
         outcome = saga.ending.value if saga.ending is not None else "unfinished"
         pnl = finished.pnl if finished is not None else 0
@@ -436,6 +450,9 @@ class Arbiter:
         self.lifecycle_hooks: list[Callable[[LifecycleEvent], None]] = []
         self._feed_seen: dict[str, int] = {}
         self.warmer: PathWarmer | None = None
+        #: saga traces exported by OTLP as the OTEL_* variables say; off by default (ADR 0144)
+        provider = provider_from_env("arbiter")
+        self.tracer = SagaTracer(provider) if provider is not None else None
         self.stopped = False
         self._m_ticks = metrics.Gauge("arbiter_ticks_per_second", "book events through detection")
         self._m_opps = metrics.Counter("arbiter_opportunities", "opportunities detected")
@@ -484,6 +501,7 @@ class Arbiter:
                 if not self.config.dry_run:
                     await open_order_lanes(runtime)
                 _time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
+                self._trace(runtime)  # before the recovery: its sagas continue their traces
                 report = await recover(runtime.executor, runtime.risk.book)
                 self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
                                                "ms": report.elapsed_ms, "errors": report.errors}
@@ -695,6 +713,15 @@ class Arbiter:
             "polymarket_feed": _feed_summary(self.poly_books),
         }
 
+    def _trace(self, runtime: TenantRuntime) -> None:
+        """The tenant's saga traces (ADR 0144), resumed for the sagas a recovery will finish."""
+        if self.tracer is None:
+            return
+        traces = SagaTraces(self.tracer, runtime.name, runtime.journal)
+        runtime.executor.observers.append(traces.observe)
+        runtime.traces = traces
+        traces.resume_unfinished()
+
     async def first_leg_log(self) -> list[tuple[int, int, int]]:
         """(detected, handed to the client, written) wall-clock ns of recent first legs, for the
         latency benchmark."""
@@ -726,6 +753,8 @@ class Arbiter:
         for rt in self.tenants.values():
             canceled += await _cancel_open(rt.clients)
             await rt.close()
+        if self.tracer is not None:  # the batch's last spans leave before the actor is killed
+            self.tracer.flush(5_000)
         # the metrics endpoint stays up: the final counters and the kill switch stay scrapeable
         return {"stopped": True, "canceled": canceled}
 

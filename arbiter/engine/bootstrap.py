@@ -64,7 +64,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbiter.core.detection import DEFAULT_MAX_BOOK_AGE_NS, DetectionConfig, Detector
 from arbiter.core.pairs import Pair, parse_pairs, set_pair_fields
@@ -90,6 +90,9 @@ from arbiter.venues.polymarket.client import PolymarketClient
 from arbiter.venues.polymarket.constants import POLYGON_CHAIN_ID, SIG_EOA
 from arbiter.venues.polymarket.signing import Signer as PolySigner
 from arbiter.venues.ratelimited import RateLimitedClient
+
+if TYPE_CHECKING:  # the OpenTelemetry SDK is imported where tracing is on
+    from arbiter.ops.tracing import SagaTraces
 
 __all__ = [
     "Endpoints",
@@ -553,6 +556,8 @@ class TenantRuntime:
     clients: dict[str, ExchangeClient]
     risk: RiskManager
     executor: SagaExecutor
+    #: the tenant's live saga traces when tracing is on (ADR 0144)
+    traces: SagaTraces | None = None
 
     async def close(self) -> None:
         for client in self.clients.values():

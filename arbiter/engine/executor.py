@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -49,6 +50,7 @@ from arbiter.core.saga import (
 )
 from arbiter.core.units import PRICE_SCALE, Price, Size
 from arbiter.engine.journal import Journal
+from arbiter.ops.logging import log_context
 from arbiter.venues.base import (
     Action,
     DuplicateOrderError,
@@ -197,6 +199,9 @@ class SagaExecutor:
         #: told (venue, market, error) when the venue refuses an order; the engine uses it to
         #: re-read a Polymarket market whose fee, tick or minimum size changed (ADR 0036)
         self.on_rejected: Callable[[str, str, BaseException], None] | None = None
+        #: told every saga event once it is durable, in order (traces: ADR 0144); an observer
+        #: that raises is logged and never stops the saga
+        self.observers: list[Callable[[Saga, Event], None]] = []
 
     # -- entry points ---------------------------------------------------------------------------
     async def submit(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> SubmitResult:
@@ -233,11 +238,16 @@ class SagaExecutor:
             plan = plan_saga(saga_id, opp, pair, self.policy, depth)
             now = self.clock()
             fresh, first = _opening(plan, now)
-            saga = self.journal.start(Started(plan, now), reservation, first, saga=fresh)
+            started = Started(plan, now)
+            saga = self.journal.start(started, reservation, first, saga=fresh)
         except BaseException:
             if self.risk is not None and reservation is not None:
                 self.risk.release(saga_id)
             raise
+        if self.observers:
+            self._notify(saga, started)
+            if first is not None:
+                self._notify(saga, first)
         if first is None:
             return Begun(saga, decision)
         pending = self._send(first)
@@ -245,7 +255,8 @@ class SagaExecutor:
             self.journal.flush()
         except Exception:  # the intent log already holds the saga: never drop the sent order's
             # answer over a projection error; the next journal write retries (or fails the saga)
-            log.exception("journal projection of %s failed after leg 1 was sent", saga.saga_id)
+            with self._saga_context(saga), log_context(cid=first.cid):
+                log.exception("journal projection of %s failed after leg 1 was sent", saga.saga_id)
         return Begun(saga, decision, first, pending)
 
     def rehearse(self, opp: Opportunity, risk: RiskBook | None = None) -> bytes | None:
@@ -276,12 +287,28 @@ class SagaExecutor:
     async def complete(self, begun: Begun) -> Saga:
         """Await leg 1's answer (if :meth:`begin` sent it) and drive the saga to its end."""
         assert begun.saga is not None
-        if begun.first is not None and begun.pending is not None:
-            await self._settle(begun.saga, begun.first, begun.pending)
-        return await self.drive(begun.saga)
+        with self._saga_context(begun.saga):
+            if begun.first is not None and begun.pending is not None:
+                await self._settle(begun.saga, begun.first, begun.pending)
+            return await self.drive(begun.saga)
+
+    def _saga_context(self, saga: Saga) -> AbstractContextManager[None]:
+        """Correlation ids of every log record written while this saga runs (ADR 0143).
+
+        Context variables follow the asyncio task, so concurrent sagas never mix ids; the
+        order's ``cid`` is added around each step that talks to a venue.
+        """
+        tenant = self.user.tenant_id if self.user is not None else self.journal.tenant
+        return log_context(saga_id=saga.saga_id, tenant_id=tenant, pair=saga.plan.pair)
 
     async def drive(self, saga: Saga) -> Saga:
         """Advance ``saga`` until it is terminal (also the recovery path)."""
+        with self._saga_context(saga):
+            saga = await self._drive(saga)
+        return saga
+
+    async def _drive(self, saga: Saga) -> Saga:
+        log.info("saga %s running", saga.saga_id)
         while True:
             command = saga.next_command(self.clock())
             if command is None:
@@ -289,19 +316,33 @@ class SagaExecutor:
             if isinstance(command, PlaceOrder):
                 await self._place(saga, command.intent)
             elif isinstance(command, ResolveOrder):
-                self._record(saga, await self._resolve(command.order))
+                with log_context(cid=command.order.intent.cid):
+                    self._record(saga, await self._resolve(command.order))
             elif isinstance(command, DecideHedge):
                 view = await self._view(command)
                 self._record(saga, command.decide(view, self.clock()))
             elif isinstance(command, Finish):
                 self._record(saga, command.event)
+        finished = saga.finished
+        log.info("saga %s finished: %s", saga.saga_id,
+                 saga.ending.value if saga.ending is not None else "unfinished",
+                 extra={"pnl": finished.pnl if finished is not None else 0})
         if self.risk is not None:
             await self.risk.on_finished(saga, self.positions)
         return saga
 
     # -- steps ----------------------------------------------------------------------------------
+    def _notify(self, saga: Saga, event: Event) -> None:
+        for observer in self.observers:
+            try:
+                observer(saga, event)
+            except Exception:
+                log.exception("saga observer failed")
+
     def _record(self, saga: Saga, event: Event) -> None:
         self.journal.record(saga, event)
+        if self.observers:
+            self._notify(saga, event)
         if isinstance(event, OrderFinal) and event.filled:
             intent = saga.orders[event.step].intent
             try:
@@ -319,8 +360,9 @@ class SagaExecutor:
         return client
 
     async def _place(self, saga: Saga, intent: Intent) -> None:
-        self._record(saga, intent)  # write-ahead: durable before anything leaves the process
-        await self._settle(saga, intent, self._send(intent))
+        with log_context(cid=intent.cid):
+            self._record(saga, intent)  # write-ahead: durable before anything leaves the process
+            await self._settle(saga, intent, self._send(intent))
 
     def _send(self, intent: Intent) -> Awaitable[OrderAck]:
         """Hand an already journaled intent to its client (an order lane writes it now)."""
@@ -331,6 +373,11 @@ class SagaExecutor:
 
     async def _settle(self, saga: Saga, intent: Intent, pending: Awaitable[OrderAck]) -> None:
         """Record what the venue answered to a sent intent, or that its outcome is unknown."""
+        with log_context(cid=intent.cid):
+            await self._settle_in_context(saga, intent, pending)
+
+    async def _settle_in_context(self, saga: Saga, intent: Intent,
+                                 pending: Awaitable[OrderAck]) -> None:
         try:
             async with asyncio.timeout(self.config.order_timeout_s):
                 ack = await pending

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from arbiter.engine.actors import EngineHandles, spawn_engine
 from arbiter.engine.bootstrap import EngineConfig
 from arbiter.engine.localcluster import LocalCluster, free_port, start_local_cluster
 from arbiter.engine.placement import detect_layout
+from arbiter.ops.logging import ray_runtime_env
+from arbiter.ops.tracing import otel_env
 
 __all__ = ["EngineSnapshot", "RayConnection", "RunSummary", "connect", "run_engine"]
 
@@ -44,7 +47,13 @@ class RayConnection:
 def connect(cluster: str, namespace: str) -> RayConnection:
     """``local``: one embedded node; ``local4``: four local nodes, one per node class;
     ``auto`` or an address: an existing cluster (inside ``ray job submit``, ``auto``)."""
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
+    # every worker process (each actor's) logs JSON with redaction from its first line: Ray's
+    # worker_process_setup_hook runs before the worker hosts anything (ADR 0143)
+    # the OTEL_* variables reach the workers too (tracing, ADR 0144); inside a job the job's
+    # env_vars already do, and naming them again would be a merge conflict
+    env_vars = {} if "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ else otel_env()
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING",
+                             "runtime_env": ray_runtime_env({"env_vars": env_vars} if env_vars else None)}
     if cluster == "local":
         ctx = ray.init(namespace=namespace, include_dashboard=True, dashboard_host="127.0.0.1",
                        dashboard_port=free_port(), **quiet)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.units import format_decimal
+from arbiter.ops.logging import setup
 from arbiter.sim.common import (
     BUILTIN_SCENARIOS,
     ScenarioSpec,
@@ -246,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="stop when stdin closes (the parent died): never outlive it")
     args = parser.parse_args(argv)
+    setup()  # JSON with redaction, as every entry point (ADR 0143); stdout is the ready line
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.ops.errors import UsageError
+from arbiter.ops.logging import ray_runtime_env
 
 __all__ = ["register"]
 
@@ -129,10 +130,13 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"sweep: {done}/{total} done ({time.perf_counter() - started:.1f}s) {shown} -> "
               f"PnL {row['pnl']}", flush=True)
 
-    if args.address:
-        import ray
+    import os
 
-        ray.init(address=args.address, log_to_driver=False)
+    import ray
+
+    if not ray.is_initialized():  # the cluster run_sweep would pick, with our worker logging
+        ray.init(address=args.address or os.environ.get("RAY_ADDRESS") or "local",
+                 log_to_driver=False, runtime_env=ray_runtime_env())
     print(f"sweep: {len(points)} backtests over {len(events):,} events", flush=True)
     rows = run_sweep(pairs, events, points, base, progress)
     write_results(rows, out / "results.parquet")

@@ -4,6 +4,11 @@ Commands live beside the capability they drive (``arbiter.ops.scan_cmd``, the ve
 ``commands`` modules, ...); this module only composes them, so adding a command never means
 editing a growing if/else here. A user mistake ends with one line on stderr and exit code 2,
 never a traceback.
+
+Logging is set up here, before any command runs: JSON with redaction on stderr by default
+(``--log-format text`` or ``ARBITER_LOG_FORMAT=text`` for people, ``--log-file`` to write it
+elsewhere); the demo sends it to a file in its work directory so the terminal view stays
+readable (ADR 0143).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from arbiter.ops.errors import UsageError
+from arbiter.ops.logging import FORMATS, LOG_FILE_ENV, LOG_FORMAT_ENV, LOG_LEVEL_ENV, setup
 
 __all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "main"]
 
@@ -36,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="arbiter",
         description="Cross-venue arbitrage between Kalshi and Polymarket.",
     )
+    parser.add_argument("--log-format", choices=FORMATS, default=None,
+                        help=f"json (default) or text; also ${LOG_FORMAT_ENV}")
+    parser.add_argument("--log-level", default=None, help=f"default INFO; also ${LOG_LEVEL_ENV}")
+    parser.add_argument("--log-file", default=None,
+                        help=f"write logs to this file instead of stderr; also ${LOG_FILE_ENV}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -46,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        setup(args.log_format, args.log_level, args.log_file)
+    except ValueError as exc:  # an unknown level from the environment
+        print(f"arbiter: {exc}", file=sys.stderr)
+        return 2
     try:
         code: int = args.func(args)
     except UsageError as exc:

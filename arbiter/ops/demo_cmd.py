@@ -28,6 +28,7 @@ from arbiter.core.detection import DetectionConfig
 from arbiter.core.pairs import Pair, parse_pairs
 from arbiter.core.units import money_str, price_str, size_str
 from arbiter.ops.errors import UsageError
+from arbiter.ops.logging import LOG_FILE_ENV, setup
 from arbiter.ops.run_cmd import engine_session, summary_lines
 from arbiter.ops.scan_cmd import refuse_untradable, run_scan
 
@@ -136,11 +137,17 @@ async def _live_demo(args: argparse.Namespace) -> int:
         config=None, paper=True, dry_run=False, kalshi_demo=False, duration=args.seconds,
         cluster=args.cluster, workdir=args.workdir or tempfile.mkdtemp(prefix="arbiter-demo-"),
     )
+    # the JSON logs go to a file so the terminal view stays readable; the local venues' process
+    # and the Ray workers inherit the variable and append to the same file (ADR 0143)
+    log_file = getattr(args, "log_file", None) or os.environ.get(LOG_FILE_ENV) \
+        or os.path.join(session_args.workdir, "arbiter.log")
+    os.environ[LOG_FILE_ENV] = log_file
+    setup(getattr(args, "log_format", None), getattr(args, "log_level", None), log_file)
 
     def ready(url: str | None, config: EngineConfig) -> None:
         view.ready(url, config)
         console.print(f"Ray dashboard: {url or 'not running'}  (paper venues and journal in "
-                      f"{session_args.workdir})")
+                      f"{session_args.workdir}; logs in {log_file})")
 
     with Live(view.render(), console=console, refresh_per_second=4, transient=False) as live:
         def on_snapshot(snap: EngineSnapshot) -> None:

@@ -3,7 +3,8 @@
 The head is started by the test (``ray start --head --block`` on free ports, its own temp dir)
 and stopped by terminating that process, so no other Ray instance on the machine is touched.
 The job runs the engine in paper mode against both local venues and must end SUCCEEDED with
-trades in its journal.
+trades in its journal, and no secret of its credentials in any log the run produced (the job's
+log, every file of the head's session log directory), whose records are JSON with saga ids.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from arbiter.engine.localcluster import free_port
+from tests.jobs.log_audit import json_records, leaks, log_files, paper_secrets, read
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -32,9 +34,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def head() -> Iterator[str]:
+def head_temp() -> str:
+    """The head's ``--temp-dir``: its session logs are under ``session_*/logs``."""
+    return tempfile.mkdtemp(prefix="rayjob-", dir="/tmp")
+
+
+@pytest.fixture(scope="module")
+def head(head_temp: str) -> Iterator[str]:
     dashboard = free_port()
-    temp = tempfile.mkdtemp(prefix="rayjob-", dir="/tmp")
+    temp = head_temp
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     # loopback-only test head: plain HTTP without a token, like the client expects by default
@@ -70,7 +78,7 @@ def head() -> Iterator[str]:
             proc.wait()
 
 
-def test_live_job_succeeds_with_trades(head: str, tmp_path: Path) -> None:
+def test_live_job_succeeds_with_trades(head: str, head_temp: str, tmp_path: Path) -> None:
     client = JobSubmissionClient(head)
     runtime_env = {**RUNTIME_ENV, "working_dir": str(REPO)}
     job = client.submit_job(
@@ -92,3 +100,14 @@ def test_live_job_succeeds_with_trades(head: str, tmp_path: Path) -> None:
         (open_sagas,) = db.execute("SELECT COUNT(*) FROM sagas WHERE ending IS NULL").fetchone()
     assert orders >= 2 * summary["trades"]
     assert open_sagas == 0
+    # every log of the run: the job's (driver and local venues), the head's session directory
+    # (job driver, every worker process: the engine's actors)
+    files = log_files(Path(head_temp))
+    workers = [p for p in files if p.name.startswith("worker-") and p.suffix == ".err"]
+    assert workers, files
+    texts = [("job logs", logs), *((str(p), read(p)) for p in files)]
+    assert leaks(paper_secrets(tmp_path), texts) == []
+    sagas = [r for r in json_records(read(p) for p in workers)
+             if r["logger"] == "arbiter.engine.executor"]
+    assert len(sagas) >= 2 * summary["trades"], sagas[-5:]
+    assert all(r["saga_id"] and r["tenant_id"] == "paper" and r["pair"] for r in sagas)

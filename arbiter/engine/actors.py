@@ -54,6 +54,8 @@ from arbiter.engine.executor import Begun
 from arbiter.engine.journal import Journal
 from arbiter.engine.lifecycle import LifecycleGuard
 from arbiter.engine.placement import Layout, Role, actor_options
+from arbiter.engine.reconcile import UNKNOWN as RECONCILE_UNKNOWN
+from arbiter.engine.reconcile import ReconcileJob, ReconcileReport
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
@@ -289,6 +291,14 @@ def _feed_summary(books: MarketBooks | None) -> dict[str, Any] | None:
             "reconnects": st.reconnects, "restarts": st.restarts, "mismatches": st.mismatches}
 
 
+def _reconcile_summary(job: ReconcileJob) -> dict[str, Any]:
+    last = job.last
+    return {"blocking": job.blocking, "runs": job.runs, "inconclusive": job.inconclusive,
+            "last_ms": job.last_ms,
+            "differences": [d.describe() for d in last.differences] if last is not None else [],
+            "errors": list(last.errors) if last is not None else []}
+
+
 class _NotIn:
     """``key in _NotIn(members, among)``: ``key`` is one of ``among`` but not (yet) in
     ``members`` — a Kalshi ticker whose book is not sequence-valid. Keys outside ``among``
@@ -430,6 +440,11 @@ class Arbiter:
         self.tick = TickPath(self.detector, self.gate, None, on_report=self._on_report)
         self.tenants: dict[str, TenantRuntime] = {}
         self.recovered: dict[str, dict[str, Any]] = {}
+        #: each tenant's reconciliation (journal vs venue), whose findings block its new sagas
+        self.reconcilers: dict[str, ReconcileJob] = {}
+        #: sagas begun per tenant: a reconciliation round spanning a change is inconclusive
+        self._begun: dict[str, int] = {}
+        self.recon_blocked: dict[str, str | None] = {}
         self.feeds: Feeds | None = None
         self.poly_books: MarketBooks | None = None
         #: called with every market lifecycle event (tick change: fee/tick refresh; resolution)
@@ -491,6 +506,15 @@ class Arbiter:
                 runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
                 runtime.executor.on_rejected = self._on_rejected
                 self.tenants[tenant.name] = runtime
+                # after the recovery, before the first saga: journal vs venue (ADR 0140)
+                job = self._reconciler(runtime)
+                self.reconcilers[tenant.name] = job
+                try:
+                    await job.run_once()
+                except Exception:  # unknown is never zero: no saga until a round is clean
+                    log.exception("reconciliation of %s after recovery failed", tenant.name)
+                    job.blocking = RECONCILE_UNKNOWN
+                job.start()
             # one tenant trades per opportunity: the first; the others are hot standbys for
             # now (fan-out across tenants needs a liquidity split, not in this version)
             first = next(iter(self.tenants.values()))
@@ -516,6 +540,52 @@ class Arbiter:
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    # -- reconciliation (ADR 0140) -------------------------------------------------------------------
+    def _reconciler(self, runtime: TenantRuntime) -> ReconcileJob:
+        """The tenant's round: positions, resting orders and fills of the pairs' markets."""
+        name = runtime.name
+        markets = [m for p in self.config.pairs for m in (
+            ("kalshi", p.kalshi_ticker), ("polymarket", p.polymarket_yes_token),
+            ("polymarket", p.polymarket_no_token))]
+        return ReconcileJob(
+            runtime.journal, runtime.clients, self.config.reconcile_s,
+            alert=lambda report: self._reconcile_alert(name, report),
+            markets=markets, orders=True,
+            fills_since_ms=self.started_ns // 1_000_000 - 3_600_000,  # the last hour at start
+            quiet=lambda: self._quiet(name),
+            on_report=lambda report: self._reconciled(name, report),
+        )
+
+    def _quiet(self, tenant: str) -> int | None:
+        """A token while ``tenant`` has no saga in flight (see :class:`ReconcileJob`)."""
+        rt = self.tenants.get(tenant)
+        if rt is None or rt.risk.book.reservations:
+            return None
+        return self._begun.get(tenant, 0)
+
+    def _reconcile_alert(self, tenant: str, report: ReconcileReport) -> None:
+        findings = [d.describe() for d in report.differences] + report.errors
+        self._alert(tenant, "reconciliation", "new sagas refused: " + "; ".join(findings))
+
+    def _reconciled(self, tenant: str, report: ReconcileReport) -> None:
+        rt = self.tenants.get(tenant)
+        venues = rt.clients if rt is not None else ()
+        self.metrics.record_reconciliation(tenant, report, venues)
+        was = self.recon_blocked.get(tenant)
+        if report.clean and was is not None:
+            self._alert(tenant, "reconciliation", f"clean again (was: {was}); sagas resume")
+        job = self.reconcilers.get(tenant)
+        self.recon_blocked[tenant] = job.blocking if job is not None else None
+
+    async def reconcile(self, tenant: str) -> dict[str, Any]:
+        """Run a round for ``tenant`` now (operators, tests); its summary as :meth:`status` has."""
+        (name,) = self._scope(tenant)
+        job = self.reconcilers.get(name)
+        if job is None:
+            raise KeyError(f"{name} is not running yet")
+        await job.run_once()
+        return _reconcile_summary(job)
 
     # -- market data refreshes (ADR 0036) ----------------------------------------------------------
     def _on_rejected(self, venue: str, market: str, exc: BaseException) -> None:
@@ -693,6 +763,8 @@ class Arbiter:
             # why opportunities were not sized (book too old, resyncing, resolved, unsequenced)
             "skipped": dict(self.detector.skipped),
             "polymarket_feed": _feed_summary(self.poly_books),
+            "reconciliation": {name: _reconcile_summary(job)
+                               for name, job in self.reconcilers.items()},
         }
 
     async def first_leg_log(self) -> list[tuple[int, int, int]]:
@@ -719,6 +791,8 @@ class Arbiter:
         self.stopped = True
         if self.warmer is not None:
             self.warmer.stop()
+        for job in self.reconcilers.values():
+            await job.stop()
         await self.tick.drain()
         if self.feeds is not None:
             await self.feeds.stop()
@@ -738,9 +812,13 @@ class Arbiter:
             return "stopped"
         if ops.paused_all or pair in ops.paused_pairs:
             return "paused"
+        job = self.reconcilers.get(tenant)
+        if job is not None and job.blocking is not None:
+            return job.blocking  # reconcile_mismatch / reconcile_unknown, until a clean round
         return None
 
     def _launched(self, tenant: str, opportunity: Any) -> None:
+        self._begun[tenant] = self._begun.get(tenant, 0) + 1
         self._seq += 1
         self._launches.append((self._seq, tenant, opportunity))
 

@@ -27,6 +27,7 @@ Config file (``--config``, TOML)::
     tick_cpus = []                 # pin the arbiter (tick path) process to these CPUs, e.g. [0]
     warm_us = 1000                 # rehearse the tick path this often to keep it cached (0: off)
     first_venue = "kalshi"         # leg 1 venue: kalshi (pre-signed create) or polymarket
+    reconcile_s = 60               # journal vs venue (positions, orders, fills) per tenant, every N s
 
     [detection]
     min_edge = "0.01"              # dollars per contract after fees
@@ -176,6 +177,9 @@ class EngineConfig:
     metrics_host: str = "127.0.0.1"
     #: the Kalshi account's API tier: its published read/write budgets bound every tenant's key
     kalshi_api_tier: str = "basic"
+    #: seconds between two reconciliations of a tenant (journal vs venue; ADR 0140); a round
+    #: also runs after every recovery, and every few seconds while the last one was not clean
+    reconcile_s: float = 60.0
 
     def rate_limiter(self) -> RateLimiter:
         """The deployment's limiter (one per process that sends orders; tenants share it)."""
@@ -357,7 +361,15 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         metrics_port=_metrics_port(engine.get("metrics_port", 0)),
         metrics_host=str(engine.get("metrics_host", "127.0.0.1")),
         kalshi_api_tier=kalshi_tier,
+        reconcile_s=_reconcile_s(engine.get("reconcile_s", 60)),
     )
+
+
+def _reconcile_s(value: object) -> float:
+    """``[engine] reconcile_s``: seconds, at least 1; there is no "off" (ADR 0140)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        raise UsageError(f"config: [engine] reconcile_s must be a number of seconds >= 1, got {value!r}")
+    return float(value)
 
 
 def _warm_us(value: Any) -> int:

@@ -495,7 +495,8 @@ class Arbiter:
                 self.detector.replace_pair(pair)
             limiter = self.config.rate_limiter()  # one per deployment: tenants share the IP
             for tenant in self.config.tenants:
-                runtime = await build_tenant(self.config, tenant, limiter)
+                runtime = await build_tenant(self.config, tenant, limiter,
+                                             self.metrics.rate_limit_rejected)
                 if not self.config.dry_run:
                     await open_order_lanes(runtime)
                 _time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
@@ -678,6 +679,12 @@ class Arbiter:
                 m.feed_restarted("polymarket", d)
             for _ in range(self._delta("reconnects", stats.reconnects)):
                 m.ws_reconnected("polymarket")
+        if self.feeds is not None:
+            kstats = self.feeds.kalshi.stats
+            if d := self._delta("kalshi:gaps", kstats.gaps):
+                m.sequence_gap("kalshi", d)  # each one dropped the books of a subscription
+            for _ in range(self._delta("kalshi:reconnects", kstats.reconnects)):
+                m.ws_reconnected("kalshi")
         for reason, n in list(self.detector.skipped.items()):
             why, _, venue = reason.partition(":")
             if d := self._delta("skip:" + reason, n):
@@ -1031,20 +1038,31 @@ class _TimedClient:
 
     def submit_order(self, request: Any) -> Awaitable[Any]:
         detected = _DETECTED_NS.get()
-        if not (detected and request.client_order_id.endswith("-L1")):
-            return submit(self.inner, request)
         sent = time.time_ns()
         pending = submit(self.inner, request)  # on the wire (order lane) before the bookkeeping
-        written = time.time_ns()
-        self._window.add(sent - detected)
-        self._log.append((detected, sent, written))
-        self._hist.observe((sent - detected) / 1e6)
+        if detected and request.client_order_id.endswith("-L1"):
+            written = time.time_ns()
+            self._window.add(sent - detected)
+            self._log.append((detected, sent, written))
+            self._hist.observe((sent - detected) / 1e6)
+            if self._prom is not None:
+                self._prom.tick_to_order_ns(self.venue, sent - detected)
+        if self._prom is None:
+            return pending
+        return self._round_trip("place", sent, pending)
+
+    async def _round_trip(self, op: str, sent: int, pending: Awaitable[Any]) -> Any:
+        """Send → the venue's answer (``arbiter_order_latency_seconds``); refusals not timed."""
+        ack = await pending
         if self._prom is not None:
-            self._prom.tick_to_order_ns(self.venue, sent - detected)
-        return pending
+            self._prom.order_round_trip(self.venue, op, time.time_ns() - sent)
+        return ack
 
     async def place_order(self, request: Any) -> Any:
         return await self.submit_order(request)
+
+    async def cancel_order(self, order_id: str) -> Any:
+        return await self._round_trip("cancel", time.time_ns(), self.inner.cancel_order(order_id))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -62,7 +62,7 @@ from __future__ import annotations
 import os
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -531,13 +531,15 @@ def _limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:
 
 
 async def build_clients(
-    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None
+    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None,
+    on_rate_limited: Callable[[str], None] | None = None,
 ) -> dict[str, ExchangeClient]:
     """One client per venue for ``tenant``, behind the tenant's rate budget; wrapped in
     :class:`DryRunClient` for dry runs (which then charges reads only: mutations never leave).
 
     ``limiter`` is the deployment's; pass the same one for every tenant so the per-IP Polymarket
     budget is shared fairly. Without one, the tenant gets a limiter of its own.
+    ``on_rate_limited`` is told the venue of every request the limiter or the venue refused.
     """
     kcfg = kalshi_config(config, tenant)
     # the create's headers are signed ahead once the order lane opens (PresignedHeaders)
@@ -548,7 +550,7 @@ async def build_clients(
     )
     limiter = _limiter_for(limiter or config.rate_limiter(), tenant)
     clients: dict[str, ExchangeClient] = {
-        venue: RateLimitedClient(client, limiter, tenant.name)
+        venue: RateLimitedClient(client, limiter, tenant.name, on_refused=on_rate_limited)
         for venue, client in (("kalshi", kalshi), ("polymarket", poly))
     }
     if config.dry_run:
@@ -573,7 +575,8 @@ class TenantRuntime:
 
 
 async def build_tenant(
-    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None
+    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None,
+    on_rate_limited: Callable[[str], None] | None = None,
 ) -> TenantRuntime:
     """The tenant's journal, clients, risk and executor; the tier caps the operator's limits."""
     user = tenant.user()
@@ -581,7 +584,7 @@ async def build_tenant(
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(path, synchronous=config.journal_sync, tenant=user.tenant_id)
     journal.checkpoint_in_background()  # no multi-ms WAL checkpoint inside a tick-path commit
-    clients = await build_clients(config, tenant, limiter)
+    clients = await build_clients(config, tenant, limiter, on_rate_limited)
     pairs = {p.name: p for p in config.pairs}
     risk = RiskManager(RiskBook(apply_tier(config.limits, user)), clients, pairs, journal)
     first = config.first_venue

@@ -474,8 +474,12 @@ class Arbiter:
         self.market_refreshes = 0
         self._refreshing: set[str] = set()
         self._refresh_tasks: set[asyncio.Task[Any]] = set()
-        # operator state (control plane): in memory, so a restarted arbiter trades again unpaused
+        # operator state (control plane): journaled on every change and read back at boot, so
+        # a restarted arbiter is as paused or stopped as it was (ADR 0142); the kill switch is
+        # in the journal already (RiskManager.kill) and read back the same way
         self._ops = {t.name: _OperatorState() for t in config.tenants}
+        #: tenants switched before their journal was open: written once it is
+        self._ops_unsaved: set[str] = set()
         self._alerts: deque[dict[str, Any]] = deque(maxlen=500)
         self._seq = 0
         self._launches: deque[tuple[int, str, Any]] = deque(maxlen=1000)
@@ -497,6 +501,7 @@ class Arbiter:
             for tenant in self.config.tenants:
                 runtime = await build_tenant(self.config, tenant, limiter,
                                              self.metrics.rate_limit_rejected)
+                self._restore_operator(runtime)
                 if not self.config.dry_run:
                     await open_order_lanes(runtime)
                 _time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
@@ -541,6 +546,36 @@ class Arbiter:
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    # -- durable operator state (ADR 0142) ---------------------------------------------------------
+    def _save_operator(self, name: str) -> None:
+        rt = self.tenants.get(name)
+        if rt is None:
+            self._ops_unsaved.add(name)
+            return
+        rt.journal.log(OPERATOR_STATE, self._ops[name].to_json(), time.time_ns())
+
+    def _restore_operator(self, runtime: TenantRuntime) -> None:
+        """The tenant's pause/stop switches and kill switch as they were last journaled."""
+        name, journal = runtime.name, runtime.journal
+        if name in self._ops_unsaved:  # switched during this boot: the newest word wins
+            self._ops_unsaved.discard(name)
+            journal.log(OPERATOR_STATE, self._ops[name].to_json(), time.time_ns())
+        else:
+            last = None
+            for _, _, body in journal.logs(OPERATOR_STATE):
+                last = body
+            if last is not None:
+                self._ops[name] = _OperatorState.from_json(last)
+                if self._ops[name] != _OperatorState():
+                    self._alert(name, "operator", f"restored from the journal: {last}")
+        kill = None
+        for _, _, body in journal.logs("kill_switch"):
+            kill = body
+        reason = kill.get("reason") if kill is not None else None
+        if isinstance(reason, str) and reason != "reset" and runtime.risk.book.killed is None:
+            runtime.risk.book.trip(reason, time.time_ns())
+            self._alert(name, "kill_switch", f"restored from the journal: {reason}")
 
     # -- reconciliation (ADR 0140) -------------------------------------------------------------------
     def _reconciler(self, runtime: TenantRuntime) -> ReconcileJob:
@@ -860,7 +895,9 @@ class Arbiter:
             raise KeyError(f"pair {pair}")
         changed = False
         for name in self._scope(tenant):
-            changed |= self._ops[name].apply(action, pair)
+            if self._ops[name].apply(action, pair):
+                changed = True
+                self._save_operator(name)
         detail = {"start": "started {}", "stop": "stopped {}; open sagas finish", "pause": "paused {}",
                   "resume": "resumed {}"}[action]
         return changed, detail.format(pair or "all pairs")
@@ -990,6 +1027,20 @@ class _OperatorState:
         else:
             raise ValueError(action)
         return before != (self.running, self.paused_all, self.paused_pairs, self.stopped_pairs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"running": self.running, "paused_all": self.paused_all,
+                "paused_pairs": sorted(self.paused_pairs), "stopped_pairs": sorted(self.stopped_pairs)}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> _OperatorState:
+        return cls(bool(body.get("running", True)), bool(body.get("paused_all", False)),
+                   {str(p) for p in body.get("paused_pairs", [])},
+                   {str(p) for p in body.get("stopped_pairs", [])})
+
+
+#: the journal log kind of the operator's switches (one row per change, the last one counts)
+OPERATOR_STATE = "operator_state"
 
 
 #: detection time of the opportunity whose saga runs in the current asyncio task

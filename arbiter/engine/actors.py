@@ -463,6 +463,7 @@ class Arbiter:
         # the Prometheus metrics of docs/observability.md, served by this process itself: the
         # tick path lives here, so the scrape needs no Ray hop and survives a dashboard outage
         self.metrics = Metrics()
+        self.metrics.zero(VENUES, [t.name for t in config.tenants], [p.name for p in config.pairs])
         self.metrics_server: MetricsServer | None = None
         if config.metrics_port is not None:
             self.metrics_server = serve_metrics(self.metrics, config.metrics_host, config.metrics_port)

@@ -9,7 +9,8 @@
 * :class:`RiskManagerActor` (``risk_node``): the cross-tenant risk supervisor; pulls risk snapshots
   from the arbiter, enforces the global limits by tripping the kill switch, exports gauges.
 * :class:`Executor` (one per tenant, ``executor_node``): the tenant's account supervisor; reads its
-  journal (positions, PnL, orders), reconciles with the venues and cancels open orders at stop.
+  journal (positions, PnL, orders) and cancels open orders at stop. Reconciliation (journal vs
+  venue) runs in the arbiter, beside the journal writer and the gate it blocks (ADR 0140).
 
 Every actor starts its work from ``__init__`` so that a restart by Ray (``max_restarts=-1``)
 resumes on its own; nothing has to call ``start`` again. Scheduling (node class, restarts, names)
@@ -1199,7 +1200,7 @@ class RiskManagerActor:
 
 
 class Executor:
-    """One tenant's account view: journal-derived positions/PnL, venue reconciliation, stop."""
+    """One tenant's account view: journal-derived positions/PnL, open orders, stop."""
 
     def __init__(self, config: EngineConfig, tenant: str) -> None:
         self.config = config

@@ -9,7 +9,8 @@
 * :class:`RiskManagerActor` (``risk_node``): the cross-tenant risk supervisor; pulls risk snapshots
   from the arbiter, enforces the global limits by tripping the kill switch, exports gauges.
 * :class:`Executor` (one per tenant, ``executor_node``): the tenant's account supervisor; reads its
-  journal (positions, PnL, orders), reconciles with the venues and cancels open orders at stop.
+  journal (positions, PnL, orders) and cancels open orders at stop. Reconciliation (journal vs
+  venue) runs in the arbiter, beside the journal writer and the gate it blocks (ADR 0140).
 
 Every actor starts its work from ``__init__`` so that a restart by Ray (``max_restarts=-1``)
 resumes on its own; nothing has to call ``start`` again. Scheduling (node class, restarts, names)
@@ -54,6 +55,8 @@ from arbiter.engine.executor import Begun
 from arbiter.engine.journal import Journal
 from arbiter.engine.lifecycle import LifecycleGuard
 from arbiter.engine.placement import Layout, Role, actor_options
+from arbiter.engine.reconcile import UNKNOWN as RECONCILE_UNKNOWN
+from arbiter.engine.reconcile import ReconcileJob, ReconcileReport
 from arbiter.engine.recovery import recover
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
@@ -291,6 +294,14 @@ def _feed_summary(books: MarketBooks | None) -> dict[str, Any] | None:
             "reconnects": st.reconnects, "restarts": st.restarts, "mismatches": st.mismatches}
 
 
+def _reconcile_summary(job: ReconcileJob) -> dict[str, Any]:
+    last = job.last
+    return {"blocking": job.blocking, "runs": job.runs, "inconclusive": job.inconclusive,
+            "last_ms": job.last_ms,
+            "differences": [d.describe() for d in last.differences] if last is not None else [],
+            "errors": list(last.errors) if last is not None else []}
+
+
 class _NotIn:
     """``key in _NotIn(members, among)``: ``key`` is one of ``among`` but not (yet) in
     ``members`` — a Kalshi ticker whose book is not sequence-valid. Keys outside ``among``
@@ -444,6 +455,11 @@ class Arbiter:
         self.tick = TickPath(self.detector, self.gate, None, on_report=self._on_report)
         self.tenants: dict[str, TenantRuntime] = {}
         self.recovered: dict[str, dict[str, Any]] = {}
+        #: each tenant's reconciliation (journal vs venue), whose findings block its new sagas
+        self.reconcilers: dict[str, ReconcileJob] = {}
+        #: sagas begun per tenant: a reconciliation round spanning a change is inconclusive
+        self._begun: dict[str, int] = {}
+        self.recon_blocked: dict[str, str | None] = {}
         self.feeds: Feeds | None = None
         self.poly_books: MarketBooks | None = None
         #: called with every market lifecycle event (tick change: fee/tick refresh; resolution)
@@ -465,6 +481,7 @@ class Arbiter:
         # the Prometheus metrics of docs/observability.md, served by this process itself: the
         # tick path lives here, so the scrape needs no Ray hop and survives a dashboard outage
         self.metrics = Metrics()
+        self.metrics.zero(VENUES, [t.name for t in config.tenants], [p.name for p in config.pairs])
         self.metrics_server: MetricsServer | None = None
         if config.metrics_port is not None:
             self.metrics_server = serve_metrics(self.metrics, config.metrics_host, config.metrics_port)
@@ -476,8 +493,12 @@ class Arbiter:
         self.market_refreshes = 0
         self._refreshing: set[str] = set()
         self._refresh_tasks: set[asyncio.Task[Any]] = set()
-        # operator state (control plane): in memory, so a restarted arbiter trades again unpaused
+        # operator state (control plane): journaled on every change and read back at boot, so
+        # a restarted arbiter is as paused or stopped as it was (ADR 0142); the kill switch is
+        # in the journal already (RiskManager.kill) and read back the same way
         self._ops = {t.name: _OperatorState() for t in config.tenants}
+        #: tenants switched before their journal was open: written once it is
+        self._ops_unsaved: set[str] = set()
         self._alerts: deque[dict[str, Any]] = deque(maxlen=500)
         self._seq = 0
         self._launches: deque[tuple[int, str, Any]] = deque(maxlen=1000)
@@ -497,7 +518,9 @@ class Arbiter:
                 self.detector.replace_pair(pair)
             limiter = self.config.rate_limiter()  # one per deployment: tenants share the IP
             for tenant in self.config.tenants:
-                runtime = await build_tenant(self.config, tenant, limiter)
+                runtime = await build_tenant(self.config, tenant, limiter,
+                                             self.metrics.rate_limit_rejected)
+                self._restore_operator(runtime)
                 if not self.config.dry_run:
                     await open_order_lanes(runtime)
                 _time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
@@ -509,6 +532,15 @@ class Arbiter:
                 runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
                 runtime.executor.on_rejected = self._on_rejected
                 self.tenants[tenant.name] = runtime
+                # after the recovery, before the first saga: journal vs venue (ADR 0140)
+                job = self._reconciler(runtime)
+                self.reconcilers[tenant.name] = job
+                try:
+                    await job.run_once()
+                except Exception:  # unknown is never zero: no saga until a round is clean
+                    log.exception("reconciliation of %s after recovery failed", tenant.name)
+                    job.blocking = RECONCILE_UNKNOWN
+                job.start()
             # one tenant trades per opportunity: the first; the others are hot standbys for
             # now (fan-out across tenants needs a liquidity split, not in this version)
             first = next(iter(self.tenants.values()))
@@ -534,6 +566,82 @@ class Arbiter:
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    # -- durable operator state (ADR 0142) ---------------------------------------------------------
+    def _save_operator(self, name: str) -> None:
+        rt = self.tenants.get(name)
+        if rt is None:
+            self._ops_unsaved.add(name)
+            return
+        rt.journal.log(OPERATOR_STATE, self._ops[name].to_json(), time.time_ns())
+
+    def _restore_operator(self, runtime: TenantRuntime) -> None:
+        """The tenant's pause/stop switches and kill switch as they were last journaled."""
+        name, journal = runtime.name, runtime.journal
+        if name in self._ops_unsaved:  # switched during this boot: the newest word wins
+            self._ops_unsaved.discard(name)
+            journal.log(OPERATOR_STATE, self._ops[name].to_json(), time.time_ns())
+        else:
+            last = None
+            for _, _, body in journal.logs(OPERATOR_STATE):
+                last = body
+            if last is not None:
+                self._ops[name] = _OperatorState.from_json(last)
+                if self._ops[name] != _OperatorState():
+                    self._alert(name, "operator", f"restored from the journal: {last}")
+        kill = None
+        for _, _, body in journal.logs("kill_switch"):
+            kill = body
+        reason = kill.get("reason") if kill is not None else None
+        if isinstance(reason, str) and reason != "reset" and runtime.risk.book.killed is None:
+            runtime.risk.book.trip(reason, time.time_ns())
+            self._alert(name, "kill_switch", f"restored from the journal: {reason}")
+
+    # -- reconciliation (ADR 0140) -------------------------------------------------------------------
+    def _reconciler(self, runtime: TenantRuntime) -> ReconcileJob:
+        """The tenant's round: positions, resting orders and fills of the pairs' markets."""
+        name = runtime.name
+        markets = [m for p in self.config.pairs for m in (
+            ("kalshi", p.kalshi_ticker), ("polymarket", p.polymarket_yes_token),
+            ("polymarket", p.polymarket_no_token))]
+        return ReconcileJob(
+            runtime.journal, runtime.clients, self.config.reconcile_s,
+            alert=lambda report: self._reconcile_alert(name, report),
+            markets=markets, orders=True,
+            fills_since_ms=self.started_ns // 1_000_000 - 3_600_000,  # the last hour at start
+            quiet=lambda: self._quiet(name),
+            on_report=lambda report: self._reconciled(name, report),
+        )
+
+    def _quiet(self, tenant: str) -> int | None:
+        """A token while ``tenant`` has no saga in flight (see :class:`ReconcileJob`)."""
+        rt = self.tenants.get(tenant)
+        if rt is None or rt.risk.book.reservations:
+            return None
+        return self._begun.get(tenant, 0)
+
+    def _reconcile_alert(self, tenant: str, report: ReconcileReport) -> None:
+        findings = [d.describe() for d in report.differences] + report.errors
+        self._alert(tenant, "reconciliation", "new sagas refused: " + "; ".join(findings))
+
+    def _reconciled(self, tenant: str, report: ReconcileReport) -> None:
+        rt = self.tenants.get(tenant)
+        venues = rt.clients if rt is not None else ()
+        self.metrics.record_reconciliation(tenant, report, venues)
+        was = self.recon_blocked.get(tenant)
+        if report.clean and was is not None:
+            self._alert(tenant, "reconciliation", f"clean again (was: {was}); sagas resume")
+        job = self.reconcilers.get(tenant)
+        self.recon_blocked[tenant] = job.blocking if job is not None else None
+
+    async def reconcile(self, tenant: str) -> dict[str, Any]:
+        """Run a round for ``tenant`` now (operators, tests); its summary as :meth:`status` has."""
+        (name,) = self._scope(tenant)
+        job = self.reconcilers.get(name)
+        if job is None:
+            raise KeyError(f"{name} is not running yet")
+        await job.run_once()
+        return _reconcile_summary(job)
 
     # -- market data refreshes (ADR 0036) ----------------------------------------------------------
     def _on_rejected(self, venue: str, market: str, exc: BaseException) -> None:
@@ -626,6 +734,12 @@ class Arbiter:
                 m.feed_restarted("polymarket", d)
             for _ in range(self._delta("reconnects", stats.reconnects)):
                 m.ws_reconnected("polymarket")
+        if self.feeds is not None:
+            kstats = self.feeds.kalshi.stats
+            if d := self._delta("kalshi:gaps", kstats.gaps):
+                m.sequence_gap("kalshi", d)  # each one dropped the books of a subscription
+            for _ in range(self._delta("kalshi:reconnects", kstats.reconnects)):
+                m.ws_reconnected("kalshi")
         for reason, n in list(self.detector.skipped.items()):
             why, _, venue = reason.partition(":")
             if d := self._delta("skip:" + reason, n):
@@ -711,6 +825,8 @@ class Arbiter:
             # why opportunities were not sized (book too old, resyncing, resolved, unsequenced)
             "skipped": dict(self.detector.skipped),
             "polymarket_feed": _feed_summary(self.poly_books),
+            "reconciliation": {name: _reconcile_summary(job)
+                               for name, job in self.reconcilers.items()},
         }
 
     def _trace(self, runtime: TenantRuntime) -> None:
@@ -746,6 +862,8 @@ class Arbiter:
         self.stopped = True
         if self.warmer is not None:
             self.warmer.stop()
+        for job in self.reconcilers.values():
+            await job.stop()
         await self.tick.drain()
         if self.feeds is not None:
             await self.feeds.stop()
@@ -767,9 +885,13 @@ class Arbiter:
             return "stopped"
         if ops.paused_all or pair in ops.paused_pairs:
             return "paused"
+        job = self.reconcilers.get(tenant)
+        if job is not None and job.blocking is not None:
+            return job.blocking  # reconcile_mismatch / reconcile_unknown, until a clean round
         return None
 
     def _launched(self, tenant: str, opportunity: Any) -> None:
+        self._begun[tenant] = self._begun.get(tenant, 0) + 1
         self._seq += 1
         self._launches.append((self._seq, tenant, opportunity))
 
@@ -804,7 +926,9 @@ class Arbiter:
             raise KeyError(f"pair {pair}")
         changed = False
         for name in self._scope(tenant):
-            changed |= self._ops[name].apply(action, pair)
+            if self._ops[name].apply(action, pair):
+                changed = True
+                self._save_operator(name)
         detail = {"start": "started {}", "stop": "stopped {}; open sagas finish", "pause": "paused {}",
                   "resume": "resumed {}"}[action]
         return changed, detail.format(pair or "all pairs")
@@ -935,6 +1059,20 @@ class _OperatorState:
             raise ValueError(action)
         return before != (self.running, self.paused_all, self.paused_pairs, self.stopped_pairs)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"running": self.running, "paused_all": self.paused_all,
+                "paused_pairs": sorted(self.paused_pairs), "stopped_pairs": sorted(self.stopped_pairs)}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> _OperatorState:
+        return cls(bool(body.get("running", True)), bool(body.get("paused_all", False)),
+                   {str(p) for p in body.get("paused_pairs", [])},
+                   {str(p) for p in body.get("stopped_pairs", [])})
+
+
+#: the journal log kind of the operator's switches (one row per change, the last one counts)
+OPERATOR_STATE = "operator_state"
+
 
 #: detection time of the opportunity whose saga runs in the current asyncio task
 _DETECTED_NS: ContextVar[int] = ContextVar("detected_ns", default=0)
@@ -982,20 +1120,31 @@ class _TimedClient:
 
     def submit_order(self, request: Any) -> Awaitable[Any]:
         detected = _DETECTED_NS.get()
-        if not (detected and request.client_order_id.endswith("-L1")):
-            return submit(self.inner, request)
         sent = time.time_ns()
         pending = submit(self.inner, request)  # on the wire (order lane) before the bookkeeping
-        written = time.time_ns()
-        self._window.add(sent - detected)
-        self._log.append((detected, sent, written))
-        self._hist.observe((sent - detected) / 1e6)
+        if detected and request.client_order_id.endswith("-L1"):
+            written = time.time_ns()
+            self._window.add(sent - detected)
+            self._log.append((detected, sent, written))
+            self._hist.observe((sent - detected) / 1e6)
+            if self._prom is not None:
+                self._prom.tick_to_order_ns(self.venue, sent - detected)
+        if self._prom is None:
+            return pending
+        return self._round_trip("place", sent, pending)
+
+    async def _round_trip(self, op: str, sent: int, pending: Awaitable[Any]) -> Any:
+        """Send → the venue's answer (``arbiter_order_latency_seconds``); refusals not timed."""
+        ack = await pending
         if self._prom is not None:
-            self._prom.tick_to_order_ns(self.venue, sent - detected)
-        return pending
+            self._prom.order_round_trip(self.venue, op, time.time_ns() - sent)
+        return ack
 
     async def place_order(self, request: Any) -> Any:
         return await self.submit_order(request)
+
+    async def cancel_order(self, order_id: str) -> Any:
+        return await self._round_trip("cancel", time.time_ns(), self.inner.cancel_order(order_id))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -1080,7 +1229,7 @@ class RiskManagerActor:
 
 
 class Executor:
-    """One tenant's account view: journal-derived positions/PnL, venue reconciliation, stop."""
+    """One tenant's account view: journal-derived positions/PnL, open orders, stop."""
 
     def __init__(self, config: EngineConfig, tenant: str) -> None:
         self.config = config

@@ -27,6 +27,7 @@ Config file (``--config``, TOML)::
     tick_cpus = []                 # pin the arbiter (tick path) process to these CPUs, e.g. [0]
     warm_us = 1000                 # rehearse the tick path this often to keep it cached (0: off)
     first_venue = "kalshi"         # leg 1 venue: kalshi (pre-signed create) or polymarket
+    reconcile_s = 60               # journal vs venue (positions, orders, fills) per tenant, every N s
 
     [detection]
     min_edge = "0.01"              # dollars per contract after fees
@@ -61,7 +62,7 @@ from __future__ import annotations
 import os
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,9 @@ class EngineConfig:
     metrics_host: str = "127.0.0.1"
     #: the Kalshi account's API tier: its published read/write budgets bound every tenant's key
     kalshi_api_tier: str = "basic"
+    #: seconds between two reconciliations of a tenant (journal vs venue; ADR 0140); a round
+    #: also runs after every recovery, and every few seconds while the last one was not clean
+    reconcile_s: float = 60.0
 
     def rate_limiter(self) -> RateLimiter:
         """The deployment's limiter (one per process that sends orders; tenants share it)."""
@@ -360,7 +364,15 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         metrics_port=_metrics_port(engine.get("metrics_port", 0)),
         metrics_host=str(engine.get("metrics_host", "127.0.0.1")),
         kalshi_api_tier=kalshi_tier,
+        reconcile_s=_reconcile_s(engine.get("reconcile_s", 60)),
     )
+
+
+def _reconcile_s(value: object) -> float:
+    """``[engine] reconcile_s``: seconds, at least 1; there is no "off" (ADR 0140)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        raise UsageError(f"config: [engine] reconcile_s must be a number of seconds >= 1, got {value!r}")
+    return float(value)
 
 
 def _warm_us(value: Any) -> int:
@@ -522,13 +534,15 @@ def _limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:
 
 
 async def build_clients(
-    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None
+    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None,
+    on_rate_limited: Callable[[str], None] | None = None,
 ) -> dict[str, ExchangeClient]:
     """One client per venue for ``tenant``, behind the tenant's rate budget; wrapped in
     :class:`DryRunClient` for dry runs (which then charges reads only: mutations never leave).
 
     ``limiter`` is the deployment's; pass the same one for every tenant so the per-IP Polymarket
     budget is shared fairly. Without one, the tenant gets a limiter of its own.
+    ``on_rate_limited`` is told the venue of every request the limiter or the venue refused.
     """
     kcfg = kalshi_config(config, tenant)
     # the create's headers are signed ahead once the order lane opens (PresignedHeaders)
@@ -539,7 +553,7 @@ async def build_clients(
     )
     limiter = _limiter_for(limiter or config.rate_limiter(), tenant)
     clients: dict[str, ExchangeClient] = {
-        venue: RateLimitedClient(client, limiter, tenant.name)
+        venue: RateLimitedClient(client, limiter, tenant.name, on_refused=on_rate_limited)
         for venue, client in (("kalshi", kalshi), ("polymarket", poly))
     }
     if config.dry_run:
@@ -566,7 +580,8 @@ class TenantRuntime:
 
 
 async def build_tenant(
-    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None
+    config: EngineConfig, tenant: TenantConfig, limiter: RateLimiter | None = None,
+    on_rate_limited: Callable[[str], None] | None = None,
 ) -> TenantRuntime:
     """The tenant's journal, clients, risk and executor; the tier caps the operator's limits."""
     user = tenant.user()
@@ -574,7 +589,7 @@ async def build_tenant(
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(path, synchronous=config.journal_sync, tenant=user.tenant_id)
     journal.checkpoint_in_background()  # no multi-ms WAL checkpoint inside a tick-path commit
-    clients = await build_clients(config, tenant, limiter)
+    clients = await build_clients(config, tenant, limiter, on_rate_limited)
     pairs = {p.name: p for p in config.pairs}
     risk = RiskManager(RiskBook(apply_tier(config.limits, user)), clients, pairs, journal)
     first = config.first_venue

@@ -199,6 +199,22 @@ class Metrics:
     def lifecycle(self, venue: str, kind: str) -> None:
         self.market_lifecycle.labels(self.venue(venue), kind).inc()
 
+    def zero(self, venues: Iterable[str], tenants: Iterable[str] = (), pairs: Iterable[str] = ()) -> None:
+        """Create the series the alerts take ``increase()`` of at 0 (ADR 0141).
+
+        A counter series born at its first increment has no earlier sample, so Prometheus sees
+        no increase from it: the first sequence gap, 429 or failed saga would never alert.
+        """
+        venues, tenants, pairs = list(venues), list(tenants), list(pairs)
+        for venue in venues:
+            v = self.venue(venue)
+            for counter in (self.ws_reconnects, self.sequence_gaps, self.rate_limited):
+                counter.labels(v)
+        for tenant in tenants:
+            for pair in pairs:
+                for outcome in FAILED_OUTCOMES:
+                    self.sagas.labels(self.tenant(tenant), self.pair(pair), outcome)
+
     # -- state gauges ---------------------------------------------------------------------------
     def set_pnl(self, tenant: str, realised: int, unrealised: int, fees: int) -> None:
         t = self.tenant(tenant)

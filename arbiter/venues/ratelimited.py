@@ -8,6 +8,8 @@ from the limiter). The executor records a refused order as rejected at once — 
 process, so there is nothing to look up — and never resends it blindly.
 A 429 that the venue sends anyway is reported back to the limiter (``throttled``) so the
 budget drains and backs off for every tenant on that key or IP.
+Both refusals are told to ``on_refused`` (the venue's name) when given: the engine counts them
+(``arbiter_rate_limit_rejections_total``) without this layer knowing about metrics.
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ class RateLimitedClient:
         limiter: RateLimiter,
         tenant_id: str,
         clock: Callable[[], int] = time.time_ns,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self.inner = inner
         self.limiter = limiter
         self.tenant_id = tenant_id
         self.clock = clock
+        self.on_refused = on_refused
 
     @property
     def venue(self) -> str:
@@ -58,6 +62,8 @@ class RateLimitedClient:
         venue = self.inner.venue
         rejection = self.limiter.check(self.clock(), self.tenant_id, venue, action)
         if rejection is not None:
+            if self.on_refused is not None:
+                self.on_refused(venue)
             raise LocalRateLimitError(
                 "local_rate_limit",
                 f"{venue} {action.value} refused locally for {self.tenant_id}: {rejection.key} "
@@ -68,8 +74,11 @@ class RateLimitedClient:
     async def _watch(self, action: Action, pending: Awaitable[T]) -> T:
         try:
             return await pending
-        except RateLimitedError:
-            self.limiter.throttled(self.clock(), self.tenant_id, self.inner.venue, action)
+        except RateLimitedError as exc:
+            if not isinstance(exc, LocalRateLimitError):  # the venue's own 429
+                self.limiter.throttled(self.clock(), self.tenant_id, self.inner.venue, action)
+                if self.on_refused is not None:
+                    self.on_refused(self.inner.venue)
             raise
 
     async def _call(self, action: Action, request: Callable[[], Awaitable[T]]) -> T:

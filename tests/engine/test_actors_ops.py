@@ -6,6 +6,8 @@ One single-node Ray and one paper engine per module: starting them is the expens
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +20,9 @@ import pytest
 import ray
 from prometheus_client.parser import text_string_to_metric_families
 
+from arbiter.core.book import Outcome
+from arbiter.core.units import Price, Size
+from arbiter.engine.bootstrap import kalshi_config, kalshi_signer
 from arbiter.engine.placement import Layout
 from arbiter.ops.cli import main
 from arbiter.ops.control.auth import Key, KeySet, Role
@@ -25,6 +30,8 @@ from arbiter.ops.control.client import ControlError, RemoteEngine
 from arbiter.ops.control.engine import UnknownTenant
 from arbiter.ops.control.ray_engine import RayEngineControl
 from arbiter.ops.control.service import build_server
+from arbiter.venues.base import Action, OrderRequest, TimeInForce
+from arbiter.venues.kalshi.rest import KalshiRestClient
 from tests.engine.ray_support import EngineSpec, Running, ray_session
 from tests.engine.ray_support import until as _until
 
@@ -163,3 +170,48 @@ async def test_cli_serves_the_ray_engine(engine: Running, tmp_path: Path) -> Non
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_reconciliation_blocks_and_operator_state_survives_a_restart(engine: Running) -> None:
+    """Issue 20 on Ray: an order placed by hand at the local Kalshi is found by the arbiter's
+    reconciliation (metric, refusal), gone it is clean again; the operator's pause and the kill
+    switch are as they were after the arbiter's process is SIGKILLed and Ray restarts it."""
+    arbiter = engine.handles.arbiter
+    tenant, pair = engine.config.tenants[0], engine.config.pairs[0]
+    port = (await arbiter.status.remote())["metrics_port"]
+
+    def mismatches() -> float | None:
+        return _scrape(port).get(("arbiter_reconciliation_mismatches",
+                                  (("tenant", "paper"), ("venue", "kalshi"))))
+
+    async def round_with(blocking: str | None) -> dict[str, Any] | None:
+        out: dict[str, Any] = await arbiter.reconcile.remote("paper")
+        return out if out["blocking"] == blocking else None
+
+    async with KalshiRestClient(kalshi_config(engine.config, tenant), kalshi_signer(tenant)) as hand:
+        ack = await hand.place_order(OrderRequest(
+            pair.kalshi_ticker, Outcome.YES, Action.BUY, Price(100), Size(1_000_000), "by-hand",
+            TimeInForce.GTC))
+        out = await _until(lambda: round_with("reconcile_mismatch"), 20, "the mismatch")
+        assert any(ack.order_id in d for d in out["differences"])
+        assert await asyncio.to_thread(mismatches) == 1
+        await hand.cancel_order(ack.order_id)
+        await _until(lambda: round_with(None), 20, "a clean round")
+    assert await asyncio.to_thread(mismatches) == 0
+
+    assert (await arbiter.control.remote("pause", "paper", pair.name))[0]
+    await arbiter.trip.remote("paper", "before the restart")  # (or still on from the test above)
+    (before,) = await arbiter.control_status.remote("paper")
+    status = await arbiter.status.remote()
+    os.kill(int(status["pid"]), signal.SIGKILL)
+
+    async def back() -> dict[str, Any] | None:
+        s: dict[str, Any] = await arbiter.status.remote()
+        return s if s["pid"] != status["pid"] and s["ready"] else None
+
+    await _until(back, 90, "the arbiter restarted")
+    (after,) = await arbiter.control_status.remote("paper")
+    assert after["paused_pairs"] == [pair.name] and after["killed"] == before["killed"] is not None
+    assert (await arbiter.status.remote())["reconciliation"]["paper"]["runs"] >= 1  # after recovery
+    assert await arbiter.reset.remote("paper")
+    assert (await arbiter.control.remote("resume", "paper", None))[0]

@@ -91,6 +91,7 @@ def test_arbiter_exports_feed_health_and_skips_as_metrics() -> None:
     arbiter.poly_books = MarketBooks()
     arbiter.detector = Detector([Pair("p", "KX-T", "1", "2")], DetectionConfig())
     arbiter._feed_seen = {}
+    arbiter.feeds = None  # no Kalshi feed: its gaps and reconnects are counted elsewhere
     arbiter.poly_books.apply_frame(b"[" * 10_000, 1)
     arbiter.poly_books.stats.stalls = 2
     arbiter.detector.skipped.update({"age:kalshi": 3, "blocked:polymarket": 1})

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from arbiter.ops.errors import UsageError
 from arbiter.ops.logging import FORMATS, LOG_FILE_ENV, LOG_FORMAT_ENV, LOG_LEVEL_ENV, setup
 
-__all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "command_group", "main"]
 
 #: Modules that expose ``register(subparsers)``. Order is the order of ``arbiter --help``.
 COMMAND_MODULES: list[str] = [
@@ -35,6 +35,19 @@ COMMAND_MODULES: list[str] = [
     "arbiter.ops.tenant_cmds",
     "arbiter.ops.observability_cmds",
 ]
+
+
+def command_group(sub: argparse._SubParsersAction, name: str,  # type: ignore[type-arg]
+                  help_text: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """The sub-commands of group ``name`` (``arbiter pairs ...``), created by the first module
+    that registers into it and joined by the others, so one group can span several modules."""
+    group: argparse.ArgumentParser | None = sub.choices.get(name)
+    if group is None:
+        group = sub.add_parser(name, help=help_text)
+        actions = group.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+        actions.required = True
+        return actions
+    return next(a for a in group._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def build_parser() -> argparse.ArgumentParser:

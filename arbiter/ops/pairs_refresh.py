@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 
 from arbiter.core.pairs import Pair, PairsError, parse_pairs, set_pair_fields
+from arbiter.ops.cli import command_group
 from arbiter.ops.errors import UsageError
 
 __all__ = ["refresh_text", "register"]
@@ -135,13 +136,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    pairs = sub.choices.get("pairs")
-    if pairs is None:
-        pairs = sub.add_parser("pairs", help="work with the pairs file")
-        psub = pairs.add_subparsers(dest="pairs_command", metavar="ACTION")
-        psub.required = True
-    else:  # another module registered `pairs` first: join its sub-commands
-        psub = next(a for a in pairs._actions if isinstance(a, argparse._SubParsersAction))
+    psub = command_group(sub, "pairs", "work with the pairs file")
     p = psub.add_parser(
         "refresh",
         help="rewrite each pair's Polymarket fee, minimum size, tick, neg-risk from the venue",

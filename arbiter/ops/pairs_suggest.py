@@ -44,6 +44,7 @@ from arbiter.core.pairmatch import (
     polymarket_markets,
 )
 from arbiter.core.pairmatch.matcher import DEFAULT_MIN_MARGIN
+from arbiter.ops.cli import command_group
 from arbiter.ops.errors import UsageError
 from arbiter.ops.pairs_catalogue import (
     DEFAULT_GAMMA_URL,
@@ -285,13 +286,7 @@ def _inputs(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    pairs = sub.choices.get("pairs")
-    if pairs is None:
-        pairs = sub.add_parser("pairs", help="work with the pairs file")
-        psub = pairs.add_subparsers(dest="pairs_command", metavar="ACTION")
-        psub.required = True
-    else:  # another module registered `pairs` first: join its sub-commands
-        psub = next(a for a in pairs._actions if isinstance(a, argparse._SubParsersAction))
+    psub = command_group(sub, "pairs", "work with the pairs file")
     s = psub.add_parser(
         "suggest", help="propose candidate pairs (relation, verdict, commented-out TOML)",
         description="Match both venues' catalogues: each candidate gets a relation (identity, "

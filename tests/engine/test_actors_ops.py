@@ -186,7 +186,10 @@ async def test_reconciliation_blocks_and_operator_state_survives_a_restart(engin
 
     async def round_with(blocking: str | None) -> dict[str, Any] | None:
         out: dict[str, Any] = await arbiter.reconcile.remote("paper")
-        return out if out["blocking"] == blocking else None
+        if out["blocking"] == blocking:
+            return out
+        await asyncio.sleep(0.4)  # each round spends the tenant's read budget: pace them
+        return None
 
     async with KalshiRestClient(kalshi_config(engine.config, tenant), kalshi_signer(tenant)) as hand:
         ack = await hand.place_order(OrderRequest(

@@ -63,14 +63,20 @@ async def engine(venues: LocalVenues, monkeypatch: pytest.MonkeyPatch) -> AsyncI
 
 
 async def conclusive(arb: Arbiter, tenant: str = "paper") -> dict[str, Any]:
-    """A round that no saga overlapped (the engine keeps trading meanwhile)."""
+    """A round that no saga overlapped (the engine keeps trading meanwhile).
+
+    Asked at most every half second: each round reads both venues through the tenant's rate
+    limiter, and asking in a tight loop would empty its read budget (the rounds then report
+    ``reconcile_unknown`` and never come back clean)."""
     job = arb.reconcilers[tenant]
     runs = job.runs
-    async def once() -> dict[str, Any] | None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
         out = await arb.reconcile(tenant)
-        return out if job.runs > runs else None
-    result: dict[str, Any] = await until(once, 20, "a conclusive reconciliation round")
-    return result
+        if job.runs > runs:
+            return out
+        await asyncio.sleep(0.5)
+    raise AssertionError("timed out waiting for a conclusive reconciliation round")
 
 
 def gauge(arb: Arbiter, venue: str) -> float:
@@ -144,7 +150,10 @@ async def test_a_fill_the_journal_does_not_know_blocks_until_the_position_is_und
             "by-hand-sell", TimeInForce.IOC))  # undone by hand
         assert sold.filled == 1_000_000
         async def clean() -> bool:
-            return (await conclusive(engine))["blocking"] is None
+            if (await conclusive(engine))["blocking"] is None:
+                return True
+            await asyncio.sleep(0.5)  # pace the rounds: each spends the tenant's read budget
+            return False
         await until(clean, 20, "a clean round once the position is undone")
     assert engine._blocked("paper", pair.name) is None and gauge(engine, "kalshi") == 0
 

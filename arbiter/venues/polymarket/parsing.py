@@ -456,12 +456,7 @@ class MarketBooks:
         """Resync one token from a REST ``/book`` body (any JSON value; refused when it is not
         a usable book). Returns whether the book was replaced."""
         try:
-            if not isinstance(body, Mapping):
-                raise ParseError(f"book body is {_kind(body)}, not an object")
-            asset = body.get("asset_id")
-            if not isinstance(asset, str) or not asset:
-                raise ParseError(f"asset_id is {_kind(asset)}, not a token id")
-            rest = book_from_rest(body)
+            asset, rest = _rest_book(body)
             book = self.books.get(asset)
             if book is None:
                 book = self.books[asset] = TokenBook(asset)
@@ -496,12 +491,7 @@ class MarketBooks:
         * ``"refused"``: the body is no usable book (counted; the token is marked stale).
         """
         try:
-            if not isinstance(body, Mapping):
-                raise ParseError(f"book body is {_kind(body)}, not an object")
-            asset = body.get("asset_id")
-            if not isinstance(asset, str) or not asset:
-                raise ParseError(f"asset_id is {_kind(asset)}, not a token id")
-            rest = book_from_rest(body)
+            asset, rest = _rest_book(body)
         except CONTAINED as exc:
             self.refuse(exc)
             return "refused"
@@ -646,3 +636,14 @@ def _event_assets(event: MarketEvent) -> list[str]:
     if isinstance(event, MarketResolvedEvent | NewMarketEvent):
         return list(event.assets_ids)
     return [event.asset_id]
+
+
+def _rest_book(body: Any) -> tuple[str, RestBook]:
+    """The token id and the parsed book of a REST ``/book`` body; :class:`ParseError` (or a
+    decode error) when it is not a usable book."""
+    if not isinstance(body, Mapping):
+        raise ParseError(f"book body is {_kind(body)}, not an object")
+    asset = body.get("asset_id")
+    if not isinstance(asset, str) or not asset:
+        raise ParseError(f"asset_id is {_kind(asset)}, not a token id")
+    return asset, book_from_rest(body)

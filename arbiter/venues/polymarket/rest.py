@@ -336,15 +336,21 @@ class PolymarketRest:
             params["after"] = str(after)
         return await self._paged("/data/trades", params)
 
-    async def balance_allowance(
-        self, asset_type: str = "COLLATERAL", token_id: str = "", signature_type: int | None = None
-    ) -> dict[str, Any]:
+    def _balance_params(self, asset_type: str, token_id: str,
+                        signature_type: int | None) -> dict[str, str]:
+        """The query of both balance-allowance routes (the key's signature type by default)."""
         sig = signature_type
         if sig is None and self.credentials is not None:
             sig = self.credentials.signature_type
         params = {"asset_type": asset_type, "token_id": token_id}
         if sig is not None:
             params["signature_type"] = str(sig)
+        return params
+
+    async def balance_allowance(
+        self, asset_type: str = "COLLATERAL", token_id: str = "", signature_type: int | None = None
+    ) -> dict[str, Any]:
+        params = self._balance_params(asset_type, token_id, signature_type)
         data: dict[str, Any] = await self.request(
             "GET", "/balance-allowance", params=params, auth="l2"
         )
@@ -358,12 +364,7 @@ class PolymarketRest:
         A side-effect call whose body is not used (``polymarket-client`` 0.14.0
         ``orders/place.py`` ``_refresh_balance_allowance``; venues.md §0.1).
         """
-        sig = signature_type
-        if sig is None and self.credentials is not None:
-            sig = self.credentials.signature_type
-        params = {"asset_type": asset_type, "token_id": token_id}
-        if sig is not None:
-            params["signature_type"] = str(sig)
+        params = self._balance_params(asset_type, token_id, signature_type)
         await self.request_raw("GET", "/balance-allowance/update", params=params, auth="l2")
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from aiohttp import web
 
 from arbiter.core.units import parse_price
 from arbiter.sim.common import ScenarioMarket, ScenarioSpec
@@ -97,3 +99,24 @@ def place_raw(
     )
     exchange.submit(order, TimeInForce.GTC, False, now_ns or time.time_ns())
     return order.id
+
+
+@contextlib.asynccontextmanager
+async def recording_v2_sim(with_status: bool) -> AsyncIterator[tuple[SimHandle, list[str]]]:
+    """A funded one-market local Polymarket answering as exchange version 2, and the list of
+    requests it answered (``"METHOD path"``, plus the status when ``with_status``)."""
+    exchange = funded_exchange(one_market_spec())
+    exchange.version = 2
+    sim = PolymarketSim(exchange, scenario=None, seed=7, step_ms=50)
+    calls: list[str] = []
+
+    async def record(req: web.Request, resp: web.StreamResponse) -> None:
+        calls.append(f"{req.method} {req.path} {resp.status}" if with_status
+                     else f"{req.method} {req.path}")
+
+    sim.app.on_response_prepare.append(record)
+    await sim.start()
+    try:
+        yield SimHandle(sim, exchange, next(iter(exchange.markets.values()))), calls
+    finally:
+        await sim.stop()

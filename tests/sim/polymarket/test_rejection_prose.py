@@ -11,13 +11,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from polymarket import SecureClient
 from polymarket.errors import RequestRejectedError
 
 from arbiter.core.book import Outcome
 from arbiter.core.units import parse_money, parse_price, parse_size
-from arbiter.sim.polymarket.server import PolymarketSim
 from arbiter.venues.base import (
     Action,
     DuplicateOrderError,
@@ -34,8 +32,7 @@ from tests.sim.polymarket.conftest import (
     ADDR_A,
     KEY_A,
     SimHandle,
-    funded_exchange,
-    one_market_spec,
+    recording_v2_sim,
 )
 from tests.sim.polymarket.test_current_sdks import _local_environment
 
@@ -43,21 +40,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def v2(request: pytest.FixtureRequest) -> AsyncIterator[tuple[SimHandle, list[str]]]:
-    exchange = funded_exchange(one_market_spec())
-    exchange.version = 2
-    sim = PolymarketSim(exchange, scenario=None, seed=7, step_ms=50)
-    calls: list[str] = []
-
-    async def record(req: web.Request, resp: web.StreamResponse) -> None:
-        calls.append(f"{req.method} {req.path} {resp.status}")
-
-    sim.app.on_response_prepare.append(record)
-    await sim.start()
-    try:
-        yield SimHandle(sim, exchange, next(iter(exchange.markets.values()))), calls
-    finally:
-        await sim.stop()
+async def v2() -> AsyncIterator[tuple[SimHandle, list[str]]]:
+    async with recording_v2_sim(with_status=True) as handle:
+        yield handle
 
 
 def _buy(token: str, price: str, size: str, cid: str,

@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from polymarket import AsyncSecureClient
 from polymarket._internal.streams.clob.user_protocol import UserServerState, build_initial_frame
 from polymarket.models import ApiKeyCreds
@@ -28,7 +27,6 @@ from polymarket.streams import UserSpec
 
 from arbiter.core.book import Outcome
 from arbiter.core.units import Price, Size
-from arbiter.sim.polymarket.server import PolymarketSim
 from arbiter.venues.base import Action, OrderRequest, OrderStatus
 from arbiter.venues.polymarket.auth import ApiCreds, PolymarketCredentials
 from arbiter.venues.polymarket.client import PolymarketClient
@@ -39,9 +37,8 @@ from tests.sim.polymarket.conftest import (
     KEY_A,
     KEY_B,
     SimHandle,
-    funded_exchange,
-    one_market_spec,
     place_raw,
+    recording_v2_sim,
 )
 from tests.sim.polymarket.test_current_sdks import _local_environment
 
@@ -56,20 +53,8 @@ async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[SimHandle, list[str]]]:
-    exchange = funded_exchange(one_market_spec())
-    exchange.version = 2
-    server = PolymarketSim(exchange, scenario=None, seed=7, step_ms=50)
-    calls: list[str] = []
-
-    async def record(req: web.Request, resp: web.StreamResponse) -> None:
-        calls.append(f"{req.method} {req.path}")
-
-    server.app.on_response_prepare.append(record)
-    await server.start()
-    try:
-        yield SimHandle(server, exchange, next(iter(exchange.markets.values()))), calls
-    finally:
-        await server.stop()
+    async with recording_v2_sim(with_status=False) as handle:
+        yield handle
 
 
 def test_our_subscribe_is_the_official_frame() -> None:

@@ -640,8 +640,9 @@ class Arbiter:
         job = self.reconcilers.get(name)
         if job is None:
             raise KeyError(f"{name} is not running yet")
-        await job.run_once()
-        return _reconcile_summary(job)
+        report = await job.run_once()
+        # ``conclusive``: whether *this* round counted (a saga overlapping it makes it not)
+        return {**_reconcile_summary(job), "conclusive": report is not None}
 
     # -- market data refreshes (ADR 0036) ----------------------------------------------------------
     def _on_rejected(self, venue: str, market: str, exc: BaseException) -> None:

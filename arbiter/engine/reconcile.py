@@ -237,9 +237,17 @@ class ReconcileJob:
         self.last_ms = 0.0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # one round at a time: two overlapping rounds (the schedule's and an operator's) can end
+        # out of order, and the older one's verdict would then overwrite the newer one's
+        self._round = asyncio.Lock()
 
     async def run_once(self) -> ReconcileReport | None:
-        """One round; None if a saga was in flight or began meanwhile (nothing changes)."""
+        """One round, begun after any round already running has ended; None if a saga was in
+        flight or began meanwhile (nothing changes)."""
+        async with self._round:
+            return await self._run_once()
+
+    async def _run_once(self) -> ReconcileReport | None:
         token = self.quiet() if self.quiet is not None else True
         if token is None:
             self.inconclusive += 1

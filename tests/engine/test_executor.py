@@ -19,7 +19,7 @@ from arbiter.engine.reconcile import reconcile
 from arbiter.engine.recovery import recover
 from arbiter.engine.risk_manager import RiskManager
 from arbiter.engine.tickpath import BookQuotes
-from arbiter.venues.base import Action, OrderRequest, TimeInForce
+from arbiter.venues.base import Action, OrderRequest, PositionReport, TimeInForce
 from tests.engine.factories import PAIR, C, opportunity
 from tests.engine.fakes import FakeVenue
 
@@ -302,6 +302,41 @@ async def test_reconcile_job_keeps_alerting_until_stopped(w: World) -> None:
         runs = job.runs
         await asyncio.sleep(0.03)
         assert job.runs == runs  # stopped means stopped
+
+
+async def test_overlapping_reconcile_rounds_end_in_the_order_they_began(w: World) -> None:
+    """A slow round that read the venue before a difference was resolved must not overwrite
+    the verdict of a round begun after it (the CI failure of stop 16: a scheduled recheck and
+    an operator's round overlapped, and the stale mismatch won)."""
+    import asyncio
+
+    from arbiter.engine.reconcile import ReconcileJob
+
+    read, release = asyncio.Event(), asyncio.Event()
+    real = w.kalshi.positions
+
+    async def slow_first_read() -> list[PositionReport]:
+        out = await real()
+        if not read.is_set():
+            read.set()
+            await release.wait()  # the venue answered; the answer is slow to come back
+        return out
+
+    w.kalshi.positions = slow_first_read  # type: ignore[method-assign]
+    with Journal(w.path) as j:
+        w.kalshi.holdings[(K, Outcome.YES)] += C  # an unknown contract ...
+        job = ReconcileJob(j, w.clients)
+        older = asyncio.create_task(job.run_once())
+        await read.wait()
+        w.kalshi.holdings[(K, Outcome.YES)] -= C  # ... that someone then closes
+        newer = asyncio.create_task(job.run_once())
+        await asyncio.sleep(0.01)
+        assert not newer.done()  # it waits for the round already running
+        release.set()
+        first, second = await older, await newer
+        assert first is not None and not first.clean
+        assert second is not None and second.clean
+        assert job.blocking is None and job.last is second and job.runs == 2
 
 
 async def test_nothing_is_reserved_or_journaled_for_an_unusable_opportunity(w: World) -> None:

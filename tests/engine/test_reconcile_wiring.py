@@ -68,12 +68,10 @@ async def conclusive(arb: Arbiter, tenant: str = "paper") -> dict[str, Any]:
     Asked at most every half second: each round reads both venues through the tenant's rate
     limiter, and asking in a tight loop would empty its read budget (the rounds then report
     ``reconcile_unknown`` and never come back clean)."""
-    job = arb.reconcilers[tenant]
-    runs = job.runs
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         out = await arb.reconcile(tenant)
-        if job.runs > runs:
+        if out["conclusive"]:  # this round, begun after the call (not one already running)
             return out
         await asyncio.sleep(0.5)
     raise AssertionError("timed out waiting for a conclusive reconciliation round")

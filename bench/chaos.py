@@ -144,7 +144,7 @@ async def run_chaos(runs: int, seed: int = 1, folder: Path | None = None,
 
 
 def with_journal_endings(path: Path, endings: Counter[str]) -> None:
-    from arbiter.engine.journal import Journal
+    from arbiter.execution.journal import Journal
 
     with Journal(path) as j:
         endings.update(j.endings())

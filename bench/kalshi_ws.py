@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         accounts, scenario, signer = _setup(Path(tmp), args.markets)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "arbiter.ops.cli", "sim", "kalshi", "--port", "0",
+            [sys.executable, "-m", "arbiter.cli.main", "sim", "kalshi", "--port", "0",
              "--accounts", str(accounts), "--scenario", str(scenario)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
         )

@@ -2,7 +2,7 @@
 
     python -m bench.latency --json [--samples 2000] [--nodes 4]
 
-Both local venues run in this process on loopback (:class:`arbiter.engine.paper.LocalVenues`,
+Both local venues run in this process on loopback (:class:`arbiter.sim.launcher.LocalVenues`,
 still books); the engine runs on a local Ray cluster with one node per node class. Each probe
 creates one arbitrage window on the local Kalshi: it pulls the YES bids of one market and then
 offers YES far below the Polymarket NO price. ``t0`` is taken when the local Kalshi publishes the
@@ -37,13 +37,14 @@ import uvloop
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from arbiter.app.config import load_config
 from arbiter.core.units import PRICE_SCALE, SIZE_SCALE
-from arbiter.engine.actors import pin_threads, set_realtime, spawn_engine
-from arbiter.engine.bootstrap import load_config
+from arbiter.engine.actors import spawn_engine
 from arbiter.engine.localcluster import start_local_cluster
-from arbiter.engine.paper import PROBE_SCENARIO, LocalVenues
 from arbiter.engine.placement import detect_layout
+from arbiter.engine.tuning import pin_threads, set_realtime
 from arbiter.sim.kalshi.server import MAKER_ACCOUNT, KalshiSim
+from arbiter.sim.launcher import PROBE_SCENARIO, LocalVenues
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latency.json"
 PROBE_PRICE = 4000  # $0.40: far below the Polymarket NO ask of $0.52 → a window worth taking

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from arbiter.ops.latency import LatencyHistogram
-from arbiter.ops.logging import configure, log_context
-from arbiter.ops.metrics import Metrics
+from arbiter.telemetry.latency import LatencyHistogram
+from arbiter.telemetry.logging import configure, log_context
+from arbiter.telemetry.metrics import Metrics
 
 RESULTS = Path(__file__).resolve().parent / "results" / "observability.json"
 

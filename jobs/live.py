@@ -22,14 +22,14 @@ from typing import Any
 # (uploaded by --working-dir) or from the installed project.
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from arbiter.ops.errors import UsageError
-from arbiter.ops.logging import RAY_WORKER_SETUP_HOOK, setup
-from arbiter.ops.run_cmd import (
+from arbiter.cli.errors import UsageError
+from arbiter.cli.run import (
     add_engine_options,
     engine_session,
     summary_lines,
     summary_record,
 )
+from arbiter.telemetry.logging import RAY_WORKER_SETUP_HOOK, setup
 
 #: What the job needs from Ray's runtime env when submitted from a checkout (the same as
 #: jobs/runtime_env.yaml): the working directory without the heavy or private parts.

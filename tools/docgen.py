@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import itertools
 import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,27 +47,14 @@ def _cell(text: str | None) -> str:
 @dataclass
 class LoadedParser:
     parser: argparse.ArgumentParser
-    failures: list[str] = field(default_factory=list)  # "module: error" for unimportable modules
 
 
 def load_cli_parser() -> LoadedParser:
-    """The real parser; if a listed command module cannot be imported, every module that can."""
-    from arbiter.ops import cli
+    """The real parser. Its command modules are imported explicitly (ADR 0145): one that cannot be
+    imported fails here, loudly, rather than vanishing from the reference."""
+    from arbiter.cli import main as cli
 
-    try:
-        return LoadedParser(cli.build_parser())
-    except Exception:
-        parser = argparse.ArgumentParser(
-            prog="arbiter", description="Cross-venue arbitrage between Kalshi and Polymarket."
-        )
-        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-        failures: list[str] = []
-        for name in cli.COMMAND_MODULES:
-            try:
-                importlib.import_module(name).register(sub)
-            except Exception as exc:
-                failures.append(f"{name}: {type(exc).__name__}: {exc}")
-        return LoadedParser(parser, failures)
+    return LoadedParser(cli.build_parser())
 
 
 @dataclass
@@ -179,16 +165,10 @@ def render_cli_reference(loaded: LoadedParser | None = None) -> str:
     out = [
         "# CLI reference",
         "",
-        "Generated from the argparse tree of `arbiter.ops.cli.build_parser()` on every docs",
+        "Generated from the argparse tree of `arbiter.cli.main.build_parser()` on every docs",
         "build, so it lists exactly the commands the installed code registers.",
         "",
     ]
-    for failure in loaded.failures:
-        out += [
-            '!!! warning "Command module could not be imported"',
-            f"    `{failure}` — its commands are missing from this page and from `arbiter`.",
-            "",
-        ]
     out += ["| Command | Purpose |", "|---|---|"]
     out += [f"| [`{' '.join(c.path)}`](#{'-'.join(c.path)}) | {_cell(c.help)} |"
             for c in commands[1:]]

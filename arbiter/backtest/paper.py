@@ -32,9 +32,9 @@ from arbiter.core.pairs import Pair
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Saga
 from arbiter.core.units import MONEY_SCALE
-from arbiter.engine.executor import SagaExecutor
-from arbiter.engine.journal import Journal
-from arbiter.engine.risk_manager import RiskManager
+from arbiter.execution.executor import SagaExecutor
+from arbiter.execution.journal import Journal
+from arbiter.execution.risk_manager import RiskManager
 
 __all__ = ["PaperSession", "PaperStats", "paper_clients"]
 
@@ -166,7 +166,8 @@ class PaperSession:
     async def refresh_market_data(self) -> dict[str, str]:
         """Re-read every pair's Polymarket fee, minimum and tick from the venue (ADR 0037), as
         the live engine does at start; a pair whose data cannot be read stops being routed."""
-        from arbiter.engine.bootstrap import load_config, refresh_pair
+        from arbiter.app.build import refresh_pair
+        from arbiter.app.config import load_config
 
         config = load_config(self._config_path)
         poly = self.clients["polymarket"]

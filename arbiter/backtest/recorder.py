@@ -185,7 +185,8 @@ def build_feeds(config_path: str, on_change: Callable[[str], None],
     venues or the local simulators). ``on_change(market)`` runs after each applied frame.
     Pre-made books (e.g. a detector's) can be handed in; the feeds then update those in place.
     """
-    from arbiter.engine.bootstrap import kalshi_config, kalshi_signer, load_config
+    from arbiter.app.build import kalshi_config, kalshi_signer
+    from arbiter.app.config import load_config
     from arbiter.venues.kalshi.ws import KalshiFeed
     from arbiter.venues.polymarket.parsing import MarketBooks
     from arbiter.venues.polymarket.ws import MarketFeed

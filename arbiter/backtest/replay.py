@@ -1,9 +1,9 @@
 """Deterministic replay: recorded events → the live book/detection/risk/saga objects → results.
 
 The live engine's objects run unchanged: core :class:`~arbiter.core.detection.Detector` (its own
-book cache is what the events update), the engine's :class:`~arbiter.engine.risk_manager.
+book cache is what the events update), the engine's :class:`~arbiter.execution.risk_manager.
 RiskManager` over core :class:`~arbiter.core.risk.RiskBook`, and the engine's
-:class:`~arbiter.engine.executor.SagaExecutor` driving the core saga with a journal. Only the
+:class:`~arbiter.execution.executor.SagaExecutor` driving the core saga with a journal. Only the
 venue clients (:class:`~arbiter.backtest.sim_exchange.SimExchange`) and the clock
 (:class:`~arbiter.backtest.clock.SimClock`) are swapped.
 
@@ -46,9 +46,9 @@ from arbiter.core.pairs import Pair
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Role, Saga, SagaPolicy
 from arbiter.core.units import MONEY_SCALE, PRICE_SCALE, SIZE_SCALE, Money, Price, Size
-from arbiter.engine.executor import ExecutorConfig, SagaExecutor
-from arbiter.engine.journal import Journal
-from arbiter.engine.risk_manager import RiskManager
+from arbiter.execution.executor import ExecutorConfig, SagaExecutor
+from arbiter.execution.journal import Journal
+from arbiter.execution.risk_manager import RiskManager
 
 __all__ = ["BacktestParams", "BacktestResult", "Replayer", "run_backtest"]
 

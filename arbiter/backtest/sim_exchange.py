@@ -137,7 +137,7 @@ def latency_from_journal(path: str, venue: str) -> RecordedLatency:
     owner); each round trip is split evenly into entry and response latency.
     """
     from arbiter.core.saga import Intent, OrderFinal
-    from arbiter.engine.journal import Journal
+    from arbiter.execution.journal import Journal
 
     samples: list[tuple[int, int]] = []
     with Journal(path, synchronous="NORMAL") as journal:

@@ -21,12 +21,12 @@ from typing import Any
 
 import ray
 
+from arbiter.app.config import EngineConfig
 from arbiter.engine.actors import EngineHandles, spawn_engine
-from arbiter.engine.bootstrap import EngineConfig
 from arbiter.engine.localcluster import LocalCluster, free_port, start_local_cluster
 from arbiter.engine.placement import detect_layout
-from arbiter.ops.logging import ray_runtime_env
-from arbiter.ops.tracing import otel_env
+from arbiter.telemetry.logging import ray_runtime_env
+from arbiter.telemetry.tracing import otel_env
 
 __all__ = ["EngineSnapshot", "RayConnection", "RunSummary", "connect", "run_engine"]
 

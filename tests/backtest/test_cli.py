@@ -9,7 +9,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from arbiter.backtest.synthetic import make_pairs, pairs_toml
-from arbiter.ops.cli import main
+from arbiter.cli.main import main
 
 SPEC = "events=20000,pairs=3,days=2,seed=4"
 

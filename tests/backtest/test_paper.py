@@ -15,10 +15,10 @@ from arbiter.core.detection import DetectionConfig, Detector
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Ending
 from arbiter.core.units import SIZE_SCALE
-from arbiter.engine.executor import SagaExecutor
-from arbiter.engine.journal import Journal
-from arbiter.engine.paper import LocalVenues
-from arbiter.engine.risk_manager import RiskManager
+from arbiter.execution.executor import SagaExecutor
+from arbiter.execution.journal import Journal
+from arbiter.execution.risk_manager import RiskManager
+from arbiter.sim.launcher import LocalVenues
 
 C = SIZE_SCALE
 

@@ -14,7 +14,7 @@ from arbiter.backtest.recorder import Row, record, venue_source
 from arbiter.backtest.replay import BacktestParams, Replayer
 from arbiter.backtest.storage import EventStore, EventWriter
 from arbiter.core.pairs import parse_pairs
-from arbiter.engine.paper import LocalVenues
+from arbiter.sim.launcher import LocalVenues
 
 
 @pytest.mark.slow

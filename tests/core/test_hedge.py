@@ -15,7 +15,7 @@ from arbiter.core.hedge import (
     decide_hedge,
 )
 from arbiter.core.units import Money, Price, Size
-from tests.engine.factories import C, price
+from tests.execution.factories import C, price
 
 KALSHI = HedgeVenue(tick=100, lot=10_000, min_size=0, fee=KalshiFeeModel())
 POLY = HedgeVenue(tick=100, lot=10_000, min_size=0, fee=NoFees())

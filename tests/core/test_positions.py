@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from arbiter.core.book import Outcome
 from arbiter.core.positions import PositionBook, PositionError
-from tests.engine.factories import PAIR, C
+from tests.execution.factories import PAIR, C
 
 
 def test_average_cost_and_realised_pnl_on_partial_sales() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arbiter.core.risk import DAY_NS, Reason, RiskBook, RiskLimits
-from tests.engine.factories import C, opportunity
+from tests.execution.factories import C, opportunity
 
 DOLLAR = 10**10
 NOW = 5 * DAY_NS + 1000
@@ -142,7 +142,7 @@ def test_a_leg_must_fit_in_the_collateral_of_its_markets_shard() -> None:
     """Kalshi holds collateral per exchange shard (docs /getting_started/exchange_sharding):
     the venue's total is not what an order on a shard-1 market can use."""
     from arbiter.core.risk import shard_key
-    from tests.engine.factories import PAIR
+    from tests.execution.factories import PAIR
 
     book = funded()
     opp = opportunity()  # Kalshi leg: 10 YES at 0.40 = $4 on PAIR.kalshi_ticker

@@ -32,7 +32,7 @@ from arbiter.core.saga import (
     event_from_dict,
     plan_saga,
 )
-from tests.engine.factories import PAIR, C, opportunity, price
+from tests.execution.factories import PAIR, C, opportunity, price
 
 SID = make_saga_id("abcd1234", 7)
 

@@ -15,14 +15,14 @@ import pytest
 import pytest_asyncio
 
 if TYPE_CHECKING:
-    from arbiter.engine.paper import LocalVenues
+    from arbiter.sim.launcher import LocalVenues
     from tests.engine.ray_support import EngineSpec, Running
 
 
 @pytest_asyncio.fixture
 async def venues(tmp_path: Path) -> AsyncIterator[LocalVenues]:
     """Both local venues with the paper files (keys, accounts, engine config) in ``tmp_path``."""
-    from arbiter.engine.paper import LocalVenues
+    from arbiter.sim.launcher import LocalVenues
 
     v = LocalVenues(tmp_path / "paper")
     await v.start()

@@ -18,10 +18,10 @@ from typing import Any
 
 import ray
 
+from arbiter.app.config import EngineConfig, load_config
 from arbiter.engine.actors import EngineHandles, spawn_engine
-from arbiter.engine.bootstrap import EngineConfig, load_config
-from arbiter.engine.paper import LocalVenues
 from arbiter.engine.placement import Layout
+from arbiter.sim.launcher import LocalVenues
 
 
 @dataclass

@@ -18,9 +18,9 @@ import pytest
 import ray
 
 from arbiter.engine.actors import EngineHandles
-from arbiter.engine.journal import Journal
 from arbiter.engine.localcluster import LocalCluster, start_local_cluster
 from arbiter.engine.placement import NODE_RESOURCE, Role, detect_layout
+from arbiter.execution.journal import Journal
 from tests.engine.ray_support import EngineSpec, Running, ray_session
 from tests.engine.ray_support import until as _until
 

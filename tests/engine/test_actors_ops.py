@@ -20,16 +20,16 @@ import pytest
 import ray
 from prometheus_client.parser import text_string_to_metric_families
 
+from arbiter.app.build import kalshi_config, kalshi_signer
+from arbiter.cli.main import main
+from arbiter.control.auth import Key, KeySet, Role
+from arbiter.control.client import ControlError, RemoteEngine
+from arbiter.control.engine import UnknownTenant
+from arbiter.control.ray_engine import RayEngineControl
+from arbiter.control.service import build_server
 from arbiter.core.book import Outcome
 from arbiter.core.units import Price, Size
-from arbiter.engine.bootstrap import kalshi_config, kalshi_signer
 from arbiter.engine.placement import Layout
-from arbiter.ops.cli import main
-from arbiter.ops.control.auth import Key, KeySet, Role
-from arbiter.ops.control.client import ControlError, RemoteEngine
-from arbiter.ops.control.engine import UnknownTenant
-from arbiter.ops.control.ray_engine import RayEngineControl
-from arbiter.ops.control.service import build_server
 from arbiter.venues.base import Action, OrderRequest, TimeInForce
 from arbiter.venues.kalshi.rest import KalshiRestClient
 from tests.engine.ray_support import EngineSpec, Running, ray_session
@@ -152,7 +152,7 @@ async def test_cli_serves_the_ray_engine(engine: Running, tmp_path: Path) -> Non
                  "--tenant", "paper"]) == 2  # tenants come from the engine
     address = ray.get_runtime_context().gcs_address
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter.ops.cli", "control", "serve", "--keys", str(keys_path),
+        [sys.executable, "-m", "arbiter.cli.main", "control", "serve", "--keys", str(keys_path),
          "--ray-address", address, "--namespace", NAMESPACE, "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from arbiter.core.detection import DetectionConfig, Detector, Opportunity
 from arbiter.core.pairs import parse_pairs
 from arbiter.core.units import ONE_CONTRACT
-from arbiter.engine.tickpath import GateConfig, RiskGate, SagaReport, TickPath
+from arbiter.execution.tickpath import GateConfig, RiskGate, SagaReport, TickPath
 
 PAIRS = parse_pairs(
     '[[pair]]\nname = "p"\nkalshi_ticker = "KX-1"\npolymarket_yes_token = "111"\n'

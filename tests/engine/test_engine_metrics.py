@@ -9,13 +9,13 @@ import pytest
 from prometheus_client import generate_latest
 
 from arbiter.core.ratelimit import RateLimiter
-from arbiter.engine.actors import Arbiter
-from arbiter.engine.paper import LocalVenues
+from arbiter.engine.arbiter import Arbiter
+from arbiter.sim.launcher import LocalVenues
 from arbiter.venues.base import LocalRateLimitError
 from arbiter.venues.ratelimited import RateLimitedClient
-from tests.engine.test_executor import world
+from tests.execution.test_executor import world
 from tests.engine.test_reconcile_wiring import engine, until
-from tests.engine.test_tenant_execution import close
+from tests.execution.test_tenant_execution import close
 
 __all__ = ["engine"]  # the fixture, imported for this module
 pytestmark = [pytest.mark.integration]

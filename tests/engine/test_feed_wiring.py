@@ -9,11 +9,12 @@ import time
 import aiohttp
 import pytest
 
+from arbiter.app.config import EngineConfig, _book_age_ns
+from arbiter.app.feeds import detector_books
 from arbiter.core.detection import DEFAULT_MAX_BOOK_AGE_NS, DetectionConfig, Detector
 from arbiter.core.pairs import Pair
 from arbiter.core.units import ONE_CONTRACT, Size
-from arbiter.engine.actors import _NotIn, detector_books
-from arbiter.engine.bootstrap import EngineConfig, _book_age_ns
+from arbiter.engine.arbiter import _NotIn
 from arbiter.venues.polymarket.ws import Backoff, MarketFeed
 from tests.sim.polymarket.conftest import SimHandle, bare_sim, place_raw
 from tests.sim.polymarket.test_market_feed import _until
@@ -82,8 +83,8 @@ def test_arbiter_exports_feed_health_and_skips_as_metrics() -> None:
     instance holding only what it reads: counts become Prometheus counters, once each."""
     from prometheus_client import generate_latest
 
-    from arbiter.engine.actors import Arbiter
-    from arbiter.ops.metrics import Metrics
+    from arbiter.engine.arbiter import Arbiter
+    from arbiter.telemetry.metrics import Metrics
     from arbiter.venues.polymarket.parsing import MarketBooks
 
     arbiter = Arbiter.__new__(Arbiter)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.engine import actors
-from arbiter.engine.bootstrap import load_config
-from arbiter.engine.paper import LocalVenues
-from arbiter.ops.errors import UsageError
+from arbiter.app.config import load_config
+from arbiter.cli.errors import UsageError
+from arbiter.engine import tuning as actors
+from arbiter.sim.launcher import LocalVenues
 
 
 def test_the_qos_request_is_a_zero_latency_held_open_once(

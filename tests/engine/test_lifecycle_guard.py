@@ -14,7 +14,7 @@ from arbiter.core.pairs import Pair
 from arbiter.core.positions import PositionBook
 from arbiter.core.units import ONE_CONTRACT as ONE
 from arbiter.core.units import PRICE_SCALE, parse_price, parse_size
-from arbiter.engine.lifecycle import LifecycleGuard
+from arbiter.execution.lifecycle import LifecycleGuard
 from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.sim.polymarket.server import PolymarketSim
 from arbiter.venues.base import Action, ExchangeClient, OrderRequest, OrderStatus

@@ -10,15 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from arbiter.app.build import build_detector, refresh_market_data, refresh_pair
+from arbiter.app.config import load_config
 from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.units import ONE_CONTRACT, parse_tick
-from arbiter.engine.bootstrap import (
-    build_detector,
-    load_config,
-    refresh_market_data,
-    refresh_pair,
-)
-from arbiter.engine.paper import LocalVenues
+from arbiter.sim.launcher import LocalVenues
 from arbiter.venues.base import RejectedError
 from arbiter.venues.polymarket.market_info import market_changed
 from arbiter.venues.polymarket.parsing import MarketBooks
@@ -95,7 +91,7 @@ async def test_the_arbiter_re_reads_a_market_on_a_tick_change_and_on_a_refusal(
     """The arbiter's own refresh path (no Ray: the methods the feed and executor callbacks call)."""
     import asyncio
 
-    from arbiter.engine.actors import Arbiter
+    from arbiter.engine.arbiter import Arbiter
 
     assert venues.polymarket is not None
     config, _ = await refresh_market_data(load_config(venues.config_path))

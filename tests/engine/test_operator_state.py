@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from arbiter.core.risk import RiskBook, RiskLimits
-from arbiter.engine.actors import OPERATOR_STATE, Arbiter, _OperatorState
-from arbiter.engine.bootstrap import TenantRuntime
-from arbiter.engine.executor import SagaExecutor
-from arbiter.engine.journal import Journal
-from arbiter.engine.risk_manager import RiskManager
+from arbiter.execution.operator import OperatorState
+from arbiter.engine.arbiter import Arbiter
+from arbiter.execution.executor import SagaExecutor
+from arbiter.execution.journal import Journal
+from arbiter.execution.operator import OPERATOR_STATE
+from arbiter.execution.risk_manager import RiskManager
+from arbiter.execution.tenant import TenantRuntime
 from tests.engine.test_reconcile_wiring import engine, until
 
 __all__ = ["engine"]  # the fixture, imported for this module
@@ -22,11 +24,11 @@ pytestmark = [pytest.mark.integration]
 
 
 def test_operator_state_round_trips_through_json() -> None:
-    state = _OperatorState()
+    state = OperatorState()
     for action, pair in (("pause", "a"), ("stop", "b"), ("stop", None)):
         state.apply(action, pair)
-    assert _OperatorState.from_json(state.to_json()) == state
-    assert _OperatorState.from_json({}) == _OperatorState()
+    assert OperatorState.from_json(state.to_json()) == state
+    assert OperatorState.from_json({}) == OperatorState()
 
 
 async def test_pause_stop_and_kill_survive_a_new_arbiter(engine: Arbiter) -> None:
@@ -68,11 +70,11 @@ def test_unsaved_switches_win_over_the_journal(tmp_path: Path) -> None:
     """A switch flipped while the arbiter boots (its journal not open yet) is not overwritten
     by the journal's older word: it is written instead."""
     journal = Journal(tmp_path / "t.sqlite")
-    journal.log(OPERATOR_STATE, _OperatorState().to_json(), 1)
+    journal.log(OPERATOR_STATE, OperatorState().to_json(), 1)
     risk = RiskManager(RiskBook(RiskLimits()), {}, {}, journal)
     runtime = TenantRuntime("t", journal, {}, risk, SagaExecutor(journal, {}, {}, risk=risk))
     arb = Arbiter.__new__(Arbiter)
-    arb._ops = {"t": _OperatorState(paused_all=True)}
+    arb._ops = {"t": OperatorState(paused_all=True)}
     arb._ops_unsaved = {"t"}
     arb._alerts = deque()
     try:

@@ -1,6 +1,6 @@
 """Reconciliation in the running engine (ADR 0140), in process against both local venues.
 
-The :class:`~arbiter.engine.actors.Arbiter` is the real one (as Ray runs it, minus Ray): it
+The :class:`~arbiter.engine.arbiter.Arbiter` is the real one (as Ray runs it, minus Ray): it
 boots against the local venues, recovers, reconciles and trades. Orders and fills are then
 injected at the local Kalshi with the tenant's own key, as a person trading by hand on the
 engine's account would: the journal does not know them, the next round says so, the tenant's new
@@ -19,13 +19,15 @@ import pytest
 import pytest_asyncio
 from prometheus_client import generate_latest
 
+from arbiter.app.build import kalshi_config, kalshi_signer
+from arbiter.app.config import load_config
 from arbiter.core.book import Outcome
 from arbiter.core.units import Price, Size
-from arbiter.engine import actors
-from arbiter.engine.actors import Arbiter
-from arbiter.engine.bootstrap import kalshi_config, kalshi_signer, load_config
-from arbiter.engine.paper import LocalVenues
-from arbiter.engine.reconcile import MISMATCH, ReconcileJob, ReconcileReport
+from arbiter.engine import arbiter as actors
+from arbiter.engine.arbiter import Arbiter
+from arbiter.execution.operator import OperatorState
+from arbiter.execution.reconcile import MISMATCH, ReconcileJob, ReconcileReport
+from arbiter.sim.launcher import LocalVenues
 from arbiter.venues.base import Action, OrderRequest, TimeInForce
 from arbiter.venues.kalshi.rest import KalshiRestClient
 
@@ -158,10 +160,10 @@ async def test_a_fill_the_journal_does_not_know_blocks_until_the_position_is_und
 
 def test_a_mismatch_blocks_only_its_tenant() -> None:
     """Two tenants' jobs: the one with a finding is refused, the other is not."""
-    from arbiter.engine.reconcile import Difference
+    from arbiter.execution.reconcile import Difference
 
     arb = Arbiter.__new__(Arbiter)
-    arb._ops = {"a": actors._OperatorState(), "b": actors._OperatorState()}
+    arb._ops = {"a": OperatorState(), "b": OperatorState()}
     arb.reconcilers = {}
     for name in ("a", "b"):
         arb.reconcilers[name] = ReconcileJob(None, {})  # type: ignore[arg-type]

@@ -24,9 +24,9 @@ from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.saga import SagaPolicy
 from arbiter.core.units import Size
-from arbiter.engine.executor import ExecutorConfig, SagaExecutor
-from arbiter.engine.journal import Journal
-from arbiter.engine.recovery import recover
+from arbiter.execution.executor import ExecutorConfig, SagaExecutor
+from arbiter.execution.journal import Journal
+from arbiter.execution.recovery import recover
 from tests.fault.live import C, connect_clients, opportunity, quotes_from
 
 POLICY = SagaPolicy(lots={"kalshi": C, "polymarket": 10_000}, min_sizes={"polymarket": 5 * C})

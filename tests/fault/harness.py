@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from arbiter.core.matching import TimeInForce
 from arbiter.core.pairs import Pair
 from arbiter.core.units import Size, parse_price
-from arbiter.engine.journal import Journal
-from arbiter.engine.reconcile import reconcile
+from arbiter.execution.journal import Journal
+from arbiter.execution.reconcile import reconcile
 from arbiter.sim.common import ScenarioMarket
 from arbiter.sim.kalshi.exchange import Exchange as KalshiExchange
 from arbiter.sim.kalshi.server import KalshiSim

@@ -19,9 +19,9 @@ from arbiter.core.book import Outcome
 from arbiter.core.detection import Opportunity
 from arbiter.core.saga import Ending, Saga
 from arbiter.core.units import Size
-from arbiter.engine.executor import ExecutorConfig, SagaExecutor
-from arbiter.engine.journal import Journal
-from arbiter.engine.recovery import recover
+from arbiter.execution.executor import ExecutorConfig, SagaExecutor
+from arbiter.execution.journal import Journal
+from arbiter.execution.recovery import recover
 from arbiter.venues.base import ExchangeClient
 from tests.fault.executor_proc import POLICY
 from tests.fault.harness import Venues, audit

@@ -44,7 +44,7 @@ def test_demo_logs_hold_no_secret_and_carry_saga_ids(tmp_path: Path) -> None:
         log = workdir / "arbiter.log"
         assert f"logs in {log}" in " ".join(proc.stdout.split())
         records = list(json_records([read(log)]))
-        sagas = [r for r in records if r["logger"] == "arbiter.engine.executor"]
+        sagas = [r for r in records if r["logger"] == "arbiter.execution.executor"]
         assert sagas, records[-20:]
         for r in sagas:  # written in the arbiter actor's worker process
             assert r["saga_id"] and r["tenant_id"] and r["pair"], r

@@ -108,6 +108,6 @@ def test_live_job_succeeds_with_trades(head: str, head_temp: str, tmp_path: Path
     texts = [("job logs", logs), *((str(p), read(p)) for p in files)]
     assert leaks(paper_secrets(tmp_path), texts) == []
     sagas = [r for r in json_records(read(p) for p in workers)
-             if r["logger"] == "arbiter.engine.executor"]
+             if r["logger"] == "arbiter.execution.executor"]
     assert len(sagas) >= 2 * summary["trades"], sagas[-5:]
     assert all(r["saga_id"] and r["tenant_id"] == "paper" and r["pair"] for r in sagas)

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from arbiter.cli.main import main
 from arbiter.core.pairs import parse_pairs
-from arbiter.ops.cli import main
 from arbiter.sim.common import load_scenario
 from arbiter.sim.kalshi.exchange import Exchange
 from arbiter.sim.kalshi.server import KalshiSim
@@ -158,9 +158,9 @@ async def test_review_flow_against_the_local_venues(tmp_path: Path,
 def test_local_venue_clis_load_a_catalogue(tmp_path: Path) -> None:
     import argparse
 
-    from arbiter.ops.errors import UsageError
-    from arbiter.sim.kalshi.cli import _catalogue
-    from arbiter.sim.polymarket.cli import build_sim
+    from arbiter.cli.errors import UsageError
+    from arbiter.cli.sim_kalshi import _catalogue
+    from arbiter.cli.sim_polymarket import build_sim
 
     assert len(_catalogue([str(p) for p in KALSHI])) == len(KALSHI)
     with pytest.raises(UsageError, match="--catalogue"):
@@ -179,9 +179,9 @@ def test_suggest_writes_the_polymarket_fee_or_says_it_is_unknown() -> None:
     """A written candidate states its market's fee, minimum and tick from ``/clob-markets``
     (the block, uncommented, is a tradable pair), or says FEE UNKNOWN and leaves them out (the
     block parses but the pair is not tradable)."""
+    from arbiter.cli.pairs_catalogue import load_bodies
+    from arbiter.cli.pairs_suggest import render_toml
     from arbiter.core.pairmatch import kalshi_markets, match, polymarket_markets
-    from arbiter.ops.pairs_catalogue import load_bodies
-    from arbiter.ops.pairs_suggest import render_toml
     from arbiter.venues.polymarket.market_info import parse_clob_market
 
     candidates = match(kalshi_markets(load_bodies(list(map(str, KALSHI)))),

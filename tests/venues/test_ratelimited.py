@@ -10,8 +10,8 @@ from arbiter.core.book import Outcome
 from arbiter.core.ratelimit import SECOND_NS, RateLimiter
 from arbiter.core.saga import Ending
 from arbiter.core.units import Price, Size
-from arbiter.engine.executor import SagaExecutor
-from arbiter.engine.journal import Journal
+from arbiter.execution.executor import SagaExecutor
+from arbiter.execution.journal import Journal
 from arbiter.venues.base import (
     Action,
     DryRunClient,
@@ -22,9 +22,9 @@ from arbiter.venues.base import (
     unwrap,
 )
 from arbiter.venues.ratelimited import RateLimitedClient
-from tests.engine.factories import PAIR, C, opportunity
-from tests.engine.fakes import FakeVenue
-from tests.engine.test_executor import FAST, world
+from tests.execution.test_executor import FAST, world
+from tests.execution.factories import PAIR, C, opportunity
+from tests.execution.fakes import FakeVenue
 
 K = PAIR.kalshi_ticker
 

@@ -1,5 +1,5 @@
 # Containers only: Terraform never sees a secret value (it would land in state). Values are
-# written by the application (`master-key`: the credential store's key ring, arbiter.ops.credentials)
+# written by the application (`master-key`: the credential store's key ring, arbiter.security.credentials)
 # or by operators with `aws secretsmanager put-secret-value` (docs/operations.md, "Rotation").
 # Creating the containers here pins their encryption to the environment's key; a secret the
 # application created on first write would use the account's default key instead.
@@ -10,7 +10,7 @@ locals {
     "tenants/${pair[0]}/${pair[1]}" => "${pair[1]} API credentials of tenant ${pair[0]}"
   }
   secrets = merge(
-    { "master-key" = "Master key ring of the encrypted credential store (arbiter.ops.credentials)" },
+    { "master-key" = "Master key ring of the encrypted credential store (arbiter.security.credentials)" },
     local.tenant_secrets,
   )
 }

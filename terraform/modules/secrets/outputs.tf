@@ -4,6 +4,6 @@ output "secret_arns" {
 }
 
 output "backend_uri" {
-  description = "Secrets backend URI for the application (arbiter.ops.secrets_backend.backend_from_uri)."
+  description = "Secrets backend URI for the application (arbiter.security.backends.backend_from_uri)."
   value       = "aws:?prefix=${var.name_prefix}/"
 }

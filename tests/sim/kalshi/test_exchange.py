@@ -222,8 +222,8 @@ def test_housekeeping_forgets_finished_maker_orders_only() -> None:
 
 
 def test_the_shard_option_pins_markets_and_refuses_a_bad_spec() -> None:
-    from arbiter.ops.cli import UsageError
-    from arbiter.sim.kalshi.cli import _shards
+    from arbiter.cli.errors import UsageError
+    from arbiter.cli.sim_kalshi import _shards
 
     assert _shards(["KXSTATIC-B=1", "KXOTHER=2"]) == {"KXSTATIC-B": 1, "KXOTHER": 2}
     assert _shards(None) == {}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.ops.cli import main
+from arbiter.cli.main import main
 from tests.sim.polymarket.conftest import ADDR_A, KEY_A
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     accounts = tmp_path_factory.mktemp("pm") / "accounts.toml"
     accounts.write_text(f'[[account]]\naddress = "{ADDR_A}"\ncollateral = "1000.00"\n')
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter.ops.cli", "sim", "polymarket", "--port", "0",
+        [sys.executable, "-m", "arbiter.cli.main", "sim", "polymarket", "--port", "0",
          "--accounts", str(accounts), "--scenario", "static", "--seed", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -8,10 +8,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from arbiter.cli.sim_joint import start_joint
 from arbiter.core.pairs import parse_pairs
 from arbiter.core.units import PRICE_SCALE
 from arbiter.sim.common import load_scenario
-from arbiter.sim.polymarket.joint import start_joint
 
 pytestmark = pytest.mark.integration
 

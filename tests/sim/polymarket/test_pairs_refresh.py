@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from arbiter.cli.main import main
 from arbiter.core.pairs import parse_pairs
-from arbiter.ops.cli import main
 from arbiter.sim.common import load_scenario
 from arbiter.sim.polymarket.builder import build_exchange
 from arbiter.sim.polymarket.server import PolymarketSim
@@ -168,7 +168,7 @@ def test_the_documented_example_parses() -> None:
 
 async def test_refresh_reads_both_venues_when_asked(tmp_path: Path) -> None:
     """``--kalshi-url``: the Kalshi series fee and grid fields come from the local Kalshi too."""
-    from arbiter.engine.paper import LocalVenues
+    from arbiter.sim.launcher import LocalVenues
 
     async with LocalVenues(tmp_path / "venues") as venues:
         assert venues.kalshi is not None and venues.polymarket is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from arbiter.ops.cli import main
+from arbiter.cli.main import main
 from arbiter.sim.kalshi.server import KalshiSim
 from tests.venues.kalshi.support import TRADER, write_accounts
 
@@ -122,7 +122,7 @@ async def test_check_connectivity(sim: KalshiSim, demo_env: None,
 async def test_sim_command_serves_until_terminated(tmp_path: Path) -> None:
     accounts = write_accounts(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter.ops.cli", "sim", "kalshi", "--port", "0",
+        [sys.executable, "-m", "arbiter.cli.main", "sim", "kalshi", "--port", "0",
          "--accounts", str(accounts), "--scenario", "static", "--seed", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -20,11 +20,11 @@ from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.saga import Ending
 from arbiter.core.units import ONE_CONTRACT, Money, Price, Size
-from arbiter.engine.executor import ExecutorConfig, SagaExecutor
-from arbiter.engine.journal import Journal
+from arbiter.execution.executor import ExecutorConfig, SagaExecutor
+from arbiter.execution.journal import Journal
 from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.venues.base import Action, OrderRequest, OrderStatus, TimeInForce, in_terms_of
-from tests.engine.fakes import FakeVenue
+from tests.execution.fakes import FakeVenue
 from tests.venues.kalshi.support import client_for
 
 TICKER = "KXSTATIC-A"  # static: YES bids 0.39/0.38/0.37, YES asks 0.41/0.42/0.43, 50 each

@@ -21,7 +21,7 @@ from arbiter.core.ratelimit import SECOND_NS, RateLimiter, Rejection
 from arbiter.core.ratelimit import Action as RateAction
 from arbiter.core.risk import Reason, RiskBook
 from arbiter.core.units import ONE_CONTRACT, Money, Price, Size
-from arbiter.engine.risk_manager import RiskManager
+from arbiter.execution.risk_manager import RiskManager
 from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.venues.base import (
     Action,

@@ -1,0 +1,2 @@
+"""Tenants: the registry (tiers, tier limits, rate-limit hooks) and its PostgreSQL store with
+row-level security (ADR 0145)."""

@@ -1,0 +1,28 @@
+"""The run/demo summary: figures an operator reads at the end of a run."""
+
+from __future__ import annotations
+
+from arbiter.cli.run import summary_lines, summary_record
+from arbiter.core.units import MONEY_SCALE
+from arbiter.engine.live import RunSummary
+
+
+def _summary(first_leg_ms: dict[str, float]) -> RunSummary:
+    return RunSummary(
+        seconds=30.04, layout="single-node", opportunities=34,
+        sagas={"completed": 15, "unwound": 2, "no_fill": 17}, refused={}, pnl=317 * MONEY_SCALE // 100,
+        first_leg_ms=first_leg_ms, journal={}, stop={},
+    )
+
+
+def test_latency_line_says_how_many_orders_its_percentiles_cover() -> None:
+    lines = summary_lines(_summary({"p50": 0.4081, "p99": 49.593, "n": 32}))
+    assert "sagas completed 15, hedged 0, unwound 2, failed 0, no fill 17" in lines[1]
+    assert lines[2] == "realised PnL $3.17"
+    assert "p50 0.408 ms, p99 49.593 ms over 32 orders" in lines[3]
+    assert "with under 100 the p99 is the slowest" in lines[3]
+
+
+def test_a_run_without_orders_reports_zero_samples() -> None:
+    record = summary_record(_summary({}))
+    assert (record["latency_p50_ms"], record["latency_p99_ms"], record["latency_samples"]) == (0.0, 0.0, 0)

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PYTEST_ARGS ?=
 
-.PHONY: test demo lint bench clean venv docs lint-infra sysdeps lock test-latest kalshi-sdk-venv
+.PHONY: test test-unit demo lint bench clean venv docs lint-infra sysdeps lock test-latest kalshi-sdk-venv
 
 venv: $(STAMP)
 
@@ -26,11 +26,18 @@ sysdeps:
 	bash tools/sysdeps.sh
 
 # Re-resolve every lock to the newest versions pyproject.toml's ranges allow (uv, from the lock).
-lock: $(STAMP)
+# It needs only the venv's uv, not an up-to-date venv: after an edit of pyproject.toml the venv's
+# check refuses to install until the lock is re-resolved, so this must not wait for it.
+lock:
+	test -x $(VENV)/bin/uv || $(MAKE) venv
 	$(PY) -m tools.lock
 
 test: sysdeps $(STAMP) kalshi-sdk-venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The unit ring alone (no sockets, no Ray, no PostgreSQL; tests/README.md): under a minute.
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not integration and not fault and not slow" $(PYTEST_ARGS)
 
 # The current official Kalshi SDK needs Python >= 3.13, so it gets its own venv from its own lock;
 # the conformance test runs it unchanged against the local Kalshi. Where no 3.13 interpreter
@@ -76,6 +83,7 @@ lint: $(STAMP) lint-infra
 	$(PY) -m tools.lock --check
 	$(VENV)/bin/ruff check arbiter tests bench jobs
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Docs (the `docs` extra is in the dev lock); generated reference pages come from tools/mkdocs_hooks.py.
 docs: $(STAMP)

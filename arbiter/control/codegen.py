@@ -37,7 +37,7 @@ class ProtoNotFound(RuntimeError):
 def proto_root() -> Path:
     env = os.environ.get("ARBITER_PROTOS")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3] / "protos")
+    candidates.append(Path(__file__).resolve().parents[2] / "protos")
     for root in candidates:
         if (root / PROTO_FILE).is_file():
             return root

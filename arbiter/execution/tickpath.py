@@ -4,10 +4,11 @@ A plain Ray actor call costs ~0.8 ms median and ~9 ms p99 on the target machines
 hops monitor → arbiter → risk → executor per tick could never meet a 1-2 ms tick-to-order p99.
 The engine therefore runs the whole per-tick path in the arbiter's process (ADR 0060): the venue
 feeds write straight into the detector's books, ``on_kalshi``/``on_token`` run detection on the
-touched pair, the :class:`RiskGate` admits against a budget *leased* from the risk-manager actor,
-and the admitted opportunity is handed to a :class:`Launcher` (the tenant's saga executor) as an
-asyncio task in the same event loop. Ray calls only carry supervision and state traffic, off the
-tick path: lease renewals, saga reports, dashboard snapshots.
+touched pair, the :class:`RiskGate` keeps a pair from firing twice, the tenant's risk book (in the
+executor, same process) admits against the limits, and the admitted opportunity is handed to a
+:class:`Launcher` (the tenant's saga executor) as an asyncio task in the same event loop. Ray
+calls only carry supervision and state traffic, off the tick path: risk snapshots for the
+cross-tenant risk manager (which trips kill switches), saga reports, dashboard snapshots.
 
 Nothing here does I/O itself; feeds and launchers are injected, so the same object runs under
 the live actors, the in-process ``arbiter run`` and the benchmark.

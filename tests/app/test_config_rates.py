@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from arbiter.app.config import load_config
-from arbiter.cli.errors import UsageError
+from arbiter.app.config import ConfigError, load_config
 from arbiter.core.ratelimit import Action
 from arbiter.sim.launcher import LocalVenues
+
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
 
 
 def _rewrite(v: LocalVenues, kalshi: str = "", tenant: str = "") -> None:
@@ -48,5 +49,5 @@ async def test_bad_rate_settings_are_usage_errors(
     venues: LocalVenues, kalshi: str, tenant: str, message: str
 ) -> None:
     _rewrite(venues, kalshi, tenant)
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_config(venues.config_path)

@@ -29,9 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ray import cloudpickle
 
 from arbiter.app.build import build_clients, kalshi_signer, polymarket_credentials
-from arbiter.app.config import EngineConfig, load_config
+from arbiter.app.config import ConfigError, EngineConfig, load_config
 from arbiter.app.tenants import engine_tenant_config
-from arbiter.cli.errors import UsageError
 from arbiter.core.accounts import Tier
 from arbiter.security.backends import (
     AwsSecretsManagerBackend,
@@ -56,6 +55,8 @@ from arbiter.security.secrets import KalshiCredentials, PolymarketCredentials, S
 from arbiter.sim.launcher import LocalVenues
 from arbiter.venues.kalshi.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, load_public_key, verify_message
 from tests.engine.ray_support import ray_session
+
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
 
 NAMESPACE = "arbiter-credential-refs"
 SIGNED_PATH = "/trade-api/v2/portfolio/balance"
@@ -221,7 +222,7 @@ def test_backend_uris_round_trip_without_secrets(tmp_path: Path) -> None:
 
 async def test_missing_key_file_is_a_config_error_at_load_time(venues: LocalVenues) -> None:
     (venues.dir / "polymarket.key").unlink()
-    with pytest.raises(UsageError, match=r"polymarket_private_key: cannot read .*polymarket.key"):
+    with pytest.raises(ConfigError, match=r"polymarket_private_key: cannot read .*polymarket.key"):
         load_config(venues.config_path)
 
 
@@ -230,7 +231,7 @@ async def test_inline_api_triple_must_be_complete(venues: LocalVenues) -> None:
     venues.config_path.write_text(
         "\n".join(line for line in text.splitlines() if not line.startswith("polymarket_api_secret"))
     )
-    with pytest.raises(UsageError, match="polymarket_api_secret must be a non-empty string"):
+    with pytest.raises(ConfigError, match="polymarket_api_secret must be a non-empty string"):
         load_config(venues.config_path)
 
 

@@ -16,6 +16,8 @@ import pytest
 from arbiter.cli.main import main
 from tests.control.test_tls import self_signed
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))

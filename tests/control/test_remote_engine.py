@@ -19,6 +19,8 @@ from arbiter.core.units import MONEY_SCALE, SIZE_SCALE
 from tests.control.conftest import opportunity
 from tests.control.fake_bot_api import FakeBotApi
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 
 @pytest.fixture
 async def remote() -> AsyncIterator[tuple[InProcessEngine, ControlServer, KeySet]]:

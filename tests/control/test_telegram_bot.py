@@ -16,6 +16,8 @@ from arbiter.core.book import Outcome
 from arbiter.core.units import MONEY_SCALE, PRICE_SCALE, SIZE_SCALE
 from tests.control.fake_bot_api import FakeBotApi
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 TOKEN = "123456:TEST-token_abc"
 OPS, VIEWER, STRANGER = 100, 200, 999
 

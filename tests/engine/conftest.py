@@ -8,28 +8,13 @@ engine tests, which never start Ray, do not pay for importing it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 
 if TYPE_CHECKING:
-    from arbiter.sim.launcher import LocalVenues
     from tests.engine.ray_support import EngineSpec, Running
-
-
-@pytest_asyncio.fixture
-async def venues(tmp_path: Path) -> AsyncIterator[LocalVenues]:
-    """Both local venues with the paper files (keys, accounts, engine config) in ``tmp_path``."""
-    from arbiter.sim.launcher import LocalVenues
-
-    v = LocalVenues(tmp_path / "paper")
-    await v.start()
-    try:
-        yield v
-    finally:
-        await v.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

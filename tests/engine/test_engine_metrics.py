@@ -13,8 +13,8 @@ from arbiter.engine.arbiter import Arbiter
 from arbiter.sim.launcher import LocalVenues
 from arbiter.venues.base import LocalRateLimitError
 from arbiter.venues.ratelimited import RateLimitedClient
-from tests.execution.test_executor import world
 from tests.engine.test_reconcile_wiring import engine, until
+from tests.execution.test_executor import world
 from tests.execution.test_tenant_execution import close
 
 __all__ = ["engine"]  # the fixture, imported for this module

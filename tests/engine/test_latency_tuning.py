@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.app.config import load_config
-from arbiter.cli.errors import UsageError
+from arbiter.app.config import ConfigError, load_config
 from arbiter.engine import tuning as actors
 from arbiter.sim.launcher import LocalVenues
+
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
 
 
 def test_the_qos_request_is_a_zero_latency_held_open_once(
@@ -46,7 +47,7 @@ def test_without_the_device_the_engine_runs_on(
 def test_tick_cpus_pin_every_thread_of_the_process() -> None:
     code = (
         "import os, threading, time\n"
-        "from arbiter.engine.actors import pin_threads\n"
+        "from arbiter.engine.tuning import pin_threads\n"
         "ready = threading.Event()\n"
         "t = threading.Thread(target=lambda: (ready.set(), time.sleep(5)), daemon=True)\n"
         "t.start(); ready.wait()\n"
@@ -70,5 +71,5 @@ async def test_tick_cpus_setting_is_checked(venues: LocalVenues) -> None:
     venues.config_path.write_text(text.replace("[engine]\n", "[engine]\ntick_cpus = [0, 1]\n", 1))
     assert load_config(venues.config_path).tick_cpus == (0, 1)
     venues.config_path.write_text(text.replace("[engine]\n", '[engine]\ntick_cpus = "0"\n', 1))
-    with pytest.raises(UsageError, match="tick_cpus"):
+    with pytest.raises(ConfigError, match="tick_cpus"):
         load_config(venues.config_path)

@@ -26,6 +26,8 @@ from tests.venues.kalshi.support import TRADER, client_for, make_key
 from tests.venues.kalshi.test_rest import req
 from tests.venues.kalshi.test_ws import config, eventually, running
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 TICKER = "KXSTATIC-A"
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from arbiter.app.build import build_detector, refresh_market_data, refresh_pair
 from arbiter.app.config import load_config
 from arbiter.core.fees import PolymarketFeeModel
@@ -18,6 +20,8 @@ from arbiter.sim.launcher import LocalVenues
 from arbiter.venues.base import RejectedError
 from arbiter.venues.polymarket.market_info import market_changed
 from arbiter.venues.polymarket.parsing import MarketBooks
+
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
 
 
 async def test_start_up_refresh_trades_the_venue_fee_and_refuses_the_unreadable(

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from arbiter.core.risk import RiskBook, RiskLimits
-from arbiter.execution.operator import OperatorState
 from arbiter.engine.arbiter import Arbiter
 from arbiter.execution.executor import SagaExecutor
 from arbiter.execution.journal import Journal
-from arbiter.execution.operator import OPERATOR_STATE
+from arbiter.execution.operator import OPERATOR_STATE, OperatorState
 from arbiter.execution.risk_manager import RiskManager
 from arbiter.execution.tenant import TenantRuntime
 from tests.engine.test_reconcile_wiring import engine, until

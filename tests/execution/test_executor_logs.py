@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.execution.test_executor import world
 
 import arbiter.telemetry.logging as arbiter_logging
 from arbiter.core.saga import Ending
 from arbiter.execution.journal import Journal
 from arbiter.telemetry.logging import setup
 from tests.execution.factories import opportunity
+from tests.execution.test_executor import world
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.execution.test_executor import World, world
 
 from arbiter.core.accounts import UserContext, apply_tier
 from arbiter.core.risk import Reason, RiskBook, RiskLimits
@@ -15,6 +14,7 @@ from arbiter.execution import journal as journal_mod
 from arbiter.execution.journal import Journal, JournalError
 from arbiter.execution.risk_manager import RiskManager
 from tests.execution.factories import PAIR, C, opportunity
+from tests.execution.test_executor import World, world
 
 TABLES = ("sagas", "events", "orders", "log")
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.app.config import load_config
-from arbiter.cli.errors import UsageError
+from arbiter.app.config import ConfigError, load_config
 from arbiter.core.book import Outcome
 from arbiter.core.detection import DetectionConfig
 from arbiter.core.fees import PolymarketFeeModel
@@ -27,6 +26,8 @@ from arbiter.venues.kalshi.rest import CREATE_PATH
 from tests.execution.factories import opportunity
 from tests.execution.fakes import FakeVenue
 from tests.venues.kalshi.support import TRADER, client_for
+
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
 
 TICKER = "KXSTATIC-A"  # the static scenario's market: real, so a rehearsed create would be valid
 PAIR = Pair("static-a", TICKER, "1111", "2222", polymarket_fee=PolymarketFeeModel.of("0"),
@@ -151,7 +152,7 @@ async def test_warm_us_setting(venues: LocalVenues, value: str, expected: int | 
     text = venues.config_path.read_text().replace("[engine]\n", f"[engine]\nwarm_us = {value}\n", 1)
     venues.config_path.write_text(text)
     if expected is None:
-        with pytest.raises(UsageError, match="warm_us"):
+        with pytest.raises(ConfigError, match="warm_us"):
             load_config(venues.config_path)
     else:
         assert load_config(venues.config_path).warm_us == expected

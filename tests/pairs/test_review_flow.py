@@ -25,6 +25,8 @@ from arbiter.sim.polymarket.builder import build_exchange
 from arbiter.sim.polymarket.server import PolymarketSim
 from bench.pairs import default_files
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 KALSHI, POLY = default_files()
 FILES = ["--kalshi-markets", *map(str, KALSHI), "--polymarket-markets", *map(str, POLY)]
 DET = "KXNFLGAME-26SEP17DETBUF-DET"

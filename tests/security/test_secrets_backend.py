@@ -24,6 +24,8 @@ from arbiter.security.credentials import CredentialStore, MasterKeyRing
 from arbiter.security.secrets import Secret
 from tests.security.moto_fixtures import aws_env, moto_endpoint, sm_client
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 __all__ = ["aws_env", "moto_endpoint", "sm_client"]  # fixtures used by name below
 
 

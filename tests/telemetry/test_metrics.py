@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import urllib.request
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -13,6 +14,8 @@ from arbiter.core.book import Outcome
 from arbiter.core.risk import RiskLimits
 from arbiter.core.units import MONEY_SCALE, PRICE_SCALE, SIZE_SCALE
 from arbiter.telemetry.metrics import OTHER, LabelCap, Metrics, serve_metrics
+
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
 
 
 def samples(m: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,8 +15,8 @@ from arbiter.execution.journal import Journal
 from arbiter.execution.recovery import recover
 from arbiter.execution.risk_manager import RiskManager
 from arbiter.telemetry.tracing import TRACE_LOG_KIND, SagaTracer, SagaTraces, provider_from_env
-from tests.execution.test_executor import Crash, world
 from tests.execution.factories import PAIR, opportunity
+from tests.execution.test_executor import Crash, world
 
 
 def traced(provider_spans: InMemorySpanExporter) -> SagaTracer:

@@ -20,8 +20,8 @@ from arbiter.execution.journal import Journal
 from arbiter.execution.recovery import recover
 from arbiter.telemetry.tracing import SagaTracer, SagaTraces, provider_from_env
 from tests.engine.ray_support import ray_session
-from tests.execution.test_executor import world
 from tests.execution.factories import opportunity
+from tests.execution.test_executor import world
 from tests.telemetry.otlp_receiver import otlp_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

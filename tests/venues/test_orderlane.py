@@ -10,6 +10,8 @@ import pytest
 
 from arbiter.venues.orderlane import LaneBroken, OrderLane
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 OK = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 
 

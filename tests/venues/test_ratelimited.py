@@ -22,9 +22,9 @@ from arbiter.venues.base import (
     unwrap,
 )
 from arbiter.venues.ratelimited import RateLimitedClient
-from tests.execution.test_executor import FAST, world
 from tests.execution.factories import PAIR, C, opportunity
 from tests.execution.fakes import FakeVenue
+from tests.execution.test_executor import FAST, world
 
 K = PAIR.kalshi_ticker
 

@@ -13,6 +13,8 @@ from arbiter.sim.kalshi.server import KalshiSim
 from arbiter.venues.kalshi.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from tests.venues.kalshi.support import OTHER, TRADER, make_key
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 BALANCE = "/trade-api/v2/portfolio/balance"
 
 

@@ -10,6 +10,8 @@ from arbiter.sim.kalshi.exchange import Exchange, SimError
 from arbiter.sim.kalshi.server import KalshiSim
 from tests.venues.kalshi.support import TRADER, make_key
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 C = 1_000_000  # one contract in size units
 D = MONEY_SCALE  # one dollar in money units
 

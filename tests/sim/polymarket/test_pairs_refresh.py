@@ -20,6 +20,8 @@ from arbiter.venues.polymarket.market_info import (
 )
 from arbiter.venues.polymarket.rest import PolymarketRest
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 
 async def _sim() -> PolymarketSim:
     sim = PolymarketSim(build_exchange(load_scenario("default"), seed=1), scenario=None)

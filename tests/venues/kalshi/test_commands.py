@@ -17,6 +17,8 @@ from arbiter.cli.main import main
 from arbiter.sim.kalshi.server import KalshiSim
 from tests.venues.kalshi.support import TRADER, write_accounts
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 
 @pytest.fixture
 def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

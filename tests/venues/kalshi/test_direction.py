@@ -27,6 +27,8 @@ from arbiter.venues.base import Action, OrderRequest, OrderStatus, TimeInForce, 
 from tests.execution.fakes import FakeVenue
 from tests.venues.kalshi.support import client_for
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 TICKER = "KXSTATIC-A"  # static: YES bids 0.39/0.38/0.37, YES asks 0.41/0.42/0.43, 50 each
 C = ONE_CONTRACT
 

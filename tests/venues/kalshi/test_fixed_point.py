@@ -20,6 +20,8 @@ from arbiter.venues.base import Action, OrderRequest, OrderStatus, TimeInForce
 from arbiter.venues.kalshi.wire import WireError, ack_from_create, market_from_wire
 from tests.venues.kalshi.support import client_for
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 TICKER = "KXSTATIC-A"  # static: YES bids 0.39/0.38/0.37, YES asks 0.41/0.42/0.43, 50 each
 C = ONE_CONTRACT
 M = 10**10  # Money units per dollar

@@ -19,6 +19,8 @@ from arbiter.venues.kalshi.rest import KalshiRestClient
 from tests.venues.kalshi.support import TRADER, client_for
 from tests.venues.kalshi.test_rest import TICKER, faults, req
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 
 async def _laned(sim: KalshiSim, **options: object) -> KalshiRestClient:
     client = client_for(sim, **options)

@@ -21,6 +21,8 @@ from arbiter.venues.kalshi.signing import (
 from tests.venues.kalshi.support import TRADER, client_for, make_key
 from tests.venues.kalshi.test_rest import req
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 PATH = "/trade-api/v2/portfolio/events/orders"
 
 

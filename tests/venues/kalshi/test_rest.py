@@ -25,6 +25,8 @@ from arbiter.venues.kalshi.rest import KalshiRestClient
 from arbiter.venues.kalshi.signing import Signer
 from tests.venues.kalshi.support import OTHER, TRADER, client_for, make_key
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 TICKER = "KXSTATIC-A"  # static scenario: YES bids 0.39/0.38/0.37, asks 0.41/0.42/0.43, 50 each
 
 

@@ -37,6 +37,8 @@ from arbiter.venues.kalshi.signing import signing_path
 from arbiter.venues.ratelimited import RateLimitedClient
 from tests.venues.kalshi.support import TRADER, client_for, make_key, running_sim
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 C = ONE_CONTRACT
 M = 10**10
 ON_1 = "KXSTATIC-B"  # pinned to shard 1 (YES 0.69 bid, 0.71 ask); KXSTATIC-A on shard 0

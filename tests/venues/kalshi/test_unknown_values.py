@@ -20,6 +20,8 @@ from arbiter.venues.kalshi.series import kalshi_pair_updates
 from arbiter.venues.kalshi.wire import UnknownMarketValueError, WireError, market_from_wire
 from tests.venues.kalshi.support import client_for
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 MARKET: dict[str, Any] = {
     "ticker": "KXE-1", "event_ticker": "KXE", "status": "active",
     "yes_bid_dollars": "0.4200", "yes_ask_dollars": "0.4300",

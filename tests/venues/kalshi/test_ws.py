@@ -20,6 +20,8 @@ from arbiter.venues.kalshi.ws import KalshiFeed
 from tests.venues.kalshi.support import OTHER, TRADER, client_for, make_key, running_sim, start_sim
 from tests.venues.kalshi.test_rest import faults, req
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 
 def config(sim: KalshiSim) -> KalshiConfig:
     return KalshiConfig(env=KalshiEnv.DEMO, rest_url=sim.rest_url, ws_url=sim.ws_url)

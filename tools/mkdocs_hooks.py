@@ -50,8 +50,6 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     loaded = docgen.load_cli_parser()
-    for failure in loaded.failures:
-        log.warning("CLI reference: command module failed to import: %s", failure)
     config_page, problems = docgen.render_configuration_reference()
     for problem in problems:
         log.warning("configuration reference: %s", problem)

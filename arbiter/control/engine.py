@@ -26,6 +26,7 @@ from arbiter.core.detection import Opportunity
 from arbiter.core.positions import PnL, Position, PositionBook
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Ending, Event, Finished, Intent, OrderFinal, Saga
+from arbiter.execution.operator import OperatorState
 from arbiter.tenancy.registry import TenantRegistry
 
 __all__ = [
@@ -200,10 +201,8 @@ class _Tenant:
     name: str
     risk: RiskBook
     positions: PositionBook = field(default_factory=PositionBook)
-    running: bool = True
-    paused_all: bool = False
-    paused_pairs: set[str] = field(default_factory=set)
-    stopped_pairs: set[str] = field(default_factory=set)
+    #: the one operator state (start/stop/pause/resume), as the arbiter keeps it
+    ops: OperatorState = field(default_factory=OperatorState)
     orders: dict[str, OrderView] = field(default_factory=dict)
     #: open saga id -> pair
     sagas: dict[str, str] = field(default_factory=dict)
@@ -279,8 +278,7 @@ class InProcessEngine:
     def may_trade(self, tenant: str, pair: str) -> bool:
         """Whether a new saga may start; the risk check still applies on top."""
         t = self._one(tenant)
-        return (t.running and not t.paused_all and pair not in t.paused_pairs
-                and pair not in t.stopped_pairs and t.risk.killed is None)
+        return t.ops.refusal(pair) is None and t.risk.killed is None
 
     def publish_opportunity(self, tenant: str, opp: Opportunity) -> None:
         if self.metrics is not None:
@@ -329,7 +327,8 @@ class InProcessEngine:
     # -- EngineControl ----------------------------------------------------------------------------
     async def status(self, tenant: str | None) -> EngineStatus:
         rows = tuple(
-            TenantStatus(t.name, t.running, t.paused_all, tuple(sorted(t.paused_pairs | t.stopped_pairs)),
+            TenantStatus(t.name, t.ops.running, t.ops.paused_all,
+                         tuple(sorted(t.ops.paused_pairs | t.ops.stopped_pairs)),
                          t.risk.killed, len(t.sagas), len(t.orders), t.risk.daily_pnl)
             for t in self._scope(tenant)
         )
@@ -339,55 +338,25 @@ class InProcessEngine:
         if pair is not None and self._pairs and pair not in self._pairs:
             raise UnknownTenant(f"pair {pair}")
 
-    async def start(self, tenant: str | None, pair: str | None) -> ActionResult:
+    def _apply(self, action: str, tenant: str | None, pair: str | None) -> bool:
         self._check_pair(pair)
         changed = False
         for t in self._scope(tenant):
-            if pair is None:
-                changed |= not t.running or bool(t.stopped_pairs)
-                t.running = True
-                t.stopped_pairs.clear()
-            else:
-                changed |= pair in t.stopped_pairs
-                t.stopped_pairs.discard(pair)
-        return ActionResult(changed, f"started {pair or 'all pairs'}")
+            changed |= t.ops.apply(action, pair)
+        return changed
+
+    async def start(self, tenant: str | None, pair: str | None) -> ActionResult:
+        return ActionResult(self._apply("start", tenant, pair), f"started {pair or 'all pairs'}")
 
     async def stop(self, tenant: str | None, pair: str | None) -> ActionResult:
-        self._check_pair(pair)
-        changed = False
-        for t in self._scope(tenant):
-            if pair is None:
-                changed |= t.running
-                t.running = False
-            else:
-                changed |= pair not in t.stopped_pairs
-                t.stopped_pairs.add(pair)
-        return ActionResult(changed, f"stopped {pair or 'all pairs'}; open sagas finish")
+        return ActionResult(self._apply("stop", tenant, pair),
+                            f"stopped {pair or 'all pairs'}; open sagas finish")
 
     async def pause(self, tenant: str | None, pair: str | None) -> ActionResult:
-        self._check_pair(pair)
-        changed = False
-        for t in self._scope(tenant):
-            if pair is None:
-                changed |= not t.paused_all
-                t.paused_all = True
-            else:
-                changed |= pair not in t.paused_pairs
-                t.paused_pairs.add(pair)
-        return ActionResult(changed, f"paused {pair or 'all pairs'}")
+        return ActionResult(self._apply("pause", tenant, pair), f"paused {pair or 'all pairs'}")
 
     async def resume(self, tenant: str | None, pair: str | None) -> ActionResult:
-        self._check_pair(pair)
-        changed = False
-        for t in self._scope(tenant):
-            if pair is None:
-                changed |= t.paused_all or bool(t.paused_pairs)
-                t.paused_all = False
-                t.paused_pairs.clear()
-            else:
-                changed |= pair in t.paused_pairs
-                t.paused_pairs.discard(pair)
-        return ActionResult(changed, f"resumed {pair or 'all pairs'}")
+        return ActionResult(self._apply("resume", tenant, pair), f"resumed {pair or 'all pairs'}")
 
     async def trip_kill_switch(self, tenant: str | None, reason: str) -> ActionResult:
         changed = False

@@ -611,10 +611,9 @@ class Arbiter:
         ops = self._ops.get(tenant)
         if ops is None:
             return None
-        if not ops.running or pair in ops.stopped_pairs:
-            return "stopped"
-        if ops.paused_all or pair in ops.paused_pairs:
-            return "paused"
+        refusal = ops.refusal(pair)
+        if refusal is not None:
+            return refusal
         job = self.reconcilers.get(tenant)
         if job is not None and job.blocking is not None:
             return job.blocking  # reconcile_mismatch / reconcile_unknown, until a clean round

@@ -22,7 +22,17 @@ class OperatorState:
     paused_pairs: set[str] = field(default_factory=set)
     stopped_pairs: set[str] = field(default_factory=set)
 
+    def refusal(self, pair: str) -> str | None:
+        """Why a new saga on ``pair`` may not start ("stopped", "paused"), or None."""
+        if not self.running or pair in self.stopped_pairs:
+            return "stopped"
+        if self.paused_all or pair in self.paused_pairs:
+            return "paused"
+        return None
+
     def apply(self, action: str, pair: str | None) -> bool:
+        """Apply an operator action (start/stop/pause/resume, one pair or all); True if it
+        changed anything."""
         before = (self.running, self.paused_all, set(self.paused_pairs), set(self.stopped_pairs))
         if action == "start":
             if pair is None:

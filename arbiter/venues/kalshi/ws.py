@@ -953,6 +953,11 @@ class KalshiFeed:
                 link = await open_link(self.config.ws_url, self._headers(), self._on_text,
                                        open_timeout_s=self.open_timeout_s)
                 self._link = link
+                if self._stop.is_set():
+                    # stop() came while the link opened (it had no link to close; and under
+                    # Python 3.11 a cancel that races the connect can be swallowed by
+                    # asyncio.wait_for): leave now, or _watch would keep a live link forever
+                    break
                 self._reset_connection_state()
                 step = self.tickers_per_subscription
                 wanted = self.subscribed_tickers
@@ -1018,6 +1023,8 @@ class KalshiFeed:
                 await asyncio.wait_for(asyncio.shield(link.closed), period)
                 return  # closed by the server or by stop()/drop_connection()
             except TimeoutError:
+                if self._stop.is_set():
+                    return
                 if time.monotonic() - link.last_rx > self.idle_timeout_s:
                     log.warning("kalshi ws: no data for %.0f s, reconnecting", self.idle_timeout_s)
                     return

@@ -361,3 +361,24 @@ async def test_published_deltas_leave_in_the_publishers_stack_in_order(sim: Kals
         assert sim.stats["ws_frames"] == before + 2  # queued for the paced writer instead
         await eventually(lambda: sim.stats["ws_frames"] == before + 3)
         await eventually(lambda: mismatches(feed, sim) == [])
+
+
+async def test_a_stop_that_comes_while_the_link_opens_ends_the_feed(
+    sim: KalshiSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stop() before the link exists has nothing to close, and under Python 3.11 the cancel
+    that follows it can be swallowed by ``asyncio.wait_for`` inside the connect: the feed must
+    still end, not keep a live, pinged link forever (it hung a CI run at the 300 s timeout)."""
+    from arbiter.venues.kalshi import ws as ws_module
+
+    feed = KalshiFeed(config(sim), make_key(TRADER).signer(), ["KXSTATIC-A"])
+    real = ws_module.open_link
+
+    async def stopped_while_opening(*args: object, **kwargs: object) -> object:
+        link = await real(*args, **kwargs)  # type: ignore[arg-type]
+        feed.stop()  # the stop arrives now; no cancel reaches the task (it was swallowed)
+        return link
+
+    monkeypatch.setattr(ws_module, "open_link", stopped_while_opening)
+    await asyncio.wait_for(feed.run(), 5)
+    assert feed._link is None and not feed.connected.is_set()

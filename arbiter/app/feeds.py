@@ -8,13 +8,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter.app.build import kalshi_config, kalshi_signer
 from arbiter.app.config import EngineConfig
-from arbiter.core.book import KalshiBook
+from arbiter.core.book import KalshiBook, TokenBook
 from arbiter.core.detection import Detector
 from arbiter.execution.lifecycle import LifecycleGuard
 from arbiter.venues.kalshi.ws import KalshiFeed
@@ -23,7 +23,8 @@ from arbiter.venues.polymarket.rest import PolymarketRest
 from arbiter.venues.polymarket.schemas import LifecycleEvent
 from arbiter.venues.polymarket.ws import MarketFeed
 
-__all__ = ["VENUES", "Feeds", "confirm_sequenced", "detector_books", "feed_summary", "start_feeds"]
+__all__ = ["VENUES", "Feeds", "build_feeds", "confirm_sequenced", "detector_books", "feed_summary",
+           "start_feeds"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,25 @@ class Feeds:
 
     kalshi: KalshiFeed
     polymarket: MarketFeed
-    tasks: list[asyncio.Task[None]]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def books(self) -> MarketBooks:
+        """The Polymarket books (the Kalshi feed's are ``kalshi.books``)."""
+        return self.polymarket.books
+
+    def book(self, market: str) -> KalshiBook | TokenBook | None:
+        """The book of a Kalshi ticker or a Polymarket token, whichever ``market`` is."""
+        got: KalshiBook | TokenBook | None = self.kalshi.books.get(market)
+        return got if got is not None else self.polymarket.books.book(market)
+
+    async def start(self, venues: tuple[str, ...] = VENUES) -> None:
+        if "kalshi" in venues:
+            loop = asyncio.get_running_loop()
+            self.tasks.append(loop.create_task(self.kalshi.run()))
+            self.tasks.append(loop.create_task(confirm_sequenced(self.kalshi)))
+        if "polymarket" in venues:
+            await self.polymarket.start()
 
     async def stop(self) -> None:
         self.kalshi.stop()
@@ -50,16 +69,16 @@ class Feeds:
             await self.polymarket.rest.close()
 
 
-async def start_feeds(
+def build_feeds(
     config: EngineConfig,
-    kalshi_books: dict[str, KalshiBook] | None,
+    kalshi_books: Mapping[str, KalshiBook] | None,
     poly_books: MarketBooks,
     on_kalshi: Callable[[KalshiBook], None] | None,
-    venues: tuple[str, ...] = VENUES,
     lifecycle: LifecycleGuard | None = None,
 ) -> Feeds:
-    """Subscribe to the pairs' markets; ``kalshi_books`` (if given) replaces the feed's own books
-    so that frames are applied straight into the detector's cache (no copy, no hop)."""
+    """Both feeds for the pairs' markets, not started. ``kalshi_books`` (if given) replaces the
+    Kalshi feed's own books and ``poly_books`` is the Polymarket feed's, so frames are applied
+    straight into the caller's books (the detector's, the recorder's) with no copy and no hop."""
     pairs = config.pairs
     tenant = config.tenants[0]
     kfeed = KalshiFeed(
@@ -77,14 +96,21 @@ async def start_feeds(
         tokens, ws_url=config.endpoints.polymarket_ws,
         rest=PolymarketRest(config.endpoints.polymarket_rest), books=poly_books,
     )
-    tasks: list[asyncio.Task[None]] = []
-    if "kalshi" in venues:
-        loop = asyncio.get_running_loop()
-        tasks.append(loop.create_task(kfeed.run()))
-        tasks.append(loop.create_task(confirm_sequenced(kfeed)))
-    if "polymarket" in venues:
-        await pfeed.start()
-    return Feeds(kfeed, pfeed, tasks)
+    return Feeds(kfeed, pfeed)
+
+
+async def start_feeds(
+    config: EngineConfig,
+    kalshi_books: Mapping[str, KalshiBook] | None,
+    poly_books: MarketBooks,
+    on_kalshi: Callable[[KalshiBook], None] | None,
+    venues: tuple[str, ...] = VENUES,
+    lifecycle: LifecycleGuard | None = None,
+) -> Feeds:
+    """:func:`build_feeds`, started for ``venues``."""
+    feeds = build_feeds(config, kalshi_books, poly_books, on_kalshi, lifecycle)
+    await feeds.start(venues)
+    return feeds
 
 
 def detector_books(

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from arbiter.backtest.events import (
     KALSHI,
@@ -28,6 +28,9 @@ from arbiter.backtest.storage import EngineStore, EventWriter
 from arbiter.backtest.synthetic import SyntheticConfig, generate
 from arbiter.core.book import KalshiBook, TokenBook
 from arbiter.core.pairs import Pair
+
+if TYPE_CHECKING:  # the engine's feeds are imported where they are built
+    from arbiter.app.feeds import Feeds
 
 __all__ = ["BookTap", "RecordStats", "Row", "record", "synthetic_source"]
 
@@ -152,61 +155,25 @@ class BookTap:
             yield await self.queue.get()
 
 
-
-@dataclass(slots=True)
-class Feeds:
-    """Both venues' WebSocket feeds for the pairs of an engine config, with change hooks."""
-
-    kalshi: Any
-    polymarket: Any
-    books: Any
-    tasks: list[asyncio.Task[None]]
-
-    def book(self, market: str) -> KalshiBook | TokenBook | None:
-        got: KalshiBook | TokenBook | None = self.kalshi.books.get(market)
-        return got if got is not None else self.books.book(market)
-
-    async def start(self) -> None:
-        self.tasks.append(asyncio.create_task(self.kalshi.run()))
-        await self.polymarket.start()
-
-    async def stop(self) -> None:
-        self.kalshi.stop()
-        await self.polymarket.stop()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
 def build_feeds(config_path: str, on_change: Callable[[str], None],
                 kalshi_books: Mapping[str, KalshiBook] | None = None,
                 token_books: Mapping[str, TokenBook] | None = None) -> tuple[Feeds, list[Pair]]:
-    """Feeds for every pair of the engine config at ``config_path`` (its endpoints: the real
-    venues or the local simulators). ``on_change(market)`` runs after each applied frame.
-    Pre-made books (e.g. a detector's) can be handed in; the feeds then update those in place.
+    """The engine's feeds (:func:`arbiter.app.feeds.build_feeds`, not started) for every pair of
+    the engine config at ``config_path`` (its endpoints: the real venues or the local
+    simulators). ``on_change(market)`` runs after each applied frame. Pre-made books (e.g. a
+    detector's) can be handed in; the feeds then update those in place.
     """
-    from arbiter.app.build import kalshi_config, kalshi_signer
+    from arbiter.app import feeds as app_feeds
     from arbiter.app.config import load_config
-    from arbiter.venues.kalshi.ws import KalshiFeed
     from arbiter.venues.polymarket.parsing import MarketBooks
-    from arbiter.venues.polymarket.ws import MarketFeed
 
     cfg = load_config(config_path)
-    pairs = cfg.pairs
-    tenant = cfg.tenants[0] if cfg.tenants else None
-    kfeed = KalshiFeed(
-        kalshi_config(cfg, tenant), kalshi_signer(tenant) if tenant is not None else None,
-        [p.kalshi_ticker for p in pairs], grids={p.kalshi_ticker: p.kalshi_price_grid for p in pairs},
-        on_book=lambda book: on_change(book.ticker),
-    )
-    if kalshi_books:
-        kfeed.books.update(kalshi_books)
     mbooks = MarketBooks(on_change=on_change)
     if token_books:
         mbooks.books.update(token_books)
-    tokens = [t for p in pairs for t in (p.polymarket_yes_token, p.polymarket_no_token)]
-    pfeed = MarketFeed(tokens, ws_url=cfg.endpoints.polymarket_ws, books=mbooks)
-    return Feeds(kfeed, pfeed, mbooks, []), pairs
+    feeds = app_feeds.build_feeds(cfg, kalshi_books, mbooks,
+                                  on_kalshi=lambda book: on_change(book.ticker))
+    return feeds, list(cfg.pairs)
 
 
 def venue_source(config_path: str) -> tuple[AsyncIterator[Row], Callable[[], Awaitable[None]]]:

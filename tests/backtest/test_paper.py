@@ -20,6 +20,8 @@ from arbiter.execution.journal import Journal
 from arbiter.execution.risk_manager import RiskManager
 from arbiter.sim.launcher import LocalVenues
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 C = SIZE_SCALE
 
 

@@ -16,6 +16,8 @@ from arbiter.backtest.storage import EventStore, EventWriter
 from arbiter.core.pairs import parse_pairs
 from arbiter.sim.launcher import LocalVenues
 
+pytestmark = pytest.mark.integration  # loopback servers (tests/README.md)
+
 
 @pytest.mark.slow
 async def test_record_both_local_venues_over_websockets(tmp_path: Path) -> None:

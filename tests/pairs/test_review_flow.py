@@ -31,6 +31,24 @@ DET = "KXNFLGAME-26SEP17DETBUF-DET"
 PUR = "KXNCAAFGAME-26SEP19PURUCLA-PUR"
 
 
+def kalshi_markets_of(files: list[Path]) -> list[dict[str, Any]]:
+    """Every Kalshi market object in the files (nested in events or listed), as served."""
+    out: list[dict[str, Any]] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            if "ticker" in x and "market_type" in x:
+                out.append(x)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    for f in files:
+        walk(json.loads(f.read_text()))
+    return out
+
+
 def _lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
@@ -120,7 +138,8 @@ async def test_review_flow_against_the_local_venues(tmp_path: Path,
     await psim.start()
     try:
         pages = await _pages(ksim.rest_url)
-        assert len(pages) > 1 and sum(len(p["events"]) for p in pages) == 7
+        events = {m["event_ticker"] for m in kalshi_markets_of(KALSHI)}
+        assert len(pages) > 1 and sum(len(p["events"]) for p in pages) == len(events) == 10
         live = ["--kalshi-url", ksim.rest_url, "--polymarket-gamma-url", psim.url + "/gamma",
                 "--cache-dir", str(tmp_path / "cache")]
         assert await asyncio.to_thread(main, ["pairs", "suggest", "--json", *live]) == 0
@@ -173,8 +192,9 @@ def test_local_venue_clis_load_a_catalogue(tmp_path: Path) -> None:
                               rate_limit=False, catalogue=[str(p) for p in POLY])
     sim = build_sim(args)
     # the college files hold two events each (two captures of the same two games: the local
-    # Gamma serves what it was given; the matcher keeps one market per condition id)
-    assert len(sim.gamma.events) == 7
+    # Gamma serves what it was given; the matcher keeps one market per condition id), and the
+    # Kraken, Dem-nominee and Bitcoin files one each; the market list adds its markets' events
+    assert len(sim.gamma.events) == 13
 
 
 def test_suggest_writes_the_polymarket_fee_or_says_it_is_unknown() -> None:

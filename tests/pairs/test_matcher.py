@@ -196,3 +196,18 @@ def test_a_ladder_label_takes_the_questions_comparator() -> None:
                  groupItemTitle="↑ 66,000 or more") == "≥ 66000"
     assert first(question="Will Bitcoin reach $70,000 in March?", groupItemTitle="64,000") == (
         "= 64000")
+
+
+def test_a_totals_market_takes_its_sides_from_the_game_title() -> None:
+    """An Over/Under market names no team; Gamma's slug codes ("frest-sjst") need not be
+    Kalshi's ("FRESSJSU"): the sides come from the game title "A vs. B" (the event's, or the
+    question's before ":"), read like Kalshi's "the A vs B … game" (tests/pairs/data:
+    "Fresno State vs. San Jose State: O/U 57.5" ↔ KXNCAAFTOTAL-26SEP19FRESSJSU-58)."""
+    (m,) = polymarket_markets([{"slug": "cfb-frest-sjst-2026-09-19",
+                                "title": "Fresno State vs. San Jose State", "markets": [_p(
+        question="Fresno State vs. San Jose State: O/U 57.5", outcomes='["Over", "Under"]',
+        sportsMarketType="totals", line=57.5, slug="cfb-frest-sjst-2026-09-19-total-57pt5")]}])
+    assert [p.name for p in m.participants] == ["Fresno State", "San Jose State"]
+    (bare,) = polymarket_markets([{"slug": "x", "title": "Total goals", "markets": [_p(
+        question="Total goals: O/U 2.5", outcomes='["Over", "Under"]', line=2.5)]}])
+    assert bare.participants == ()

@@ -373,7 +373,14 @@ def kalshi_markets(bodies: Iterable[Any], skipped: list[str] | None = None) -> l
 # -- Polymarket -------------------------------------------------------------------------------
 
 
-def _poly_participants(event: Mapping[str, Any], outcomes: list[str]) -> tuple[Participant, ...]:
+_GAME_TITLE = re.compile(r"^(?P<a>[^:]+?)\s+vs\.?\s+(?P<b>[^:]+?)\s*(?::.*)?$", re.IGNORECASE)
+
+
+def _poly_participants(event: Mapping[str, Any], outcomes: list[str],
+                       question: str = "") -> tuple[Participant, ...]:
+    """The two sides of a game: the event's ``teams``, else two named outcomes, else the game's
+    title ("Fresno State vs. San Jose State", or the question "…: O/U 57.5" of a totals market
+    whose outcomes are Over/Under) — the same "A vs B" reading as Kalshi's rules text."""
     teams = [t for t in event.get("teams") or [] if isinstance(t, Mapping)]
     if teams:
         return tuple(
@@ -383,6 +390,12 @@ def _poly_participants(event: Mapping[str, Any], outcomes: list[str]) -> tuple[P
     named = [o for o in outcomes if normalise(o) not in _GENERIC_OUTCOMES]
     if len(named) == 2:
         return tuple(Participant(o, frozenset({o})) for o in named)
+    if [normalise(o) for o in outcomes] in (["over", "under"], ["under", "over"]):
+        for title in (_str(event, "title"), question):
+            m = _GAME_TITLE.match(title)
+            if m:
+                return tuple(Participant(n, frozenset({n}))
+                             for n in (m.group("a").strip(), m.group("b").strip()))
     return ()
 
 
@@ -468,7 +481,7 @@ def _poly_market(m: Mapping[str, Any], event: Mapping[str, Any]) -> Market:
         first=first,
         second=second,
         outcomes=(outcomes[0], outcomes[1]),
-        participants=_poly_participants(event, outcomes),
+        participants=_poly_participants(event, outcomes, question),
         codes=_slug_codes(_str(event, "slug") or slug),
         rules=rules,
         sources=sources,

@@ -12,7 +12,9 @@ in ``tests/pairs/data`` and scores it against ``tests/pairs/labels.json``:
   set is closed: a claim on any unlabelled combination counts against it);
 * **recall** = labelled positives (one per Polymarket market) claimed correctly / positives;
 * **orientation errors** = claims on a positive with the wrong ``inverted``;
-* every labelled near miss must be ``reject`` or a ``review`` that claims no pair.
+* every labelled near miss must be ``reject`` or a ``review`` that claims no pair;
+* the closed set's size: every combination of the files' markets that is not a positive's leg
+  is a negative, so a claim anywhere else is a false positive.
 
 Prints the figures (``--json``: one object) and writes ``bench/results/pairs.json``.
 """
@@ -44,6 +46,17 @@ def run_matcher(kalshi: Sequence[Path], poly: Sequence[Path]) -> list[Candidate]
     k = kalshi_markets(json.loads(f.read_text()) for f in kalshi)
     p = polymarket_markets(json.loads(f.read_text()) for f in poly)
     return match(k, p)
+
+
+def closed_set(kalshi: Sequence[Path], poly: Sequence[Path], labels: dict[str, Any]) -> dict[str, int]:
+    """The size of the closed set: every (Kalshi, Polymarket) combination of the files is
+    labelled — the positives' legs, everything else a negative (the named near misses are the
+    look-alike part of those negatives)."""
+    k = kalshi_markets(json.loads(f.read_text()) for f in kalshi)
+    p = polymarket_markets(json.loads(f.read_text()) for f in poly)
+    legs = sum(len(pos["accept"]) for pos in labels["positives"])
+    return {"kalshi_markets": len(k), "polymarket_markets": len(p),
+            "positive_legs": legs, "closed_set_negatives": len(k) * len(p) - legs}
 
 
 def evaluate(candidates: Sequence[Candidate], labels: dict[str, Any]) -> dict[str, Any]:
@@ -115,15 +128,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--labels", type=Path, default=LABELS)
     args = ap.parse_args(argv)
     k_default, p_default = default_files()
-    candidates = run_matcher(args.kalshi or k_default, args.polymarket or p_default)
-    result = evaluate(candidates, json.loads(args.labels.read_text()))
+    kalshi, poly = args.kalshi or k_default, args.polymarket or p_default
+    labels = json.loads(args.labels.read_text())
+    candidates = run_matcher(kalshi, poly)
+    result = {**closed_set(kalshi, poly, labels), **evaluate(candidates, labels)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"positives {result['positives']}, near misses {result['near_misses']}, "
-              f"claims {result['claims']} (proposed {result['proposed']})")
+        print(f"{result['kalshi_markets']} Kalshi x {result['polymarket_markets']} Polymarket "
+              f"markets: positives {result['positives']} ({result['positive_legs']} Kalshi legs), "
+              f"negatives {result['closed_set_negatives']} of which {result['near_misses']} named "
+              f"near misses; claims {result['claims']} (proposed {result['proposed']})")
         print(f"precision {result['precision']:.3f}  recall {result['recall']:.3f}  "
               f"F1 {result['f1']:.3f}  orientation errors {result['orientation_errors']}")
         print(f"near misses rejected or review without a claim: {result['negatives_ok']}/"

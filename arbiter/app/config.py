@@ -175,7 +175,8 @@ class EngineConfig:
 
     @property
     def pairs(self) -> list[Pair]:
-        return parse_pairs(self.pairs_toml, "pairs")
+        # only reviewed pairs trade (ADR 0136): a person read both venues' rules texts
+        return parse_pairs(self.pairs_toml, "pairs", require_review=True)
 
     def journal_path(self, tenant: str) -> Path:
         return Path(self.journal_dir) / f"{tenant}.sqlite"
@@ -233,7 +234,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     engine = _section(data, "engine")
     pairs_toml = _read(base, engine.get("pairs"), "[engine] pairs")
     try:
-        parse_pairs(pairs_toml, str(engine.get("pairs")))
+        parse_pairs(pairs_toml, str(engine.get("pairs")), require_review=True)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     det = _section(data, "detection")

@@ -41,7 +41,8 @@ __all__ = ["register"]
 
 def _offline(args: argparse.Namespace) -> int:
     data = resources.files("arbiter.data")
-    pairs = parse_pairs((data / "sample_pairs.toml").read_text(encoding="utf-8"), "sample_pairs.toml")
+    pairs = parse_pairs((data / "sample_pairs.toml").read_text(encoding="utf-8"), "sample_pairs.toml",
+                        require_review=True)
     snapshot = json.loads((data / "sample_snapshot.json").read_text(encoding="utf-8"))
     refuse_untradable(pairs, "sample_pairs.toml")
     print(f"arbiter demo: scanning the bundled snapshot for {len(pairs)} pairs "

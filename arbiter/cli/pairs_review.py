@@ -23,7 +23,7 @@ from typing import Any
 from arbiter.cli.errors import UsageError
 from arbiter.core.pairmatch import Candidate
 from arbiter.core.pairmatch.rules import SAME
-from arbiter.core.pairs import PairsError, parse_pairs
+from arbiter.core.pairs import PairsError, parse_pairs, review_lines
 from arbiter.core.price_grid import STRUCTURES
 
 __all__ = ["candidate_json", "pair_block", "render_html", "render_terminal", "write_accepted"]
@@ -179,12 +179,7 @@ def pair_block(c: Candidate, reviewer: str, note: str, at: datetime) -> str:
     structure = c.kalshi.extra.get("price_level_structure", "")
     if structure in STRUCTURES:
         lines.append(f"kalshi_price_level_structure = {_q(structure)}")
-    lines += [
-        f"reviewed_by = {_q(reviewer)}",
-        f"reviewed_at = {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
-        f"review_note = {_q(note)}",
-        "",
-    ]
+    lines += [*review_lines(reviewer, at, note), ""]
     return "\n".join(lines)
 
 

@@ -27,7 +27,8 @@ def load_pairs_file(path: str | Path) -> list[Pair]:
     except OSError as exc:
         raise UsageError(f"cannot read pairs file {path}: {exc.strerror}") from None
     try:
-        return parse_pairs(text, str(path))
+        # the pairs a scan reports are the ones a trader would trade: reviewed only (ADR 0136)
+        return parse_pairs(text, str(path), require_review=True)
     except PairsError as exc:
         raise UsageError(str(exc)) from None
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from arbiter.cli.errors import UsageError
+from arbiter.core.pairs import review_lines
 from arbiter.core.units import price_str, size_str
 from arbiter.sim.common import (
     ScenarioSpec,
@@ -57,14 +59,20 @@ class JointSims:
             })
         return out
 
-    def pairs_toml(self) -> str:
+    def pairs_toml(self, at: datetime | None = None) -> str:
+        """The scenario's pairs, each stamped as reviewed by the scenario (ADR 0136): the engine
+        trades reviewed pairs only, and these are one market listed on both local venues."""
+        review = review_lines(f"local scenario {self.scenario.name!r} (arbiter sim joint)",
+                              at or datetime.now(UTC),
+                              "both local venues list this market from one scenario spec (matched "
+                              "by title): the same contract by construction; fake money")
         lines = [f"# pairs of the joint local scenario {self.scenario.name!r} (identical by "
                  "construction)", ""]
         for pair in self.pairs():
             lines.append("[[pair]]")
             for key, value in pair.items():
                 lines.append(f"{key} = {json.dumps(value)}")
-            lines.append("")
+            lines += [*review, ""]
         return "\n".join(lines)
 
     async def stop(self) -> None:

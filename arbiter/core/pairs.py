@@ -47,17 +47,19 @@ error naming the new fields (it described the legacy `/fee-rate` base fee, not w
 | `review_note` | string, optional | why: the reviewer's reading of the rules differences |
 
 The review group is all-or-nothing: `reviewed_by` and `reviewed_at` come together (a note alone
-or a name without a time is refused). ``parse_pairs(..., require_review=True)`` — what
-`arbiter pairs review` checks its own output with — refuses any pair without them (docs/pairs.md).
+or a name without a time is refused). ``parse_pairs(..., require_review=True)`` refuses any pair
+without them: `arbiter pairs review` checks its own output with it, and every place a pairs file
+reaches trading (the engine config, `arbiter scan`, the demo) parses with it (ADR 0136).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -80,7 +82,9 @@ from arbiter.core.units import (
     size_from_count,
 )
 
-__all__ = ["POLYMARKET_MARKET_FIELDS", "Pair", "PairsError", "parse_pairs", "set_pair_fields"]
+__all__ = [
+    "POLYMARKET_MARKET_FIELDS", "Pair", "PairsError", "parse_pairs", "review_lines", "set_pair_fields",
+]
 
 #: The fields ``arbiter pairs refresh`` (and the engine's start-up refresh) own: everything the
 #: venue states about a Polymarket market. The rest of a ``[[pair]]`` is the operator's.
@@ -441,6 +445,20 @@ def parse_pairs(text: str, source: str = "<pairs>", require_review: bool = False
                 raise _fail(source, f"pair '{pair.name}'", "not reviewed: no reviewed_by / "
                                                            "reviewed_at (run `arbiter pairs review`)")
     return pairs
+
+
+def review_lines(by: str, at: datetime, note: str) -> list[str]:
+    """The review group as TOML lines (one home for its shape): who accepted the pair, when
+    (UTC, to the second) and why. ``arbiter pairs review`` writes it for a person; the local
+    scenarios write it for pairs that are the same contract by construction (ADR 0136)."""
+    if not by.strip():
+        raise PairsError("a review needs a reviewer")
+    if at.tzinfo is None:
+        raise PairsError("a review time needs a time zone")
+    stamp = at.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [f"reviewed_by = {json.dumps(by.strip(), ensure_ascii=False)}",
+            f"reviewed_at = {stamp}",
+            f"review_note = {json.dumps(note.strip(), ensure_ascii=False)}"]
 
 
 def _check_unique(pairs: Iterable[Pair], source: str) -> None:

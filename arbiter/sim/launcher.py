@@ -18,12 +18,14 @@ import secrets
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from arbiter.core.pairs import review_lines
 from arbiter.core.units import format_decimal
 from arbiter.sim.common import (
     BUILTIN_SCENARIOS,
@@ -60,8 +62,16 @@ PROBE_SCENARIO: dict[str, Any] = {
 FAKE_CASH = "10000000"
 
 
-def scenario_pairs_toml(spec: ScenarioSpec) -> str:
-    """The pairs file matching a scenario: Kalshi ``KX<key>`` ↔ the derived Polymarket tokens."""
+def scenario_pairs_toml(spec: ScenarioSpec, at: datetime | None = None) -> str:
+    """The pairs file matching a scenario: Kalshi ``KX<key>`` ↔ the derived Polymarket tokens.
+
+    Every pair carries a review stamp naming the scenario as its reviewer: the engine trades
+    reviewed pairs only (ADR 0136), and these are the same contract by construction — both
+    local venues list them from one scenario market — not a look-alike a person must read."""
+    review = review_lines(f"local scenario {spec.name!r} (arbiter.sim.launcher)",
+                          at or datetime.now(UTC),
+                          "both local venues list this market from one scenario spec: the same "
+                          "contract by construction; local venues, fake money")
     lines = []
     for sm in spec.markets:
         pm = market_from_scenario(sm)
@@ -76,6 +86,7 @@ def scenario_pairs_toml(spec: ScenarioSpec) -> str:
             f'polymarket_fee_rate = "{pm.fee.rate_text}"',
             f"polymarket_fee_exponent = {pm.fee_exponent}",
             f'polymarket_min_order_size = "{format_decimal(pm.min_order_size, 6)}"',
+            *review,
             "",
         ]
     return "\n".join(lines)

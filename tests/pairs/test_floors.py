@@ -15,8 +15,10 @@ LABELLED = json.loads(LABELS.read_text())
 
 def test_the_labelled_set_is_what_the_floors_are_measured_on() -> None:
     kalshi, poly = default_files()
-    assert len(kalshi) == 6 and len(poly) == 4
-    assert len(LABELLED["positives"]) == 7 and len(LABELLED["near_misses"]) == 15
+    assert len(kalshi) == 11 and len(poly) == 9
+    assert len(LABELLED["positives"]) == 9 and len(LABELLED["near_misses"]) == 40
+    legs = sum(len(p["accept"]) for p in LABELLED["positives"])
+    assert legs == 13
 
 
 def test_floors_hold() -> None:

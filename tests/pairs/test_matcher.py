@@ -161,3 +161,53 @@ def test_a_different_deadline_is_a_subset_and_another_candidate_is_no_pair() -> 
     (vance,) = polymarket_markets([[_p(question="Will JD Vance win the 2028 presidential "
                                                 "election?", groupItemTitle="JD Vance")]])
     assert not any(c.claims_pair for c in match([newsom], [vance]))
+
+
+def test_numbers_inside_names_and_seasons_are_not_thresholds() -> None:
+    """Real listings: "76ers in 2026-27" read as "= 76" before (tests/pairs/data/
+    polymarket_markets_mixed.json); a season is a span of years, a number glued to letters is
+    part of a name; temperatures carry their unit."""
+    assert parse_quantities("Will LeBron James play for the Philadelphia 76ers in 2026-27?") == []
+    assert parse_quantities("H5N1 pandemic in Q3 2026?") == []
+    assert parse_quantities("2025/26 season MVP") == []
+
+    def one(text: str) -> str:
+        (q,) = parse_quantities(text)
+        return q.interval.describe(q.unit)
+
+    assert one("Will the highest temperature in New York City be 25F or below?") == "≤ 25 °F"
+    assert one("between 26-27F") == "[26, 27) °F"
+    assert one("Fed cuts 25bps in March 2026?") == "= 25 bps" and one("$74,300 or above") == (
+        "≥ 74300 $")
+
+
+def test_a_ladder_label_takes_the_questions_comparator() -> None:
+    """Gamma's ``groupItemTitle`` "64,000" names the rung; the question says "above $64,000":
+    the proposition is > 64000 $, not = 64000 (nautilus_trader's search_response.json). A label
+    with its own comparator, or a question about another value, leaves the label as it is."""
+    def first(**over: Any) -> str:
+        (m,) = polymarket_markets([{"events": [{"slug": "e", "markets": [_p(**over)]}]}])
+        assert m.first.interval is not None
+        return m.first.interval.describe(m.first.unit)
+
+    assert first(question="Will the price of Bitcoin be above $64,000 on March 11?",
+                 groupItemTitle="64,000") == "> 64000 $"
+    assert first(question="Will the price of Bitcoin be above $64,000 on March 11?",
+                 groupItemTitle="↑ 66,000 or more") == "≥ 66000"
+    assert first(question="Will Bitcoin reach $70,000 in March?", groupItemTitle="64,000") == (
+        "= 64000")
+
+
+def test_a_totals_market_takes_its_sides_from_the_game_title() -> None:
+    """An Over/Under market names no team; Gamma's slug codes ("frest-sjst") need not be
+    Kalshi's ("FRESSJSU"): the sides come from the game title "A vs. B" (the event's, or the
+    question's before ":"), read like Kalshi's "the A vs B … game" (tests/pairs/data:
+    "Fresno State vs. San Jose State: O/U 57.5" ↔ KXNCAAFTOTAL-26SEP19FRESSJSU-58)."""
+    (m,) = polymarket_markets([{"slug": "cfb-frest-sjst-2026-09-19",
+                                "title": "Fresno State vs. San Jose State", "markets": [_p(
+        question="Fresno State vs. San Jose State: O/U 57.5", outcomes='["Over", "Under"]',
+        sportsMarketType="totals", line=57.5, slug="cfb-frest-sjst-2026-09-19-total-57pt5")]}])
+    assert [p.name for p in m.participants] == ["Fresno State", "San Jose State"]
+    (bare,) = polymarket_markets([{"slug": "x", "title": "Total goals", "markets": [_p(
+        question="Total goals: O/U 2.5", outcomes='["Over", "Under"]', line=2.5)]}])
+    assert bare.participants == ()

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
-from arbiter.core.pairmatch.quantity import Interval, parse_quantities, strip_dates
+from arbiter.core.pairmatch.quantity import Interval, Quantity, parse_quantities, strip_dates
 from arbiter.core.pairmatch.text import names_match, normalise
 
 __all__ = [
@@ -373,7 +373,14 @@ def kalshi_markets(bodies: Iterable[Any], skipped: list[str] | None = None) -> l
 # -- Polymarket -------------------------------------------------------------------------------
 
 
-def _poly_participants(event: Mapping[str, Any], outcomes: list[str]) -> tuple[Participant, ...]:
+_GAME_TITLE = re.compile(r"^(?P<a>[^:]+?)\s+vs\.?\s+(?P<b>[^:]+?)\s*(?::.*)?$", re.IGNORECASE)
+
+
+def _poly_participants(event: Mapping[str, Any], outcomes: list[str],
+                       question: str = "") -> tuple[Participant, ...]:
+    """The two sides of a game: the event's ``teams``, else two named outcomes, else the game's
+    title ("Fresno State vs. San Jose State", or the question "…: O/U 57.5" of a totals market
+    whose outcomes are Over/Under) — the same "A vs B" reading as Kalshi's rules text."""
     teams = [t for t in event.get("teams") or [] if isinstance(t, Mapping)]
     if teams:
         return tuple(
@@ -383,7 +390,32 @@ def _poly_participants(event: Mapping[str, Any], outcomes: list[str]) -> tuple[P
     named = [o for o in outcomes if normalise(o) not in _GENERIC_OUTCOMES]
     if len(named) == 2:
         return tuple(Participant(o, frozenset({o})) for o in named)
+    if [normalise(o) for o in outcomes] in (["over", "under"], ["under", "over"]):
+        for title in (_str(event, "title"), question):
+            m = _GAME_TITLE.match(title)
+            if m:
+                return tuple(Participant(n, frozenset({n}))
+                             for n in (m.group("a").strip(), m.group("b").strip()))
     return ()
+
+
+def _labelled_quantities(label: str, question: str) -> list[Quantity]:
+    """The threshold of a ladder market: its short label (Gamma ``groupItemTitle`` "64,000")
+    names the value, the question ("above $64,000 on March 11?") the comparator and unit. A
+    bare label value is read with the question's comparator when the question states that
+    same value; otherwise the label wins (it is what tells sibling markets apart)."""
+    from_label = parse_quantities(label)
+    from_question = parse_quantities(question)
+    if not from_label:
+        return from_question
+    first = from_label[0]
+    iv = first.interval
+    if iv.lo is not None and iv.lo == iv.hi:
+        for q in from_question:
+            if iv.lo in (q.interval.lo, q.interval.hi) and q.interval.lo != q.interval.hi and (
+                    not first.unit or first.unit == q.unit):
+                return [q, *from_label[1:]]
+    return from_label
 
 
 def _poly_propositions(m: Mapping[str, Any], outcomes: list[str],
@@ -413,7 +445,7 @@ def _poly_propositions(m: Mapping[str, Any], outcomes: list[str],
     group = _str(m, "groupItemTitle")
     if group and normalise(group) not in normalise(question):
         words = f"{question} {group}"
-    qs = parse_quantities(group) or parse_quantities(question)
+    qs = _labelled_quantities(group, question)
     iv = qs[0].interval if qs else None
     first = Proposition(TEXT, words, entity=_entity(group), interval=iv,
                         unit=qs[0].unit if qs else "", stem=_stem(words),
@@ -449,7 +481,7 @@ def _poly_market(m: Mapping[str, Any], event: Mapping[str, Any]) -> Market:
         first=first,
         second=second,
         outcomes=(outcomes[0], outcomes[1]),
-        participants=_poly_participants(event, outcomes),
+        participants=_poly_participants(event, outcomes, question),
         codes=_slug_codes(_str(event, "slug") or slug),
         rules=rules,
         sources=sources,
@@ -462,13 +494,19 @@ def _poly_market(m: Mapping[str, Any], event: Mapping[str, Any]) -> Market:
 
 def polymarket_markets(bodies: Iterable[Any], skipped: list[str] | None = None) -> list[Market]:
     """Every open two-outcome market in Gamma bodies: a list of events (``markets`` nested), a
-    list of markets (``events`` nested), or ``{"data": [...]}``. ``skipped`` as for
+    list of markets (``events`` nested), ``{"data": [...]}`` or a search answer
+    ``{"events": [...]}``. ``skipped`` as for
     :func:`kalshi_markets` (real catalogues hold markets without a condition id or tokens)."""
     pending: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
 
     def walk(body: Any) -> None:
         if isinstance(body, Mapping) and isinstance(body.get("data"), list):
             body = body["data"]
+        # Gamma ``GET /public-search`` answers ``{"events": [...], "pagination": ...}``
+        # (nautechsystems/nautilus_trader crates/adapters/polymarket/test_data/
+        # search_response.json@a95c8042b00133829d252ae8cf68f78fc176a973)
+        elif isinstance(body, Mapping) and isinstance(body.get("events"), list):
+            body = body["events"]
         items = body if isinstance(body, list) else [body]
         for item in items:
             if not isinstance(item, Mapping):

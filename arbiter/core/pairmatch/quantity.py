@@ -26,6 +26,8 @@ _DATE = re.compile(
     rf"\b(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?"
     rf"|\d{{1,2}}\s+(?:{_MONTHS})(?:\s+(?:19|20)\d{{2}})?"
     r"|(?:19|20)\d{2}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2})?z?)?"
+    # a season ("in 2026-27", "2025/26"): a span of years, never a threshold or a range
+    r"|(?:19|20)\d{2}[-–/]\d{2}(?![-\d])"
     r"|q[1-4]\s+(?:19|20)\d{2})\b",
     re.IGNORECASE,
 )
@@ -36,8 +38,12 @@ _AMOUNT_BEFORE = re.compile(r"(?:above|over|below|under|than|least|most|[<>≥�
                             re.IGNORECASE)
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b(?:\s*(?:et|est|edt|utc|pt|ct))?",
                    re.IGNORECASE)
-_UNIT = r"(?:bps|bp|basis points|percent|pts|points|point)\b|%"
-_NUM = rf"[-+]?\$?\d+(?:,\d{{3}})*(?:\.\d+)?(?:\s*(?:k|m|bn|mn|b)\b)?\+?(?:\s*(?:{_UNIT}))?"
+#: temperatures as the weather ladders write them ("26-27F", "52-53°F", "25F or below")
+_UNIT = r"(?:bps|bp|basis points|percent|pts|points|point)\b|%|°\s*[fc]\b|f\b"
+#: a number stands alone: glued to letters it is part of a name ("76ers", "H5N1", "Q3"), not an
+#: amount (units and scales it carries itself: "25bps", "$100k")
+_NUM = (rf"(?<![A-Za-z\d.])[-+]?\$?\d+(?:,\d{{3}})*(?:\.\d+)?(?:\s*(?:k|m|bn|mn|b)\b)?\+?"
+        rf"(?:\s*(?:{_UNIT}))?(?![A-Za-z\d])")
 _RANGE = re.compile(rf"(?:between\s+)?({_NUM})\s*(?:-|–|to|and)\s*({_NUM})", re.IGNORECASE)
 _ONE = re.compile(_NUM, re.IGNORECASE)
 _PARTS = re.compile(
@@ -45,7 +51,7 @@ _PARTS = re.compile(
     re.IGNORECASE)
 _SCALE = {"k": 1000, "m": 10**6, "mn": 10**6, "b": 10**9, "bn": 10**9}
 _UNITS = {"bps": "bps", "bp": "bps", "basis points": "bps", "%": "%", "percent": "%",
-          "pts": "pts", "points": "pts", "point": "pts"}
+          "pts": "pts", "points": "pts", "point": "pts", "f": "°F", "°f": "°F", "°c": "°C"}
 #: comparator words before a number, and the interval they give
 _ABOVE = re.compile(r"(?:above|over|more than|greater than|exceeds?|higher than|at least|>=|≥|>|"
                     r"or more|\+)\s*$", re.IGNORECASE)
@@ -146,7 +152,8 @@ def _value(text: str) -> tuple[Fraction, str] | None:
         value *= _SCALE[scale.lower()]
     if sign == "-":
         value = -value
-    unit_name = _UNITS.get(unit.lower(), "") if unit else ("$" if dollar else "")
+    unit_name = _UNITS.get(re.sub(r"\s+", "", unit.lower()), "") if unit else (
+        "$" if dollar else "")
     return value, unit_name
 
 

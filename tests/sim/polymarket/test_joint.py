@@ -32,8 +32,10 @@ async def test_joint_scenario_correlates_and_opens_windows(tmp_path: Path) -> No
     joint = await start_joint(_kalshi_accounts(tmp_path), None, scenario, seed=11)
     try:
         await joint.kalshi.stop_makers()
-        pairs = parse_pairs(joint.pairs_toml())
+        # the engine trades reviewed pairs only (ADR 0136): the scenario stamps its own
+        pairs = parse_pairs(joint.pairs_toml(), require_review=True)
         assert len(pairs) == len(scenario.markets)
+        assert {p.reviewed_by for p in pairs} == {"local scenario 'joint' (arbiter sim joint)"}
         poly = {m.yes_token: m for m in joint.polymarket.exchange.markets.values()}
         windows = 0
         for _ in range(24):

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.util import metrics
 
 from arbiter.app.build import build_clients
 from arbiter.app.config import EngineConfig
@@ -38,6 +37,7 @@ from arbiter.core.units import price_str
 from arbiter.engine.arbiter import Arbiter, cancel_open, dollars, ray_node_id, spawn, top_quote
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.execution.journal import Journal
+from arbiter.telemetry.ray_metrics import MonitorRayMetrics, RiskRayMetrics
 from arbiter.venues.base import DryRunClient, ExchangeClient
 from arbiter.venues.polymarket.parsing import MarketBooks
 
@@ -63,15 +63,12 @@ class MarketMonitor:
         self.started_ns = time.time_ns()
         self.poly_books = MarketBooks(on_change=self._count)
         self.feeds: Feeds | None = None
-        self._events_metric = metrics.Counter(
-            "arbiter_feed_events", "book events applied by a market monitor", tag_keys=("venue",)
-        )
-        self._events_metric.set_default_tags({"venue": venue})
+        self._ray = MonitorRayMetrics(venue)
         self._task = spawn(self._run())
 
     def _count(self, _key: object) -> None:
         self.events += 1
-        self._events_metric.inc()
+        self._ray.events.inc()
 
     async def _run(self) -> None:
         self.feeds = await start_feeds(
@@ -127,9 +124,7 @@ class RiskManagerActor:
         self.snapshot_: dict[str, Any] = {}
         self.pulls = 0
         self.tripped: str | None = None
-        self._m_exposure = metrics.Gauge("arbiter_open_exposure_dollars",
-                                         "reserved + held money across tenants")
-        self._m_day = metrics.Gauge("arbiter_daily_pnl_dollars", "day PnL across tenants")
+        self._ray = RiskRayMetrics()
         self._task = spawn(self._loop())
 
     async def _loop(self) -> None:
@@ -144,8 +139,8 @@ class RiskManagerActor:
             self.pulls += 1
             exposure = sum(int(t["reserved"]) + int(t["held"]) for t in snap.values())
             day = sum(int(t["daily_pnl"]) for t in snap.values())
-            self._m_exposure.set(dollars(exposure))
-            self._m_day.set(dollars(day))
+            self._ray.exposure.set(dollars(exposure))
+            self._ray.daily_pnl.set(dollars(day))
             gross = self.config.limits.max_gross_exposure
             loss = self.config.limits.max_daily_loss
             reason = None

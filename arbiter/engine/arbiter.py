@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Container
 from typing import Any
 
 import ray
-from ray.util import metrics
 
 from arbiter.app.build import (
     build_detector,
@@ -50,6 +49,7 @@ from arbiter.execution.timing import (
 from arbiter.execution.warm import PathWarmer, build_warmer
 from arbiter.telemetry.logging import log_context
 from arbiter.telemetry.metrics import Metrics, MetricsServer, serve_metrics
+from arbiter.telemetry.ray_metrics import ArbiterRayMetrics
 from arbiter.telemetry.tracing import SagaTracer, SagaTraces, provider_from_env
 from arbiter.venues.base import ExchangeClient, unwrap
 from arbiter.venues.polymarket.client import PolymarketClient
@@ -199,14 +199,7 @@ class Arbiter:
         provider = provider_from_env("arbiter")
         self.tracer = SagaTracer(provider) if provider is not None else None
         self.stopped = False
-        self._m_ticks = metrics.Gauge("arbiter_ticks_per_second", "book events through detection")
-        self._m_opps = metrics.Counter("arbiter_opportunities", "opportunities detected")
-        self._m_sagas = metrics.Counter("arbiter_sagas", "sagas by outcome", tag_keys=("outcome",))
-        self._m_latency = metrics.Histogram(
-            "arbiter_detect_to_order_ms", "detection to first-leg order sent (in process)",
-            boundaries=[0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 50],
-        )
-        self._m_pnl = metrics.Gauge("arbiter_realised_pnl_dollars", "realised PnL of this run")
+        self._ray = ArbiterRayMetrics()
         # the Prometheus metrics of docs/observability.md, served by this process itself: the
         # tick path lives here, so the scrape needs no Ray hop and survives a dashboard outage
         self.metrics = Metrics()
@@ -252,7 +245,7 @@ class Arbiter:
                 self._restore_operator(runtime)
                 if not self.config.dry_run:
                     await open_order_lanes(runtime)
-                time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
+                time_first_leg(runtime, self.tick, self._ray.detect_to_order, self.metrics)
                 self._trace(runtime)  # before the recovery: its sagas continue their traces
                 report = await recover(runtime.executor, runtime.risk.book)
                 self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
@@ -490,9 +483,9 @@ class Arbiter:
                                {"saga": report.saga_id, "pair": report.pair, "outcome": report.outcome,
                                 "pnl": report.pnl, "ts_ns": time.time_ns()}))
         if not report.outcome.startswith("rejected:"):
-            self._m_sagas.inc(tags={"outcome": report.outcome})
+            self._ray.sagas.inc(tags={"outcome": report.outcome})
             self.metrics.saga_finished(self._trading_tenant(), report.pair, report.outcome)
-        self._m_pnl.set(dollars(self.tick.stats.pnl))
+        self._ray.realised_pnl.set(dollars(self.tick.stats.pnl))
 
     def _export_state(self) -> None:
         """Refresh the state gauges and the refusal counters from the tenants' risk books."""
@@ -519,9 +512,9 @@ class Arbiter:
         while True:
             await asyncio.sleep(1.0)
             stats = self.tick.stats
-            self._m_ticks.set(stats.ticks - last_ticks)
+            self._ray.ticks.set(stats.ticks - last_ticks)
             if stats.opportunities > last_opps:
-                self._m_opps.inc(stats.opportunities - last_opps)
+                self._ray.opportunities.inc(stats.opportunities - last_opps)
             last_ticks, last_opps = stats.ticks, stats.opportunities
             try:
                 self._export_state()

@@ -214,6 +214,8 @@ class KalshiVenue(Venue):
             Route("POST", "/_sim/event_fee", {"event_ticker": "X"}, signed=False),
             Route("POST", "/_sim/exchange", {"trading_active": True}, signed=False),
             Route("GET", "/_sim/state", signed=False),
+            # (not /_sim/firehose: with the token, a hostile count is a load test, not a fuzz)
+            Route("POST", "/_sim/corrupt_next_create", {"fill_count": "lots"}, signed=False),
         ]
 
     def sign(self, method: str, path: str, body: bytes | None) -> dict[str, str]:

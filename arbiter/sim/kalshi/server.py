@@ -760,8 +760,10 @@ class KalshiSim:
         try:
             body = parse_json(await request.read())
         except BadInput as exc:
+            self.stats["bad_input"] += 1
             raise SimError.bad_request(str(exc)) from None
         if not isinstance(body, dict):
+            self.stats["bad_input"] += 1
             raise SimError.bad_request("request body must be a JSON object")
         for name, spec in (fields or {}).items():
             kinds = spec if isinstance(spec, tuple) else (spec,)

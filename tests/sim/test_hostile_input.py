@@ -178,16 +178,23 @@ class _LoopThread:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KalshiVenue,
-                                                                       PolymarketVenue]]:
+def loop_thread() -> Iterator[_LoopThread]:
     lt = _LoopThread()
+    try:
+        yield lt
+    finally:
+        lt.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, loop_thread: _LoopThread
+           ) -> Iterator[tuple[KalshiVenue, PolymarketVenue]]:
     lv = LocalVenues(tmp_path_factory.mktemp("served"))
-    lt.run(lv.start())
+    loop_thread.run(lv.start())
     try:
         yield targets(lv)
     finally:
-        lt.run(lv.stop())
-        lt.close()
+        loop_thread.run(lv.stop())
 
 
 def _send(venue: KalshiVenue | PolymarketVenue, method: str, path: str,
@@ -223,6 +230,55 @@ def test_any_json_body_on_a_trading_route_is_a_4xx_in_the_venue_shape(
 
 
 # -- WebSocket ----------------------------------------------------------------------------------
+
+_CMD_FIELDS = ["id", "cmd", "params", "channels", "market_tickers", "market_ticker", "sids",
+               "sid", "action", "market_ids"]
+_COMMANDS = ["subscribe", "unsubscribe", "update_subscription", "list_subscriptions"]
+ws_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**40) | st.text(max_size=8)
+    | st.sampled_from([*_COMMANDS, "orderbook_delta", "ticker", "trade", "fill",
+                       "add_markets", "delete_markets", "get_snapshot"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(_CMD_FIELDS) | st.text(max_size=4), inner, max_size=5),
+    max_leaves=20,
+)
+commands = st.fixed_dictionaries(
+    {"cmd": st.sampled_from(_COMMANDS) | ws_values},
+    optional={"id": ws_values, "params": ws_values | st.dictionaries(
+        st.sampled_from(_CMD_FIELDS), ws_values, max_size=5)},
+)
+
+
+async def _kalshi_roundtrip(kv: KalshiVenue, frame: str) -> list[dict[str, Any]]:
+    """Send ``frame``, then a known-good subscribe; everything up to its answer."""
+    probe = {"id": 424242, "cmd": "subscribe", "params": {"channels": ["trade"]}}
+    seen: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            kv.ws_url, headers=kv.ws_headers()) as ws:
+        await ws.send_str(frame)
+        await ws.send_json(probe)
+        while True:
+            msg = await ws.receive(timeout=5)
+            assert msg.type is aiohttp.WSMsgType.TEXT, (msg, frame[:120])  # never closed
+            reply = json.loads(msg.data)
+            if reply.get("id") == 424242 and reply["type"] == "subscribed":
+                return seen
+            seen.append(reply)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(cmd=commands | ws_values)
+def test_any_kalshi_command_gets_an_answer_and_the_connection_stays(
+        served: tuple[KalshiVenue, PolymarketVenue], loop_thread: _LoopThread,
+        cmd: Any) -> None:
+    seen = loop_thread.run(_kalshi_roundtrip(served[0], json.dumps(cmd)))
+    for reply in seen:
+        assert reply["type"] in ("error", "subscribed", "unsubscribed", "ok",
+                                 "orderbook_snapshot", "ticker", "trade"), reply
+        if reply["type"] == "error":
+            assert isinstance(reply["msg"]["code"], int) and isinstance(reply["msg"]["msg"], str)
+
 
 
 async def test_kalshi_answers_bad_frames_with_its_error_frame_and_keeps_the_connection(

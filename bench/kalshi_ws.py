@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.book import Outcome
 from arbiter.core.units import format_price, format_size
+from arbiter.sim.common import ADMIN_TOKEN_ENV, admin_headers, new_admin_token
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
 from arbiter.venues.kalshi.signing import Signer
 from arbiter.venues.kalshi.ws import KalshiFeed
@@ -61,7 +62,8 @@ def _percentile(values: list[int], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
-async def _measure(rest_url: str, ws_url: str, signer: Signer, count: int) -> dict[str, Any]:
+async def _measure(rest_url: str, ws_url: str, signer: Signer, count: int,
+                   admin_token: str) -> dict[str, Any]:
     base = rest_url.split("/trade-api/")[0]
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{rest_url}/markets") as resp:
@@ -75,7 +77,8 @@ async def _measure(rest_url: str, ws_url: str, signer: Signer, count: int) -> di
             raise SystemExit("feed did not synchronise with the local Kalshi")
         latencies.clear()
         start_deltas = feed.stats.deltas
-        async with http.post(f"{base}/_sim/firehose", json={"count": count}) as resp:
+        async with http.post(f"{base}/_sim/firehose", json={"count": count},
+                             headers=admin_headers(admin_token)) as resp:
             resp.raise_for_status()
         # clock starts at the first delivered delta, stops at the last
         while feed.stats.deltas == start_deltas:
@@ -89,7 +92,7 @@ async def _measure(rest_url: str, ws_url: str, signer: Signer, count: int) -> di
         elapsed = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
         delivered = feed.stats.deltas - first
-        async with http.get(f"{base}/_sim/state") as resp:
+        async with http.get(f"{base}/_sim/state", headers=admin_headers(admin_token)) as resp:
             state = await resp.json()
         feed.stop()
         task.cancel()
@@ -129,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         accounts, scenario, signer = _setup(Path(tmp), args.markets)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        token = new_admin_token()  # the local venue's test controls (firehose, state)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_TOKEN_ENV: token}
         proc = subprocess.Popen(
             [sys.executable, "-m", "arbiter.cli.main", "sim", "kalshi", "--port", "0",
              "--accounts", str(accounts), "--scenario", str(scenario)],
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"local Kalshi did not start: {line!r}")
             rest_url = line.split("listening on ")[1].split(" ")[0]
             ws_url = line.split("(ws ")[1].split(")")[0]
-            result = asyncio.run(_measure(rest_url, ws_url, signer, args.count))
+            result = asyncio.run(_measure(rest_url, ws_url, signer, args.count, token))
         finally:
             proc.terminate()
             try:

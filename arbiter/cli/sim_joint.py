@@ -22,8 +22,11 @@ from arbiter.core.units import price_str, size_str
 from arbiter.sim.common import (
     ScenarioSpec,
     SimConfigError,
+    add_admin_token_arg,
+    admin_token_arg,
     load_accounts,
     load_scenario,
+    new_admin_token,
     serve_until_signalled,
 )
 from arbiter.sim.polymarket.builder import build_exchange
@@ -89,13 +92,16 @@ async def start_joint(
     host: str = "127.0.0.1",
     kalshi_port: int = 0,
     polymarket_port: int = 0,
+    admin_token: str | None = None,
 ) -> JointSims:
+    """Both venues; one admin token for both test controls (a random one when ``None``)."""
     from arbiter.sim.kalshi.server import build_sim as build_kalshi
 
-    kalshi = build_kalshi(kalshi_accounts, scenario, seed=seed)
+    token = admin_token or new_admin_token()
+    kalshi = build_kalshi(kalshi_accounts, scenario, seed=seed, admin_token=token)
     accounts = load_accounts(polymarket_accounts) if polymarket_accounts else []
     poly = PolymarketSim(build_exchange(scenario, accounts, seed=seed), scenario=scenario,
-                         seed=seed)
+                         seed=seed, admin_token=token)
     await kalshi.start(host, kalshi_port)
     try:
         await poly.start(host, polymarket_port)
@@ -118,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
             joint = await start_joint(
                 args.kalshi_accounts, args.polymarket_accounts, scenario, seed=args.seed,
                 host=args.host, kalshi_port=args.kalshi_port,
-                polymarket_port=args.polymarket_port,
+                polymarket_port=args.polymarket_port, admin_token=admin_token_arg(args),
             )
         except SimConfigError as exc:
             raise UsageError(str(exc)) from None
@@ -151,4 +157,5 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--scenario", default="joint", help="built-in name or TOML file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pairs-out", help="write the scenario's pairs file here")
+    add_admin_token_arg(p)
     p.set_defaults(func=_run)

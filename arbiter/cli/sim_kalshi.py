@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.cli.errors import UsageError
-from arbiter.sim.common import SimConfigError, load_scenario, serve_until_signalled
+from arbiter.sim.common import (
+    SimConfigError,
+    add_admin_token_arg,
+    admin_token_arg,
+    load_scenario,
+    serve_until_signalled,
+)
 from arbiter.sim.kalshi.server import RATE_TIERS, build_sim
 from arbiter.venues.kalshi.signing import KeyFileError
 
@@ -20,6 +26,7 @@ def _run(args: argparse.Namespace) -> int:
             args.accounts, scenario, seed=args.seed, ts_window_ms=args.ts_window_ms,
             legacy_sdk=args.legacy_sdk, legacy_ws=args.legacy_ws, rate_tier=args.rate_limit,
             shards=_shards(args.shard), ws_auth_required=not args.public_ws,
+            admin_token=admin_token_arg(args),
         )
     except (SimConfigError, KeyFileError) as exc:
         raise UsageError(str(exc)) from None
@@ -81,4 +88,5 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--catalogue", nargs="+", metavar="FILE",
                    help="real Kalshi bodies (/events, /markets, /series answers) to serve on "
                         "GET /events and /series, e.g. tests/pairs/data/kalshi_*.json")
+    add_admin_token_arg(p)
     p.set_defaults(func=_run)

@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 
 from arbiter.cli.errors import UsageError
-from arbiter.sim.common import SimConfigError, load_accounts, load_scenario, serve_until_signalled
+from arbiter.sim.common import (
+    SimConfigError,
+    add_admin_token_arg,
+    admin_token_arg,
+    load_accounts,
+    load_scenario,
+    serve_until_signalled,
+)
 from arbiter.sim.polymarket.builder import build_exchange
 from arbiter.sim.polymarket.server import PolymarketSim
 
@@ -26,6 +33,7 @@ def build_sim(args: argparse.Namespace) -> PolymarketSim:
         seed=args.seed,
         reject_status=args.reject_status,
         rate_limit_scale=1.0 if args.rate_limit else None,
+        admin_token=admin_token_arg(args),
     )
     for path in args.catalogue or []:  # real Gamma bodies for /gamma/events (sim.catalogue)
         try:
@@ -73,4 +81,5 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--catalogue", nargs="+", metavar="FILE",
                    help="real Gamma bodies (/events or /markets answers) to serve on "
                         "<url>/gamma/events, e.g. tests/pairs/data/p*.json")
+    add_admin_token_arg(p)
     p.set_defaults(func=_run)

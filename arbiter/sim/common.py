@@ -9,9 +9,14 @@ cross-venue scenario with the same seed produces correlated books and occasional
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import hmac
+import json
+import os
 import random
+import secrets
 import signal
 import sys
 import tomllib
@@ -32,18 +37,28 @@ from arbiter.core.units import (
 )
 
 __all__ = [
+    "ADMIN_HEADER",
+    "ADMIN_PREFIX",
+    "ADMIN_TOKEN_ENV",
     "BUILTIN_SCENARIOS",
     "AccountEntry",
+    "BadInput",
     "FaultSwitches",
     "MakerQuote",
     "RandomWalk",
     "ScenarioMarket",
     "ScenarioSpec",
     "SimConfigError",
+    "add_admin_token_arg",
+    "admin_authorized",
+    "admin_headers",
+    "admin_token_arg",
     "diff_quotes",
     "load_accounts",
     "load_scenario",
     "maker_quotes",
+    "new_admin_token",
+    "parse_json",
 ]
 
 
@@ -152,26 +167,36 @@ class FaultSwitches:
         self.__init__(seed=seed)  # type: ignore[misc]
 
     def update(self, settings: Mapping[str, Any]) -> None:
-        """Apply a JSON/TOML mapping (the simulators' admin endpoint uses this)."""
+        """Apply a JSON/TOML mapping (the simulators' admin endpoint uses this).
+
+        All or nothing: every value is converted first, so a bad one (:class:`SimConfigError`,
+        ``ValueError``, ``TypeError``, ``OverflowError``) leaves every switch as it was.
+        """
+        changes: dict[str, Any] = {}
         for key, value in settings.items():
             if key == "http_burst":
                 status, count = value
-                self.http_burst = (int(status), int(count))
+                changes[key] = (int(status), int(count))
             elif key == "http_burst_methods":
-                self.http_burst_methods = frozenset(str(m).upper() for m in value)
+                if isinstance(value, str):
+                    raise SimConfigError("http_burst_methods must be a list of methods")
+                changes[key] = frozenset(str(m).upper() for m in value)
             elif key == "http_burst_after":
-                self.http_burst_after = bool(value)
+                changes[key] = bool(value)
             elif key == "seed":
-                self.seed = int(value)
-                self._rng = random.Random(self.seed)
+                changes[key] = int(value)
             elif key in {"drop_prob", "duplicate_prob", "reorder_prob", "seq_gap_prob"}:
-                setattr(self, key, float(value))
+                changes[key] = float(value)
             elif key in {"latency_ms", "seq_gap_next"}:
-                setattr(self, key, int(value))
+                changes[key] = int(value)
             elif key == "disconnect_after":
-                self.disconnect_after = None if value is None else int(value)
+                changes[key] = None if value is None else int(value)
             else:
-                raise SimConfigError(f"unknown fault switch {key!r}")
+                raise SimConfigError(f"unknown fault switch {str(key)[:60]!r}")
+        for key, value in changes.items():
+            setattr(self, key, value)
+            if key == "seed":
+                self._rng = random.Random(value)
 
     def take_http_fault(self, method: str) -> int | None:
         """Status to fail this request with, or ``None``; consumes one unit of the burst."""
@@ -457,3 +482,86 @@ def serve_until_signalled(
     asyncio.run(serve())
     print(stopped, file=sys.stderr)
     return 0
+
+
+# -- hostile input ---------------------------------------------------------------------------------
+
+
+class BadInput(ValueError):
+    """A request body, query value or WebSocket frame the venue cannot even parse.
+
+    Each local venue turns it into its own "bad request" answer (Kalshi's top-level
+    ``bad_request`` body, Polymarket's ``{"error": ...}``, the WebSocket error frames), never a
+    5xx and never a dropped connection: a client bug must look to the client exactly as it would
+    on the live venue.
+    """
+
+
+def _no_constant(name: str) -> Any:
+    raise BadInput(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise BadInput(f"number {text[:40]} is out of range")
+    return value
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Strict JSON as the venues' servers read it, or :class:`BadInput`.
+
+    Strict where Python's ``json`` is lenient: UTF-8 only, no ``NaN``/``Infinity`` (RFC 8259
+    §6), no number that overflows a double (``1e999``), and bounded nesting (a nesting bomb is
+    a ``RecursionError`` inside ``json``; here it is a refused body like any other).
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except BadInput:
+        raise
+    except RecursionError:
+        raise BadInput("JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
+        raise BadInput(f"not JSON: {str(exc)[:80]}") from None
+
+
+# -- admin (test-control) routes -------------------------------------------------------------------
+
+#: every local venue's test controls live under this prefix; none of it is the venue's surface
+ADMIN_PREFIX: Final = "/_sim/"
+#: the header that carries the admin token (``arbiter sim ... --admin-token``,
+#: ``LocalVenues.admin_token``)
+ADMIN_HEADER: Final = "X-Sim-Admin-Token"
+#: where ``arbiter sim ...`` reads the token when ``--admin-token`` is not given
+ADMIN_TOKEN_ENV: Final = "ARBITER_SIM_ADMIN_TOKEN"
+
+
+def new_admin_token() -> str:
+    """A fresh random token: a local venue whose caller named none still has locked controls."""
+    return secrets.token_urlsafe(24)
+
+
+def admin_authorized(headers: Mapping[str, str], token: str) -> bool:
+    """Constant-time check of the admin header (anyone on the host can reach loopback ports:
+    settling a market or funding an account must take more than knowing the port)."""
+    given = headers.get(ADMIN_HEADER, "")
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def add_admin_token_arg(parser: argparse.ArgumentParser) -> None:
+    """``--admin-token`` of every ``arbiter sim ...`` command (one flag, one meaning)."""
+    parser.add_argument(
+        "--admin-token", metavar="TOKEN",
+        help=f"token the /_sim/ test controls require in the {ADMIN_HEADER} header (default: "
+             f"${ADMIN_TOKEN_ENV}, else a random one: the controls are then locked)")
+
+
+def admin_token_arg(args: argparse.Namespace) -> str | None:
+    """The token from ``--admin-token`` or the environment; ``None``: the venue makes one."""
+    return args.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or None
+
+
+def admin_headers(token: str) -> dict[str, str]:
+    """The headers a test, bench or demo sends with a ``/_sim/...`` call."""
+    return {ADMIN_HEADER: token}

@@ -32,8 +32,10 @@ from arbiter.sim.common import (
     ScenarioSpec,
     SimConfigError,
     _spec_from,
+    admin_headers,
     load_accounts,
     load_scenario,
+    new_admin_token,
 )
 from arbiter.sim.kalshi.server import KalshiSim, build_sim
 from arbiter.sim.polymarket.builder import build_exchange, market_from_scenario
@@ -98,13 +100,21 @@ def _scenario(name: str) -> ScenarioSpec:
     return load_scenario(name)
 
 
+#: the file (mode 0600, in the work dir) holding the local venues' admin token
+ADMIN_TOKEN_FILE = "sim-admin.token"
+
+
 class LocalVenues:
     """Both simulators in this process, plus the files an engine needs to trade against them."""
 
     def __init__(self, workdir: str | Path, scenario: str = JOINT_SCENARIO,
-                 seed: int = 7, journal_sync: str = "NORMAL") -> None:
+                 seed: int = 7, journal_sync: str = "NORMAL",
+                 admin_token: str | None = None) -> None:
         self.dir = Path(workdir)
         self.spec = _scenario(scenario)
+        #: both venues' ``/_sim/...`` test controls answer only with this token
+        #: (``admin_headers()``; written to ``sim-admin.token`` for other processes)
+        self.admin_token = admin_token or new_admin_token()
         self.seed = seed
         self.journal_sync = journal_sync
         self.kalshi: KalshiSim | None = None
@@ -151,11 +161,13 @@ class LocalVenues:
         """Create both simulators (not yet listening): a caller may add middlewares first."""
         self._creds = self._credentials()
         self.polymarket_address = self._creds[1]
-        self.kalshi = build_sim(str(self.dir / "kalshi-accounts.toml"), self.spec, seed=self.seed)
+        self.kalshi = build_sim(str(self.dir / "kalshi-accounts.toml"), self.spec, seed=self.seed,
+                                admin_token=self.admin_token)
         exchange = build_exchange(
             self.spec, load_accounts(self.dir / "polymarket-accounts.toml"), seed=self.seed
         )
-        self.polymarket = PolymarketSim(exchange, scenario=self.spec, seed=self.seed)
+        self.polymarket = PolymarketSim(exchange, scenario=self.spec, seed=self.seed,
+                                        admin_token=self.admin_token)
         return self.kalshi, self.polymarket
 
     async def start(self) -> None:
@@ -166,6 +178,9 @@ class LocalVenues:
         await self.kalshi.start("127.0.0.1", 0)
         await self.polymarket.start("127.0.0.1", 0)
         (self.dir / "pairs.toml").write_text(scenario_pairs_toml(self.spec))
+        token_file = self.dir / ADMIN_TOKEN_FILE
+        token_file.touch(mode=0o600)
+        token_file.write_text(self.admin_token)
         self.config_path.write_text(
             "# written by arbiter.sim.launcher: local venues, fake money\n"
             "[engine]\n"
@@ -193,6 +208,10 @@ class LocalVenues:
             f'polymarket_api_secret = "{api[1]}"\n'
             f'polymarket_api_passphrase = "{api[2]}"\n' + self.tenant_extra
         )
+
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for a ``/_sim/...`` call to either venue (faults, settle, fund, ...)."""
+        return admin_headers(self.admin_token)
 
     async def stop(self) -> None:
         for sim in (self.polymarket, self.kalshi):
@@ -222,6 +241,11 @@ class PaperProcess:
     @property
     def config_path(self) -> Path:
         return self.dir / "engine.toml"
+
+    @property
+    def admin_token(self) -> str:
+        """The venues' ``/_sim/...`` token (the child wrote it, mode 0600, before ``ready``)."""
+        return (self.dir / ADMIN_TOKEN_FILE).read_text().strip()
 
     async def start(self, timeout_s: float = 60.0) -> None:
         self.proc = await asyncio.create_subprocess_exec(

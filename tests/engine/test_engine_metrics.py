@@ -32,7 +32,8 @@ def sample(arb: Arbiter, prefix: str) -> float:
 async def kalshi_faults(venues: LocalVenues, **settings: object) -> None:
     assert venues.kalshi is not None
     async with aiohttp.ClientSession() as http, http.post(
-        f"http://127.0.0.1:{venues.kalshi.port}/_sim/faults", json=settings
+        f"http://127.0.0.1:{venues.kalshi.port}/_sim/faults", json=settings,
+        headers=venues.admin_headers(),
     ) as resp:
         assert resp.status == 200
 

@@ -69,6 +69,7 @@ async def test_detector_trades_live_books_only(bare_sim: SimHandle) -> None:
         async with aiohttp.ClientSession() as http, http.post(
             f"{bare_sim.url}/_sim/market-feed",
             json={"action": "resolve", "token_id": m.yes_token, "winner": m.yes_token},
+            headers=bare_sim.sim.admin_headers(),
         ) as resp:
             assert resp.status == 200
         await _until(lambda: m.no_token in pbooks.halted)

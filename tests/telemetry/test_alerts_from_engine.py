@@ -32,6 +32,7 @@ from arbiter.core.book import Outcome
 from arbiter.core.units import Price, Size
 from arbiter.engine import arbiter as actors
 from arbiter.engine.arbiter import Arbiter
+from arbiter.sim.common import admin_headers
 from arbiter.sim.launcher import LocalVenues
 from arbiter.venues.base import Action, OrderRequest, TimeInForce
 from arbiter.venues.kalshi.rest import KalshiRestClient
@@ -97,8 +98,9 @@ async def firing(prom: Prometheus, name: str, timeout_s: float = 30) -> float:
     return time.monotonic() - started
 
 
-async def faults(url: str, **settings: object) -> None:
-    async with aiohttp.ClientSession() as http, http.post(f"{url}/_sim/faults", json=settings) as r:
+async def faults(url: str, token: str, **settings: object) -> None:
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{url}/_sim/faults", json=settings, headers=admin_headers(token)) as r:
         assert r.status == 200, await r.text()
 
 
@@ -151,20 +153,20 @@ async def test_each_rule_fires_from_the_running_engine_and_none_while_healthy(
     deadline = time.monotonic() + 60
     while kstats.gaps < 8:  # (a gap injected into a subscription being resynced is not one)
         seen, again = kstats.gaps, time.monotonic() + 2
-        await faults(kalshi_url, seq_gap_next=1)
+        await faults(kalshi_url, venues.admin_token, seq_gap_next=1)
         while kstats.gaps == seen and time.monotonic() < again:
             assert time.monotonic() < deadline, kstats
             await asyncio.sleep(0.05)
     took["ArbiterSequenceGaps"] = await firing(prom, "ArbiterSequenceGaps")
 
     # -- Kalshi answers 429: every refused read is counted (the reconciliation's, here)
-    await faults(kalshi_url, http_burst=[429, 40], http_burst_methods=["GET"])
+    await faults(kalshi_url, venues.admin_token, http_burst=[429, 40], http_burst_methods=["GET"])
     deadline = time.monotonic() + 30
     while arb.metrics.rate_limited.labels("kalshi")._value.get() < 12:
         assert time.monotonic() < deadline
         await arb.reconcile("paper")
     took["ArbiterRateLimited"] = await firing(prom, "ArbiterRateLimited")
-    await faults(kalshi_url, reset=True)
+    await faults(kalshi_url, venues.admin_token, reset=True)
     assert (await conclusive(arb))["blocking"] is None
 
     # -- an order placed by hand on the engine's account: reconciliation mismatch
@@ -186,13 +188,13 @@ async def test_each_rule_fires_from_the_running_engine_and_none_while_healthy(
     # -- Kalshi refuses every create: sagas lose their leg 1 on unwinding (a loss) or keep a
     # residual (failed); the operator's loss limit is then set around the day's loss
     rt = arb.tenants["paper"]
-    await faults(kalshi_url, http_burst=[400, 10_000], http_burst_methods=["POST"])
+    await faults(kalshi_url, venues.admin_token, http_burst=[400, 10_000], http_burst_methods=["POST"])
     deadline = time.monotonic() + 60
     while rt.risk.book.daily_pnl >= 0 or not arb.tick.stats.sagas.get("failed"):
         assert time.monotonic() < deadline, (rt.risk.book.daily_pnl, dict(arb.tick.stats.sagas))
         await asyncio.sleep(0.2)
     await arb.control("pause", "paper", None)  # the day's PnL holds still from here
-    await faults(kalshi_url, reset=True)
+    await faults(kalshi_url, venues.admin_token, reset=True)
     took["ArbiterHedgeFailure"] = await firing(prom, "ArbiterHedgeFailure")
     while rt.risk.book.reservations:  # sagas in flight at the pause finish
         await asyncio.sleep(0.1)

@@ -68,18 +68,28 @@ TIF_NAME: Final = {v: k for k, v in TIF.items()}
 class SimError(Exception):
     """An order/API error answered with the venue's nested error shape."""
 
-    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, details: str | None = None,
+                 *, flat: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        #: the top-level shape (no ``error`` wrapper) of a body the venue could not parse
+        self.flat = flat
+
+    @classmethod
+    def bad_request(cls, details: str) -> SimError:
+        """A body the venue cannot parse (malformed JSON, a field of the wrong type): 400 with
+        ``code``/``message``/``details`` at the top level, not under ``error``
+        (docs.kalshi.com ``/getting_started/order_errors``)."""
+        return cls(400, "bad_request", "bad request", details, flat=True)
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             err["details"] = self.details
-        return {"error": err}
+        return err if self.flat else {"error": err}
 
 
 @dataclass

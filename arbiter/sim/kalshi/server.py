@@ -36,13 +36,19 @@ from arbiter.core.units import (
 )
 from arbiter.sim.catalogue import KalshiCatalogue
 from arbiter.sim.common import (
+    ADMIN_PREFIX,
+    BadInput,
     FaultSwitches,
     RandomWalk,
     ScenarioSpec,
     SimConfigError,
+    admin_authorized,
+    admin_headers,
     diff_quotes,
     load_accounts,
     maker_quotes,
+    new_admin_token,
+    parse_json,
 )
 from arbiter.sim.kalshi.exchange import (
     BookDelta,
@@ -76,10 +82,19 @@ KNOWN_CHANNELS: Final = frozenset(
      "cfbenchmarks_value"}
 )
 MAX_PENDING_FRAMES: Final = 200_000
+#: deltas one ``/_sim/firehose`` call may ask for (the feed benchmark sends 300,000)
+MAX_FIREHOSE: Final = 100_000_000
 #: the authenticated key id of a request (``None`` on unsigned public requests)
 ACCOUNT: Final = web.RequestKey("account", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: what a handler raises on a hostile value it did not check for itself (a field of the wrong
+#: JSON type reaching ``int()``/``.get()``): still a refused request, never a 500
+_INPUT_ERRORS: Final = (ValueError, TypeError, KeyError, AttributeError, OverflowError,
+                        RecursionError, ZeroDivisionError)
+#: aiohttp's own refusals, in the venue's nested error shape (the venue's codes for an unknown
+#: route or method are unpublished; the client reads any JSON object, venues.md §1.9)
+_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
 def _err(status: int, code: str, message: str, details: str | None = None) -> web.Response:
@@ -162,8 +177,12 @@ class KalshiSim:
         ping_interval_s: float = 10.0,
         shards: Mapping[str, int] | None = None,
         ws_auth_required: bool = True,
+        admin_token: str | None = None,
     ) -> None:
         self.exchange = exchange
+        #: the ``X-Sim-Admin-Token`` every ``/_sim/...`` request must carry; a random one when
+        #: the caller named none (the controls are then locked to whoever holds this object)
+        self.admin_token = admin_token or new_admin_token()
         #: refuse unsigned WebSocket upgrades (the current AsyncAPI: "API key authentication
         #: required for WebSocket connections"); False: the older quick-start behaviour, public
         #: channels unsigned and error 9 on private ones
@@ -204,9 +223,16 @@ class KalshiSim:
         self.app = self._build_app()
         exchange.on_fill = self._publish_fill
         exchange.on_trade = self._publish_trade
-        self.stats = {"ws_frames": 0, "http_requests": 0, "auth_failures": 0}
+        self.stats = {"ws_frames": 0, "http_requests": 0, "auth_failures": 0,
+                      "bad_input": 0, "unhandled_input": 0, "ws_bad_frames": 0,
+                      "admin_refused": 0}
+        self._logged_kinds: set[tuple[str, str]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for a ``/_sim/...`` test-control call (the admin token)."""
+        return admin_headers(self.admin_token)
+
     @property
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.port}{REST_PREFIX}"
@@ -526,8 +552,12 @@ class KalshiSim:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith("/_sim/"):
-            return await handler(request)
+        if path.startswith(ADMIN_PREFIX):
+            if not admin_authorized(request.headers, self.admin_token):
+                self.stats["admin_refused"] += 1
+                return _err(401, "unauthorized",
+                            "the local venue's test controls need the X-Sim-Admin-Token header")
+            return await self._guarded(request, handler)
         self.stats["http_requests"] += 1
         await self.faults.delay()
         if path == WS_PATH:
@@ -545,16 +575,49 @@ class KalshiSim:
                 kind = "read" if request.method == "GET" else "write"
                 if not self._bucket(account, kind).take(10, self.clock()):
                     return web.json_response({"error": "too many requests"}, status=429)
-            response = await handler(request)
         except SimError as exc:
             if exc.status == 401:
                 self.stats["auth_failures"] += 1
             return web.json_response(exc.body(), status=exc.status)
-        if self.faults.http_burst_after:
+        response = await self._guarded(request, handler)
+        if self.faults.http_burst_after and response.status < 400:
             fault = self.faults.take_http_fault(request.method)
             if fault is not None:
                 return _fault_response(fault)
         return response
+
+    async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Run a handler; every refusal leaves in the venue's error shape, never as a 500.
+
+        Handlers check what they read and raise :class:`SimError`; a body that is not JSON is
+        :class:`BadInput` (the venue's top-level ``bad_request``, docs.kalshi.com
+        ``/getting_started/order_errors``); aiohttp's 404/405/413 get the nested shape. What
+        a handler did not check (a wrong JSON type reaching ``int()``) is refused the same
+        way, counted in ``stats["unhandled_input"]`` and logged once per route and kind, so
+        the fuzz bench (``bench/sim_fuzz.py``) shows where a check is missing.
+        """
+        try:
+            return await handler(request)
+        except SimError as exc:
+            if exc.status == 401:
+                self.stats["auth_failures"] += 1
+            return web.json_response(exc.body(), status=exc.status)
+        except BadInput as exc:
+            self.stats["bad_input"] += 1
+            return web.json_response(SimError.bad_request(str(exc)).body(), status=400)
+        except web.HTTPException as exc:
+            if exc.status < 400 or exc.status >= 500:
+                raise
+            code = _HTTP_CODES.get(exc.status, "bad_request")
+            return _err(exc.status, code, exc.reason.lower())
+        except _INPUT_ERRORS as exc:
+            self.stats["unhandled_input"] += 1
+            kind = (request.match_info.route.resource.canonical
+                    if request.match_info.route.resource else request.path, type(exc).__name__)
+            if kind not in self._logged_kinds:
+                self._logged_kinds.add(kind)
+                log.warning("local Kalshi: unchecked bad input on %s: %s", kind[0], kind[1])
+            return web.json_response(SimError.bad_request(type(exc).__name__).body(), status=400)
 
     def _bucket(self, account: str, kind: str) -> TokenBucket:
         bucket = self._buckets.get((account, kind))
@@ -690,19 +753,30 @@ class KalshiSim:
         return web.json_response({"event": event, "markets": rows})
 
     # -- orders -------------------------------------------------------------------------------
-    async def _json(self, request: web.Request) -> dict[str, Any]:
+    async def _json(self, request: web.Request, fields: Mapping[str, Any] | None = None
+                    ) -> dict[str, Any]:
+        """The request's JSON object, its ``fields`` of the JSON types given (``None`` is
+        absent); anything else is the venue's top-level ``bad_request``."""
         try:
-            body = await request.json()
-        except ValueError:
-            raise SimError(400, "invalid_parameters", "request body is not JSON") from None
+            body = parse_json(await request.read())
+        except BadInput as exc:
+            self.stats["bad_input"] += 1
+            raise SimError.bad_request(str(exc)) from None
         if not isinstance(body, dict):
-            raise SimError(400, "invalid_parameters", "request body must be a JSON object")
+            self.stats["bad_input"] += 1
+            raise SimError.bad_request("request body must be a JSON object")
+        for name, spec in (fields or {}).items():
+            kinds = spec if isinstance(spec, tuple) else (spec,)
+            value = body.get(name)
+            if value is not None and ((isinstance(value, bool) and bool not in kinds)
+                                      or not isinstance(value, kinds)):
+                raise SimError.bad_request(f"{name}: wrong JSON type {type(value).__name__}")
         return body
 
     def _ticker_of(self, body: dict[str, Any]) -> str:
         ticker = body.get("ticker")
-        if not isinstance(ticker, str) or not ticker:
-            raise SimError(400, "invalid_parameters", "ticker is required")
+        if not isinstance(ticker, str) or not ticker:  # docs /getting_started/order_errors
+            raise SimError(400, "missing_parameters", "missing parameters", "ticker")
         self._market(ticker)
         return ticker
 
@@ -710,7 +784,7 @@ class KalshiSim:
         if not self.legacy_sdk:  # the live venue retired it (venues.md §0)
             raise SimError(410, "deprecated_v1_order_endpoint",
                            "use /portfolio/events/orders")
-        body = await self._json(request)
+        body = await self._json(request, _LEGACY_CREATE)
         ticker = self._ticker_of(body)
         tick = self.exchange.markets[ticker].tick
         side, action = body.get("side"), body.get("action")
@@ -732,15 +806,17 @@ class KalshiSim:
         return web.json_response({"order": self.exchange.order_json(sim, True)}, status=201)
 
     async def h_create_v2(self, request: web.Request) -> web.Response:
-        body = await self._json(request)
+        body = await self._json(request, _V2_CREATE)
         ticker = self._ticker_of(body)
         tick = self.exchange.markets[ticker].tick
+        for req in ("side", "count", "price"):  # docs /getting_started/order_errors
+            if body.get(req) in (None, ""):
+                raise SimError(400, "invalid_order", "invalid order", f"{req} is required")
         side = body.get("side")
         if side not in ("bid", "ask"):
             raise SimError(400, "invalid_parameters", "side must be bid or ask")
-        for req in ("client_order_id", "count", "price"):
-            if body.get(req) in (None, ""):
-                raise SimError(400, "invalid_parameters", f"{req} is required")
+        if body.get("client_order_id") in (None, ""):
+            raise SimError(400, "invalid_parameters", "client_order_id is required")
         try:
             price = parse_price(str(body["price"]), tick)
         except UnitError as exc:
@@ -834,10 +910,12 @@ class KalshiSim:
             orders = [o for o in orders if self.exchange.markets[o.ticker].event_ticker == ev]
         if q.get("status"):
             orders = [o for o in orders if o.status == q["status"]]
-        if q.get("min_ts"):
-            orders = [o for o in orders if o.created_s >= int(q["min_ts"])]
-        if q.get("max_ts"):
-            orders = [o for o in orders if o.created_s <= int(q["max_ts"])]
+        min_ts, max_ts = _int_or_none(q.get("min_ts") or None), _int_or_none(
+            q.get("max_ts") or None)
+        if min_ts is not None:
+            orders = [o for o in orders if o.created_s >= min_ts]
+        if max_ts is not None:
+            orders = [o for o in orders if o.created_s <= max_ts]
         if q.get("exchange_index"):
             shard = _int_or_none(q["exchange_index"])
             orders = [o for o in orders if o.shard == shard]
@@ -881,7 +959,9 @@ class KalshiSim:
         """``POST /portfolio/intra_exchange_instance_transfer``: move collateral between shards
         at once (docs /getting_started/exchange_sharding). Body as SDK 3.34.0
         ``IntraExchangeInstanceTransferRequest``."""
-        body = await self._json(request)
+        body = await self._json(request, {
+            "amount": int, "source": str, "destination": str, "source_exchange_shard": int,
+            "destination_exchange_shard": int})
         amount = body.get("amount")  # centicents ($0.0001)
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise SimError(400, "invalid_parameters", "amount must be a positive integer "
@@ -929,10 +1009,12 @@ class KalshiSim:
             fills = [f for f in fills if f["ticker"] == q["ticker"]]
         if q.get("order_id"):
             fills = [f for f in fills if f["order_id"] == q["order_id"]]
-        if q.get("min_ts"):
-            fills = [f for f in fills if f["ts"] >= int(q["min_ts"])]
-        if q.get("max_ts"):
-            fills = [f for f in fills if f["ts"] <= int(q["max_ts"])]
+        min_ts, max_ts = _int_or_none(q.get("min_ts") or None), _int_or_none(
+            q.get("max_ts") or None)
+        if min_ts is not None:
+            fills = [f for f in fills if f["ts"] >= min_ts]
+        if max_ts is not None:
+            fills = [f for f in fills if f["ts"] <= max_ts]
         if q.get("exchange_index"):
             shard = _int_or_none(q["exchange_index"])
             fills = [f for f in fills if f["exchange_index"] == shard]
@@ -958,7 +1040,12 @@ class KalshiSim:
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
-                    self._command(conn, msg.data)
+                    self._command_guarded(conn, msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    # commands are JSON text (docs /websockets); what else arrives is a message
+                    # the venue cannot process, answered like unparseable text (code 1)
+                    self.stats["ws_bad_frames"] += 1
+                    self._reply_error(conn, None, 1, "Unable to process message")
                 elif msg.type is WSMsgType.ERROR:
                     break
         finally:
@@ -1055,15 +1142,34 @@ class KalshiSim:
             if not subs:
                 index.pop(t, None)
 
+    def _command_guarded(self, conn: Connection, text: str) -> None:
+        """One command frame; whatever is wrong with it is answered with the venue's error
+        frame ``{"id", "type": "error", "msg": {"code", "msg"}}`` (docs ``/websockets``,
+        AsyncAPI error codes; venues.md §1.8), never by ending the connection."""
+        try:
+            self._command(conn, text)
+        except _WsParamError as exc:
+            self.stats["ws_bad_frames"] += 1
+            self._reply_error(conn, exc.cmd_id, exc.code, exc.text)
+        except _INPUT_ERRORS as exc:  # an unchecked shape: still the venue's generic answer
+            self.stats["ws_bad_frames"] += 1
+            self.stats["unhandled_input"] += 1
+            kind = ("ws", type(exc).__name__)
+            if kind not in self._logged_kinds:
+                self._logged_kinds.add(kind)
+                log.warning("local Kalshi: unchecked WebSocket command shape: %s", kind[1])
+            self._reply_error(conn, None, 1, "Unable to process message")
+
     def _command(self, conn: Connection, text: str) -> None:
         try:
-            cmd = json.loads(text)
-            if not isinstance(cmd, dict):
-                raise ValueError
-        except ValueError:
-            self._reply_error(conn, None, 1, "Unable to process message")
-            return
+            cmd = parse_json(text)
+        except BadInput:
+            cmd = None
+        if not isinstance(cmd, dict):
+            raise _WsParamError(None, 1, "Unable to process message")
         cmd_id = cmd.get("id")
+        if cmd_id is not None and (isinstance(cmd_id, bool) or not isinstance(cmd_id, int)):
+            raise _WsParamError(None, 1, "Unable to process message")  # ids are integers
         name = cmd.get("cmd")
         params = cmd.get("params")
         if name == "list_subscriptions":
@@ -1082,7 +1188,8 @@ class KalshiSim:
                 self._reply_error(conn, cmd_id, 4, "Subscription IDs required")
                 return
             for sid in sids:
-                gone = conn.subs.pop(sid) if sid in conn.subs else None
+                known = isinstance(sid, int) and sid in conn.subs
+                gone = conn.subs.pop(sid) if known else None
                 if gone is None:
                     self._reply_error(conn, cmd_id, 7, "Unknown subscription ID")
                     continue
@@ -1094,22 +1201,26 @@ class KalshiSim:
         else:
             self._reply_error(conn, cmd_id, 5, "Unknown command")
 
-    def _tickers_param(self, params: dict[str, Any]) -> list[str]:
+    def _tickers_param(self, params: dict[str, Any], cmd_id: Any = None) -> list[str]:
         tickers = params.get("market_tickers") or params.get("market_ids") or []
         one = params.get("market_ticker") or params.get("market_id")
+        if not isinstance(tickers, list) or not all(isinstance(t, str) for t in tickers) or (
+                one and not isinstance(one, str)):
+            raise _WsParamError(cmd_id, 11, "Invalid parameter")
         if one:
             tickers = [*tickers, one]
-        return [str(t) for t in tickers]
+        return list(tickers)
 
     def _subscribe(self, conn: Connection, cmd_id: Any, params: dict[str, Any]) -> None:
         channels = params.get("channels")
         if not isinstance(channels, list) or not channels:
             self._reply_error(conn, cmd_id, 3, "Channels required")
             return
-        tickers = self._tickers_param(params)
+        tickers = self._tickers_param(params, cmd_id)
         for channel in channels:
-            if channel not in KNOWN_CHANNELS:
-                self._reply_error(conn, cmd_id, 8, f"Unknown channel name {channel}")
+            if not isinstance(channel, str) or channel not in KNOWN_CHANNELS:
+                shown = channel[:100] if isinstance(channel, str) else ""
+                self._reply_error(conn, cmd_id, 8, f"Unknown channel name {shown}".strip())
                 continue
             if channel in PRIVATE_CHANNELS and conn.account is None:
                 self._reply_error(conn, cmd_id, 9, "Authentication required")
@@ -1150,7 +1261,7 @@ class KalshiSim:
             self._reply_error(conn, cmd_id, 7, "Unknown subscription ID")
             return
         action = params.get("action")
-        tickers = self._tickers_param(params)
+        tickers = self._tickers_param(params, cmd_id)
         if action == "add_markets":
             unknown = [t for t in tickers if t not in self.exchange.markets]
             if unknown:
@@ -1180,17 +1291,17 @@ class KalshiSim:
 
     # -- admin (test controls) -----------------------------------------------------------------
     async def h_admin_faults(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await self._json(request)
         try:
             if body.get("reset"):
                 self.faults.reset()
             self.faults.update({k: v for k, v in body.items() if k != "reset"})
-        except (SimConfigError, ValueError, TypeError) as exc:
-            return _err(400, "invalid_parameters", str(exc))
+        except (SimConfigError, ValueError, TypeError, OverflowError) as exc:
+            return _err(400, "invalid_parameters", str(exc)[:200])
         return web.json_response({"ok": True})
 
     async def h_admin_settle(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await self._json(request, {"ticker": str, "result": str})
         try:
             self.settle(str(body.get("ticker")), str(body.get("result")))
         except SimError as exc:
@@ -1198,15 +1309,12 @@ class KalshiSim:
         return web.json_response({"ok": True})
 
     async def h_admin_corrupt_create(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if not isinstance(body, dict):
-            return _err(400, "invalid_parameters", "body must be an object of fields")
-        self.corrupt_next_create = body
+        self.corrupt_next_create = await self._json(request)
         return web.json_response({"ok": True})
 
     async def h_admin_market(self, request: web.Request) -> web.Response:
         """``{"ticker", "action": "deactivate" | "activate" | "close"}``: lifecycle changes."""
-        body = await request.json()
+        body = await self._json(request, {"ticker": str, "action": str})
         try:
             self.lifecycle(str(body.get("ticker")), str(body.get("action")))
         except SimError as exc:
@@ -1269,17 +1377,20 @@ class KalshiSim:
     async def h_admin_event_fee(self, request: web.Request) -> web.Response:
         """``POST /_sim/event_fee {"event_ticker", "fee_type_override",
         "fee_multiplier_override"}`` (test control): see :meth:`set_event_fees`."""
-        body = await request.json()
+        body = await self._json(request, {"event_ticker": str, "fee_type_override": str,
+                                          "fee_multiplier_override": (int, float, str)})
         mult = body.get("fee_multiplier_override")
         try:
             self.set_event_fees(str(body.get("event_ticker")), body.get("fee_type_override"),
                                 None if mult is None else str(mult))
         except SimError as exc:
             return web.json_response(exc.body(), status=exc.status)
+        except (ValueError, ZeroDivisionError):
+            return _err(400, "invalid_parameters", f"bad fee_multiplier_override {mult!r:.40}")
         return web.json_response({"ok": True})
 
     async def h_admin_exchange(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await self._json(request, {"trading_active": bool})
         if "trading_active" in body:
             self.exchange.trading_active = bool(body["trading_active"])
         return web.json_response({"trading_active": self.exchange.trading_active})
@@ -1290,10 +1401,12 @@ class KalshiSim:
         They come in pairs that cancel out, so a client's books still match the venue's at the
         end: a benchmark load that exercises the real publish path without moving the market.
         """
-        body = await request.json()
-        count = int(body.get("count", 100_000))
-        tickers = [t for t in body.get("tickers", list(self.exchange.markets))
-                   if t in self.exchange.markets]
+        body = await self._json(request, {"count": int, "tickers": list})
+        count = body.get("count", 100_000)
+        if not 0 <= count <= MAX_FIREHOSE:
+            return _err(400, "invalid_parameters", f"count must be 0..{MAX_FIREHOSE}")
+        tickers = [t for t in body.get("tickers") or list(self.exchange.markets)
+                   if isinstance(t, str) and t in self.exchange.markets]
         self._tasks.append(asyncio.create_task(self._firehose(count, tickers)))
         return web.json_response({"ok": True, "count": count})
 
@@ -1333,6 +1446,30 @@ class KalshiSim:
 # -- helpers -------------------------------------------------------------------------------------
 
 
+class _WsParamError(Exception):
+    """A command the venue answers with an error frame (AsyncAPI error ``code``)."""
+
+    def __init__(self, cmd_id: Any, code: int, text: str) -> None:
+        super().__init__(text)
+        self.cmd_id, self.code, self.text = cmd_id, code, text
+
+
+
+#: JSON types of the create bodies' fields (SDK 3.34.0 ``CreateOrderV2Request`` and the
+#: legacy ``CreateOrderRequest``; counts and prices in either documented form): a field of
+#: another type is a body the venue cannot parse, its top-level ``bad_request``
+#: (docs.kalshi.com ``/getting_started/order_errors``). ``None`` counts as absent.
+_V2_CREATE: Final[Mapping[str, Any]] = {
+    "ticker": str, "client_order_id": str, "side": str, "count": (str, int), "count_fp": str,
+    "price": (str, int, float), "time_in_force": str, "post_only": bool, "reduce_only": bool,
+    "cancel_order_on_pause": bool, "self_trade_prevention_type": str, "subaccount": int,
+    "exchange_index": int, "expiration_time": int, "order_group_id": str,
+}
+_LEGACY_CREATE: Final[Mapping[str, Any]] = {
+    "ticker": str, "client_order_id": str, "side": str, "action": str, "type": str,
+    "count": (str, int), "count_fp": str, "time_in_force": str, "post_only": bool,
+    "expiration_ts": int, "buy_max_cost": int, "sell_position_floor": int,
+}
 WRITE_HIGH_WATER: Final = 4 << 20
 #: ``GET /markets?status=`` values -> market statuses (docs /getting_started/market_lifecycle)
 _STATUS_FILTER: Final = {
@@ -1381,10 +1518,12 @@ def _page(items: list[Any], q: Any) -> tuple[list[Any], str]:
 def _int_or_none(value: Any) -> int | None:
     if value is None:
         return None
+    if isinstance(value, float) and not value.is_integer():
+        raise SimError(400, "invalid_parameters", f"not an integer: {value!r}")
     try:
         return int(value)
-    except (TypeError, ValueError):
-        raise SimError(400, "invalid_parameters", f"not an integer: {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise SimError(400, "invalid_parameters", f"not an integer: {str(value)[:40]!r}") from None
 
 
 def _count(body: dict[str, Any]) -> int:

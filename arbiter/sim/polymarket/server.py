@@ -19,7 +19,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections import deque
@@ -34,6 +33,7 @@ from aiohttp import WSMsgType, web
 from arbiter.core.matching import TimeInForce
 from arbiter.core.units import (
     PRICE_SCALE,
+    UnitError,
     format_decimal,
     parse_money,
     parse_size,
@@ -41,7 +41,20 @@ from arbiter.core.units import (
     price_str,
 )
 from arbiter.sim.catalogue import GammaCatalogue, gamma_event_of
-from arbiter.sim.common import FaultSwitches, MakerQuote, RandomWalk, ScenarioSpec, diff_quotes
+from arbiter.sim.common import (
+    ADMIN_PREFIX,
+    BadInput,
+    FaultSwitches,
+    MakerQuote,
+    RandomWalk,
+    ScenarioSpec,
+    SimConfigError,
+    admin_authorized,
+    admin_headers,
+    diff_quotes,
+    new_admin_token,
+    parse_json,
+)
 from arbiter.sim.common import maker_quotes as common_maker_quotes
 from arbiter.sim.polymarket.exchange import Exchange, SimMarket, SimOrder, SimReject
 from arbiter.venues.polymarket.constants import END_CURSOR
@@ -90,6 +103,20 @@ _POST_BODIES = msgspec.json.Decoder(list[PostOrderBody])
 
 #: Decimals go out as JSON numbers (``0.01``), as the venue sends ticks and prices in listings.
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
+#: docs.polymarket.com ``/resources/error-codes``: a malformed body (POST books, prices, ...)
+_INVALID_PAYLOAD = "Invalid payload"
+#: the same page, POST order: an order body the venue cannot read
+_INVALID_ORDER = "Invalid order payload"
+#: a hostile value a handler did not check for itself: still a refused request, never a 500
+_INPUT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError,
+                 RecursionError, ZeroDivisionError)
+#: the market channel's answer to an operation it cannot perform on a subscribed connection
+#: (observed live: nautechsystems/nautilus_trader PR 3717, a second initial subscription)
+WS_INVALID_OPERATION = "INVALID OPERATION"
+#: the close the venue makes when a connection's first message is not a subscription
+#: (observed live: nautechsystems/nautilus_trader issue 4864: ``code=1008 reason="invalid
+#: subscription payload"``)
+WS_INVALID_SUBSCRIPTION = (1008, "invalid subscription payload")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -135,8 +162,15 @@ class PolymarketSim:
         reject_status: int = 400,
         step_ms: int | None = None,
         rate_limit_scale: float | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.exchange = exchange
+        #: the ``X-Sim-Admin-Token`` every ``/_sim/...`` request must carry; a random one when
+        #: the caller named none (the controls are then locked to whoever holds this object)
+        self.admin_token = admin_token or new_admin_token()
+        self.stats = {"bad_input": 0, "unhandled_input": 0, "ws_bad_frames": 0,
+                      "admin_refused": 0}
+        self._logged_kinds: set[tuple[str, str]] = set()
         self.scenario = scenario
         self.faults = faults or FaultSwitches(seed=seed)
         self.seed = seed
@@ -234,6 +268,10 @@ class PolymarketSim:
             self.step_makers()
         self._tasks.append(asyncio.create_task(self._ticker()))
         return self.port
+
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for a ``/_sim/...`` test-control call (the admin token)."""
+        return admin_headers(self.admin_token)
 
     @property
     def url(self) -> str:
@@ -342,17 +380,46 @@ class PolymarketSim:
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         path = request.path
-        if not path.startswith("/_sim/") and not path.startswith("/ws/"):
+        if path.startswith(ADMIN_PREFIX):
+            if not admin_authorized(request.headers, self.admin_token):
+                self.stats["admin_refused"] += 1
+                return _error(401, "the local venue's test controls need the X-Sim-Admin-Token "
+                                   "header")
+        elif not path.startswith("/ws/"):
             if self.rate_limit_scale is not None and not self._admit(request):
                 return _error(429, "Too Many Requests")
             await self.faults.delay()
             status = self.faults.take_http_fault(request.method)
             if status is not None:
                 return _error(status, "injected fault" if status != 429 else "Too Many Requests")
+        return await self._guarded(request, handler)
+
+    async def _guarded(self, request: web.Request, handler: Callable[[web.Request], Any]
+                       ) -> web.StreamResponse:
+        """Run a handler; every refusal leaves as ``{"error": "<message>"}`` (docs
+        ``/resources/error-codes``: "All CLOB API errors return a JSON object with a single
+        error field"), never as a 500. What a handler did not check is refused as
+        ``Invalid payload``, counted in ``stats["unhandled_input"]`` and logged once per route
+        and kind, so the fuzz bench (``bench/sim_fuzz.py``) shows where a check is missing."""
         try:
             response: web.StreamResponse = await handler(request)
         except SimReject as exc:
             return self._reject(exc)
+        except BadInput:
+            self.stats["bad_input"] += 1
+            return _error(400, _INVALID_PAYLOAD)
+        except web.HTTPException as exc:
+            if exc.status < 400 or exc.status >= 500:
+                raise
+            return _error(exc.status, exc.reason)
+        except _INPUT_ERRORS as exc:
+            self.stats["unhandled_input"] += 1
+            resource = request.match_info.route.resource
+            kind = (resource.canonical if resource else request.path, type(exc).__name__)
+            if kind not in self._logged_kinds:
+                self._logged_kinds.add(kind)
+                log.warning("local Polymarket: unchecked bad input on %s: %s", *kind)
+            return _error(400, _INVALID_PAYLOAD)
         return response
 
     def _admit(self, request: web.Request) -> bool:
@@ -465,10 +532,12 @@ class PolymarketSim:
 
     async def _books(self, request: web.Request) -> web.Response:
         try:
-            items = json.loads(await request.read())
-            tokens = [str(i["token_id"]) for i in items]
-        except (ValueError, TypeError, KeyError):
-            return _error(400, "Invalid payload")
+            items = parse_json(await request.read())
+            if not isinstance(items, list):
+                raise BadInput("a list of {token_id} objects")
+            tokens = [_text(i["token_id"]) for i in items]
+        except (BadInput, TypeError, KeyError):
+            return _error(400, _INVALID_PAYLOAD)
         if self.books_limit is not None and len(tokens) > self.books_limit:
             return _error(400, "Payload exceeds the limit")
         now = self.clock()
@@ -500,10 +569,12 @@ class PolymarketSim:
         side to price); errors as docs.polymarket.com ``/resources/error-codes`` (POST prices).
         """
         try:
-            items = json.loads(await request.read())
-            pairs = [(str(i["token_id"]), str(i["side"]).upper()) for i in items]
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return _error(400, "Invalid payload")
+            items = parse_json(await request.read())
+            if not isinstance(items, list):
+                raise BadInput("a list of {token_id, side} objects")
+            pairs = [(_text(i["token_id"]), _text(i["side"]).upper()) for i in items]
+        except (BadInput, TypeError, KeyError):
+            return _error(400, _INVALID_PAYLOAD)
         out: dict[str, dict[str, str]] = {}
         for token, side in pairs:
             if side not in ("BUY", "SELL"):
@@ -641,9 +712,9 @@ class PolymarketSim:
         key, raw = await self._l2(request)
         try:
             body = _POST_BODY.decode(raw)
-        except msgspec.MsgspecError:
-            raise SimReject(400, "Invalid order payload") from None
-        answer = self.exchange.post_order(body, key, self.clock())
+        except (msgspec.MsgspecError, RecursionError):
+            raise SimReject(400, _INVALID_ORDER) from None
+        answer = self._submit(body, key)
         if answer["status"] == "delayed":
             self._release_later(body.order.tokenId)
         if self.lose_order_responses > 0:
@@ -655,20 +726,28 @@ class PolymarketSim:
         key, raw = await self._l2(request)
         try:
             bodies = _POST_BODIES.decode(raw)
-        except msgspec.MsgspecError:
-            raise SimReject(400, "Invalid order payload") from None
+        except (msgspec.MsgspecError, RecursionError):
+            raise SimReject(400, _INVALID_ORDER) from None
         if len(bodies) > 15:
             raise SimReject(400, "Payload exceeds the limit")
         out: list[dict[str, Any]] = []
         for body in bodies:
             try:
-                out.append(self.exchange.post_order(body, key, self.clock()))
+                out.append(self._submit(body, key))
                 if out[-1]["status"] == "delayed":
                     self._release_later(body.order.tokenId)
             except SimReject as exc:
                 out.append({"success": False, "errorMsg": exc.message, "orderID": "",
                             "status": "", "makingAmount": "", "takingAmount": ""})
         return _json(out)
+
+    def _submit(self, body: PostOrderBody, key: str) -> dict[str, Any]:
+        """``Exchange.post_order``; an order whose numeric strings or addresses do not parse
+        (``"makerAmount": "abc"``) is the venue's ``Invalid order payload``, never a 500."""
+        try:
+            return self.exchange.post_order(body, key, self.clock())
+        except (ValueError, OverflowError):  # SignatureError and UnitError included
+            raise SimReject(400, _INVALID_ORDER) from None
 
     def _release_later(self, token: str) -> None:
         """Match a delayed order when its market's delay is over (the ticker is the backstop)."""
@@ -680,17 +759,20 @@ class PolymarketSim:
     async def _cancel(self, request: web.Request) -> web.Response:
         key, raw = await self._l2(request)
         try:
-            order_id = str(json.loads(raw)["orderID"])
-        except (ValueError, TypeError, KeyError):
-            raise SimReject(400, "Invalid payload") from None
+            order_id = _text(parse_json(raw)["orderID"])
+        except (BadInput, TypeError, KeyError):
+            raise SimReject(400, _INVALID_PAYLOAD) from None
         return _json(self.exchange.cancel(key, [order_id], self.clock()))
 
     async def _cancel_many(self, request: web.Request) -> web.Response:
         key, raw = await self._l2(request)
         try:
-            ids = [str(i) for i in json.loads(raw)]
-        except (ValueError, TypeError):
-            raise SimReject(400, "Invalid payload") from None
+            items = parse_json(raw)
+            if not isinstance(items, list):
+                raise BadInput("a list of order ids")
+            ids = [_text(i) for i in items]
+        except (BadInput, TypeError):
+            raise SimReject(400, _INVALID_PAYLOAD) from None
         return _json(self.exchange.cancel(key, ids, self.clock()))
 
     async def _cancel_all(self, request: web.Request) -> web.Response:
@@ -701,10 +783,12 @@ class PolymarketSim:
     async def _cancel_market(self, request: web.Request) -> web.Response:
         key, raw = await self._l2(request)
         try:
-            spec = json.loads(raw) if raw else {}
-        except ValueError:
-            raise SimReject(400, "Invalid payload") from None
-        market, asset = spec.get("market", ""), spec.get("asset_id", "")
+            spec = parse_json(raw) if raw else {}
+            if not isinstance(spec, dict):
+                raise BadInput("an object {market, asset_id}")
+            market, asset = _text(spec.get("market", "")), _text(spec.get("asset_id", ""))
+        except (BadInput, TypeError):
+            raise SimReject(400, _INVALID_PAYLOAD) from None
         ids = [
             o.id for o in self.exchange.open_orders_of(key)
             if (not market or o.market.condition_id == market) and (not asset or o.token == asset)
@@ -733,14 +817,14 @@ class PolymarketSim:
         key, _ = await self._l2(request)
         q = request.query
         trades = self.exchange.trades_of(key)
-        after, before = q.get("after"), q.get("before")
+        after, before = _query_int(q, "after"), _query_int(q, "before")
         trades = [
             t for t in trades
             if (not q.get("id") or t["id"] == q["id"])
             and (not q.get("market") or t["market"] == q["market"])
             and (not q.get("asset_id") or t["asset_id"] == q["asset_id"])
-            and (not after or int(t["match_time"]) >= int(after))
-            and (not before or int(t["match_time"]) < int(before))
+            and (after is None or int(t["match_time"]) >= after)
+            and (before is None or int(t["match_time"]) < before)
         ]
         return self._page(trades, q.get("next_cursor", "MA=="))
 
@@ -804,44 +888,55 @@ class PolymarketSim:
         conn = _Conn(ws)
         self.market_conns.add(conn)
         writer = asyncio.create_task(self._writer(conn))
+        subscribed = False
         try:
             async for msg in ws:
-                if msg.type is not WSMsgType.TEXT:
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
-                if msg.data == "PING":
+                if msg.type is WSMsgType.TEXT and msg.data == "PING":
                     conn.queue.put_nowait([b"PONG"])
                     continue
-                try:
-                    sub = json.loads(msg.data)
-                    assets = [str(a) for a in sub.get("assets_ids") or []]
-                except (ValueError, AttributeError, TypeError):
+                sub = _market_subscription(msg.data if msg.type is WSMsgType.TEXT else None)
+                if sub is None:
+                    self.stats["ws_bad_frames"] += 1
+                    if not subscribed:  # the venue's close (nautilus_trader issue 4864)
+                        code, reason = WS_INVALID_SUBSCRIPTION
+                        await ws.close(code=code, message=reason.encode())
+                        break
+                    conn.queue.put_nowait([WS_INVALID_OPERATION.encode()])
                     continue
-                op = str(sub.get("operation", "subscribe")).lower()
-                if op == "unsubscribe":
-                    conn.assets.difference_update(assets)
-                    continue
-                conn.stalled.difference_update(assets)  # a fresh subscription delivers again
-                if sub.get("custom_feature_enabled"):
-                    conn.custom = True
-                if sub.get("type") == "market":
-                    conn.assets = set(assets)
-                else:
-                    conn.assets.update(assets)
-                if sub.get("initial_dump", True):
-                    now = self.clock()
-                    frames = []
-                    for token in assets:
-                        market = self.exchange.tokens.get(token)
-                        if market is not None:
-                            event = self.exchange.book_event(market, token, now)
-                            frames.append(msgspec.json.encode([event]))
-                    if frames:
-                        conn.queue.put_nowait(frames)
+                subscribed = True
+                self._market_subscribe(conn, sub)
         finally:
             self.market_conns.discard(conn)
             conn.queue.put_nowait(None)
             await writer
         return ws
+
+    def _market_subscribe(self, conn: _Conn, sub: dict[str, Any]) -> None:
+        """Apply a market-channel message already checked by :func:`_market_subscription`."""
+        assets: list[str] = sub.get("assets_ids") or []
+        op = str(sub.get("operation", "subscribe")).lower()
+        if op == "unsubscribe":
+            conn.assets.difference_update(assets)
+            return
+        conn.stalled.difference_update(assets)  # a fresh subscription delivers again
+        if sub.get("custom_feature_enabled"):
+            conn.custom = True
+        if sub.get("type") == "market":
+            conn.assets = set(assets)
+        else:
+            conn.assets.update(assets)
+        if sub.get("initial_dump", True):
+            now = self.clock()
+            frames = []
+            for token in assets:
+                market = self.exchange.tokens.get(token)
+                if market is not None:
+                    event = self.exchange.book_event(market, token, now)
+                    frames.append(msgspec.json.encode([event]))
+            if frames:
+                conn.queue.put_nowait(frames)
 
     async def _ws_user(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
@@ -850,34 +945,40 @@ class PolymarketSim:
         writer = asyncio.create_task(self._writer(conn))
         try:
             async for msg in ws:
-                if msg.type is not WSMsgType.TEXT:
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
-                if msg.data == "PING":
+                if msg.type is WSMsgType.TEXT and msg.data == "PING":
                     conn.queue.put_nowait([b"PONG"])
                     continue
-                try:
-                    sub = json.loads(msg.data)
-                except ValueError:
-                    sub = None
-                if isinstance(sub, dict) and "operation" in sub and conn.api_key is not None:
+                sub = _user_message(msg.data if msg.type is WSMsgType.TEXT else None)
+                if conn.api_key is not None:
+                    if sub is None or sub.get("operation") not in ("subscribe", "unsubscribe"):
+                        self.stats["ws_bad_frames"] += 1
+                        conn.queue.put_nowait([WS_INVALID_OPERATION.encode()])
+                        continue
                     # a change of an authenticated subscription (``polymarket-client`` 0.14.0
                     # ``streams/clob/user_protocol.py`` ``_build_subscribe_update``): markets
                     # are added or removed; no markets left means all markets again
-                    changed = {str(m) for m in sub.get("markets") or []}
+                    changed = set(sub.get("markets") or [])
                     if sub["operation"] == "subscribe":
                         conn.markets |= changed
-                    elif sub["operation"] == "unsubscribe":
+                    else:
                         conn.markets -= changed
                     continue
+                if sub is None:
+                    self.stats["ws_bad_frames"] += 1
+                    code, reason = WS_INVALID_SUBSCRIPTION
+                    await ws.close(code=code, message=reason.encode())
+                    break
                 key = self._user_key(sub)
-                if key is None or not isinstance(sub, dict):
+                if key is None:
                     await ws.close(code=4001, message=b"invalid credentials")
                     break
                 conn.api_key = key
                 # the official subscribe omits ``markets`` to hear of every market of the key
                 # (``polymarket-client`` ``user_protocol.build_initial_frame``; docs
                 # /market-data/websocket/user-channel: markets are an optional filter)
-                conn.markets = {str(m) for m in sub.get("markets") or []}
+                conn.markets = set(sub.get("markets") or [])
                 self.user_conns.add(conn)
         finally:
             self.user_conns.discard(conn)
@@ -953,20 +1054,36 @@ class PolymarketSim:
             conn.queue.put_nowait([frame])
 
     # -- admin --------------------------------------------------------------------------------
+    async def _admin_body(self, request: web.Request) -> dict[str, Any]:
+        """A test control's JSON object (``BadInput`` → 400 ``Invalid payload`` otherwise)."""
+        data = parse_json(await request.read())
+        if not isinstance(data, dict):
+            raise BadInput("a JSON object")
+        return data
+
     async def _admin_faults(self, request: web.Request) -> web.Response:
-        settings = await request.json()
-        if "lose_order_responses" in settings:
-            self.lose_order_responses = int(settings.pop("lose_order_responses"))
-        if settings.get("reset"):
-            self.faults.reset()
-            settings = {k: v for k, v in settings.items() if k != "reset"}
-        self.faults.update(settings)
+        settings = await self._admin_body(request)
+        lose = settings.pop("lose_order_responses", None)
+        try:
+            lost = None if lose is None else int(lose)
+            if settings.get("reset"):
+                self.faults.reset()
+                settings = {k: v for k, v in settings.items() if k != "reset"}
+            self.faults.update(settings)
+        except (SimConfigError, ValueError, TypeError, OverflowError) as exc:
+            return _error(400, str(exc)[:200])
+        if lost is not None:
+            self.lose_order_responses = lost
         return _json("OK")
 
     async def _admin_tick(self, request: web.Request) -> web.Response:
-        data = await request.json()
+        data = await self._admin_body(request)
         market, _ = self._token_of(str(data.get("token_id", "")))
-        self.exchange.set_tick(market, parse_tick(str(data["tick_size"])), self.clock())
+        try:
+            tick = parse_tick(_text(data.get("tick_size")))
+        except (UnitError, TypeError):
+            return _error(400, "tick_size must be a tick string such as 0.01")
+        self.exchange.set_tick(market, tick, self.clock())
         return _json("OK")
 
     async def _admin_market_feed(self, request: web.Request) -> web.Response:
@@ -981,14 +1098,14 @@ class PolymarketSim:
         * ``books_limit``: ``POST /books`` refuses more than ``limit`` tokens (null: no limit);
         * ``books_shape``: ``current`` or ``2024`` (see :attr:`books_shape`).
         """
-        data = await request.json()
+        data = await self._admin_body(request)
         action = str(data.get("action", ""))
         if action == "raw":
-            frames = [str(f).encode() for f in data.get("frames") or []]
+            frames = [_text(f).encode() for f in data.get("frames") or []]
             for conn in self.market_conns:
                 conn.queue.put_nowait(list(frames))
         elif action == "stall":
-            tokens = {str(t) for t in data.get("token_ids") or []}
+            tokens = {_text(t) for t in data.get("token_ids") or []}
             for conn in self.market_conns:
                 conn.stalled.update(tokens & conn.assets)
         elif action == "resolve":
@@ -1002,7 +1119,9 @@ class PolymarketSim:
             self.exchange.announce(market, self.clock())
         elif action == "books_limit":
             limit = data.get("limit")
-            self.books_limit = None if limit is None else int(limit)
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+                return _error(400, "limit must be an integer or null")
+            self.books_limit = limit
         elif action == "books_shape" and data.get("shape") in ("current", "2024"):
             self.books_shape = str(data["shape"])
         else:
@@ -1011,7 +1130,7 @@ class PolymarketSim:
         return _json("OK")
 
     async def _admin_mode(self, request: web.Request) -> web.Response:
-        data = await request.json()
+        data = await self._admin_body(request)
         mode = str(data.get("mode", "on"))
         if mode not in ("on", "cancel-only", "off"):
             return _error(400, "mode must be on, cancel-only or off")
@@ -1019,11 +1138,81 @@ class PolymarketSim:
         return _json("OK")
 
     async def _admin_fund(self, request: web.Request) -> web.Response:
-        data = await request.json()
-        tokens = {str(t): parse_size(str(v)) for t, v in (data.get("tokens") or {}).items()}
-        self.exchange.fund(str(data["address"]), parse_money(str(data.get("collateral", "0"))),
-                           tokens, unseen=bool(data.get("unseen", False)))
+        data = await self._admin_body(request)
+        try:
+            raw_tokens = data.get("tokens") or {}
+            if not isinstance(raw_tokens, dict):
+                raise TypeError("tokens must be an object")
+            tokens = {str(t): parse_size(_text(v)) for t, v in raw_tokens.items()}
+            address = _text(data.get("address"))
+            collateral = parse_money(str(data.get("collateral", "0")))
+            checksum(address)
+        except (UnitError, TypeError, SignatureError) as exc:
+            return _error(400, f"bad fund request: {str(exc)[:120]}")
+        self.exchange.fund(address, collateral, tokens, unseen=bool(data.get("unseen", False)))
         return _json("OK")
+
+
+def _string_list(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _ws_object(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        data = parse_json(text)
+    except BadInput:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _market_subscription(text: str | None) -> dict[str, Any] | None:
+    """A market-channel message in the documented form (docs ``/market-data/websocket/
+    market-channel``: ``assets_ids`` a list of token ids; ``type``, ``operation``,
+    ``custom_feature_enabled``, ``initial_dump`` optional), else ``None``."""
+    sub = _ws_object(text)
+    if sub is None or not _string_list(sub.get("assets_ids")):
+        return None
+    if not isinstance(sub.get("operation", "subscribe"), str):
+        return None
+    if sub.get("type") is not None and not isinstance(sub.get("type"), str):
+        return None
+    for flag in ("custom_feature_enabled", "initial_dump"):
+        if sub.get(flag) is not None and not isinstance(sub.get(flag), bool):
+            return None
+    return sub
+
+
+def _user_message(text: str | None) -> dict[str, Any] | None:
+    """A user-channel message in the documented form (``auth`` an object of strings,
+    ``markets`` a list of condition ids), else ``None``."""
+    sub = _ws_object(text)
+    if sub is None or not _string_list(sub.get("markets")):
+        return None
+    auth = sub.get("auth")
+    if auth is not None and not (isinstance(auth, dict)
+                                 and all(isinstance(v, str) for v in auth.values())):
+        return None
+    return sub
+
+
+def _text(value: Any) -> str:
+    """A string field of a request body; any other JSON type is a malformed body."""
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _query_int(q: Any, name: str) -> int | None:
+    """An integer query parameter (Unix seconds); another value is a 400 (its wording on the
+    venue is unpublished; the shape is the documented ``{"error": ...}``)."""
+    text = q.get(name)
+    if not text:
+        return None
+    if not text.lstrip("-").isdigit() or len(text) > 20:
+        raise SimReject(400, f"invalid {name}")
+    return int(text)
 
 
 def _consteq(a: str, b: str) -> bool:

@@ -6,7 +6,7 @@ prints. Every call goes through the SDK's own signing and its own pydantic model
 raise on any missing required field or out-of-enum value; each answer is also re-validated
 from its raw JSON with ``Model.model_validate`` to make sure nothing was lenient on the way.
 
-Usage: python current_sdk_session.py HOST KEY_ID PRIVATE_KEY_PATH [sharded]
+Usage: python current_sdk_session.py HOST KEY_ID PRIVATE_KEY_PATH ADMIN_TOKEN [sharded]
 ("sharded": KXSTATIC-B lives on exchange shard 1; the session moves collateral there first)
 """
 
@@ -18,7 +18,8 @@ import urllib.request
 from typing import Any
 
 
-def main(host: str, key_id: str, key_path: str, mode: str = "") -> dict[str, Any]:
+def main(host: str, key_id: str, key_path: str, admin_token: str, mode: str = ""
+         ) -> dict[str, Any]:
     import kalshi_python_sync as kalshi
     from kalshi_python_sync import models as m
 
@@ -92,7 +93,8 @@ def main(host: str, key_id: str, key_path: str, mode: str = "") -> dict[str, Any
     settle_url = host.split("/trade-api/")[0] + "/_sim/settle"
     body = json.dumps({"ticker": "KXSTATIC-B", "result": "yes"}).encode()
     urllib.request.urlopen(urllib.request.Request(  # loopback test control
-        settle_url, data=body, headers={"Content-Type": "application/json"}), timeout=10).read()
+        settle_url, data=body, headers={"Content-Type": "application/json",
+                                        "X-Sim-Admin-Token": admin_token}), timeout=10).read()
     settled = check(m.GetMarketResponse, c.get_market("KXSTATIC-B")).market
     out["settled"] = {"status": settled.status, "result": settled.result}
     listed_settled = check(m.GetMarketsResponse, c.get_markets(status="settled")).markets
@@ -127,4 +129,4 @@ def sharded(c: Any, m: Any, out: dict[str, Any], check: Any) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:5])))
+    print(json.dumps(main(*sys.argv[1:6])))

@@ -33,7 +33,8 @@ async def _run_sdk(sim: KalshiSim, tmp_path: Path, *mode: str) -> dict[str, obje
     key_path = tmp_path / "trader.pem"
     key_path.write_bytes(make_key(TRADER).private_pem)
     proc = await asyncio.create_subprocess_exec(
-        str(SDK_PYTHON), str(SESSION), sim.rest_url, TRADER, str(key_path), *mode,
+        str(SDK_PYTHON), str(SESSION), sim.rest_url, TRADER, str(key_path), sim.admin_token,
+        *mode,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:

@@ -190,13 +190,14 @@ async def test_admin_settlement_and_trading_switch(sim: KalshiSim) -> None:
         "price": "0.4100", "time_in_force": "immediate_or_cancel"})
     assert status == 201
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/_sim/exchange", json={"trading_active": False}) as resp:
+        async with http.post(f"{base}/_sim/exchange", json={"trading_active": False},
+                             headers=sim.admin_headers()) as resp:
             assert (await resp.json()) == {"trading_active": False}
         status, body = await _post(sim, "/portfolio/events/orders", {
             "ticker": "KXSTATIC-A", "client_order_id": "s2", "side": "bid", "count": "1",
             "price": "0.3000"})
         assert status == 400 and body["error"]["code"] == "market_closed"  # type: ignore[index]
-        async with http.post(f"{base}/_sim/settle",
+        async with http.post(f"{base}/_sim/settle", headers=sim.admin_headers(),
                              json={"ticker": "KXSTATIC-A", "result": "yes"}) as resp:
             assert resp.status == 200
         async with http.get(f"{base}/trade-api/v2/markets/KXSTATIC-A") as resp:

@@ -19,7 +19,8 @@ TICKER = "KXSTATIC-A"
 
 async def _admin(sim: KalshiSim, path: str, body: dict[str, Any]) -> tuple[int, Any]:
     async with aiohttp.ClientSession() as http, http.post(
-            f"http://127.0.0.1:{sim.port}/_sim/{path}", json=body) as resp:
+            f"http://127.0.0.1:{sim.port}/_sim/{path}", json=body,
+            headers=sim.admin_headers()) as resp:
         return resp.status, await resp.json()
 
 

@@ -186,7 +186,8 @@ async def test_an_event_fee_change_is_served_and_announced_on_the_lifecycle_chan
                           "fee_multiplier_override": 0.25},
                          {"event_ticker": "KXHALF-26", "fee_type_override": None,
                           "fee_multiplier_override": None}):
-                async with http.post(base + "/_sim/event_fee", json=body) as resp:
+                async with http.post(base + "/_sim/event_fee", json=body,
+                                     headers=sim.admin_headers()) as resp:
                     assert resp.status == 200
                 frame = await ws.receive_json(timeout=5)
                 assert frame["type"] == "event_fee_update" and frame["msg"] == body
@@ -198,5 +199,6 @@ async def test_an_event_fee_change_is_served_and_announced_on_the_lifecycle_chan
                 else:
                     assert event["event"]["fee_multiplier_override"] == 0.25
                     assert ex.fees_of(ex.markets["KXHALF-26-A"]).multiplier == Fraction(1, 4)
-            async with http.post(base + "/_sim/event_fee", json={"event_ticker": "KXNOPE"}) as r:
+            async with http.post(base + "/_sim/event_fee", json={"event_ticker": "KXNOPE"},
+                                 headers=sim.admin_headers()) as r:
                 assert r.status == 404

@@ -33,7 +33,8 @@ KILLERS = [
 
 async def _admin(h: SimHandle, **body: Any) -> None:
     url = f"{h.url}/_sim/market-feed"
-    async with aiohttp.ClientSession() as http, http.post(url, json=body) as resp:
+    async with aiohttp.ClientSession() as http, http.post(
+            url, json=body, headers=h.sim.admin_headers()) as resp:
         assert resp.status == 200, await resp.text()
 
 

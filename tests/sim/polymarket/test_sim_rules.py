@@ -173,7 +173,8 @@ async def test_batch_orders_cancel_all_and_trading_modes(bare_sim: SimHandle) ->
         gone = await client.rest.cancel_all()
         assert sorted(gone["canceled"]) == sorted(s.order_hash for s in signed)
         async with aiohttp.ClientSession() as s:
-            await s.post(bare_sim.url + "/_sim/mode", json={"mode": "cancel-only"})
+            await s.post(bare_sim.url + "/_sim/mode", json={"mode": "cancel-only"},
+                         headers=bare_sim.sim.admin_headers())
         with pytest.raises(Exception) as err:
             await client.place_order(OrderRequest(m.yes_token, Outcome.YES, Action.BUY,
                                                   Price(3000), Size(5_000_000), "blocked"))

@@ -191,7 +191,8 @@ async def test_order_view_from_the_channel_with_rest_as_fallback(
 
         # the channel loses everything: the cancellation is learnt from REST
         async with aiohttp.ClientSession() as s:
-            await s.post(handle.url + "/_sim/faults", json={"drop_prob": 1.0})
+            await s.post(handle.url + "/_sim/faults", json={"drop_prob": 1.0},
+                         headers=handle.sim.admin_headers())
         await client.rest.cancel(part.order_id)
         await asyncio.sleep(0.1)
         assert part.order_id not in client._final

@@ -43,7 +43,8 @@ DIRECTIONS = [
 
 async def _faults(sim: KalshiSim, **settings: object) -> None:
     async with aiohttp.ClientSession() as http, http.post(
-        f"http://127.0.0.1:{sim.port}/_sim/faults", json=settings
+        f"http://127.0.0.1:{sim.port}/_sim/faults", json=settings,
+        headers=sim.admin_headers(),
     ) as resp:
         assert resp.status == 200
 

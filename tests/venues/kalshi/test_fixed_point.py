@@ -96,7 +96,7 @@ async def test_one_odd_market_never_fails_the_page(
 
 async def _post(sim: KalshiSim, path: str, body: dict[str, Any]) -> None:
     async with aiohttp.ClientSession() as http, http.post(
-        f"http://127.0.0.1:{sim.port}{path}", json=body
+        f"http://127.0.0.1:{sim.port}{path}", json=body, headers=sim.admin_headers()
     ) as resp:
         assert resp.status == 200
 

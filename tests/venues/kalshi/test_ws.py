@@ -60,7 +60,7 @@ async def running(feed: KalshiFeed) -> AsyncIterator[KalshiFeed]:
 
 async def admin(sim: KalshiSim, path: str, body: dict[str, object]) -> None:
     async with aiohttp.ClientSession() as http, http.post(
-        f"http://127.0.0.1:{sim.port}/_sim/{path}", json=body
+        f"http://127.0.0.1:{sim.port}/_sim/{path}", json=body, headers=sim.admin_headers()
     ) as resp:
         assert resp.status == 200, await resp.text()
 

@@ -25,7 +25,7 @@ from arbiter.backtest.replay import BacktestParams, Replayer
 from arbiter.backtest.sweep import grid, random_points, ranked, run_sweep
 from arbiter.backtest.synthetic import SyntheticConfig, generate, make_pairs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]  # a local Ray cluster
 
 REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")

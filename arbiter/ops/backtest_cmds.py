@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from arbiter.ops.argtypes import count, number, seconds
 from arbiter.ops.errors import UsageError
 from arbiter.ops.logging import ray_runtime_env
 
@@ -212,14 +213,14 @@ def _export(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("record", help="record both venues' normalised events to Parquet")
     p.add_argument("--out", required=True, help="event store directory")
-    p.add_argument("--duration", type=float, default=None,
+    p.add_argument("--duration", type=seconds(), default=None,
                    help="seconds to record (default: until the source ends)")
     p.add_argument("--source", choices=("synthetic", "venues"), default="venues")
     p.add_argument("--config", help="engine config (endpoints + pairs) for --source venues")
     p.add_argument("--synthetic", default="", help="synthetic spec for --source synthetic")
-    p.add_argument("--speed", type=float, default=0.0,
+    p.add_argument("--speed", type=number("a pace", inclusive=True), default=0.0,
                    help="synthetic pacing: x real time (0 = flat out)")
-    p.add_argument("--flush-rows", type=int, default=50_000)
+    p.add_argument("--flush-rows", type=count(), default=50_000)
     p.set_defaults(func=_record)
 
     p = sub.add_parser("backtest", help="deterministic replay through the live execution path")
@@ -238,8 +239,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_inputs(p)
     p.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="one search axis")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="fixed parameter")
-    p.add_argument("--random", type=int, default=0, help="sample this many grid points")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random", type=count(0), default=0, help="sample this many grid points")
+    p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--out", required=True, help="results directory")
     p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=_sweep)

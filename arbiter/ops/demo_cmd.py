@@ -27,6 +27,7 @@ from rich.table import Table
 from arbiter.core.detection import DetectionConfig
 from arbiter.core.pairs import Pair, parse_pairs
 from arbiter.core.units import money_str, price_str, size_str
+from arbiter.ops.argtypes import seconds
 from arbiter.ops.errors import UsageError
 from arbiter.ops.logging import LOG_FILE_ENV, setup
 from arbiter.ops.run_cmd import engine_session, summary_lines
@@ -182,7 +183,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("demo", help="live paper-money demo on local venues (or --offline)")
     parser.add_argument("--offline", action="store_true",
                         help="scan the bundled snapshot instead (no venues, no Ray)")
-    parser.add_argument("--seconds", type=float, default=_default_seconds(),
+    parser.add_argument("--seconds", type=seconds(), default=_default_seconds(),
                         help="how long the live demo runs (default: $DEMO_SECONDS or 60)")
     parser.add_argument("--cluster", default=os.environ.get("CLUSTER") or "local",
                         help="local (one node) or local4 (four local nodes, one per node class)")

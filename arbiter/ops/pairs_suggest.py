@@ -44,6 +44,7 @@ from arbiter.core.pairmatch import (
     polymarket_markets,
 )
 from arbiter.core.pairmatch.matcher import DEFAULT_MIN_MARGIN
+from arbiter.ops.argtypes import count, seconds
 from arbiter.ops.cli import command_group
 from arbiter.ops.errors import UsageError
 from arbiter.ops.pairs_catalogue import (
@@ -279,8 +280,9 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--polymarket-markets", nargs="+", metavar="FILE",
                    help="read Polymarket Gamma bodies (/events or /markets answers) from files")
     p.add_argument("--cache-dir", help="keep fetched catalogues here and reuse them")
-    p.add_argument("--cache-ttl", type=float, default=900.0, help="seconds a cache stays fresh")
-    p.add_argument("--limit", type=int, default=20_000, help="max events read per venue")
+    p.add_argument("--cache-ttl", type=seconds(inclusive=True), default=900.0,
+                   help="seconds a cache stays fresh")
+    p.add_argument("--limit", type=count(), default=20_000, help="max events read per venue")
     p.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN,
                    help="required score margin over the runner-up claim")
 

@@ -26,6 +26,8 @@ def load_pairs_file(path: str | Path) -> list[Pair]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read pairs file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"pairs file {path} is not UTF-8 text: {exc.reason}") from None
     try:
         return parse_pairs(text, str(path))
     except PairsError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.core.units import price_str, size_str
+from arbiter.ops.argtypes import count, port
 from arbiter.ops.cli import UsageError
 from arbiter.sim.common import (
     ScenarioSpec,
@@ -136,11 +137,11 @@ def _run(args: argparse.Namespace) -> int:
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("joint", help="local Kalshi + local Polymarket with correlated prices")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--kalshi-port", type=int, default=8700)
-    p.add_argument("--polymarket-port", type=int, default=8710)
+    p.add_argument("--kalshi-port", type=port, default=8700)
+    p.add_argument("--polymarket-port", type=port, default=8710)
     p.add_argument("--kalshi-accounts", required=True, help="local Kalshi ACCOUNTS.toml")
     p.add_argument("--polymarket-accounts", help="local Polymarket ACCOUNTS.toml")
     p.add_argument("--scenario", default="joint", help="built-in name or TOML file")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--pairs-out", help="write the scenario's pairs file here")
     p.set_defaults(func=_run)

@@ -370,6 +370,13 @@ class KalshiRestClient:
         self.market_shards[market.ticker] = market.exchange_index
         return market
 
+    async def check_order(self, request: OrderRequest) -> None:
+        """Refuse ``request`` as the venue would, without sending it (the dry run's check): one
+        ``GET /markets/{ticker}`` read; the rules are in :mod:`arbiter.venues.kalshi.order_check`."""
+        from arbiter.venues.kalshi.order_check import check_order  # it imports this module
+
+        check_order(await self.market(request.market), request)
+
     async def market(self, ticker: str) -> KalshiMarket:
         data = await self._request("GET", f"/markets/{_quote(ticker)}", auth=False)
         return self._remember(market_from_wire(data["market"]))

@@ -198,9 +198,11 @@ def test_the_issue_23_cases(argv: list[str], code: int, message: str, tmp_path: 
     assert "Traceback" not in done.stderr
 
 
-def test_scan_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
-    """``arbiter scan | head``: the reader is gone before the scan writes (its read end closed
-    first, so the write meets EPIPE every time); the scan ends without a word on stderr."""
+@pytest.mark.parametrize("command", ["scan", "backtest", "demo"])
+def test_output_into_a_closed_pipe_ends_quietly(command: str, tmp_path: Path) -> None:
+    """``arbiter scan | head``: the reader is gone before the command writes (its read end
+    closed first, so the write meets EPIPE every time); the command ends without a word on
+    stderr, exit 141 like ``cat big | head``."""
     from importlib import resources
 
     data = resources.files("arbiter.data")
@@ -208,15 +210,16 @@ def test_scan_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     snapshot = tmp_path / "snapshot.json"
     pairs.write_text((data / "sample_pairs.toml").read_text(encoding="utf-8"))
     snapshot.write_text((data / "sample_snapshot.json").read_text(encoding="utf-8"))
+    argv = {"scan": ["scan", "--pairs", str(pairs), str(snapshot)],
+            "backtest": ["backtest", "--synthetic", "events=2000,pairs=2,days=1", "--json"],
+            "demo": ["demo", "--offline", "--json"]}[command]
     import os
 
     read, write = os.pipe()
     os.close(read)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "arbiter", "--log-file", "/dev/null", "scan", "--pairs",
-             str(pairs), str(snapshot)], stdout=write, stderr=subprocess.PIPE, text=True,
-            timeout=60)
+        done = subprocess.run([sys.executable, "-m", "arbiter", "--log-file", "/dev/null", *argv],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
     finally:
         os.close(write)
     assert done.stderr == "", done.stderr

@@ -29,6 +29,7 @@ from arbiter.venues.polymarket.client import PolymarketClient
 from tests.sim.polymarket.conftest import KEY_A, SimHandle, bare_sim  # noqa: F401 (fixture)
 from tests.sim.polymarket.test_client_against_sim import _creds
 from tests.venues.kalshi.support import TRADER, client_for
+from tests.venues.kalshi.test_commands import demo_env, run, venue_args  # noqa: F401 (fixture)
 
 TICKER = "KXSTATIC-A"  # the static scenario's market: linear_cent grid, whole contracts
 
@@ -144,3 +145,18 @@ async def test_a_client_that_cannot_check_is_refused() -> None:
     with pytest.raises(RejectedError, match="DRY_RUN_UNCHECKED"):
         await dry.place_order(_order("0.50", "1"))
     assert dry.sent == [] and SIZE_SCALE == 1_000_000
+
+
+async def test_order_place_dry_run_on_the_command_line_is_refused_like_live(
+        sim: KalshiSim, demo_env: None, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """``arbiter order place --dry-run`` with an off-grid price: exit 1 and the venue's code, as
+    the same command without ``--dry-run`` answers; nothing reaches the venue."""
+    args = ["order", "place", *venue_args(sim), "--market", TICKER, "--outcome", "yes",
+            "--side", "buy", "--price", "0.355", "--size", "4"]
+    assert await run([*args, "--dry-run"]) == 1
+    dry = capsys.readouterr().err.strip().splitlines()[-1]
+    assert sim.exchange.accounts[TRADER].order_ids == []
+    assert await run(args) == 1
+    live = capsys.readouterr().err.strip().splitlines()[-1]
+    assert dry.startswith("arbiter: kalshi: invalid_price: ") and live.startswith(
+        "arbiter: kalshi: invalid_price: ")

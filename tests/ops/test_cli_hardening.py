@@ -189,6 +189,10 @@ def _cli(*argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
     (["sim", "kalshi", "--port", "99999", "--accounts", "a.toml"], 2,
      "--port: must be a port 0..65535, got '99999'"),
     (["run", "--duration", "inf", "--paper"], 2, "--duration: must be a number of seconds"),
+    (["--log-level", "bogus", "demo", "--offline"], 2, "arbiter: Unknown level: 'BOGUS'"),
+    (["--log-format", "bogus", "demo", "--offline"], 2, "--log-format: invalid choice: 'bogus'"),
+    ([], 2, "the following arguments are required: COMMAND"),
+    (["pairs"], 2, "arbiter pairs: error: the following arguments are required: ACTION"),
 ])
 def test_the_issue_23_cases(argv: list[str], code: int, message: str, tmp_path: Path) -> None:
     done = _cli(*argv, cwd=tmp_path)

@@ -62,11 +62,13 @@ from __future__ import annotations
 import os
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arbiter.app.config_schema import decode_config
+from arbiter.app.errors import ConfigError
 from arbiter.core.accounts import TenancyError, Tier, UserContext, validate_tenant_id
 from arbiter.core.detection import DEFAULT_MAX_BOOK_AGE_NS, DetectionConfig
 from arbiter.core.pairs import Pair, parse_pairs
@@ -87,11 +89,6 @@ __all__ = [
     "TenantConfig",
     "load_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A mistake in the engine config file, named by file, section and key; the command line
-    reports it as one line (exit code 2), a job as its failure reason."""
 
 
 @dataclass(frozen=True)
@@ -213,97 +210,100 @@ def _key_file(base: Path, value: object, what: str) -> FileKey:
     return FileKey(str(path), what)
 
 
-def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = data.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"config: [{name}] must be a table")
-    return value
-
-
 def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: bool = False) -> EngineConfig:
-    """Parse the engine config file; every mistake is one :class:`ConfigError` line."""
+    """Parse the engine config file; every mistake is one :class:`ConfigError` line, a value
+    mistake a :class:`ConfigError` naming the file, table and key (config_schema, ADR 0164)."""
     file = Path(path)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config {file}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config {file} is not valid TOML: {exc}") from None
+    doc = decode_config(data, str(file))
     base = file.parent
     config_file = os.path.abspath(file)
-    engine = _section(data, "engine")
-    pairs_toml = _read(base, engine.get("pairs"), "[engine] pairs")
+    engine = doc.engine
+    pairs_toml = _read(base, engine.pairs, "[engine] pairs")
     try:
-        parse_pairs(pairs_toml, str(engine.get("pairs")), require_review=True)
+        parse_pairs(pairs_toml, str(engine.pairs), require_review=True)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    det = _section(data, "detection")
-    risk = _section(data, "risk")
+    det = doc.detection
+    risk = doc.risk
+
+    def amount(table: str, key: str, value: object, parse: Callable[[str], int],
+               minimum: int = 1) -> int:
+        try:
+            parsed = parse(str(value))
+        except ValueError as exc:
+            raise ConfigError(str(file), f"[{table}]", key, str(exc)) from None
+        if parsed < minimum:
+            bound = "above 0" if minimum == 1 else "at least 0"
+            raise ConfigError(str(file), f"[{table}]", key, f"must be {bound}, got {value!r}")
+        return parsed
+
     try:
-        detection = DetectionConfig(
-            min_edge=parse_price(str(det["min_edge"])) if "min_edge" in det else 0,
-            max_contracts=Size(parse_size(str(det["max_contracts"])))
-            if "max_contracts" in det else None,
-            budget=Money(parse_money(str(det["budget"]))) if "budget" in det else None,
-            max_book_age_ns=_book_age_ns(det),
-        )
-        limits = RiskLimits(
-            max_open_sagas=int(risk.get("max_open_sagas", 4)),
-            max_gross_exposure=parse_money(str(risk["max_gross_exposure"]))
-            if "max_gross_exposure" in risk else None,
-            max_daily_loss=parse_money(str(risk["max_daily_loss"]))
-            if "max_daily_loss" in risk else None,
-            require_balance=bool(risk.get("require_balance", True)),
-            max_hedge_failures=int(risk.get("max_hedge_failures", 3)),
-        )
-        gate = GateConfig(
-            max_open_sagas=int(risk.get("max_open_sagas", 4)),
-            cooldown_ns=int(engine.get("cooldown_ms", 50)) * 1_000_000,
-        )
-    except (ValueError, TypeError) as exc:
+        max_book_age_ns = _book_age_ns({} if det.max_book_age_ms is None
+                                       else {"max_book_age_ms": det.max_book_age_ms})
+    except ValueError as exc:
         raise ConfigError(f"config {file}: {exc}") from None
-    kalshi = _section(data, "kalshi")
-    poly = _section(data, "polymarket")
-    try:
-        endpoints = Endpoints(
-            str(kalshi["rest_url"]), str(kalshi["ws_url"]),
-            str(poly["rest_url"]), str(poly["ws_url"]),
-            kalshi_demo=kalshi_demo or bool(kalshi.get("demo", False)),
-        )
-    except KeyError as exc:
-        raise ConfigError(f"config {file}: missing venue setting {exc}") from None
-    tenants_raw = data.get("tenant", [])
-    if not isinstance(tenants_raw, list) or not tenants_raw:
+    detection = DetectionConfig(
+        min_edge=amount("detection", "min_edge", det.min_edge, parse_price, 0)
+        if det.min_edge is not None else 0,
+        max_contracts=Size(amount("detection", "max_contracts", det.max_contracts, parse_size))
+        if det.max_contracts is not None else None,
+        budget=Money(amount("detection", "budget", det.budget, parse_money))
+        if det.budget is not None else None,
+        max_book_age_ns=max_book_age_ns,
+    )
+    limits = RiskLimits(
+        max_open_sagas=risk.max_open_sagas,
+        max_gross_exposure=amount("risk", "max_gross_exposure", risk.max_gross_exposure,
+                                  parse_money) if risk.max_gross_exposure is not None else None,
+        max_daily_loss=amount("risk", "max_daily_loss", risk.max_daily_loss, parse_money)
+        if risk.max_daily_loss is not None else None,
+        require_balance=risk.require_balance,
+        max_hedge_failures=risk.max_hedge_failures,
+    )
+    gate = GateConfig(max_open_sagas=risk.max_open_sagas, cooldown_ns=engine.cooldown_ms * 1_000_000)
+    kalshi = doc.kalshi
+    poly = doc.polymarket
+    for table, venue in (("kalshi", kalshi), ("polymarket", poly)):
+        for key in ("rest_url", "ws_url"):
+            if getattr(venue, key) is None:
+                raise ConfigError(f"config {file}: missing venue setting '{key}' in [{table}]")
+    assert kalshi.rest_url and kalshi.ws_url and poly.rest_url and poly.ws_url
+    endpoints = Endpoints(kalshi.rest_url, kalshi.ws_url, poly.rest_url, poly.ws_url,
+                          kalshi_demo=kalshi_demo or kalshi.demo)
+    if not doc.tenant:
         raise ConfigError(f"config {file}: at least one [[tenant]] is required")
     tenants = []
-    for i, t in enumerate(tenants_raw):
+    for i, t in enumerate(doc.tenant):
         where = f"[[tenant]] #{i + 1}"
-        if not isinstance(t, dict):
-            raise ConfigError(f"config {file}: {where} must be a table")
-        name = str(t.get("name", f"tenant{i + 1}"))
-        tier = str(t.get("tier", Tier.INSTITUTIONAL.value))
+        name = t.name if t.name is not None else f"tenant{i + 1}"
         try:
             validate_tenant_id(name)
-            tier = Tier.parse(tier).value
+            tier = Tier.parse(t.tier).value
         except TenancyError as exc:
             raise ConfigError(f"config {file}: {where}: {exc}") from None
         order_rate = None
-        if "orders_per_second" in t or "order_burst" in t:
-            try:
-                per_second = int(t["orders_per_second"])
-                burst = int(t.get("order_burst", per_second))
-            except (KeyError, TypeError, ValueError):
+        if t.orders_per_second is not None or t.order_burst is not None:
+            per_second = t.orders_per_second
+            burst = t.order_burst if t.order_burst is not None else per_second
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (per_second, burst)):
                 raise ConfigError(f"config {file}: {where}: orders_per_second (and optional "
-                                 "order_burst) must be whole numbers") from None
+                                 "order_burst) must be whole numbers")
             if per_second < 1 or burst < 1:
                 raise ConfigError(f"config {file}: {where}: orders_per_second and order_burst "
                                  "must be at least 1")
             order_rate = (per_second, burst)
         api = None
-        if t.get("polymarket_api_key"):
+        if t.polymarket_api_key:
             keys = ("polymarket_api_key", "polymarket_api_secret", "polymarket_api_passphrase")
             for key in keys:
-                if not isinstance(t.get(key), str) or not t[key]:
+                value = getattr(t, key)
+                if not isinstance(value, str) or not value:
                     raise ConfigError(f"config {file}: {where}: {key} must be a non-empty string")
             api = (TomlKey(config_file, i, name, keys[0]), TomlKey(config_file, i, name, keys[1]),
                    TomlKey(config_file, i, name, keys[2]))
@@ -311,23 +311,20 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             name=name,
             tier=tier,
             order_rate=order_rate,
-            kalshi_key_id=str(t.get("kalshi_key_id", "")),
-            kalshi_private_key=_key_file(base, t.get("kalshi_private_key"), f"{where} kalshi_private_key"),
+            kalshi_key_id=t.kalshi_key_id,
+            kalshi_private_key=_key_file(base, t.kalshi_private_key, f"{where} kalshi_private_key"),
             polymarket_private_key=_key_file(
-                base, t.get("polymarket_private_key"), f"{where} polymarket_private_key"
+                base, t.polymarket_private_key, f"{where} polymarket_private_key"
             ),
-            polymarket_funder=t.get("polymarket_funder"),
-            polymarket_signature_type=int(t.get("polymarket_signature_type", SIG_EOA)),
+            polymarket_funder=t.polymarket_funder,
+            polymarket_signature_type=t.polymarket_signature_type,
             polymarket_api=api,
-            polymarket_chain_id=int(t.get("polymarket_chain_id", POLYGON_CHAIN_ID)),
+            polymarket_chain_id=t.polymarket_chain_id,
         ))
-    kalshi_tier = str(kalshi.get("api_tier", "basic"))
+    kalshi_tier = kalshi.api_tier
     if kalshi_tier not in KALSHI_TIERS:
         raise ConfigError(f"config {file}: [kalshi] api_tier must be one of {', '.join(KALSHI_TIERS)}")
-    first_venue = str(engine.get("first_venue", "kalshi"))
-    if first_venue not in ("kalshi", "polymarket"):
-        raise ConfigError(f"config {file}: [engine] first_venue must be kalshi or polymarket")
-    journal_dir = Path(str(engine.get("journal_dir", "var/journal")))
+    journal_dir = Path(engine.journal_dir)
     if not journal_dir.is_absolute():
         journal_dir = base / journal_dir
     return EngineConfig(
@@ -338,19 +335,19 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
         detection=detection,
         limits=limits,
         gate=gate,
-        namespace=str(engine.get("namespace", "arbiter")),
-        journal_sync=str(engine.get("journal_sync", "INTENTS")),
-        dry_run=bool(engine.get("dry_run", False)) if dry_run is None else dry_run,
-        mode="dry-run" if (dry_run or engine.get("dry_run")) else str(engine.get("mode", "paper")),
-        priority=int(engine.get("priority", 0)),
-        realtime=bool(engine.get("realtime", False)),
-        tick_cpus=_cpus(engine.get("tick_cpus", [])),
-        warm_us=_warm_us(engine.get("warm_us", 1000)),
-        first_venue=first_venue,
-        metrics_port=_metrics_port(engine.get("metrics_port", 0)),
-        metrics_host=str(engine.get("metrics_host", "127.0.0.1")),
+        namespace=engine.namespace,
+        journal_sync=engine.journal_sync,
+        dry_run=engine.dry_run if dry_run is None else dry_run,
+        mode="dry-run" if (dry_run or engine.dry_run) else engine.mode,
+        priority=engine.priority,
+        realtime=engine.realtime,
+        tick_cpus=_cpus(engine.tick_cpus),
+        warm_us=_warm_us(engine.warm_us),
+        first_venue=engine.first_venue,
+        metrics_port=None if engine.metrics_port < 0 else engine.metrics_port,
+        metrics_host=engine.metrics_host,
         kalshi_api_tier=kalshi_tier,
-        reconcile_s=_reconcile_s(engine.get("reconcile_s", 60)),
+        reconcile_s=_reconcile_s(engine.reconcile_s),
     )
 
 
@@ -373,12 +370,6 @@ def _cpus(value: Any) -> tuple[int, ...]:
     ):
         raise ConfigError(f"config: [engine] tick_cpus must be a list of CPU numbers, got {value!r}")
     return tuple(value)
-
-
-def _metrics_port(value: object) -> int | None:
-    """``[engine] metrics_port``: 0 = a free port, a negative number = no endpoint."""
-    port = int(str(value))
-    return None if port < 0 else port
 
 
 def _book_age_ns(det: Mapping[str, Any]) -> int:

@@ -15,17 +15,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from arbiter.cli.argtypes import count, number, seconds
 from arbiter.cli.errors import UsageError
 from arbiter.telemetry.logging import ray_runtime_env
 
-__all__ = ["register"]
+__all__ = ["PAIRS_FILE", "register"]
+
+#: the pairs file ``arbiter record --source synthetic`` writes into its ``--out``; ``backtest`` and
+#: ``sweep`` read it when ``--data`` is given without ``--pairs``
+PAIRS_FILE = "pairs.toml"
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     from arbiter.backtest.inputs import InputError, load_inputs
 
+    pairs = args.pairs
+    if pairs is None and args.data and (Path(args.data) / PAIRS_FILE).is_file():
+        pairs = str(Path(args.data) / PAIRS_FILE)  # the one `arbiter record` wrote beside the data
     try:
-        return load_inputs(args.data, args.synthetic, args.pairs, args.start, args.end)
+        return load_inputs(args.data, args.synthetic, pairs, args.start, args.end)
     except InputError as exc:
         raise UsageError(str(exc)) from None
 
@@ -34,7 +42,8 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="recorded event store (the --out of `arbiter record`)")
     p.add_argument("--synthetic", metavar="SPEC",
                    help="synthetic data instead, e.g. events=200000,pairs=8,days=2,seed=1")
-    p.add_argument("--pairs", help="pairs TOML (required with --data)")
+    p.add_argument("--pairs", help="pairs TOML (with --data; default: the pairs.toml that "
+                                   "`arbiter record --source synthetic` wrote into it)")
     p.add_argument("--start", help="first instant (ISO 8601 UTC or ns)")
     p.add_argument("--end", help="end instant, exclusive")
 
@@ -165,6 +174,15 @@ def _record(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         source = synthetic_source(cfg, args.speed)
         closer = None
+        # the replay needs the pairs the events belong to: write them beside the events, so
+        # `arbiter record ... && arbiter backtest --data OUT` needs nothing else
+        from arbiter.backtest.synthetic import make_pairs, pairs_toml
+
+        out.mkdir(parents=True, exist_ok=True)
+        pairs_path = out / PAIRS_FILE
+        tmp = pairs_path.with_suffix(".toml.tmp")
+        tmp.write_text(pairs_toml(make_pairs(cfg.pairs)) + "\n", encoding="utf-8")
+        tmp.replace(pairs_path)
     else:
         if not args.config:
             raise UsageError("--source venues needs --config ENGINE.toml (endpoints and pairs)")
@@ -183,6 +201,8 @@ def _record(args: argparse.Namespace) -> int:
 
     stats = asyncio.run(go())
     print(f"record: {stats.rows:,} rows ({stats.trades:,} trades) into {out} in {stats.files} files")
+    if (out / PAIRS_FILE).is_file() and args.source == "synthetic":
+        print(f"record: pairs in {out / PAIRS_FILE} (arbiter backtest --data {out})")
     return 0
 
 
@@ -212,14 +232,14 @@ def _export(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("record", help="record both venues' normalised events to Parquet")
     p.add_argument("--out", required=True, help="event store directory")
-    p.add_argument("--duration", type=float, default=None,
+    p.add_argument("--duration", type=seconds(), default=None,
                    help="seconds to record (default: until the source ends)")
     p.add_argument("--source", choices=("synthetic", "venues"), default="venues")
     p.add_argument("--config", help="engine config (endpoints + pairs) for --source venues")
     p.add_argument("--synthetic", default="", help="synthetic spec for --source synthetic")
-    p.add_argument("--speed", type=float, default=0.0,
+    p.add_argument("--speed", type=number("a pace", inclusive=True), default=0.0,
                    help="synthetic pacing: x real time (0 = flat out)")
-    p.add_argument("--flush-rows", type=int, default=50_000)
+    p.add_argument("--flush-rows", type=count(), default=50_000)
     p.set_defaults(func=_record)
 
     p = sub.add_parser("backtest", help="deterministic replay through the live execution path")
@@ -238,8 +258,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_inputs(p)
     p.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="one search axis")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="fixed parameter")
-    p.add_argument("--random", type=int, default=0, help="sample this many grid points")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random", type=count(0), default=0, help="sample this many grid points")
+    p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--out", required=True, help="results directory")
     p.add_argument("--address", help="Ray address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=_sweep)

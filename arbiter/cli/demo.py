@@ -24,6 +24,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from arbiter.cli.argtypes import seconds
 from arbiter.cli.errors import UsageError
 from arbiter.cli.run import engine_session, summary_lines
 from arbiter.cli.scan import refuse_untradable, run_scan
@@ -183,7 +184,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("demo", help="live paper-money demo on local venues (or --offline)")
     parser.add_argument("--offline", action="store_true",
                         help="scan the bundled snapshot instead (no venues, no Ray)")
-    parser.add_argument("--seconds", type=float, default=_default_seconds(),
+    parser.add_argument("--seconds", type=seconds(), default=_default_seconds(),
                         help="how long the live demo runs (default: $DEMO_SECONDS or 60)")
     parser.add_argument("--cluster", default=os.environ.get("CLUSTER") or "local",
                         help="local (one node) or local4 (four local nodes, one per node class)")

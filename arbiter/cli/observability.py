@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from arbiter.cli.argtypes import count, port, seconds
 from arbiter.cli.errors import UsageError
 
 __all__ = ["register"]
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--tenant", action="append", default=[], help="tenant id (repeatable; not with --ray)")
     p.add_argument("--pair", action="append", default=[], help="pair name (repeatable)")
     p.add_argument("--listen", default=DEFAULT_TARGET, help="gRPC address (default %(default)s)")
-    p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus port (0 = any free port)")
+    p.add_argument("--metrics-port", type=port, default=9464, help="Prometheus port (0 = any free port)")
     p.add_argument("--no-metrics", action="store_true", help="do not serve /metrics")
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain (with --tls-key: serve TLS)")
@@ -53,7 +54,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--tenant", required=True)
     p.add_argument("--role", default="viewer", choices=["viewer", "operator", "admin"])
     p.add_argument("--subject", default=os.environ.get("USER", "operator"))
-    p.add_argument("--ttl", type=int, default=3600, help="seconds (default %(default)s)")
+    p.add_argument("--ttl", type=count(1, 366 * 24 * 3600), default=3600,
+                   help="seconds (default %(default)s)")
     p.set_defaults(func=_token)
 
     for name, help_ in (("status", "engine status"), ("pause", "pause a tenant or pair"),
@@ -80,7 +82,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     bot.add_argument("--telegram-token-env", default="TELEGRAM_BOT_TOKEN",
                      help="env var holding the Telegram bot token (default %(default)s)")
     bot.add_argument("--api-base", default=None, help="Bot API base URL (a local Bot API server)")
-    bot.add_argument("--alert-poll", type=float, default=5.0, help="seconds between alert polls")
+    bot.add_argument("--alert-poll", type=seconds(), default=5.0, help="seconds between alert polls")
     bot.set_defaults(func=_bot)
 
 

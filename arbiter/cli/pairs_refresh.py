@@ -105,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read pairs file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"pairs file {path} is not UTF-8 text: {exc.reason}") from None
     url = args.polymarket_url or DEFAULT_REST_URL
     kalshi_url = args.kalshi_url
     if kalshi_url is None and args.kalshi:

@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from arbiter.cli.argtypes import count, seconds
 from arbiter.cli.errors import UsageError
 from arbiter.cli.groups import command_group
 from arbiter.cli.pairs_catalogue import (
@@ -279,8 +280,9 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--polymarket-markets", nargs="+", metavar="FILE",
                    help="read Polymarket Gamma bodies (/events or /markets answers) from files")
     p.add_argument("--cache-dir", help="keep fetched catalogues here and reuse them")
-    p.add_argument("--cache-ttl", type=float, default=900.0, help="seconds a cache stays fresh")
-    p.add_argument("--limit", type=int, default=20_000, help="max events read per venue")
+    p.add_argument("--cache-ttl", type=seconds(inclusive=True), default=900.0,
+                   help="seconds a cache stays fresh")
+    p.add_argument("--limit", type=count(), default=20_000, help="max events read per venue")
     p.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN,
                    help="required score margin over the runner-up claim")
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from arbiter.cli.argtypes import cluster, seconds
 from arbiter.cli.errors import UsageError
 from arbiter.core.units import money_str
 
@@ -35,8 +37,9 @@ def add_engine_options(parser: argparse.ArgumentParser, default_cluster: str = "
     parser.add_argument("--dry-run", action="store_true", help="log orders, never send them")
     parser.add_argument("--kalshi-demo", action="store_true",
                         help="Kalshi demo environment (KALSHI_DEMO_* credentials)")
-    parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
-    parser.add_argument("--cluster", default=default_cluster,
+    parser.add_argument("--duration", type=seconds(), default=None,
+                        help="seconds to run (default: forever)")
+    parser.add_argument("--cluster", default=default_cluster, type=cluster,
                         help="local (one embedded node), local4 (four local nodes, one per node "
                              "class), auto or a Ray address")
     parser.add_argument("--workdir", help="where --paper writes keys, config and journals")
@@ -54,6 +57,7 @@ async def engine_session(
     from arbiter.engine.live import connect, run_engine
     from arbiter.sim.launcher import PaperProcess
 
+    reachable(args.cluster)
     venues: PaperProcess | None = None
     if args.paper:
         workdir = args.workdir or tempfile.mkdtemp(prefix="arbiter-paper-")
@@ -79,6 +83,20 @@ async def engine_session(
     finally:
         if venues is not None:
             await venues.stop()
+
+
+def reachable(cluster: str, timeout_s: float = 3.0) -> None:
+    """An address cluster must answer a TCP connect before Ray is asked: ``ray.init`` retries an
+    unreachable GCS for minutes before it gives up. A :class:`ConnectionError` (exit 1) names
+    the address."""
+    if cluster in ("local", "local4", "auto"):
+        return
+    host, _, port = cluster.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the Ray cluster at {cluster}: "
+                              f"{exc.strerror or exc}") from None
 
 
 def summary_record(summary: RunSummary) -> dict[str, Any]:

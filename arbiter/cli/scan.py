@@ -26,6 +26,8 @@ def load_pairs_file(path: str | Path) -> list[Pair]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read pairs file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"pairs file {path} is not UTF-8 text: {exc.reason}") from None
     try:
         # the pairs a scan reports are the ones a trader would trade: reviewed only (ADR 0136)
         return parse_pairs(text, str(path), require_review=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from arbiter.cli.argtypes import count, port
 from arbiter.cli.errors import UsageError
 from arbiter.core.pairs import review_lines
 from arbiter.core.units import price_str, size_str
@@ -150,12 +151,12 @@ def _run(args: argparse.Namespace) -> int:
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("joint", help="local Kalshi + local Polymarket with correlated prices")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--kalshi-port", type=int, default=8700)
-    p.add_argument("--polymarket-port", type=int, default=8710)
+    p.add_argument("--kalshi-port", type=port, default=8700)
+    p.add_argument("--polymarket-port", type=port, default=8710)
     p.add_argument("--kalshi-accounts", required=True, help="local Kalshi ACCOUNTS.toml")
     p.add_argument("--polymarket-accounts", help="local Polymarket ACCOUNTS.toml")
     p.add_argument("--scenario", default="joint", help="built-in name or TOML file")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--pairs-out", help="write the scenario's pairs file here")
     add_admin_token_arg(p)
     p.set_defaults(func=_run)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from arbiter.cli.argtypes import count, port
 from arbiter.cli.errors import UsageError
 from arbiter.sim.common import (
     SimConfigError,
@@ -67,12 +68,12 @@ def _shards(specs: list[str] | None) -> dict[str, int]:
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("kalshi", help="wire-compatible local Kalshi (REST + WebSocket)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8700, help="0 picks a free port")
+    p.add_argument("--port", type=port, default=8700, help="0 picks a free port")
     p.add_argument("--accounts", required=True, help="ACCOUNTS.toml (public keys only)")
     p.add_argument("--scenario", help="built-in name (default, static, busy) or a TOML file")
     p.add_argument("--no-makers", action="store_true", help="start with empty books")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ts-window-ms", type=int, default=30_000,
+    p.add_argument("--seed", type=count(0), default=0)
+    p.add_argument("--ts-window-ms", type=count(0), default=30_000,
                    help="accepted signature timestamp skew")
     p.add_argument("--legacy-sdk", action="store_true",
                    help="answer as the SDK era did (legacy order endpoints, integer fields, "

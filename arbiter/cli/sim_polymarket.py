@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from arbiter.cli.argtypes import count, port
 from arbiter.cli.errors import UsageError
 from arbiter.sim.common import (
     SimConfigError,
@@ -62,13 +63,13 @@ def _run(args: argparse.Namespace) -> int:
 def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("polymarket", help="wire-compatible local Polymarket CLOB (REST + WS)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8710, help="0 picks a free port")
+    p.add_argument("--port", type=port, default=8710, help="0 picks a free port")
     p.add_argument("--accounts", required=True,
                    help="ACCOUNTS.toml: [[account]] address, collateral, optional signer/api_*")
     p.add_argument("--scenario", help="built-in name (default, static, busy) or a TOML file")
     p.add_argument("--no-makers", action="store_true",
                    help="list the scenario's markets but start with empty books")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--version", type=int, choices=[1, 2], default=2,
                    help="GET /version: 2 (default) is the live venue (v1 orders are refused with "
                         "order_version_mismatch); 1 keeps the legacy py-clob-client 0.34.6 working")
@@ -76,7 +77,7 @@ def register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                    help="order rejections as HTTP 400 {error} or 200 {success: false}")
     p.add_argument("--rate-limit", action="store_true",
                    help="enforce the venue's documented per-endpoint request windows (429)")
-    p.add_argument("--auth-window-s", type=int, default=300,
+    p.add_argument("--auth-window-s", type=count(0), default=300,
                    help="accepted POLY_TIMESTAMP skew in seconds")
     p.add_argument("--catalogue", nargs="+", metavar="FILE",
                    help="real Gamma bodies (/events or /markets answers) to serve on "

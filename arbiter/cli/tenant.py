@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from arbiter.cli.argtypes import count
 from arbiter.cli.errors import UsageError
 from arbiter.core.accounts import TenancyError, Tier, UserContext, validate_tenant_id
 from arbiter.security.backends import SecretNotFound, SecretsBackend, SecretsBackendError, backend_from_uri
@@ -331,7 +332,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = csub.add_parser("retire", help="drop an unused old master key version")
     _common(p)
-    p.add_argument("version", type=int)
+    p.add_argument("version", type=count())
     p.set_defaults(func=_guard(_cmd_retire))
 
     p = csub.add_parser("list", help="credential names and key versions (never values)")

@@ -120,7 +120,7 @@ def load_accounts(path: str | Path) -> list[AccountEntry]:
         data = tomllib.loads(source.read_text())
     except OSError as exc:
         raise SimConfigError(f"cannot read accounts file {source}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SimConfigError(f"{source}: not valid TOML: {exc}") from None
     tables = data.get("account", [])
     if not isinstance(tables, list) or not tables:
@@ -376,7 +376,9 @@ def load_scenario(name_or_file: str | None) -> ScenarioSpec:
         )
     try:
         data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:
+        raise SimConfigError(f"cannot read scenario file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SimConfigError(f"{path}: not valid TOML: {exc}") from None
     return _spec_from(data, str(path))
 

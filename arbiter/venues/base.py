@@ -345,11 +345,13 @@ class DryRunClient:
             log.warning("%s", text)
 
     async def place_order(self, request: OrderRequest) -> OrderAck:
-        self.sent.append(request)
-        self._say(f"DRY-RUN {self.venue}: would place {request.describe()}")
         existing = self._acks.get(request.client_order_id)
         if existing is not None:  # idempotent like the venues: same cid, same order
+            self._say(f"DRY-RUN {self.venue}: would place {request.describe()}")
             return existing
+        await self._check(request)
+        self.sent.append(request)
+        self._say(f"DRY-RUN {self.venue}: would place {request.describe()}")
         ack = OrderAck(
             venue=self.venue,
             order_id=f"dry-{request.client_order_id}",
@@ -366,6 +368,23 @@ class DryRunClient:
         )
         self._acks[request.client_order_id] = ack
         return ack
+
+    async def _check(self, request: OrderRequest) -> None:
+        """Refuse what the venue would refuse (tick, grid, minimum and whole sizes), with the
+        typed error its refusal maps to: the venue client's ``check_order`` reads the market and
+        applies the venue's rules without sending (ADR 0163). A client that cannot check is a
+        refusal too: unknown is never "accepted"."""
+        check: Callable[[OrderRequest], Awaitable[None]] | None = getattr(
+            self.inner, "check_order", None)
+        if check is None:
+            raise RejectedError(
+                "DRY_RUN_UNCHECKED", f"the {self.venue} client cannot check an order as the "
+                "venue would, so the dry run cannot say it would be accepted")
+        try:
+            await check(request)
+        except RejectedError as exc:
+            self._say(f"DRY-RUN {self.venue}: the venue would refuse {request.describe()}: {exc}")
+            raise
 
     async def cancel_order(self, order_id: str) -> OrderAck:
         self._say(f"DRY-RUN {self.venue}: would cancel {order_id}")

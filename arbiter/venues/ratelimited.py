@@ -129,6 +129,11 @@ class RateLimitedClient:
         result: dict[int, Money] = await self._call(Action.READ, fn)
         return result
 
+    async def check_order(self, request: OrderRequest) -> None:
+        """The venue client's dry-run check of an order: a market-data read, admitted as one."""
+        fn = self._inner("check_order")
+        await self._call(Action.READ, lambda: fn(request))
+
     async def shard_of(self, ticker: str) -> int:
         """The shard ``ticker`` lives on. A shard the client already knows (from a market it
         read) costs nothing; learning one is a ``GET /markets/{ticker}`` and is admitted as a

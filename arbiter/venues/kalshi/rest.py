@@ -34,11 +34,11 @@ from arbiter.venues.base import (
     OrderStatus,
     PositionReport,
     RateLimitedError,
-    RejectedError,
     TransientError,
     VenueError,
 )
 from arbiter.venues.kalshi.config import KalshiConfig, load_signer
+from arbiter.venues.kalshi.errors import error_from_response
 from arbiter.venues.kalshi.grid import GridError, grids_of
 from arbiter.venues.kalshi.series import (
     KalshiSeriesInfo,
@@ -74,41 +74,6 @@ PAGE_LIMIT: Final = 1000
 ORDER_MARKETS_KEPT: Final = 100_000
 #: the order-create endpoint (relative to the API base)
 CREATE_PATH: Final = "/portfolio/events/orders"
-
-
-def error_from_response(status: int, body: str, retry_after: str | None = None) -> VenueError:
-    """Map an error answer to a typed error, reading every body shape seen in the wild (§1.9)."""
-    code, message = f"http_{status}", body[:200]
-    try:
-        data: Any = json.loads(body) if body else None
-    except ValueError:
-        data = None
-    if isinstance(data, Mapping):
-        inner = data.get("error", data)
-        if isinstance(inner, Mapping):
-            code = str(inner.get("code") or code)
-            message = str(inner.get("message") or inner.get("details") or "")
-            details = inner.get("details")
-            if details and details != message:
-                message = f"{message} ({details})" if message else str(details)
-        elif isinstance(inner, str):
-            message = inner
-            if status == 429:
-                code = "too_many_requests"
-    elif isinstance(data, str):
-        message = data
-    if status in (401, 403):
-        return AuthError(code, message, status)
-    if status == 404:
-        return NotFoundError(code, message, status)
-    if status == 409:
-        return DuplicateOrderError(code, message, status)
-    if status == 429:
-        after = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return RateLimitedError(code, message, status, retry_after=after)
-    if status >= 500:
-        return TransientError(code, message, status)
-    return RejectedError(code, message, status)
 
 
 def _create_body(request: OrderRequest) -> bytes:
@@ -369,6 +334,13 @@ class KalshiRestClient:
     def _remember(self, market: KalshiMarket) -> KalshiMarket:
         self.market_shards[market.ticker] = market.exchange_index
         return market
+
+    async def check_order(self, request: OrderRequest) -> None:
+        """Refuse ``request`` as the venue would, without sending it (the dry run's check): one
+        ``GET /markets/{ticker}`` read; the rules are in :mod:`arbiter.venues.kalshi.order_check`."""
+        from arbiter.venues.kalshi.order_check import check_order  # it imports this module
+
+        check_order(await self.market(request.market), request)
 
     async def market(self, ticker: str) -> KalshiMarket:
         data = await self._request("GET", f"/markets/{_quote(ticker)}", auth=False)

@@ -334,6 +334,14 @@ class PolymarketClient:
             self._seen.popitem(last=False)
 
     # -- metadata -----------------------------------------------------------------------------
+    async def check_order(self, request: OrderRequest) -> None:
+        """Refuse ``request`` as the venue would, without signing or sending it (the dry run's
+        check): one ``GET /book`` read for the token's current tick and minimum size; the rules
+        are in :mod:`arbiter.venues.polymarket.order_check`."""
+        from arbiter.venues.polymarket.order_check import check_order
+
+        check_order(await self.rest.book(request.market), request)
+
     async def token_meta(self, token_id: str, refresh: bool = False) -> TokenMeta:
         meta = self._meta.get(token_id)
         now = time.monotonic()

@@ -47,14 +47,24 @@ Config file (``--config``, TOML)::
     rest_url = "http://127.0.0.1:8800"
     ws_url = "ws://127.0.0.1:8800/ws"
 
+    [credentials]                  # the encrypted store `arbiter credentials put` fills
+    store = "~/.arbiter/credentials"   # envelope directory (default $ARBITER_HOME/credentials)
+    secrets = "aws:?prefix=arbiter/prod/"  # master key ring: Secrets Manager, file:/dir, env:
+                                   # (default $ARBITER_SECRETS, else file:$ARBITER_HOME/secrets)
+
     [[tenant]]
     name = "main"                  # a tenant id (docs/tenancy.md)
     tier = "institutional"         # free | pro | institutional (the default): caps risk and rates
+    credentials = "store"          # every key from [credentials], by reference (recommended)
+
+    [[tenant]]                     # or key files, by path (one host, paper trading)
+    name = "files"
     kalshi_key_id = "..."
-    kalshi_private_key = "keys/kalshi.pem"      # path, relative to this file
-    polymarket_private_key = "keys/poly.hex"    # path to a file holding the hex key
-    # optional: polymarket_funder, polymarket_signature_type, polymarket_api_key/_secret/_passphrase
-    # (the API triple inline: it is read from this file again by the process that signs)
+    kalshi_private_key = "/etc/arbiter/keys/kalshi.pem"  # path, relative to this file or absolute
+    polymarket_private_key = "/etc/arbiter/keys/poly.hex"  # path to a file holding the hex key
+    # optional: polymarket_funder, polymarket_signature_type; polymarket_api_key/_secret/
+    # _passphrase inline are still read (re-read by the process that signs) but a config holding
+    # them must never be in a job's working dir: jobs/live.py refuses it (docs/adr/0166)
 """
 
 from __future__ import annotations
@@ -77,9 +87,18 @@ from arbiter.engine.executor import ExecutorConfig, SagaExecutor
 from arbiter.engine.journal import Journal
 from arbiter.engine.risk_manager import RiskManager
 from arbiter.engine.tickpath import GateConfig
-from arbiter.ops.credentials import FileKey, KeySource, TomlKey, resolve_keys
+from arbiter.ops.credentials import (
+    CredentialError,
+    CredentialStore,
+    FileKey,
+    KeySource,
+    TomlKey,
+    engine_tenant_config,
+    resolve_keys,
+)
 from arbiter.ops.errors import UsageError
 from arbiter.ops.secrets import Secret
+from arbiter.ops.secrets_backend import SecretsBackendError, backend_from_uri
 from arbiter.ops.tenancy import TenancyError, Tier, UserContext, apply_tier, validate_tenant_id
 from arbiter.venues.base import DryRunClient, ExchangeClient, unwrap
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
@@ -227,6 +246,34 @@ def _key_file(base: Path, value: object, what: str) -> FileKey:
     return FileKey(str(path), what)
 
 
+def _credential_store(base: Path, section: Mapping[str, Any], file: Path) -> tuple[CredentialStore, str]:
+    """The store ``[credentials]`` names (defaults as ``arbiter credentials``: $ARBITER_HOME,
+    $ARBITER_SECRETS) and its backend URI, both absolute so another process opens the same."""
+    home = Path(os.environ.get("ARBITER_HOME") or Path.home() / ".arbiter").expanduser()
+    root = Path(str(section.get("store", home / "credentials"))).expanduser()
+    if not root.is_absolute():
+        root = base / root
+    uri = str(section.get("secrets") or os.environ.get("ARBITER_SECRETS") or f"file:{home / 'secrets'}")
+    if uri.startswith("file:"):
+        path = Path(uri.removeprefix("file:")).expanduser()
+        uri = f"file:{os.path.abspath(path if path.is_absolute() else base / path)}"
+    try:
+        return CredentialStore.open(os.path.abspath(root), backend_from_uri(uri)), uri
+    except (CredentialError, SecretsBackendError) as exc:
+        raise UsageError(f"config {file}: [credentials]: {exc}") from None
+
+
+def _store_tenant(store: CredentialStore, uri: str, t: Mapping[str, Any], name: str, tier: str,
+                  where: str, file: Path) -> TenantConfig:
+    """A ``credentials = "store"`` tenant: references into the store, authenticated now."""
+    chain = t.get("polymarket_chain_id")
+    try:
+        return engine_tenant_config(store, name, tier=tier, backend_uri=uri,
+                                    chain_id=None if chain is None else int(chain))
+    except CredentialError as exc:
+        raise UsageError(f"config {file}: {where}: credential store: {exc}") from None
+
+
 def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, dict):
@@ -290,6 +337,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     if not isinstance(tenants_raw, list) or not tenants_raw:
         raise UsageError(f"config {file}: at least one [[tenant]] is required")
     tenants = []
+    store: tuple[CredentialStore, str] | None = None
     for i, t in enumerate(tenants_raw):
         where = f"[[tenant]] #{i + 1}"
         if not isinstance(t, dict):
@@ -313,6 +361,20 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
                 raise UsageError(f"config {file}: {where}: orders_per_second and order_burst "
                                  "must be at least 1")
             order_rate = (per_second, burst)
+        source = t.get("credentials", "files")
+        if source == "store":
+            inline = sorted(k for k in t if k.startswith(("kalshi_private", "polymarket_private",
+                                                          "polymarket_api")))
+            if inline:
+                raise UsageError(f"config {file}: {where}: credentials = \"store\" takes every "
+                                 f"key from the store; remove {', '.join(inline)}")
+            if store is None:
+                store = _credential_store(base, _section(data, "credentials"), file)
+            tenant = _store_tenant(store[0], store[1], t, name, tier, where, file)
+            tenants.append(replace(tenant, order_rate=order_rate))
+            continue
+        if source != "files":
+            raise UsageError(f"config {file}: {where}: credentials must be \"store\" or \"files\"")
         api = None
         if t.get("polymarket_api_key"):
             keys = ("polymarket_api_key", "polymarket_api_secret", "polymarket_api_passphrase")

@@ -23,7 +23,13 @@ import ray
 
 from arbiter.engine.actors import EngineHandles, spawn_engine
 from arbiter.engine.bootstrap import EngineConfig
-from arbiter.engine.localcluster import LocalCluster, free_port, start_local_cluster
+from arbiter.engine.localcluster import (
+    LocalCluster,
+    free_port,
+    loopback_only,
+    start_local_cluster,
+    token_auth,
+)
 from arbiter.engine.placement import detect_layout
 from arbiter.ops.logging import ray_runtime_env
 from arbiter.ops.tracing import otel_env
@@ -55,8 +61,13 @@ def connect(cluster: str, namespace: str) -> RayConnection:
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING",
                              "runtime_env": ray_runtime_env({"env_vars": env_vars} if env_vars else None)}
     if cluster == "local":
-        ctx = ray.init(namespace=namespace, include_dashboard=True, dashboard_host="127.0.0.1",
-                       dashboard_port=free_port(), **quiet)
+        # address="local": always a new cluster of its own, never one that RAY_ADDRESS or
+        # /tmp/ray/ray_current_cluster names (ray.init's ``address`` doc, worker.py @ ray 2.60.0);
+        # on loopback, usage stats off, token auth on as Ray ships it (localcluster, ADR 0166)
+        token_auth()
+        with loopback_only():
+            ctx = ray.init(address="local", namespace=namespace, include_dashboard=True,
+                           dashboard_host="127.0.0.1", dashboard_port=free_port(), **quiet)
         return RayConnection(_url(ctx.dashboard_url))
     if cluster == "local4":
         local = start_local_cluster(4, dashboard=True)

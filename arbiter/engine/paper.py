@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import signal
 import sys
@@ -24,7 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.units import format_decimal
+from arbiter.ops.credentials import CredentialStore
 from arbiter.ops.logging import setup
+from arbiter.ops.secrets import KalshiCredentials, PolymarketCredentials, Secret
+from arbiter.ops.secrets_backend import backend_from_uri
 from arbiter.sim.common import (
     BUILTIN_SCENARIOS,
     ScenarioSpec,
@@ -90,8 +94,10 @@ class LocalVenues:
     """Both simulators in this process, plus the files an engine needs to trade against them."""
 
     def __init__(self, workdir: str | Path, scenario: str = JOINT_SCENARIO,
-                 seed: int = 7, journal_sync: str = "NORMAL") -> None:
+                 seed: int = 7, journal_sync: str = "NORMAL",
+                 kalshi_port: int = 0, polymarket_port: int = 0) -> None:
         self.dir = Path(workdir)
+        self.ports = (kalshi_port, polymarket_port)
         self.spec = _scenario(scenario)
         self.seed = seed
         self.journal_sync = journal_sync
@@ -151,8 +157,8 @@ class LocalVenues:
             self.build()
         assert self.kalshi is not None and self.polymarket is not None
         key_id, _address, api = self._creds
-        await self.kalshi.start("127.0.0.1", 0)
-        await self.polymarket.start("127.0.0.1", 0)
+        await self.kalshi.start("127.0.0.1", self.ports[0])
+        await self.polymarket.start("127.0.0.1", self.ports[1])
         (self.dir / "pairs.toml").write_text(scenario_pairs_toml(self.spec))
         self.config_path.write_text(
             "# written by arbiter.engine.paper: local venues, fake money\n"
@@ -181,6 +187,17 @@ class LocalVenues:
             f'polymarket_api_secret = "{api[1]}"\n'
             f'polymarket_api_passphrase = "{api[2]}"\n' + self.tenant_extra
         )
+
+    def store_credentials(self, store: CredentialStore, tenant: str = "paper") -> None:
+        """Put the paper tenant's keys into the encrypted store, for a config that references
+        them (``[[tenant]] credentials = "store"``, examples/engine.toml) instead of naming files."""
+        key_id, _address, api = self._creds
+        store.put_kalshi(tenant, KalshiCredentials(
+            key_id, Secret((self.dir / "kalshi.pem").read_bytes(), "kalshi.private_key_pem")))
+        store.put_polymarket(tenant, PolymarketCredentials(
+            Secret((self.dir / "polymarket.key").read_text().strip(), "polymarket.private_key"),
+            Secret(api[0], "polymarket.api_key"), Secret(api[1], "polymarket.api_secret"),
+            Secret(api[2], "polymarket.passphrase")))
 
     async def stop(self) -> None:
         for sim in (self.polymarket, self.kalshi):
@@ -246,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="stop when stdin closes (the parent died): never outlive it")
+    parser.add_argument("--kalshi-port", type=int, default=0, help="default: any free port")
+    parser.add_argument("--polymarket-port", type=int, default=0, help="default: any free port")
+    parser.add_argument("--store", action="store_true",
+                        help="also put the paper tenant's keys into the credential store "
+                             "($ARBITER_HOME, $ARBITER_SECRETS as `arbiter credentials`), for "
+                             "examples/engine.toml")
     args = parser.parse_args(argv)
     setup()  # JSON with redaction, as every entry point (ADR 0143); stdout is the ready line
 
@@ -260,8 +283,14 @@ def main(argv: list[str] | None = None) -> int:
                 loop.call_soon_threadsafe(stop.set)
 
             threading.Thread(target=watch, daemon=True).start()
-        venues = LocalVenues(args.dir, args.scenario, args.seed)
+        venues = LocalVenues(args.dir, args.scenario, args.seed,
+                             kalshi_port=args.kalshi_port, polymarket_port=args.polymarket_port)
         await venues.start()
+        if args.store:
+            home = Path(os.environ.get("ARBITER_HOME") or Path.home() / ".arbiter").expanduser()
+            uri = os.environ.get("ARBITER_SECRETS") or f"file:{home / 'secrets'}"
+            venues.store_credentials(
+                CredentialStore.open(home / "credentials", backend_from_uri(uri), create=True))
         print(f"ready {venues.config_path}", flush=True)
         try:
             await stop.wait()

@@ -52,7 +52,8 @@ RUNTIME_ENV: dict[str, Any] = {
                  ".hypothesis/", "bench/results/",
                  # key material never rides along with the code (see jobs/runtime_env.yaml)
                  "*.pem", "*.key", "**/keys/", ".env"],
-    "env_vars": {"PYTHONUNBUFFERED": "1"},
+    # SIGKILL only 60 s after `ray job stop`'s SIGTERM (Ray's default 3 s cuts the graceful stop)
+    "env_vars": {"PYTHONUNBUFFERED": "1", "RAY_JOB_STOP_WAIT_TIME_S": "60"},
     # JSON logs with redaction in every worker process of the job (ADR 0143)
     "worker_process_setup_hook": RAY_WORKER_SETUP_HOOK,
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -131,7 +132,10 @@ class LocalVenues:
         poly_key = "0x" + secrets.token_hex(32)
         (self.dir / "polymarket.key").write_text(poly_key)
         address = PolySigner(poly_key).address
-        api = (f"paper-{secrets.token_hex(8)}", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MDA=",
+        # the L2 secret is url-safe base64 of random bytes, as the CLOB issues it; random, never a
+        # constant in the source, so a scan for it (tests/jobs) finds only real leaks
+        api = (f"paper-{secrets.token_hex(8)}",
+               base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"),
                secrets.token_hex(16))
         (self.dir / "kalshi-accounts.toml").write_text(
             f'[[account]]\napi_key_id = "{key_id}"\npublic_key = "kalshi.pub.pem"\n'

@@ -122,8 +122,10 @@ def _run(args: argparse.Namespace) -> int:
     last = [0.0]
 
     def ready(url: str | None, config: EngineConfig) -> None:
+        from arbiter.engine.localcluster import dashboard_access
+
         print(f"arbiter run: {config.mode} mode, {len(config.pairs)} pairs, "
-              f"{len(config.tenants)} tenant(s); Ray dashboard: {url or 'not running'}", flush=True)
+              f"{len(config.tenants)} tenant(s); Ray dashboard: {dashboard_access(url)}", flush=True)
 
     def snapshot(snap: EngineSnapshot) -> None:
         if snap.elapsed_s - last[0] >= 5.0:

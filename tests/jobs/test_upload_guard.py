@@ -8,6 +8,7 @@ refused by the job itself and scrubbed from the node's copy).
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from jobs.live import RUNTIME_ENV, runtime_env  # noqa: E402
 
-SECRET = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MDA="
-PASSPHRASE = "0f3c1e2d4b5a69788796a5b4c3d2e1f0"
+SECRET = secrets.token_urlsafe(32)  # never a literal: the repository is uploaded by other tests
+PASSPHRASE = secrets.token_hex(16)
 EXCLUDES = RUNTIME_ENV["excludes"]
 
 

@@ -39,9 +39,13 @@ from arbiter.ops.logging import RAY_WORKER_SETUP_HOOK, setup
 from arbiter.ops.run_cmd import (
     add_engine_options,
     engine_session,
+    status_line,
     summary_lines,
     summary_record,
 )
+
+#: seconds between the job's status lines
+STATUS_EVERY_S = 10.0
 
 #: What the job needs from Ray's runtime env when submitted from a checkout (the same as
 #: jobs/runtime_env.yaml): the working directory without the heavy or private parts.
@@ -110,8 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"live job: {config.mode} mode, {len(config.pairs)} pairs; dashboard "
               f"{dashboard_access(url)}", flush=True)
 
+    last = [-STATUS_EVERY_S]
+
+    def snapshot(snap: Any) -> None:
+        # `ray job logs --follow` shows the engine trading, not only its start and its end
+        if snap.arbiter.get("ready") and snap.elapsed_s - last[0] >= STATUS_EVERY_S:
+            last[0] = snap.elapsed_s
+            print(f"live job: trading; {status_line(snap)}", flush=True)
+
     try:
-        summary = asyncio.run(engine_session(args, ready))
+        summary = asyncio.run(engine_session(args, ready, snapshot))
     except UsageError as exc:
         print(f"jobs/live.py: {exc}", file=sys.stderr)
         return 2

@@ -214,11 +214,11 @@ def test_example_config_with_keys_by_reference_leaves_no_secret_on_the_node(
             entrypoint="python jobs/live.py --config examples/engine.toml --duration 600",
             runtime_env=runtime_env(wd))
         deadline = time.monotonic() + 180
-        while "live job:" not in client.get_job_logs(job):
+        while "live job: trading" not in client.get_job_logs(job):
             assert not client.get_job_status(job).is_terminal(), client.get_job_logs(job)[-3000:]
             assert time.monotonic() < deadline, client.get_job_logs(job)[-3000:]
             time.sleep(1)
-        time.sleep(12)  # trade (dry) for a while against the local venues
+        time.sleep(8)  # trade (dry) for a while against the local venues
         assert client.stop_job(job)
         status = _wait(client, job)
         logs = client.get_job_logs(job)

@@ -403,7 +403,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     first_venue = str(engine.get("first_venue", "kalshi"))
     if first_venue not in ("kalshi", "polymarket"):
         raise UsageError(f"config {file}: [engine] first_venue must be kalshi or polymarket")
-    journal_dir = Path(str(engine.get("journal_dir", "var/journal")))
+    journal_dir = Path(str(engine.get("journal_dir", "var/journal"))).expanduser()
     if not journal_dir.is_absolute():
         journal_dir = base / journal_dir
     return EngineConfig(

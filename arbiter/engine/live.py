@@ -71,7 +71,8 @@ def connect(cluster: str, namespace: str) -> RayConnection:
         return RayConnection(_url(ctx.dashboard_url))
     if cluster == "local4":
         local = start_local_cluster(4, dashboard=True)
-        ray.init(address=local.address, namespace=namespace, **quiet)
+        with loopback_only():  # else ray.init turns 127.0.0.1 into eth0's address and misses it
+            ray.init(address=local.address, namespace=namespace, **quiet)
         return RayConnection(local.dashboard_url, local)
     ctx = ray.init(address=cluster, namespace=namespace, **quiet)
     return RayConnection(_url(ctx.dashboard_url), owns_ray=True)

@@ -14,12 +14,13 @@ Every cluster started here is Ray as it ships, kept to this machine (docs/adr/01
   ``enable_token_auth_by_default``/``ensure_token_if_auth_enabled`` @ ray 2.60.0):
   ``ray.cluster_utils.Cluster`` starts its nodes without ``ray.init`` and would otherwise run
   without auth. An explicit ``RAY_AUTH_MODE`` is respected.
-* **loopback addresses** (:func:`loopback_only`): on Linux Ray turns ``127.0.0.1`` into the
+* **loopback only** (:func:`loopback_only`): on Linux Ray turns ``127.0.0.1`` into the
   address of the default route (``services.resolve_ip_for_localhost``) unless
   ``ray_constants.ENABLE_RAY_CLUSTER`` is false (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), in
-  which case ``services.get_node_ip_address`` answers ``get_localhost_ip()``. The GCS and
-  raylet gRPC servers still listen on every interface (no bind option in Ray 2.60): token
-  auth is what keeps them closed.
+  which case ``services.get_node_ip_address`` answers ``get_localhost_ip()``. Started so, the
+  GCS, raylets and agents listen on 127.0.0.1 only (measured with ``ss``; a ``ray start`` head
+  listens on every interface). A driver must then connect inside the same block too
+  (``ray.init(address=...)`` would otherwise rewrite the loopback address the same way).
 * **usage stats off** (``RAY_USAGE_STATS_ENABLED=0``, ``ray/_common/usage/usage_lib.py``).
 """
 

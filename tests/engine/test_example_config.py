@@ -79,6 +79,7 @@ async def test_example_config_dry_runs_against_the_local_venues(
 ) -> None:
     config = load_config(CONFIG)
     assert config.dry_run and config.mode == "dry-run"
+    assert config.journal_dir == str(Path.home() / ".arbiter" / "journal" / "example")
     assert {config.endpoints.kalshi_rest, config.endpoints.polymarket_rest} == {
         "http://127.0.0.1:8700/trade-api/v2", "http://127.0.0.1:8710"}
     (tenant,) = config.tenants

@@ -207,7 +207,8 @@ def test_example_config_with_keys_by_reference_leaves_no_secret_on_the_node(
                 shipped = tomllib.loads(text)[venue][key]
                 assert f":{port}" in shipped
                 text = text.replace(f'{key} = "{shipped}"', f'{key} = "{urls[venue][key]}"')
-        text = text.replace('journal_dir = "../var/journal"', f'journal_dir = "{tmp_path / "journal"}"')
+        shipped_journal = tomllib.loads(text)["engine"]["journal_dir"]
+        text = text.replace(f'journal_dir = "{shipped_journal}"', f'journal_dir = "{tmp_path / "journal"}"')
         config.write_text(text)
         client = head.client()
         job = client.submit_job(

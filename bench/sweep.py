@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--workers", default="1,2,4")
     args = parser.parse_args(argv)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local, throw-away Ray
     events = generate(SyntheticConfig(pairs=10, days=2, events=args.events, seed=3))
     pairs = make_pairs(10)
     cores = os.cpu_count() or 1

@@ -27,8 +27,8 @@ from arbiter.engine.localcluster import (
     LocalCluster,
     free_port,
     loopback_only,
+    ray_init,
     start_local_cluster,
-    token_auth,
 )
 from arbiter.engine.placement import detect_layout
 from arbiter.ops.logging import ray_runtime_env
@@ -64,10 +64,8 @@ def connect(cluster: str, namespace: str) -> RayConnection:
         # address="local": always a new cluster of its own, never one that RAY_ADDRESS or
         # /tmp/ray/ray_current_cluster names (ray.init's ``address`` doc, worker.py @ ray 2.60.0);
         # on loopback, usage stats off, token auth on as Ray ships it (localcluster, ADR 0166)
-        token_auth()
-        with loopback_only():
-            ctx = ray.init(address="local", namespace=namespace, include_dashboard=True,
-                           dashboard_host="127.0.0.1", dashboard_port=free_port(), **quiet)
+        ctx = ray_init("local", namespace=namespace, include_dashboard=True,
+                       dashboard_host="127.0.0.1", dashboard_port=free_port(), **quiet)
         return RayConnection(_url(ctx.dashboard_url))
     if cluster == "local4":
         local = start_local_cluster(4, dashboard=True)

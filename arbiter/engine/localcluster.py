@@ -44,6 +44,7 @@ __all__ = [
     "dashboard_access",
     "free_port",
     "loopback_only",
+    "ray_init",
     "start_local_cluster",
     "token_auth",
     "token_location",
@@ -114,6 +115,18 @@ def token_location() -> str | None:
     if os.environ.get("RAY_AUTH_TOKEN"):
         return "the RAY_AUTH_TOKEN environment variable"
     return os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+
+
+def ray_init(address: str, **kwargs: Any) -> Any:
+    """``ray.init(address=...)``, with a new local cluster (``"local"``) started as above: token
+    auth, loopback only, usage stats off. Any other address is connected to unchanged."""
+    import ray
+
+    if address != "local":
+        return ray.init(address=address, **kwargs)
+    token_auth()
+    with loopback_only():
+        return ray.init(address="local", **kwargs)
 
 
 def dashboard_access(url: str | None) -> str:

@@ -37,7 +37,9 @@ def _warm(pairs: Any, events: Any) -> int:
 def timed_sweep(workers: int, pairs: Any, events: Any, tasks: int) -> float:
     import ray
 
-    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    from arbiter.engine.localcluster import ray_init  # token auth, loopback only (ADR 0166)
+
+    ray_init("local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         tiny = events.take(slice(0, 2_000))
         warm = ray.remote(num_cpus=1)(_warm)

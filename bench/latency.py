@@ -40,7 +40,7 @@ from aiohttp.web_protocol import RequestHandler
 from arbiter.app.config import load_config
 from arbiter.core.units import PRICE_SCALE, SIZE_SCALE
 from arbiter.engine.actors import spawn_engine
-from arbiter.engine.localcluster import start_local_cluster
+from arbiter.engine.localcluster import loopback_only, ray_init, start_local_cluster
 from arbiter.engine.placement import detect_layout
 from arbiter.engine.tuning import pin_threads, set_realtime
 from arbiter.sim.kalshi.server import MAKER_ACCOUNT, KalshiSim
@@ -208,9 +208,10 @@ async def run(samples: int, nodes: int, warmup: int, realtime: bool,
     config = load_config(venues.config_path)
     local = start_local_cluster(nodes) if nodes > 1 else None
     if local is not None:
-        ray.init(address=local.address, namespace=config.namespace, log_to_driver=False)
+        with loopback_only():  # the nodes listen on 127.0.0.1 only (arbiter.engine.localcluster)
+            ray.init(address=local.address, namespace=config.namespace, log_to_driver=False)
     else:
-        ray.init(namespace=config.namespace, log_to_driver=False, include_dashboard=False)
+        ray_init("local", namespace=config.namespace, log_to_driver=False, include_dashboard=False)
     if realtime:  # the local venues stand in for remote machines: keep this machine's other
         with contextlib.suppress(OSError):  # load off their clock too. Only now, after the
             set_realtime()  # cluster started: Ray's own daemons must not inherit SCHED_RR

@@ -37,7 +37,9 @@ def _warm(pairs: Any, events: Any) -> int:
 def timed_sweep(workers: int, pairs: Any, events: Any, tasks: int) -> float:
     import ray
 
-    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    from arbiter.engine.localcluster import ray_init  # token auth, loopback only (ADR 0166)
+
+    ray_init("local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         tiny = events.take(slice(0, 2_000))
         warm = ray.remote(num_cpus=1)(_warm)
@@ -81,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--workers", default="1,2,4")
     args = parser.parse_args(argv)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local, throw-away Ray
     events = generate(SyntheticConfig(pairs=10, days=2, events=args.events, seed=3))
     pairs = make_pairs(10)
     cores = os.cpu_count() or 1

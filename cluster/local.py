@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from arbiter.engine.localcluster import LocalCluster, free_port, start_local_cluster
+from arbiter.engine.localcluster import LocalCluster, dashboard_access, free_port, start_local_cluster
 
 __all__ = ["LocalCluster", "free_port", "main", "start_local_cluster"]
 
@@ -22,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=4)
     args = parser.parse_args(argv)
     local = start_local_cluster(args.nodes, dashboard=True)
-    print(f"ray cluster up: address {local.address}; dashboard {local.dashboard_url}", flush=True)
+    # token auth is on (as Ray ships it): clients need RAY_AUTH_MODE=token and the token; the
+    # nodes listen on 127.0.0.1 only, so a driver elsewhere needs RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+    # (or ray job submit to the dashboard) for Ray to keep that address (localcluster)
+    print(f"ray cluster up: address {local.address} (drivers: RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0); "
+          f"dashboard {dashboard_access(local.dashboard_url)}", flush=True)
     stop = False
 
     def _stop(*_: object) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,11 +23,17 @@ if TYPE_CHECKING:
 
 VECTORS_PATH = Path(__file__).parent / "vectors" / "venue-vectors.json"
 
-# Every Ray cluster the tests start is private to this machine's loopback. A token left in
-# ~/.ray/auth_token by another tool switches token auth on for some of them and not for
-# clients that read the setting earlier in this process, so the suite's outcome would depend on
-# test order; the whole session runs without it (tests/backtest/test_sweep.py says why too).
-os.environ["RAY_AUTH_MODE"] = "disabled"
+# Ray as it ships (docs/adr/0166): every Ray cluster the tests start runs with token auth on,
+# the default for a new local cluster since Ray 2.59. The mode is explicit and the token is the
+# session's own (RAY_AUTH_TOKEN_PATH, Ray's second token source), so a token in
+# ~/.ray/auth_token left by another tool changes nothing and the suite never writes one there;
+# every process the tests start (ray start heads, job drivers, workers) inherits both.
+_RAY_TOKEN = Path(tempfile.mkdtemp(prefix="arbiter-test-ray-")) / "auth_token"
+_RAY_TOKEN.write_text(secrets.token_hex(32))  # Ray's own generator: 256 bits as hex
+_RAY_TOKEN.chmod(0o600)
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN_PATH"] = str(_RAY_TOKEN)
+os.environ.pop("RAY_AUTH_TOKEN", None)
 
 
 @pytest.fixture(scope="session")

@@ -47,14 +47,24 @@ Config file (``--config``, TOML)::
     rest_url = "http://127.0.0.1:8800"
     ws_url = "ws://127.0.0.1:8800/ws"
 
+    [credentials]                  # the encrypted store `arbiter credentials put` fills
+    store = "~/.arbiter/credentials"   # envelope directory (default $ARBITER_HOME/credentials)
+    secrets = "aws:?prefix=arbiter/prod/"  # master key ring: Secrets Manager, file:/dir, env:
+                                   # (default $ARBITER_SECRETS, else file:$ARBITER_HOME/secrets)
+
     [[tenant]]
     name = "main"                  # a tenant id (docs/tenancy.md)
     tier = "institutional"         # free | pro | institutional (the default): caps risk and rates
+    credentials = "store"          # every key from [credentials], by reference (recommended)
+
+    [[tenant]]                     # or key files, by path (one host, paper trading)
+    name = "files"
     kalshi_key_id = "..."
-    kalshi_private_key = "keys/kalshi.pem"      # path, relative to this file
-    polymarket_private_key = "keys/poly.hex"    # path to a file holding the hex key
-    # optional: polymarket_funder, polymarket_signature_type, polymarket_api_key/_secret/_passphrase
-    # (the API triple inline: it is read from this file again by the process that signs)
+    kalshi_private_key = "/etc/arbiter/keys/kalshi.pem"  # path, relative to this file or absolute
+    polymarket_private_key = "/etc/arbiter/keys/poly.hex"  # path to a file holding the hex key
+    # optional: polymarket_funder, polymarket_signature_type; polymarket_api_key/_secret/
+    # _passphrase inline are still read (re-read by the process that signs) but a config holding
+    # them must never be in a job's working dir: jobs/live.py refuses it (docs/adr/0167)
 """
 
 from __future__ import annotations
@@ -67,7 +77,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arbiter.app.config_schema import decode_config
+from arbiter.app.config_schema import CredentialsTable, TenantTable, decode_config
 from arbiter.app.errors import ConfigError
 from arbiter.core.accounts import TenancyError, Tier, UserContext, validate_tenant_id
 from arbiter.core.detection import DEFAULT_MAX_BOOK_AGE_NS, DetectionConfig
@@ -76,7 +86,16 @@ from arbiter.core.ratelimit import KALSHI_TIERS, RateLimiter
 from arbiter.core.risk import RiskLimits
 from arbiter.core.units import Money, Size, parse_money, parse_price, parse_size
 from arbiter.execution.tickpath import GateConfig
-from arbiter.security.credentials import FileKey, KeySource, TomlKey
+from arbiter.security.backends import SecretsBackendError, backend_from_uri
+from arbiter.security.credentials import (
+    CredentialError,
+    CredentialStore,
+    FileKey,
+    KeySource,
+    StoreKey,
+    TomlKey,
+    polymarket_signature_type,
+)
 from arbiter.venues.polymarket.constants import POLYGON_CHAIN_ID, SIG_EOA
 
 if TYPE_CHECKING:  # the OpenTelemetry SDK is imported where tracing is on
@@ -87,6 +106,7 @@ __all__ = [
     "Endpoints",
     "EngineConfig",
     "TenantConfig",
+    "engine_tenant_config",
     "load_config",
 ]
 
@@ -210,6 +230,84 @@ def _key_file(base: Path, value: object, what: str) -> FileKey:
     return FileKey(str(path), what)
 
 
+def engine_tenant_config(
+    store: CredentialStore,
+    tenant_id: str,
+    *,
+    tier: Tier | str = Tier.INSTITUTIONAL,
+    chain_id: int | None = None,
+    backend_uri: str | None = None,
+) -> TenantConfig:
+    """The engine's :class:`~arbiter.app.config.TenantConfig` for a tenant of the store.
+
+    The config holds :class:`StoreKey` references (store directory, backend URI, tenant, field),
+    never key material: it is pickled into Ray actor-creation arguments, and the actor decrypts
+    where it builds its signers. The bundles are opened here once, though, to authenticate them
+    (a tampered or missing credential fails the tenant's add, not a half-started actor later) and
+    to read the labels that are public anyway (Kalshi key id, Polymarket funder); the plaintext
+    is wiped before returning. ``tier`` comes from the tenant registry (the store keeps none).
+    """
+    location = store.location(backend_uri)
+    tier_value = Tier.parse(tier).value
+    kalshi = store.get_kalshi(tenant_id)
+    try:
+        key_id = kalshi.key_id
+    finally:
+        kalshi.wipe()
+    poly = store.get_polymarket(tenant_id)
+    try:
+        funder = poly.funder
+        sig_type = polymarket_signature_type(poly.signature_type, funder)
+        has_api = bool(poly.api_key and poly.api_secret and poly.passphrase)
+    finally:
+        poly.wipe()
+
+    def ref(name: str, field_name: str, optional: bool = False) -> StoreKey:
+        return StoreKey(location, tenant_id, name, name, field_name, optional)
+
+    extra: dict[str, Any] = {} if chain_id is None else {"polymarket_chain_id": chain_id}
+    return TenantConfig(
+        name=tenant_id,
+        tier=tier_value,
+        kalshi_key_id=key_id,
+        kalshi_private_key=ref("kalshi", "private_key_pem"),
+        polymarket_private_key=ref("polymarket", "private_key"),
+        polymarket_funder=funder,
+        polymarket_signature_type=sig_type,
+        polymarket_api=(ref("polymarket", "api_key"), ref("polymarket", "api_secret"),
+                        ref("polymarket", "passphrase")) if has_api else None,
+        **extra,
+    )
+
+
+def _credential_store(base: Path, section: CredentialsTable, file: Path) -> tuple[CredentialStore, str]:
+    """The store ``[credentials]`` names (defaults as ``arbiter credentials``: $ARBITER_HOME,
+    $ARBITER_SECRETS) and its backend URI, both absolute so another process opens the same."""
+    home = Path(os.environ.get("ARBITER_HOME") or Path.home() / ".arbiter").expanduser()
+    root = Path(section.store).expanduser() if section.store else home / "credentials"
+    if not root.is_absolute():
+        root = base / root
+    uri = section.secrets or os.environ.get("ARBITER_SECRETS") or f"file:{home / 'secrets'}"
+    if uri.startswith("file:"):
+        path = Path(uri.removeprefix("file:")).expanduser()
+        uri = f"file:{os.path.abspath(path if path.is_absolute() else base / path)}"
+    try:
+        return CredentialStore.open(os.path.abspath(root), backend_from_uri(uri)), uri
+    except (CredentialError, SecretsBackendError) as exc:
+        raise ConfigError(str(file), "[credentials]", None, str(exc)) from None
+
+
+def _store_tenant(store: tuple[CredentialStore, str], t: TenantTable, name: str, tier: str,
+                  where: str, file: Path) -> TenantConfig:
+    """A ``credentials = "store"`` tenant: references into the store, authenticated now."""
+    chain = t.polymarket_chain_id
+    try:
+        return engine_tenant_config(store[0], name, tier=tier, backend_uri=store[1],
+                                    chain_id=None if chain == POLYGON_CHAIN_ID else chain)
+    except CredentialError as exc:
+        raise ConfigError(str(file), where, "credentials", f"credential store: {exc}") from None
+
+
 def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: bool = False) -> EngineConfig:
     """Parse the engine config file; every mistake is one :class:`ConfigError` line, a value
     mistake a :class:`ConfigError` naming the file, table and key (config_schema, ADR 0164)."""
@@ -279,6 +377,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     if not doc.tenant:
         raise ConfigError(f"config {file}: at least one [[tenant]] is required")
     tenants = []
+    store: tuple[CredentialStore, str] | None = None
     for i, t in enumerate(doc.tenant):
         where = f"[[tenant]] #{i + 1}"
         name = t.name if t.name is not None else f"tenant{i + 1}"
@@ -298,6 +397,18 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
                 raise ConfigError(f"config {file}: {where}: orders_per_second and order_burst "
                                  "must be at least 1")
             order_rate = (per_second, burst)
+        if t.credentials == "store":
+            inline = [k for k in ("kalshi_private_key", "polymarket_private_key", "polymarket_api_key",
+                                  "polymarket_api_secret", "polymarket_api_passphrase")
+                      if getattr(t, k) is not None]
+            if inline:
+                raise ConfigError(str(file), where, "credentials",
+                                  f'"store" takes every key from the store; remove {", ".join(inline)}')
+            if store is None:
+                store = _credential_store(base, doc.credentials, file)
+            tenants.append(replace(_store_tenant(store, t, name, tier, where, file),
+                                   order_rate=order_rate))
+            continue
         api = None
         if t.polymarket_api_key:
             keys = ("polymarket_api_key", "polymarket_api_secret", "polymarket_api_passphrase")
@@ -324,7 +435,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     kalshi_tier = kalshi.api_tier
     if kalshi_tier not in KALSHI_TIERS:
         raise ConfigError(f"config {file}: [kalshi] api_tier must be one of {', '.join(KALSHI_TIERS)}")
-    journal_dir = Path(engine.journal_dir)
+    journal_dir = Path(engine.journal_dir).expanduser()
     if not journal_dir.is_absolute():
         journal_dir = base / journal_dir
     return EngineConfig(

@@ -90,6 +90,15 @@ class TenantTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     polymarket_chain_id: Count = POLYGON_CHAIN_ID
     orders_per_second: Any = None  # whole numbers >= 1, checked by load_config
     order_burst: Any = None
+    #: "files" (the key paths above) or "store": every key from [credentials], by reference
+    credentials: Literal["files", "store"] = "files"
+
+
+class CredentialsTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The encrypted store ``arbiter credentials put`` fills (defaults as that command's)."""
+
+    store: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    secrets: Annotated[str, msgspec.Meta(min_length=1)] | None = None
 
 
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -99,11 +108,12 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kalshi: VenueTable = msgspec.field(default_factory=VenueTable)
     polymarket: VenueTable = msgspec.field(default_factory=VenueTable)
     tenant: list[TenantTable] = msgspec.field(default_factory=list)
+    credentials: CredentialsTable = msgspec.field(default_factory=CredentialsTable)
 
 
 _TABLES: dict[str, type[msgspec.Struct]] = {
     "engine": EngineTable, "detection": DetectionTable, "risk": RiskTable, "kalshi": VenueTable,
-    "polymarket": VenueTable, "tenant": TenantTable,
+    "polymarket": VenueTable, "tenant": TenantTable, "credentials": CredentialsTable,
 }
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 _TYPE_WORDS = {

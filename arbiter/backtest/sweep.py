@@ -79,8 +79,10 @@ def run_sweep(pairs: Sequence[Pair], events: EventBatch, points: Sequence[Mappin
 
     import ray
 
+    from arbiter.engine.localcluster import ray_init  # local: token auth, loopback (ADR 0166)
+
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False)
+        ray_init(os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False)
     base = dict(base or {})
     events_ref = ray.put(events)
     pairs_ref = ray.put(list(pairs))

@@ -143,8 +143,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
     import ray
 
+    from arbiter.engine.localcluster import ray_init  # local: token auth, loopback (ADR 0166)
+
     if not ray.is_initialized():  # the cluster run_sweep would pick, with our worker logging
-        ray.init(address=args.address or os.environ.get("RAY_ADDRESS") or "local",
+        ray_init(args.address or os.environ.get("RAY_ADDRESS") or "local",
                  log_to_driver=False, runtime_env=ray_runtime_env())
     print(f"sweep: {len(points)} backtests over {len(events):,} events", flush=True)
     rows = run_sweep(pairs, events, points, base, progress)

@@ -147,8 +147,10 @@ async def _live_demo(args: argparse.Namespace) -> int:
     setup(getattr(args, "log_format", None), getattr(args, "log_level", None), log_file)
 
     def ready(url: str | None, config: EngineConfig) -> None:
+        from arbiter.engine.localcluster import dashboard_access
+
         view.ready(url, config)
-        console.print(f"Ray dashboard: {url or 'not running'}  (paper venues and journal in "
+        console.print(f"Ray dashboard: {dashboard_access(url)}  (paper venues and journal in "
                       f"{session_args.workdir}; logs in {log_file})")
 
     with Live(view.render(), console=console, refresh_per_second=4, transient=False) as live:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # the engine pulls in Ray: import it when a command runs, not
     from arbiter.engine.live import EngineSnapshot, RunSummary
     from arbiter.sim.launcher import PaperProcess
 
-__all__ = ["add_engine_options", "engine_session", "register", "summary_lines", "summary_record"]
+__all__ = ["add_engine_options", "engine_session", "register", "status_line", "summary_lines",
+           "summary_record"]
 
 
 def add_engine_options(parser: argparse.ArgumentParser, default_cluster: str = "local") -> None:
@@ -129,7 +130,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
     ]
 
 
-def _status_line(snap: EngineSnapshot) -> str:
+def status_line(snap: EngineSnapshot) -> str:
     a = snap.arbiter
     return (f"[{snap.elapsed_s:6.1f}s] ticks {a.get('ticks', 0)} opportunities "
             f"{a.get('opportunities', 0)} sagas {a.get('sagas', {})} pnl "
@@ -140,13 +141,15 @@ def _run(args: argparse.Namespace) -> int:
     last = [0.0]
 
     def ready(url: str | None, config: EngineConfig) -> None:
+        from arbiter.engine.localcluster import dashboard_access
+
         print(f"arbiter run: {config.mode} mode, {len(config.pairs)} pairs, "
-              f"{len(config.tenants)} tenant(s); Ray dashboard: {url or 'not running'}", flush=True)
+              f"{len(config.tenants)} tenant(s); Ray dashboard: {dashboard_access(url)}", flush=True)
 
     def snapshot(snap: EngineSnapshot) -> None:
         if snap.elapsed_s - last[0] >= 5.0:
             last[0] = snap.elapsed_s
-            print(_status_line(snap), flush=True)
+            print(status_line(snap), flush=True)
 
     summary = asyncio.run(engine_session(args, ready, snapshot))
     for line in summary_lines(summary):

@@ -23,7 +23,13 @@ import ray
 
 from arbiter.app.config import EngineConfig
 from arbiter.engine.actors import EngineHandles, spawn_engine
-from arbiter.engine.localcluster import LocalCluster, free_port, start_local_cluster
+from arbiter.engine.localcluster import (
+    LocalCluster,
+    free_port,
+    loopback_only,
+    ray_init,
+    start_local_cluster,
+)
 from arbiter.engine.placement import detect_layout
 from arbiter.telemetry.logging import ray_runtime_env
 from arbiter.telemetry.tracing import otel_env
@@ -55,12 +61,16 @@ def connect(cluster: str, namespace: str) -> RayConnection:
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING",
                              "runtime_env": ray_runtime_env({"env_vars": env_vars} if env_vars else None)}
     if cluster == "local":
-        ctx = ray.init(namespace=namespace, include_dashboard=True, dashboard_host="127.0.0.1",
-                       dashboard_port=free_port(), **quiet)
+        # address="local": always a new cluster of its own, never one that RAY_ADDRESS or
+        # /tmp/ray/ray_current_cluster names (ray.init's ``address`` doc, worker.py @ ray 2.60.0);
+        # on loopback, usage stats off, token auth on as Ray ships it (localcluster, ADR 0166)
+        ctx = ray_init("local", namespace=namespace, include_dashboard=True,
+                       dashboard_host="127.0.0.1", dashboard_port=free_port(), **quiet)
         return RayConnection(_url(ctx.dashboard_url))
     if cluster == "local4":
         local = start_local_cluster(4, dashboard=True)
-        ray.init(address=local.address, namespace=namespace, **quiet)
+        with loopback_only():  # else ray.init turns 127.0.0.1 into eth0's address and misses it
+            ray.init(address=local.address, namespace=namespace, **quiet)
         return RayConnection(local.dashboard_url, local)
     ctx = ray.init(address=cluster, namespace=namespace, **quiet)
     return RayConnection(_url(ctx.dashboard_url), owns_ray=True)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import os
 import secrets
 import signal
 import sys
@@ -27,6 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.pairs import review_lines
 from arbiter.core.units import format_decimal
+from arbiter.security.backends import backend_from_uri
+from arbiter.security.credentials import CredentialStore
+from arbiter.security.secrets import KalshiCredentials, PolymarketCredentials, Secret
 from arbiter.sim.common import (
     BUILTIN_SCENARIOS,
     ScenarioSpec,
@@ -109,8 +114,10 @@ class LocalVenues:
 
     def __init__(self, workdir: str | Path, scenario: str = JOINT_SCENARIO,
                  seed: int = 7, journal_sync: str = "NORMAL",
-                 admin_token: str | None = None) -> None:
+                 admin_token: str | None = None, kalshi_port: int = 0,
+                 polymarket_port: int = 0) -> None:
         self.dir = Path(workdir)
+        self.ports = (kalshi_port, polymarket_port)
         self.spec = _scenario(scenario)
         #: both venues' ``/_sim/...`` test controls answer only with this token
         #: (``admin_headers()``; written to ``sim-admin.token`` for other processes)
@@ -147,7 +154,10 @@ class LocalVenues:
         poly_key = "0x" + secrets.token_hex(32)
         (self.dir / "polymarket.key").write_text(poly_key)
         address = PolySigner(poly_key).address
-        api = (f"paper-{secrets.token_hex(8)}", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MDA=",
+        # the L2 secret is url-safe base64 of random bytes, as the CLOB issues it; random, never a
+        # constant in the source, so a scan for it (tests/jobs) finds only real leaks
+        api = (f"paper-{secrets.token_hex(8)}",
+               base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"),
                secrets.token_hex(16))
         (self.dir / "kalshi-accounts.toml").write_text(
             f'[[account]]\napi_key_id = "{key_id}"\npublic_key = "kalshi.pub.pem"\n'
@@ -175,8 +185,8 @@ class LocalVenues:
             self.build()
         assert self.kalshi is not None and self.polymarket is not None
         key_id, _address, api = self._creds
-        await self.kalshi.start("127.0.0.1", 0)
-        await self.polymarket.start("127.0.0.1", 0)
+        await self.kalshi.start("127.0.0.1", self.ports[0])
+        await self.polymarket.start("127.0.0.1", self.ports[1])
         (self.dir / "pairs.toml").write_text(scenario_pairs_toml(self.spec))
         token_file = self.dir / ADMIN_TOKEN_FILE
         token_file.touch(mode=0o600)
@@ -212,6 +222,16 @@ class LocalVenues:
     def admin_headers(self) -> dict[str, str]:
         """Headers for a ``/_sim/...`` call to either venue (faults, settle, fund, ...)."""
         return admin_headers(self.admin_token)
+    def store_credentials(self, store: CredentialStore, tenant: str = "paper") -> None:
+        """Put the paper tenant's keys into the encrypted store, for a config that references
+        them (``[[tenant]] credentials = "store"``, examples/engine.toml) instead of naming files."""
+        key_id, _address, api = self._creds
+        store.put_kalshi(tenant, KalshiCredentials(
+            key_id, Secret((self.dir / "kalshi.pem").read_bytes(), "kalshi.private_key_pem")))
+        store.put_polymarket(tenant, PolymarketCredentials(
+            Secret((self.dir / "polymarket.key").read_text().strip(), "polymarket.private_key"),
+            Secret(api[0], "polymarket.api_key"), Secret(api[1], "polymarket.api_secret"),
+            Secret(api[2], "polymarket.passphrase")))
 
     async def stop(self) -> None:
         for sim in (self.polymarket, self.kalshi):
@@ -282,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="stop when stdin closes (the parent died): never outlive it")
+    parser.add_argument("--kalshi-port", type=int, default=0, help="default: any free port")
+    parser.add_argument("--polymarket-port", type=int, default=0, help="default: any free port")
+    parser.add_argument("--store", action="store_true",
+                        help="also put the paper tenant's keys into the credential store "
+                             "($ARBITER_HOME, $ARBITER_SECRETS as `arbiter credentials`), for "
+                             "examples/engine.toml")
     args = parser.parse_args(argv)
     setup()  # JSON with redaction, as every entry point (ADR 0143); stdout is the ready line
 
@@ -296,8 +322,14 @@ def main(argv: list[str] | None = None) -> int:
                 loop.call_soon_threadsafe(stop.set)
 
             threading.Thread(target=watch, daemon=True).start()
-        venues = LocalVenues(args.dir, args.scenario, args.seed)
+        venues = LocalVenues(args.dir, args.scenario, args.seed,
+                             kalshi_port=args.kalshi_port, polymarket_port=args.polymarket_port)
         await venues.start()
+        if args.store:
+            home = Path(os.environ.get("ARBITER_HOME") or Path.home() / ".arbiter").expanduser()
+            uri = os.environ.get("ARBITER_SECRETS") or f"file:{home / 'secrets'}"
+            venues.store_credentials(
+                CredentialStore.open(home / "credentials", backend_from_uri(uri), create=True))
         print(f"ready {venues.config_path}", flush=True)
         try:
             await stop.wait()

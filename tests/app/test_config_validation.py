@@ -101,7 +101,7 @@ def test_a_bad_value_names_file_table_and_key(
 
 
 def test_an_unknown_table_and_a_table_of_the_wrong_shape(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"engine.toml riks: unknown key \(known: detection, "):
+    with pytest.raises(ConfigError, match=r"engine.toml riks: unknown key \(known: credentials, detection, "):
         load_config(_config(tmp_path, BASE + "\n[riks]\nmax_open_sagas = 1\n"))
     text = BASE.replace("[[tenant]]", "[tenant]")
     with pytest.raises(ConfigError, match=r"engine.toml \[tenant\]: must be \[\[tenant\]\] tables"):

@@ -29,8 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ray import cloudpickle
 
 from arbiter.app.build import build_clients, kalshi_signer, polymarket_credentials
-from arbiter.app.config import ConfigError, EngineConfig, load_config
-from arbiter.app.tenants import engine_tenant_config
+from arbiter.app.config import ConfigError, EngineConfig, engine_tenant_config, load_config
 from arbiter.core.accounts import Tier
 from arbiter.security.backends import (
     AwsSecretsManagerBackend,

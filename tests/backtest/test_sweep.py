@@ -53,10 +53,8 @@ def ray_head() -> Iterator[tuple[str, str]]:
         "--disable-usage-stats",
     ]
     log = open(Path(temp) / "ray-start.log", "w")  # noqa: SIM115 - closed in teardown
-    # a token left in ~/.ray by another tool would switch token auth on for this head: this
-    # private loopback cluster runs without it, and so does every client of it in this module
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+    # token auth on, with the suite's own token (tests/conftest.py, ADR 0166): the head, its
+    # workers and every client in this process read the same RAY_AUTH_MODE/RAY_AUTH_TOKEN_PATH
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "RAY_ADDRESS": ""})
     address, dashboard = f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dash}"
@@ -85,10 +83,6 @@ def ray_head() -> Iterator[tuple[str, str]]:
             os.killpg(proc.pid, signal.SIGKILL)  # whatever of our head's group is still there
         proc.wait()
         log.close()
-        if saved is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = saved
 
 
 def test_grid_and_random_points_are_stable() -> None:

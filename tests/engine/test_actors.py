@@ -18,7 +18,7 @@ import pytest
 import ray
 
 from arbiter.engine.actors import EngineHandles
-from arbiter.engine.localcluster import LocalCluster, start_local_cluster
+from arbiter.engine.localcluster import LocalCluster, loopback_only, start_local_cluster
 from arbiter.engine.placement import NODE_RESOURCE, Role, detect_layout
 from arbiter.execution.journal import Journal
 from tests.engine.ray_support import EngineSpec, Running, ray_session
@@ -33,7 +33,8 @@ NAMESPACE = "arbiter-test"
 def cluster() -> Iterator[LocalCluster]:
     local = start_local_cluster(4)
     try:
-        with ray_session(NAMESPACE, address=local.address):
+        # the nodes listen on 127.0.0.1 only; ray.init must keep that address (localcluster)
+        with loopback_only(), ray_session(NAMESPACE, address=local.address):
             yield local
     finally:
         local.shutdown()

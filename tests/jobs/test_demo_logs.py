@@ -40,9 +40,15 @@ def test_demo_logs_hold_no_secret_and_carry_saga_ids(tmp_path: Path) -> None:
         assert any(p.name.startswith("worker-") for p in files), files
         texts = [("stdout", proc.stdout), ("stderr", proc.stderr),
                  *((str(p), read(p)) for p in files)]
-        assert leaks(paper_secrets(workdir), texts) == []
+        # the Ray token (the suite's, tests/conftest.py) is a secret like the venues' keys
+        token = Path(os.environ["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+        assert leaks([*paper_secrets(workdir), token], texts) == []
         log = workdir / "arbiter.log"
         assert f"logs in {log}" in " ".join(proc.stdout.split())
+        # the dashboard URL, with where its token is (ADR 0166)
+        flat = "".join(proc.stdout.split())
+        assert "Raydashboard:http://127.0.0.1:" in flat, proc.stdout[-2000:]
+        assert f"tokenauth:pastethetokenfrom{os.environ['RAY_AUTH_TOKEN_PATH']}" in flat
         records = list(json_records([read(log)]))
         sagas = [r for r in records if r["logger"] == "arbiter.execution.executor"]
         assert sagas, records[-20:]

@@ -1,7 +1,8 @@
 """``jobs/live.py`` submitted through the Ray Jobs API to a local head with the dashboard on.
 
-The head is started by the test (``ray start --head --block`` on free ports, its own temp dir)
-and stopped by terminating that process, so no other Ray instance on the machine is touched.
+The head is started by the test (``ray start --head --block`` on free ports, its own temp dir,
+token auth on as everywhere in the suite) and stopped by terminating that process, so no other
+Ray instance on the machine is touched.
 The job runs the engine in paper mode against both local venues and must end SUCCEEDED with
 trades in its journal, and no secret of its credentials in any log the run produced (the job's
 log, every file of the head's session log directory), whose records are JSON with saga ids.
@@ -45,8 +46,9 @@ def head(head_temp: str) -> Iterator[str]:
     temp = head_temp
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    # loopback-only test head: plain HTTP without a token, like the client expects by default
-    env["RAY_AUTH_MODE"] = "disabled"
+    # token auth on, with the session's token (tests/conftest.py): the head, the job's driver
+    # and workers, and this process's JobSubmissionClient all read RAY_AUTH_TOKEN_PATH
+    assert env["RAY_AUTH_MODE"] == "token"
     cmd = [
         str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",

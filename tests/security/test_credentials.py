@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from arbiter.app.tenants import engine_tenant_config
+from arbiter.app.config import engine_tenant_config
 from arbiter.security.backends import FileBackend
 from arbiter.security.credentials import (
     CredentialError,

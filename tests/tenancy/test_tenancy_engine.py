@@ -21,8 +21,7 @@ import pytest
 import ray
 
 from arbiter.app.build import kalshi_config, kalshi_signer
-from arbiter.app.config import load_config
-from arbiter.app.tenants import engine_tenant_config
+from arbiter.app.config import engine_tenant_config, load_config
 from arbiter.core.accounts import UserContext
 from arbiter.core.book import Outcome
 from arbiter.core.units import ONE_CONTRACT, Price

@@ -6,7 +6,9 @@
 Inside a job the driver connects to the job's cluster (``--cluster auto``, the default here) and
 the engine's actors land on the node classes the cluster declares. ``ray job stop`` sends
 SIGTERM: the engine stops admitting, finishes sagas in flight, cancels open orders and closes
-its journals, and the job ends SUCCEEDED. The last line of the log is the summary as JSON.
+its journals, and the job ends SUCCEEDED. The last line of the log is the summary as JSON, its
+figures read from the journals; a live run that left failed sagas, residuals or open sagas exits 3
+and the job ends FAILED (docs/adr/0172).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from arbiter.ops.logging import RAY_WORKER_SETUP_HOOK, setup
 from arbiter.ops.run_cmd import (
     add_engine_options,
     engine_session,
+    exit_code,
     summary_lines,
     summary_record,
 )
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary_lines(summary):
         print(line)
     print(json.dumps(summary_record(summary)), flush=True)
-    return 1 if summary.errors else 0
+    # a live run that left failed sagas or residuals ends FAILED, not SUCCEEDED (ADR 0172)
+    return exit_code(summary)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -58,6 +59,7 @@ from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.reconcile import UNKNOWN as RECONCILE_UNKNOWN
 from arbiter.engine.reconcile import ReconcileJob, ReconcileReport
 from arbiter.engine.recovery import recover
+from arbiter.engine.run_report import day_start, journal_summary, merge_summaries
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.logging import log_context
@@ -503,6 +505,9 @@ class Arbiter:
         self._seq = 0
         self._launches: deque[tuple[int, str, Any]] = deque(maxlen=1000)
         self._saga_log: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=1000)
+        #: today's residual reports per tenant, read from the journal (ADR 0171)
+        self._residuals: dict[str, list[dict[str, Any]]] = {}
+        self._residual_day = 0
         self._task = _spawn(self._boot())
         self._metrics_task = _spawn(self._export())
 
@@ -525,9 +530,15 @@ class Arbiter:
                     await open_order_lanes(runtime)
                 _time_first_leg(runtime, self.tick, self._m_latency, self.metrics)
                 self._trace(runtime)  # before the recovery: its sagas continue their traces
+                # residuals (ADR 0171) alert from the first one, the recovery's included
+                runtime.executor.on_residual.append(functools.partial(self._on_residual, tenant.name))
                 report = await recover(runtime.executor, runtime.risk.book)
                 self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
-                                               "ms": report.elapsed_ms, "errors": report.errors}
+                                               "ms": report.elapsed_ms, "errors": report.errors,
+                                               "residuals": report.residuals,
+                                               "books": report.books,
+                                               "book_errors": report.book_errors}
+                self._load_residuals(runtime)
                 await warm_up(runtime, self.config)
                 runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
                 runtime.executor.on_rejected = self._on_rejected
@@ -596,6 +607,35 @@ class Arbiter:
         if isinstance(reason, str) and reason != "reset" and runtime.risk.book.killed is None:
             runtime.risk.book.trip(reason, time.time_ns())
             self._alert(name, "kill_switch", f"restored from the journal: {reason}")
+
+    # -- residuals (ADR 0171) -----------------------------------------------------------------------
+    def _load_residuals(self, runtime: TenantRuntime) -> None:
+        """Today's residual reports of the tenant, as its journal has them (the gauges' source)."""
+        since = day_start(time.time_ns())
+        self._residual_day = since
+        self._residuals[runtime.name] = journal_summary(runtime.journal, since)["residuals"]
+
+    def _on_residual(self, tenant: str, residual: Any) -> None:
+        self._alert(tenant, "residual", f"{residual.name}: {residual.contracts} contracts "
+                    f"(value {money_str(residual.value)}) left open: {residual.reason}")
+        rt = self.tenants.get(tenant)
+        if rt is not None:
+            self._load_residuals(rt)
+        else:  # during the boot's recovery: the tenant is registered right after
+            self._residuals.setdefault(tenant, []).append(residual.to_dict())
+
+    def _journal_view(self, since_ns: int | None) -> dict[str, Any]:
+        """Per tenant and in total, what the journals say since ``since_ns`` (default: today)."""
+        since = day_start(time.time_ns()) if since_ns is None else since_ns
+        tenants: dict[str, Any] = {}
+        for name, rt in self.tenants.items():
+            try:
+                tenants[name] = journal_summary(rt.journal, since)
+            except Exception as exc:  # unknown is never zero: say so, do not report 0 sagas
+                tenants[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        total = merge_summaries([t for t in tenants.values() if "error" not in t])
+        total["errors"] = {n: t["error"] for n, t in tenants.items() if "error" in t}
+        return {"since_ns": since, "tenants": tenants, **total}
 
     # -- reconciliation (ADR 0140) -------------------------------------------------------------------
     def _reconciler(self, runtime: TenantRuntime) -> ReconcileJob:
@@ -780,6 +820,9 @@ class Arbiter:
             m.open_sagas.labels(m.tenant(name)).set(len(book.reservations))
             for venue, held in book.held_venue.items():
                 m.set_exposure(name, venue, held)
+            if day_start(time.time_ns()) != self._residual_day:
+                self._load_residuals(rt)
+            m.set_residuals(name, self._residuals.get(name, []), rt.clients)
         if tenant in self.tenants:
             # fees are inside each saga's settlement-valued PnL; marks are not tracked here
             m.set_pnl(tenant, self.tick.stats.pnl, 0, 0)
@@ -799,8 +842,12 @@ class Arbiter:
             except Exception:  # metrics must never take the actor down
                 log.exception("metrics export failed")
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self, since_ns: int | None = None) -> dict[str, Any]:
+        """The engine's state. ``sagas``, ``pnl`` and ``residuals`` are the journals' since
+        ``since_ns`` (default: the start of the UTC day), whatever incarnation wrote them (ADR
+        0172); ``incarnation`` has this process's own counts, for comparison only."""
         s = self.tick.stats
+        journal = self._journal_view(since_ns)
         lat = s.decide_ns
         risk = {name: {"killed": rt.risk.book.killed, "open": len(rt.risk.book.reservations),
                        "daily_pnl": money_str(rt.risk.book.daily_pnl)}
@@ -809,7 +856,9 @@ class Arbiter:
             "ready": self.ready_ns is not None, "error": self.error, "pid": os.getpid(),
             "started_ns": self.started_ns, "ready_ns": self.ready_ns,
             "ticks": s.ticks, "opportunities": s.opportunities, "admitted": s.admitted,
-            "sagas": dict(s.sagas), "refused": dict(s.refused), "pnl": s.pnl,
+            "sagas": journal["sagas"], "refused": dict(s.refused), "pnl": journal["pnl"],
+            "residuals": journal["residuals"], "journal": journal,
+            "incarnation": {"sagas": dict(s.sagas), "pnl": s.pnl},
             "market_refused": dict(self.market_refused),
             "market_refreshes": self.market_refreshes,
             "recent": list(s.recent),
@@ -1246,20 +1295,28 @@ class Executor:
         path = self.config.journal_path(self.tenant.name)
         return Journal(path, synchronous="NORMAL") if path.exists() else None
 
-    async def summary(self) -> dict[str, Any]:
-        """Sagas by ending, orders, positions and PnL, rebuilt from the journal every time."""
+    async def summary(self, since_ns: int | None = None) -> dict[str, Any]:
+        """Sagas by ending, orders, positions and PnL, rebuilt from the journal every time.
+
+        With ``since_ns``, ``run`` is the journal's account of the sagas started or finished
+        since then (the run summary's source, ADR 0172), residuals included.
+        """
         journal = self._journal()
         if journal is None:
-            return {"tenant": self.tenant.name, "sagas": {}, "orders": 0, "pnl": 0, "pid": os.getpid()}
+            empty = journal_summary_empty(since_ns)
+            return {"tenant": self.tenant.name, "sagas": {}, "orders": 0, "pnl": 0,
+                    "pid": os.getpid(), **({"run": empty} if empty is not None else {})}
         try:
             endings = journal.endings()
             orders = journal.orders()
-            pnl = sum(int(r[0] or 0) for r in journal._db.execute(
-                "SELECT pnl FROM sagas WHERE ending IS NOT NULL").fetchall())
+            pnl = sum(r.pnl for r in journal.sagas_since(0) if r.ending is not None)
             cids = [o.cid for o in orders]
-            return {"tenant": self.tenant.name, "sagas": endings, "orders": len(orders),
-                    "unique_cids": len(set(cids)), "unfinished": len(journal.unfinished()),
-                    "pnl": pnl, "pid": os.getpid()}
+            out = {"tenant": self.tenant.name, "sagas": endings, "orders": len(orders),
+                   "unique_cids": len(set(cids)), "unfinished": len(journal.unfinished()),
+                   "pnl": pnl, "pid": os.getpid()}
+            if since_ns is not None:
+                out["run"] = journal_summary(journal, since_ns)
+            return out
         finally:
             journal.close()
 
@@ -1281,6 +1338,14 @@ class Executor:
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
+
+
+def journal_summary_empty(since_ns: int | None) -> dict[str, Any] | None:
+    """The run account of a tenant whose journal does not exist yet: nothing happened."""
+    if since_ns is None:
+        return None
+    return {"since_ns": since_ns, "sagas": {}, "pnl": 0, "residuals": [],
+            "residual_contracts": 0, "residual_value": 0}
 
 
 # -- spawning -----------------------------------------------------------------------------------

@@ -28,16 +28,24 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from arbiter.core.book import Outcome
 from arbiter.core.units import PRICE_SCALE, parse_price
 from arbiter.venues.base import ExchangeClient, unwrap
+
+if TYPE_CHECKING:
+    from arbiter.engine.executor import QuoteSource
 from arbiter.venues.kalshi.rest import KalshiRestClient
 from arbiter.venues.polymarket.client import PolymarketClient
 
-__all__ = ["BookSnapshot", "RestQuotes"]
+__all__ = ["BookSnapshot", "NoBookReader", "RestQuotes"]
 
 log = logging.getLogger(__name__)
+
+
+class NoBookReader(TypeError):
+    """The venue client has no REST book to read (a client this module does not know)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +69,11 @@ class RestQuotes:
     """A :class:`~arbiter.engine.executor.QuoteSource` answered from REST book snapshots."""
 
     def __init__(self, clients: Mapping[str, ExchangeClient], max_age_s: float = 1.0,
-                 timeout_s: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 timeout_s: float = 3.0, clock: Callable[[], float] = time.monotonic,
+                 fallback: QuoteSource | None = None) -> None:
         self.clients = clients
+        #: asked for markets whose client has no REST book (never for a read that failed)
+        self.fallback = fallback
         self.max_age_s = max_age_s
         self.timeout_s = timeout_s
         self.clock = clock
@@ -74,14 +85,17 @@ class RestQuotes:
     async def refresh(self, markets: Iterable[tuple[str, str]]) -> int:
         """Read every ``(venue, market)`` now (concurrently); returns how many were read."""
         wanted = sorted(set(markets))
-        got = await asyncio.gather(*(self._read(v, m) for v, m in wanted))
-        return sum(1 for g in got if g is not None)
+        got = await asyncio.gather(*(self._read(v, m) for v, m in wanted), return_exceptions=True)
+        return sum(1 for g in got if isinstance(g, BookSnapshot))
 
     async def __call__(self, venue: str, market: str, outcome: Outcome
                        ) -> tuple[int | None, int | None] | None:
         snap = self.books.get((venue, market))
         if snap is None or self.clock() - snap.read_at > self.max_age_s:
-            snap = await self._read(venue, market)
+            try:
+                snap = await self._read(venue, market)
+            except NoBookReader:
+                return None if self.fallback is None else await self.fallback(venue, market, outcome)
         return None if snap is None else snap.quote(venue, outcome)
 
     async def _read(self, venue: str, market: str) -> BookSnapshot | None:
@@ -90,6 +104,8 @@ class RestQuotes:
             if client is None:
                 raise KeyError(f"no client for venue {venue!r}")
             bid, ask = await asyncio.wait_for(_best(unwrap(client), market), self.timeout_s)
+        except NoBookReader:
+            raise
         except Exception as exc:  # unknown: the decision sees no book, never an empty one
             self.errors[(venue, market)] = f"{type(exc).__name__}: {exc}"[:200]
             log.warning("book of %s:%s unreadable for recovery: %s", venue, market, exc)
@@ -114,4 +130,4 @@ async def _best(client: ExchangeClient, market: str) -> tuple[int | None, int | 
         bid = max((parse_price(lv.price) for lv in book.bids), default=None)
         ask = min((parse_price(lv.price) for lv in book.asks), default=None)
         return bid, ask
-    raise TypeError(f"no REST book reader for {type(client).__name__}")
+    raise NoBookReader(f"no REST book reader for {type(client).__name__}")

@@ -131,6 +131,7 @@ CREATE TABLE IF NOT EXISTS log (
     kind TEXT NOT NULL,
     body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS log_kind ON log (kind, id);
 """
 
 #: tables whose rows are stamped with the tenant (the column is added to older files on open)

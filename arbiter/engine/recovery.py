@@ -78,7 +78,7 @@ async def recover(
     saved_quotes = executor.quotes
     quotes: RestQuotes | None = None
     if fresh_books:
-        quotes = RestQuotes(executor.clients, max_age_s=max_book_age_s)
+        quotes = RestQuotes(executor.clients, max_age_s=max_book_age_s, fallback=saved_quotes)
         markets = {(leg.venue, leg.market) for s in sagas for leg in (s.plan.first, s.plan.second)}
         books = await quotes.refresh(markets)
         executor.quotes = quotes

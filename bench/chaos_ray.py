@@ -19,9 +19,10 @@ bench waits a random part of that window and kills, by kind:
 * ``executor``: SIGKILL of the tenant's executor actor (the account supervisor);
 * ``node``: SIGKILL of every process of the worker node the arbiter runs on (raylet and workers).
 
-Then, at random, the world moves while the engine is down: the rest of the Kalshi offer is
-withdrawn (recovery must unwind, not spend its attempts on completions), or the offer was smaller
-than the saga (the residual is below Polymarket's minimum size: it must be reported by name).
+Then, at random, the world moves: the Kalshi offer shrinks as leg 1 arrives (leg 2 fills part,
+and the rest of leg 1 is below Polymarket's minimum size: a residual that must be reported by
+name), and the rest of the offer is withdrawn while the engine is down (recovery must unwind,
+not spend its attempts on completions).
 Once the engine has recovered, the run is audited:
 
 * ``duplicate_orders``: a second venue order for one step, or a venue order the journal does not
@@ -128,6 +129,8 @@ class RunResult:
     unreported_one_sided: int = 0
     endings: dict[str, int] = field(default_factory=dict)
     residuals: int = 0
+    #: the arbiter's ``status`` and the executor's summary disagreeing with the journal
+    summary_mismatches: int = 0
     details: list[str] = field(default_factory=list)
 
 
@@ -171,6 +174,11 @@ class Bench:
         self.handles = spawn_engine(self.config, layout)
         await self.ready(None, 120)
         self.clients = dict(await build_clients(self.config, self.config.tenants[0]))
+        # one saga without a fault: the engine is trading before the first kill
+        if not await self.saga_begins(SAGA_SIZE, tries=10):
+            raise RuntimeError("the engine never took a window")
+        await self._settled(self.config.journal_path("paper"), 30)
+        self.close_window()
 
     async def stop(self) -> None:
         for client in self.clients.values():
@@ -223,6 +231,17 @@ class Bench:
         self._window = order.order_id
         sim.publish(deltas + list(opening))
 
+    def shrink_window(self, size: int) -> None:
+        """Leave only ``size`` contracts of the offer: leg 2 fills part, the rest of leg 1 is a
+        residual below Polymarket's minimum size (it cannot be unwound there)."""
+        self.withdraw_window()
+        sim = self._kalshi()
+        self._n += 1
+        order, opening = sim.exchange.place(MAKER_ACCOUNT, TICKER, "yes", "sell", WINDOW_PRICE,
+                                            size * SIZE_SCALE, f"chaos-{self._n}")
+        self._window = order.order_id
+        sim.publish(list(opening))
+
     def withdraw_window(self) -> None:
         sim = self._kalshi()
         ex = sim.exchange
@@ -257,12 +276,13 @@ class Bench:
             kill_node(node, int(status["pid"]))
             self.cluster.remove_node(node, allow_graceful=False)
 
-    async def replace_nodes(self) -> None:
-        """Back to two arbiter-capable nodes (in a thread: the venues in this process must keep
-        answering the recovering engine while a raylet starts)."""
+    def replace_nodes(self) -> None:
+        """Back to two arbiter-capable nodes. After the run's audit: starting a raylet blocks
+        this process (Ray starts nodes from the main thread only), and the venues in it must
+        keep answering the recovering engine."""
         assert self.cluster is not None
         while len(self.cluster.worker_nodes) < 2:
-            await asyncio.to_thread(self.cluster.add_node, resources=WORKER, num_cpus=1)
+            self.cluster.add_node(resources=WORKER, num_cpus=1)
 
     # -- one run -----------------------------------------------------------------------------
     async def run_once(self, kind: str) -> RunResult:
@@ -272,16 +292,17 @@ class Bench:
         since = time.time_ns()
         partial = self.rng.random() < 0.25  # the offer is smaller than the saga: a residual
         withdraw = self.rng.random() < 0.5  # the rest of the offer goes while the engine is down
-        size = self.rng.randint(1, SAGA_SIZE - 1) if partial else SAGA_SIZE
-        self.orders.leg1.clear()
-        self.open_window(size)
-        started = False
+        started = await self.saga_begins(SAGA_SIZE)
+        if started and partial:  # before leg 2 reaches the venue (it is held there)
+            self.shrink_window(self.rng.randint(1, SAGA_SIZE - 1))
         mid = False
-        try:
-            await asyncio.wait_for(self.orders.leg1.wait(), 5.0)
-            started = True
-        except TimeoutError:
-            pass
+        why: list[str] = []
+        if not started:  # say why the engine did not trade (refusals, skipped books)
+            st = await self.handles.arbiter.status.remote()
+            why.append(f"no saga: refused {st['refused']} skipped {st['skipped']} "
+                       f"rejections {st['rejections']} risk {st['risk']} ticks {st['ticks']} "
+                       f"opportunities {st['opportunities']} admitted {st['admitted']} "
+                       f"recent {st['recent'][-2:]}")
         t_kill = time.monotonic()
         if started:
             await asyncio.sleep(self.rng.uniform(0, self.orders.hold_s + 0.05))
@@ -291,16 +312,29 @@ class Bench:
             if withdraw:
                 await asyncio.sleep(self.rng.uniform(0, 0.2))
                 self.withdraw_window()
-        if kind == "node":
-            await self.replace_nodes()
         if kind in ("arbiter", "node") and started:
             await self.ready(int(status["pid"]))
         await self._settled(journal_path, 60)
         recovered = time.monotonic() - t_kill
         self.close_window()
-        result = RunResult(kind, started, mid, recovered)
+        result = RunResult(kind, started, mid, recovered, details=why)
         await self.audit(result, since)
+        if kind == "node":
+            self.replace_nodes()
         return result
+
+    async def saga_begins(self, size: int, tries: int = 4) -> bool:
+        """Open the window until the engine takes it (a restarted arbiter trades once its Kalshi
+        book is sequence-valid again, up to a second after it reports ready)."""
+        for _ in range(tries):
+            self.orders.leg1.clear()
+            self.open_window(size)
+            try:
+                await asyncio.wait_for(self.orders.leg1.wait(), 3.0)
+                return True
+            except TimeoutError:
+                self.close_window()
+        return False
 
     async def _settled(self, path: Path, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -352,6 +386,30 @@ class Bench:
             run = journal_summary(journal, since_ns)
             result.endings = {k: v for k, v in run["sagas"].items()}
             result.residuals = len(run["residuals"])
+        # what operators read (status, the run summary's source) must be the journal's account,
+        # whichever incarnation of the arbiter or the executor answers
+        assert self.handles is not None
+        status = await self.handles.arbiter.status.remote(since_ns)
+        summary = await self._executor_summary(since_ns)
+        for who, view in (("status", status), ("executor summary", summary.get("run", {}))):
+            if (view.get("sagas"), view.get("pnl"), len(view.get("residuals", []))) != (
+                    run["sagas"], run["pnl"], len(run["residuals"])):
+                result.summary_mismatches += 1
+                result.details.append(f"{who} {view.get('sagas')} != journal {run['sagas']}")
+
+    async def _executor_summary(self, since_ns: int, timeout_s: float = 60) -> dict[str, Any]:
+        """The executor actor's journal summary, once it answers again after a kill."""
+        assert self.handles is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                out: dict[str, Any] = await asyncio.wait_for(
+                    self.handles.executors["paper"].summary.remote(since_ns), 5)
+                return out
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
 
 def _open_sagas(path: Path) -> int:
@@ -417,7 +475,8 @@ async def run_ray_chaos(runs: int, seed: int = 1, kinds: tuple[str, ...] = KINDS
                 print(f"run {i + 1}/{runs} {kind}: started={result.saga_started} "
                       f"mid={result.mid_saga} back {result.recovered_s:.1f}s "
                       f"dup {result.duplicate_orders} unknown {result.unknown_outcomes} "
-                      f"unreported {result.unreported_one_sided} {result.endings} "
+                      f"unreported {result.unreported_one_sided} "
+                      f"mismatch {result.summary_mismatches} {result.endings} "
                       f"{result.details[:2]}", flush=True)
     finally:
         await bench.stop()
@@ -438,6 +497,7 @@ async def run_ray_chaos(runs: int, seed: int = 1, kinds: tuple[str, ...] = KINDS
             "unknown_outcomes": sum(r.unknown_outcomes for r in mine),
             "unreported_one_sided": sum(r.unreported_one_sided for r in mine),
             "residuals_reported": sum(r.residuals for r in mine),
+            "summary_mismatches": sum(r.summary_mismatches for r in mine),
             "endings": dict(endings),
             "mean_recovery_s": round(sum(back) / len(back), 2) if back else 0.0,
             "max_recovery_s": round(max(back), 2) if back else 0.0,
@@ -447,6 +507,7 @@ async def run_ray_chaos(runs: int, seed: int = 1, kinds: tuple[str, ...] = KINDS
         "duplicate_orders": sum(k["duplicate_orders"] for k in by_kind.values()),
         "unknown_outcomes": sum(k["unknown_outcomes"] for k in by_kind.values()),
         "unreported_one_sided": sum(k["unreported_one_sided"] for k in by_kind.values()),
+        "summary_mismatches": sum(k["summary_mismatches"] for k in by_kind.values()),
         "hold_s": hold_s, "setup_s": round(setup_s, 1),
         "wall_s": round(time.perf_counter() - started, 1),
         "details": [d for r in results for d in r.details][:20],
@@ -462,7 +523,8 @@ def print_table(out: dict[str, Any]) -> None:
         print(f"{'':>9} endings {row['endings']}")
     print(f"runs {out['runs']} in {out['wall_s']} s; duplicate orders {out['duplicate_orders']}, "
           f"unknown outcomes {out['unknown_outcomes']}, unreported one-sided "
-          f"{out['unreported_one_sided']}")
+          f"{out['unreported_one_sided']}; status/summary vs journal mismatches "
+          f"{out['summary_mismatches']}")
 
 
 def main_ray(runs: int, seed: int, kinds: tuple[str, ...], as_json: bool, progress: bool) -> int:
@@ -477,5 +539,6 @@ def main_ray(runs: int, seed: int, kinds: tuple[str, ...], as_json: bool, progre
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     if as_json:
         print(json.dumps(out))
-    bad = out["duplicate_orders"] or out["unknown_outcomes"] or out["unreported_one_sided"]
+    bad = (out["duplicate_orders"] or out["unknown_outcomes"] or out["unreported_one_sided"]
+           or out["summary_mismatches"])
     return 1 if bad else 0

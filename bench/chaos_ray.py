@@ -461,6 +461,10 @@ async def run_ray_chaos(runs: int, seed: int = 1, kinds: tuple[str, ...] = KINDS
     if folder is None:
         own = tempfile.TemporaryDirectory(prefix="arbiter-chaos-ray-")
         folder = Path(own.name)
+    # a private, local, throw-away cluster of this machine (as bench/sweep.py): no token to
+    # hand around, and no usage report leaves the machine
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     bench = Bench(folder, seed, hold_s)
     results: list[RunResult] = []
     started = time.perf_counter()

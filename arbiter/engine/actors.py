@@ -59,7 +59,12 @@ from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.engine.reconcile import UNKNOWN as RECONCILE_UNKNOWN
 from arbiter.engine.reconcile import ReconcileJob, ReconcileReport
 from arbiter.engine.recovery import recover
-from arbiter.engine.run_report import day_start, journal_summary, merge_summaries
+from arbiter.engine.run_report import (
+    day_start,
+    journal_summary,
+    merge_summaries,
+    read_journal_summary,
+)
 from arbiter.engine.tickpath import BookQuotes, LatencyWindow, RiskGate, SagaReport, TickPath
 from arbiter.engine.warm import PathWarmer, build_warmer
 from arbiter.ops.logging import log_context
@@ -508,6 +513,7 @@ class Arbiter:
         #: today's residual reports per tenant, read from the journal (ADR 0171)
         self._residuals: dict[str, list[dict[str, Any]]] = {}
         self._residual_day = 0
+        self._journal_cache: tuple[Any, dict[str, Any]] | None = None
         self._task = _spawn(self._boot())
         self._metrics_task = _spawn(self._export())
 
@@ -624,18 +630,31 @@ class Arbiter:
         else:  # during the boot's recovery: the tenant is registered right after
             self._residuals.setdefault(tenant, []).append(residual.to_dict())
 
-    def _journal_view(self, since_ns: int | None) -> dict[str, Any]:
-        """Per tenant and in total, what the journals say since ``since_ns`` (default: today)."""
+    async def _journal_view(self, since_ns: int | None) -> dict[str, Any]:
+        """Per tenant and in total, what the journals say since ``since_ns`` (default: today).
+
+        Read on a worker thread through a connection of its own (never on the tick path's
+        loop), and only again once a journal was written to since the last read.
+        """
         since = day_start(time.time_ns()) if since_ns is None else since_ns
+        key = (since, tuple((n, rt.journal.writes) for n, rt in self.tenants.items()))
+        cached = self._journal_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         tenants: dict[str, Any] = {}
         for name, rt in self.tenants.items():
             try:
-                tenants[name] = journal_summary(rt.journal, since)
+                rt.journal.flush()  # the projections of a start just sent (microseconds)
+                tenants[name] = await asyncio.to_thread(read_journal_summary, rt.journal.path,
+                                                        since)
             except Exception as exc:  # unknown is never zero: say so, do not report 0 sagas
                 tenants[name] = {"error": f"{type(exc).__name__}: {exc}"}
         total = merge_summaries([t for t in tenants.values() if "error" not in t])
         total["errors"] = {n: t["error"] for n, t in tenants.items() if "error" in t}
-        return {"since_ns": since, "tenants": tenants, **total}
+        view = {"since_ns": since, "tenants": tenants, **total}
+        if not total["errors"]:
+            self._journal_cache = (key, view)
+        return view
 
     # -- reconciliation (ADR 0140) -------------------------------------------------------------------
     def _reconciler(self, runtime: TenantRuntime) -> ReconcileJob:
@@ -847,7 +866,7 @@ class Arbiter:
         ``since_ns`` (default: the start of the UTC day), whatever incarnation wrote them (ADR
         0172); ``incarnation`` has this process's own counts, for comparison only."""
         s = self.tick.stats
-        journal = self._journal_view(since_ns)
+        journal = await self._journal_view(since_ns)
         lat = s.decide_ns
         risk = {name: {"killed": rt.risk.book.killed, "open": len(rt.risk.book.reservations),
                        "daily_pnl": money_str(rt.risk.book.daily_pnl)}

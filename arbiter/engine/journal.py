@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS sagas (
     updated_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sagas_open ON sagas (ending);
+CREATE INDEX IF NOT EXISTS sagas_updated ON sagas (updated_ns);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     saga_id TEXT NOT NULL,
@@ -774,11 +775,12 @@ class Journal:
         return {str(k): int(v) for k, v in rows}
 
     def sagas_since(self, since_ns: int, ending: str | None = None) -> list[SagaRow]:
-        """Sagas started or changed at or after ``since_ns`` (optionally of one ``ending``)."""
+        """Sagas started or changed at or after ``since_ns`` (optionally of one ``ending``);
+        ``updated_ns`` is never before ``created_ns``, so one indexed bound finds both."""
         self.flush()
         query = ("SELECT saga_id, pair, state, ending, pnl, created_ns, updated_ns FROM sagas"
-                 " WHERE (created_ns >= ? OR updated_ns >= ?)")
-        args: tuple[Any, ...] = (since_ns, since_ns)
+                 " WHERE updated_ns >= ?")
+        args: tuple[Any, ...] = (since_ns,)
         if ending is not None:
             query += " AND ending = ?"
             args += (ending,)

@@ -13,6 +13,13 @@ positions with the journal.
 
 prints ``runs, duplicate_orders, unknown_positions, unresolved_sagas, mean_recovery_ms`` (and
 more) and writes bench/results/chaos.json.
+
+    python -m bench.chaos --ray --runs 200 --json [--kinds arbiter,executor,node]
+
+runs the Ray-level faults instead (:mod:`bench.chaos_ray`): ``kill -9`` of the arbiter actor, the
+executor actor or a whole worker node mid-saga on a local multi-node cluster, with the duplicate
+orders, unknown outcomes and unreported one-sided positions per fault kind
+(bench/results/chaos_ray.json).
 """
 
 from __future__ import annotations
@@ -156,10 +163,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sagas-per-run", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--ray", action="store_true",
+                        help="Ray-level faults: kill -9 of actors and nodes (bench/chaos_ray.py)")
+    parser.add_argument("--kinds", default="arbiter,executor,node",
+                        help="with --ray: the fault kinds to cycle through")
+    parser.add_argument("--progress", action="store_true", help="with --ray: a line per run")
     args = parser.parse_args(argv)
     if args.runs < 1:
         print("chaos: --runs must be at least 1", file=sys.stderr)
         return 2
+    if args.ray:
+        from bench.chaos_ray import main_ray
+
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        return main_ray(args.runs, args.seed, kinds, args.json, args.progress)
     out = asyncio.run(run_chaos(args.runs, args.seed, sagas_per_run=args.sagas_per_run))
     for key in ("runs", "duplicate_orders", "unknown_positions", "unresolved_sagas",
                 "mean_recovery_ms", "max_recovery_ms", "sagas", "kills", "wall_s"):

@@ -9,7 +9,8 @@ Inside a job the driver connects to the job's cluster (``--cluster auto``, the d
 the engine's actors land on the node classes the cluster declares. ``ray job stop`` sends
 SIGTERM: the engine stops admitting, finishes sagas in flight, cancels open orders and closes
 its journals; Ray then reports the job ``STOPPED`` (a stop was asked for), not ``SUCCEEDED``.
-The last line of the log is the summary as JSON.
+The last line of the log is the summary as JSON, its figures read from the journals; a live run
+that left failed sagas, residuals or open sagas exits 3 and the job ends FAILED (docs/adr/0172).
 
 No secret rides in the upload (docs/adr/0166): :func:`runtime_env` (for ``JobSubmissionClient``
 users) and ``--check-upload`` refuse a working dir whose TOML files hold inline secrets or
@@ -37,6 +38,7 @@ from arbiter.cli.errors import UsageError
 from arbiter.cli.run import (
     add_engine_options,
     engine_session,
+    exit_code,
     status_line,
     summary_lines,
     summary_record,
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary_lines(summary):
         print(line)
     print(json.dumps(summary_record(summary)), flush=True)
-    return 1 if summary.errors else 0
+    # a live run that left failed sagas or residuals ends FAILED, not SUCCEEDED (ADR 0172)
+    return exit_code(summary)
 
 
 if __name__ == "__main__":

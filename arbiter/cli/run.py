@@ -27,8 +27,19 @@ if TYPE_CHECKING:  # the engine pulls in Ray: import it when a command runs, not
     from arbiter.engine.live import EngineSnapshot, RunSummary
     from arbiter.sim.launcher import PaperProcess
 
-__all__ = ["add_engine_options", "engine_session", "register", "status_line", "summary_lines",
-           "summary_record"]
+__all__ = [
+    "EXIT_ATTENTION",
+    "add_engine_options",
+    "engine_session",
+    "exit_code",
+    "register",
+    "status_line",
+    "summary_lines",
+    "summary_record",
+]
+
+#: the exit status of a live run that ended with failed sagas, residuals or open sagas (ADR 0172)
+EXIT_ATTENTION = 3
 
 
 def add_engine_options(parser: argparse.ArgumentParser, default_cluster: str = "local") -> None:
@@ -112,8 +123,21 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
         "latency_p50_ms": round(summary.first_leg_ms.get("p50", 0.0), 3),
         "latency_p99_ms": round(summary.first_leg_ms.get("p99", 0.0), 3),
         "latency_samples": int(summary.first_leg_ms.get("n", 0)),
+        "unfinished": sagas.get("unfinished", 0), "residuals": summary.residuals,
+        "attention": summary.attention,
         "journal": summary.journal, "errors": summary.errors,
     }
+
+
+def exit_code(summary: RunSummary) -> int:
+    """1 on errors; :data:`EXIT_ATTENTION` when a *live* run left failed sagas, residuals or
+    open sagas (real money is one-sided: the job must not end SUCCEEDED); else 0. Paper and
+    dry runs say so in the summary and exit 0 (ADR 0172)."""
+    if summary.errors:
+        return 1
+    if summary.attention and summary.mode == "live":
+        return EXIT_ATTENTION
+    return 0
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
@@ -126,6 +150,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
         f"detection -> first order p50 {r['latency_p50_ms']} ms, p99 {r['latency_p99_ms']} ms "
         f"over {r['latency_samples']} orders (in process; with under 100 the p99 is the slowest; "
         "bench/latency.py measures venue to venue)",
+        *(f"ATTENTION: {a}" for a in summary.attention),
         *(f"error: {e}" for e in summary.errors),
     ]
 
@@ -156,10 +181,13 @@ def _run(args: argparse.Namespace) -> int:
         print(line)
     if args.json:
         print(json.dumps(summary_record(summary)))
+    code = exit_code(summary)
     if summary.errors:
         print("arbiter run: finished with errors", file=sys.stderr)
-        return 1
-    return 0
+    elif summary.attention:
+        print("arbiter run: finished; needs attention: " + "; ".join(summary.attention),
+              file=sys.stderr)
+    return code
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -17,6 +17,12 @@ book is outside the limit is marked unlikely to fill. Slippage grows with each a
 (``attempt / max_attempts`` of the maximum), so a retry reaches further than the first try but
 never beyond the configured bound.
 
+A completion that failed (its IOC left size unfilled: the ask was above its limit) is never
+retried blind: the next attempt completes again only if a known book shows an ask within the
+new limit; otherwise it unwinds, within the unwind bound (docs/adr/0170). Without this a saga
+deciding on limits alone (no book yet, as after a restart) spent every attempt on completions
+one tick further out, all cancelled, and ended ``failed`` without ever trying to unwind.
+
 Pure: no clock, no I/O; all amounts exact integers (``Price``/``Size``/``Money``).
 """
 
@@ -114,6 +120,8 @@ class HedgeInput:
     held_fees: Money
     complete_limit: Price
     attempt: int
+    #: completion orders of this saga that left part of their size unfilled (ADR 0170)
+    failed_completes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +273,16 @@ def decide_hedge(
         return HedgeDecision(
             inp.attempt, inp.residual, HedgeChoice.GIVE_UP, complete, unwind,
             f"no option can be sent: complete {complete.note}; unwind {unwind.note}",
+        )
+    if inp.failed_completes and unwind.feasible and not (
+        complete.feasible and view.complete_ask is not None and complete.likely
+    ):
+        shown = "no ask known" if view.complete_ask is None else f"best ask {view.complete_ask}"
+        return HedgeDecision(
+            inp.attempt, inp.residual, HedgeChoice.UNWIND, complete, unwind,
+            f"unwind: {inp.failed_completes} completion(s) failed and the book shows no ask "
+            f"within the limit ({shown}, limit {complete.limit}); expected loss "
+            f"{unwind.expected_loss}",
         )
     best = max(candidates, key=lambda o: (o.likely, o.expected_pnl, o.action == "complete"))
     other = unwind if best is complete else complete

@@ -153,6 +153,13 @@ class RiskBook:
             self.daily_pnl = 0
             self.hedge_failures = 0
 
+    def restore_day(self, now_ns: int, daily_pnl: int, hedge_failures: int) -> None:
+        """The day's PnL and hedge failures as the journal has them (a restarted process must
+        not start the kill switch's counts from zero; docs/adr/0171)."""
+        self._roll_day(now_ns)
+        self.daily_pnl = daily_pnl
+        self.hedge_failures = hedge_failures
+
     # -- kill switch ----------------------------------------------------------------------------
     def trip(self, reason: str, now_ns: int) -> None:
         if self.killed is None:

@@ -712,6 +712,7 @@ class Saga:
             Money(fees * residual // bought) if bought else Money(0),
             Price(self.plan.second.limit_price),
             len(self.decisions) + 1,
+            sum(1 for o in self._by_role(Role.COMPLETE) if o.filled < o.intent.size),
         )
 
     def hedge_decision(self, view: MarketView | None) -> HedgeDecision:

@@ -37,6 +37,7 @@ from arbiter.core.units import price_str
 from arbiter.engine.arbiter import Arbiter, cancel_open, dollars, ray_node_id, spawn, top_quote
 from arbiter.engine.placement import Layout, Role, actor_options
 from arbiter.execution.journal import Journal
+from arbiter.execution.run_report import journal_summary
 from arbiter.telemetry.ray_metrics import MonitorRayMetrics, RiskRayMetrics
 from arbiter.venues.base import DryRunClient, ExchangeClient
 from arbiter.venues.polymarket.parsing import MarketBooks
@@ -178,20 +179,28 @@ class Executor:
         path = self.config.journal_path(self.tenant.name)
         return Journal(path, synchronous="NORMAL") if path.exists() else None
 
-    async def summary(self) -> dict[str, Any]:
-        """Sagas by ending, orders, positions and PnL, rebuilt from the journal every time."""
+    async def summary(self, since_ns: int | None = None) -> dict[str, Any]:
+        """Sagas by ending, orders, positions and PnL, rebuilt from the journal every time.
+
+        With ``since_ns``, ``run`` is the journal's account of the sagas started or finished
+        since then (the run summary's source, ADR 0172), residuals included.
+        """
         journal = self._journal()
         if journal is None:
-            return {"tenant": self.tenant.name, "sagas": {}, "orders": 0, "pnl": 0, "pid": os.getpid()}
+            empty = journal_summary_empty(since_ns)
+            return {"tenant": self.tenant.name, "sagas": {}, "orders": 0, "pnl": 0,
+                    "pid": os.getpid(), **({"run": empty} if empty is not None else {})}
         try:
             endings = journal.endings()
             orders = journal.orders()
-            pnl = sum(int(r[0] or 0) for r in journal._db.execute(
-                "SELECT pnl FROM sagas WHERE ending IS NOT NULL").fetchall())
+            pnl = sum(r.pnl for r in journal.sagas_since(0) if r.ending is not None)
             cids = [o.cid for o in orders]
-            return {"tenant": self.tenant.name, "sagas": endings, "orders": len(orders),
-                    "unique_cids": len(set(cids)), "unfinished": len(journal.unfinished()),
-                    "pnl": pnl, "pid": os.getpid()}
+            out = {"tenant": self.tenant.name, "sagas": endings, "orders": len(orders),
+                   "unique_cids": len(set(cids)), "unfinished": len(journal.unfinished()),
+                   "pnl": pnl, "pid": os.getpid()}
+            if since_ns is not None:
+                out["run"] = journal_summary(journal, since_ns)
+            return out
         finally:
             journal.close()
 
@@ -213,6 +222,14 @@ class Executor:
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
+
+
+def journal_summary_empty(since_ns: int | None) -> dict[str, Any] | None:
+    """The run account of a tenant whose journal does not exist yet: nothing happened."""
+    if since_ns is None:
+        return None
+    return {"since_ns": since_ns, "sagas": {}, "pnl": 0, "residuals": [],
+            "residual_contracts": 0, "residual_value": 0}
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -37,6 +38,12 @@ from arbiter.execution.operator import OPERATOR_STATE, OperatorState
 from arbiter.execution.reconcile import UNKNOWN as RECONCILE_UNKNOWN
 from arbiter.execution.reconcile import ReconcileJob, ReconcileReport
 from arbiter.execution.recovery import recover
+from arbiter.execution.run_report import (
+    day_start,
+    journal_summary,
+    merge_summaries,
+    read_journal_summary,
+)
 from arbiter.execution.tenant import TenantRuntime
 from arbiter.execution.tickpath import BookQuotes, RiskGate, SagaReport, TickPath
 from arbiter.execution.timing import (
@@ -225,6 +232,10 @@ class Arbiter:
         self._seq = 0
         self._launches: deque[tuple[int, str, Any]] = deque(maxlen=1000)
         self._saga_log: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=1000)
+        #: today's residual reports per tenant, read from the journal (ADR 0171)
+        self._residuals: dict[str, list[dict[str, Any]]] = {}
+        self._residual_day = 0
+        self._journal_cache: tuple[Any, dict[str, Any]] | None = None
         self._task = spawn(self._boot())
         self._metrics_task = spawn(self._export())
 
@@ -247,9 +258,15 @@ class Arbiter:
                     await open_order_lanes(runtime)
                 time_first_leg(runtime, self.tick, self._ray.detect_to_order, self.metrics)
                 self._trace(runtime)  # before the recovery: its sagas continue their traces
+                # residuals (ADR 0171) alert from the first one, the recovery's included
+                runtime.executor.on_residual.append(functools.partial(self._on_residual, tenant.name))
                 report = await recover(runtime.executor, runtime.risk.book)
                 self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
-                                               "ms": report.elapsed_ms, "errors": report.errors}
+                                               "ms": report.elapsed_ms, "errors": report.errors,
+                                               "residuals": report.residuals,
+                                               "books": report.books,
+                                               "book_errors": report.book_errors}
+                self._load_residuals(runtime)
                 await warm_up(runtime, self.config)
                 runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
                 runtime.executor.on_rejected = self._on_rejected
@@ -318,6 +335,48 @@ class Arbiter:
         if isinstance(reason, str) and reason != "reset" and runtime.risk.book.killed is None:
             runtime.risk.book.trip(reason, time.time_ns())
             self._alert(name, "kill_switch", f"restored from the journal: {reason}")
+
+    # -- residuals (ADR 0171) -----------------------------------------------------------------------
+    def _load_residuals(self, runtime: TenantRuntime) -> None:
+        """Today's residual reports of the tenant, as its journal has them (the gauges' source)."""
+        since = day_start(time.time_ns())
+        self._residual_day = since
+        self._residuals[runtime.name] = journal_summary(runtime.journal, since)["residuals"]
+
+    def _on_residual(self, tenant: str, residual: Any) -> None:
+        self._alert(tenant, "residual", f"{residual.name}: {residual.contracts} contracts "
+                    f"(value {money_str(residual.value)}) left open: {residual.reason}")
+        rt = self.tenants.get(tenant)
+        if rt is not None:
+            self._load_residuals(rt)
+        else:  # during the boot's recovery: the tenant is registered right after
+            self._residuals.setdefault(tenant, []).append(residual.to_dict())
+
+    async def _journal_view(self, since_ns: int | None) -> dict[str, Any]:
+        """Per tenant and in total, what the journals say since ``since_ns`` (default: today).
+
+        Read on a worker thread through a connection of its own (never on the tick path's
+        loop), and only again once a journal was written to since the last read.
+        """
+        since = day_start(time.time_ns()) if since_ns is None else since_ns
+        key = (since, tuple((n, rt.journal.writes) for n, rt in self.tenants.items()))
+        cached = self._journal_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        tenants: dict[str, Any] = {}
+        for name, rt in self.tenants.items():
+            try:
+                rt.journal.flush()  # the projections of a start just sent (microseconds)
+                tenants[name] = await asyncio.to_thread(read_journal_summary, rt.journal.path,
+                                                        since)
+            except Exception as exc:  # unknown is never zero: say so, do not report 0 sagas
+                tenants[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        total = merge_summaries([t for t in tenants.values() if "error" not in t])
+        total["errors"] = {n: t["error"] for n, t in tenants.items() if "error" in t}
+        view = {"since_ns": since, "tenants": tenants, **total}
+        if not total["errors"]:
+            self._journal_cache = (key, view)
+        return view
 
     # -- reconciliation (ADR 0140) -------------------------------------------------------------------
     def _reconciler(self, runtime: TenantRuntime) -> ReconcileJob:
@@ -502,6 +561,9 @@ class Arbiter:
             m.open_sagas.labels(m.tenant(name)).set(len(book.reservations))
             for venue, held in book.held_venue.items():
                 m.set_exposure(name, venue, held)
+            if day_start(time.time_ns()) != self._residual_day:
+                self._load_residuals(rt)
+            m.set_residuals(name, self._residuals.get(name, []), rt.clients)
         if tenant in self.tenants:
             # fees are inside each saga's settlement-valued PnL; marks are not tracked here
             m.set_pnl(tenant, self.tick.stats.pnl, 0, 0)
@@ -521,8 +583,12 @@ class Arbiter:
             except Exception:  # metrics must never take the actor down
                 log.exception("metrics export failed")
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self, since_ns: int | None = None) -> dict[str, Any]:
+        """The engine's state. ``sagas``, ``pnl`` and ``residuals`` are the journals' since
+        ``since_ns`` (default: the start of the UTC day), whatever incarnation wrote them (ADR
+        0172); ``incarnation`` has this process's own counts, for comparison only."""
         s = self.tick.stats
+        journal = await self._journal_view(since_ns)
         lat = s.decide_ns
         risk = {name: {"killed": rt.risk.book.killed, "open": len(rt.risk.book.reservations),
                        "daily_pnl": money_str(rt.risk.book.daily_pnl)}
@@ -531,7 +597,9 @@ class Arbiter:
             "ready": self.ready_ns is not None, "error": self.error, "pid": os.getpid(),
             "started_ns": self.started_ns, "ready_ns": self.ready_ns,
             "ticks": s.ticks, "opportunities": s.opportunities, "admitted": s.admitted,
-            "sagas": dict(s.sagas), "refused": dict(s.refused), "pnl": s.pnl,
+            "sagas": journal["sagas"], "refused": dict(s.refused), "pnl": journal["pnl"],
+            "residuals": journal["residuals"], "journal": journal,
+            "incarnation": {"sagas": dict(s.sagas), "pnl": s.pnl},
             "market_refused": dict(self.market_refused),
             "market_refreshes": self.market_refreshes,
             "recent": list(s.recent),

@@ -22,6 +22,7 @@ from typing import Any
 import ray
 
 from arbiter.app.config import EngineConfig
+from arbiter.core.units import SIZE_SCALE, money_str
 from arbiter.engine.actors import EngineHandles, spawn_engine
 from arbiter.engine.localcluster import (
     LocalCluster,
@@ -31,6 +32,7 @@ from arbiter.engine.localcluster import (
     start_local_cluster,
 )
 from arbiter.engine.placement import detect_layout
+from arbiter.execution.run_report import merge_summaries
 from arbiter.telemetry.logging import ray_runtime_env
 from arbiter.telemetry.tracing import otel_env
 
@@ -107,17 +109,33 @@ class RunSummary:
     stop: dict[str, Any]
     dashboard_url: str | None = None
     errors: list[str] = field(default_factory=list)
+    #: what the failed sagas of the run left open, as journaled (ADR 0171)
+    residuals: list[dict[str, Any]] = field(default_factory=list)
+    mode: str = ""
 
     @property
     def trades(self) -> int:
-        return sum(v for k, v in self.sagas.items() if k != "no_fill")
+        return sum(v for k, v in self.sagas.items() if k not in ("no_fill", "unfinished"))
+
+    @property
+    def attention(self) -> list[str]:
+        """What an operator must act on after this run: failed sagas, residuals, open sagas."""
+        out = []
+        if self.sagas.get("failed"):
+            out.append(f"{self.sagas['failed']} saga(s) failed")
+        for r in self.residuals:
+            out.append(f"residual {r['name']}: {int(r['contracts']) / SIZE_SCALE:g} contracts, "
+                       f"value ${money_str(int(r['value']))}: {r['reason']}")
+        if self.sagas.get("unfinished"):
+            out.append(f"{self.sagas['unfinished']} saga(s) still open (the next start recovers them)")
+        return out
 
 
-async def _gather(handles: EngineHandles, with_executors: bool) -> tuple[Any, ...]:
-    calls: list[Any] = [handles.arbiter.status.remote(), handles.risk.snapshot.remote()]
+async def _gather(handles: EngineHandles, with_executors: bool, since_ns: int) -> tuple[Any, ...]:
+    calls: list[Any] = [handles.arbiter.status.remote(since_ns), handles.risk.snapshot.remote()]
     calls += [m.top.remote() for m in handles.monitors.values()]
     if with_executors:
-        calls += [e.summary.remote() for e in handles.executors.values()]
+        calls += [e.summary.remote(since_ns) for e in handles.executors.values()]
     results: list[Any] = []
     for ref in calls:  # one by one: an actor in the middle of a restart must not hide the rest
         try:
@@ -137,6 +155,8 @@ async def run_engine(
 ) -> RunSummary:
     """Spawn the engine on the connected cluster, run until the duration or a signal, stop."""
     layout = detect_layout(ray.cluster_resources())  # type: ignore[no-untyped-call]
+    # the run's account is the journals' since this instant, whichever incarnations wrote them
+    since_ns = time.time_ns()
     handles = spawn_engine(config, layout)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -151,7 +171,7 @@ async def run_engine(
     # wait until the arbiter trades (recovery done, feeds subscribed)
     while time.monotonic() - started < ready_timeout_s and not stop.is_set():
         with contextlib.suppress(Exception):
-            status = await asyncio.wait_for(handles.arbiter.status.remote(), 5.0)
+            status = await asyncio.wait_for(handles.arbiter.status.remote(since_ns), 5.0)
             if status.get("ready") or status.get("error"):
                 break
         await asyncio.sleep(0.2)
@@ -167,7 +187,7 @@ async def run_engine(
         elapsed = time.monotonic() - t0
         if duration_s is not None and elapsed >= duration_s:
             break
-        res = await _gather(handles, with_executors=polls % 4 == 0)
+        res = await _gather(handles, polls % 4 == 0, since_ns)
         polls += 1
         status = res[0] or status
         n = len(handles.monitors)
@@ -182,23 +202,30 @@ async def run_engine(
     stop_info: dict[str, Any] = {}
     try:
         stop_info = await asyncio.wait_for(handles.arbiter.stop.remote(), 30.0)
-        status = await asyncio.wait_for(handles.arbiter.status.remote(), 5.0)
+        status = await asyncio.wait_for(handles.arbiter.status.remote(since_ns), 5.0)
     except Exception as exc:
         errors.append(f"stop: {type(exc).__name__}: {exc}")
     for name, executor in handles.executors.items():
         try:
             stop_info[f"canceled_{name}"] = await asyncio.wait_for(
                 executor.cancel_open_orders.remote(), 15.0)
-            executors[name] = await asyncio.wait_for(executor.summary.remote(), 10.0)
+            executors[name] = await asyncio.wait_for(executor.summary.remote(since_ns), 10.0)
         except Exception as exc:
             errors.append(f"executor {name}: {type(exc).__name__}: {exc}")
     for actor in handles.all():
         with contextlib.suppress(Exception):
             ray.kill(actor, no_restart=True)
+    # sagas, PnL and residuals from the journals (ADR 0172), never one incarnation's counters
+    runs = [e["run"] for e in executors.values() if isinstance(e.get("run"), dict)]
+    missing = sorted(set(handles.executors) - {n for n, e in executors.items() if "run" in e})
+    for name in missing:  # unknown is never zero: a tenant with no account fails the run
+        errors.append(f"journal account of tenant {name} unavailable")
+    account = merge_summaries(runs)
     return RunSummary(
         seconds=seconds, layout=layout.name,
         opportunities=int(status.get("opportunities", 0)),
-        sagas=dict(status.get("sagas", {})), refused=dict(status.get("refused", {})),
-        pnl=int(status.get("pnl", 0)), first_leg_ms=dict(status.get("first_leg_ms", {})),
-        journal=executors, stop=stop_info, errors=errors,
+        sagas=dict(account["sagas"]), refused=dict(status.get("refused", {})),
+        pnl=int(account["pnl"]), first_leg_ms=dict(status.get("first_leg_ms", {})),
+        journal=executors, stop=stop_info, errors=errors, residuals=list(account["residuals"]),
+        mode=config.mode,
     )

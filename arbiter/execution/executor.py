@@ -31,6 +31,7 @@ from arbiter.core.hedge import MarketView
 from arbiter.core.ids import make_saga_id
 from arbiter.core.pairs import Pair
 from arbiter.core.positions import PositionBook, PositionError
+from arbiter.core.residual import RESIDUAL_LOG, Residual, residual_of
 from arbiter.core.risk import RiskBook, RiskDecision
 from arbiter.core.saga import (
     DecideHedge,
@@ -202,6 +203,8 @@ class SagaExecutor:
         #: told every saga event once it is durable, in order (traces: ADR 0144); an observer
         #: that raises is logged and never stops the saga
         self.observers: list[Callable[[Saga, Event], None]] = []
+        #: told every residual once it is journaled (the arbiter exports and alerts it)
+        self.on_residual: list[Callable[[Residual], None]] = []
 
     # -- entry points ---------------------------------------------------------------------------
     async def submit(self, opp: Opportunity, depth: Mapping[str, int] | None = None) -> SubmitResult:
@@ -327,9 +330,39 @@ class SagaExecutor:
         log.info("saga %s finished: %s", saga.saga_id,
                  saga.ending.value if saga.ending is not None else "unfinished",
                  extra={"pnl": finished.pnl if finished is not None else 0})
+        if finished is not None and saga.residual() > 0:
+            await self.report_residual(saga)
         if self.risk is not None:
             await self.risk.on_finished(saga, self.positions)
         return saga
+
+    async def report_residual(self, saga: Saga) -> Residual | None:
+        """Name, value and journal what a failed saga left open (docs/adr/0171).
+
+        Valued at the best bid of the held outcome from the quote source (a fresh REST book
+        during recovery, the live book otherwise); no book known is no value, never zero.
+        """
+        bid: int | None = None
+        leg = saga.plan.first
+        if self.quotes is not None:
+            try:
+                got = await self.quotes(leg.venue, leg.market, leg.outcome)
+                bid = got[0] if got is not None else None
+            except Exception as exc:  # reported without a mark rather than not at all
+                log.warning("no book to value the residual of %s: %s", saga.saga_id, _describe(exc))
+        residual = residual_of(saga, bid, self.clock())
+        if residual is None:
+            return None
+        self.journal.log(RESIDUAL_LOG, residual.to_dict(), residual.ts_ns)
+        log.error("saga %s left a residual: %s contracts of %s (cost %s, mark %s): %s",
+                  saga.saga_id, residual.contracts, residual.name, residual.cost,
+                  residual.mark_value, residual.reason)
+        for hook in self.on_residual:
+            try:
+                hook(residual)
+            except Exception:
+                log.exception("residual hook failed")
+        return residual
 
     # -- steps ----------------------------------------------------------------------------------
     def _notify(self, saga: Saga, event: Event) -> None:

@@ -73,7 +73,7 @@ from arbiter.core.saga import (
     event_from_dict,
 )
 
-__all__ = ["INTENT_LOG_SUFFIX", "Journal", "JournalError", "OrderRow"]
+__all__ = ["INTENT_LOG_SUFFIX", "Journal", "JournalError", "OrderRow", "SagaRow"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS sagas (
     updated_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sagas_open ON sagas (ending);
+CREATE INDEX IF NOT EXISTS sagas_updated ON sagas (updated_ns);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     saga_id TEXT NOT NULL,
@@ -131,6 +132,7 @@ CREATE TABLE IF NOT EXISTS log (
     kind TEXT NOT NULL,
     body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS log_kind ON log (kind, id);
 """
 
 #: tables whose rows are stamped with the tenant (the column is added to older files on open)
@@ -163,6 +165,19 @@ class OrderRow:
     cost: int
     fees: int
     source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SagaRow:
+    """One saga as the ``sagas`` projection has it (run summaries read these, ADR 0172)."""
+
+    saga_id: str
+    pair: str
+    state: str
+    ending: str | None
+    pnl: int
+    created_ns: int
+    updated_ns: int
 
 
 def _dumps(body: dict[str, Any]) -> str:
@@ -758,6 +773,20 @@ class Journal:
             "SELECT COALESCE(ending, 'unfinished'), COUNT(*) FROM sagas GROUP BY 1"
         ).fetchall()
         return {str(k): int(v) for k, v in rows}
+
+    def sagas_since(self, since_ns: int, ending: str | None = None) -> list[SagaRow]:
+        """Sagas started or changed at or after ``since_ns`` (optionally of one ``ending``);
+        ``updated_ns`` is never before ``created_ns``, so one indexed bound finds both."""
+        self.flush()
+        query = ("SELECT saga_id, pair, state, ending, pnl, created_ns, updated_ns FROM sagas"
+                 " WHERE updated_ns >= ?")
+        args: tuple[Any, ...] = (since_ns,)
+        if ending is not None:
+            query += " AND ending = ?"
+            args += (ending,)
+        rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
+        return [SagaRow(str(r[0]), str(r[1]), str(r[2]), None if r[3] is None else str(r[3]),
+                        int(r[4] or 0), int(r[5]), int(r[6])) for r in rows]
 
     def orders(self) -> list[OrderRow]:
         self.flush()

@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
-from arbiter.core.units import MONEY_SCALE
+from arbiter.core.units import MONEY_SCALE, SIZE_SCALE
 from arbiter.telemetry.latency import HdrCollector, LatencyHistogram
 
 __all__ = ["LabelCap", "Metrics", "MetricsServer", "serve_metrics"]
@@ -131,6 +131,13 @@ class Metrics:
         self.reconciliation_mismatches = gauge(
             "reconciliation_mismatches", "Positions differing between journal and venue at the last check",
             ["tenant", "venue"])
+        # residuals (docs/adr/0171): contracts and value a failed saga left open, reported in
+        # the journal this UTC day; set from the journal, so a restart neither loses nor doubles
+        self.residual_contracts = gauge(
+            "residual_contracts", "Contracts left one-sided by failed sagas today (journal)",
+            ["tenant", "venue"])
+        self.residual_value = gauge(
+            "residual_value_dollars", "Value of today's residuals (mark, else cost)", ["tenant"])
         self.tick_to_order_hdr: dict[str, LatencyHistogram] = {}
         #: labelled children of hot-path metrics, keyed by (metric id, capped labels): bounded by
         #: the caps, and skips prometheus-client's per-call label validation and lock
@@ -236,6 +243,21 @@ class Metrics:
 
     def set_kill_switch(self, tenant: str, on: bool) -> None:
         self.kill_switch.labels(self.tenant(tenant)).set(1 if on else 0)
+
+    def set_residuals(self, tenant: str, residuals: Iterable[Mapping[str, Any]],
+                      venues: Iterable[str]) -> None:
+        """Residual gauges of ``tenant`` from its journaled residual reports (every venue set,
+        0 where none, so the alert clears when the day rolls over)."""
+        t = self.tenant(tenant)
+        contracts = dict.fromkeys(venues, 0)
+        value = 0
+        for r in residuals:
+            venue = str(r["venue"])
+            contracts[venue] = contracts.get(venue, 0) + int(r["contracts"])
+            value += int(r["value"])
+        for venue, n in contracts.items():
+            self.residual_contracts.labels(t, self.venue(venue)).set(n / SIZE_SCALE)
+        self.residual_value.labels(t).set(dollars(value))
 
     def set_reconciliation(self, tenant: str, venue: str, mismatches: int) -> None:
         self.reconciliation_mismatches.labels(self.tenant(tenant), self.venue(venue)).set(mismatches)

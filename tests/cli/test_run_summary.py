@@ -26,3 +26,26 @@ def test_latency_line_says_how_many_orders_its_percentiles_cover() -> None:
 def test_a_run_without_orders_reports_zero_samples() -> None:
     record = summary_record(_summary({}))
     assert (record["latency_p50_ms"], record["latency_p99_ms"], record["latency_samples"]) == (0.0, 0.0, 0)
+
+
+def test_a_live_run_with_a_residual_says_so_and_exits_non_zero() -> None:
+    from dataclasses import replace
+
+    from arbiter.cli.run import EXIT_ATTENTION, exit_code
+
+    residual = {"name": "polymarket:tok:no@abc-1", "contracts": 5_000_000, "value": 27_500_000_000,
+                "reason": "residual 5000000 left after 3 hedge attempt(s)"}
+    base = _summary({})
+    assert exit_code(replace(base, mode="live")) == 0 and base.attention == []
+    failed = replace(base, sagas={**base.sagas, "failed": 2}, residuals=[residual, residual],
+                     mode="live")
+    lines = summary_lines(failed)
+    assert "ATTENTION: 2 saga(s) failed" in lines
+    assert ("ATTENTION: residual polymarket:tok:no@abc-1: 5 contracts, value $2.75: residual "
+            "5000000 left after 3 hedge attempt(s)") in lines
+    assert exit_code(failed) == EXIT_ATTENTION
+    record = summary_record(failed)
+    assert record["failed"] == 2 and len(record["residuals"]) == 2 and record["attention"]
+    # paper money: said as clearly, but the run is not a failure
+    assert exit_code(replace(failed, mode="paper")) == 0
+    assert exit_code(replace(failed, errors=["stop: timeout"])) == 1

@@ -94,3 +94,32 @@ def test_config_is_validated() -> None:
     with pytest.raises(ValueError):
         HedgeConfig(max_attempts=0)
     assert HedgeConfig.from_dict(CFG.to_dict()) == CFG
+
+
+def _after_failed_completion(view: MarketView | None, attempt: int = 2) -> HedgeDecision:
+    inp = held(attempt=attempt)
+    return decide_hedge(HedgeInput(inp.residual, inp.held_cost, inp.held_fees, inp.complete_limit,
+                                   attempt, failed_completes=1), KALSHI, POLY, CFG, view)
+
+
+def test_blind_completion_is_not_retried_after_one_failed() -> None:
+    """Issue 23: deciding on limits alone completed at +1/+2/+3 ticks and never unwound."""
+    assert decide_hedge(held(attempt=2), KALSHI, POLY, CFG).choice is HedgeChoice.COMPLETE
+    d = _after_failed_completion(None)
+    assert d.choice is HedgeChoice.UNWIND and "no ask known" in d.reason
+    # the unwind stays inside its bound: 0.55 - 2/3 of 0.10, on the tick
+    assert d.unwind.limit == 4900
+
+
+def test_a_failed_completion_is_retried_only_on_a_book_that_shows_the_ask_in_reach() -> None:
+    assert _after_failed_completion(MarketView(Price(4100), Price(5300))).choice is HedgeChoice.COMPLETE
+    d = _after_failed_completion(MarketView(Price(4800), Price(5300)))
+    assert d.choice is HedgeChoice.UNWIND and "best ask 4800" in d.reason
+
+
+def test_a_failed_completion_gives_up_only_when_no_unwind_can_be_sent() -> None:
+    tiny = HedgeVenue(tick=100, lot=10_000, min_size=50 * C, fee=NoFees())
+    inp = held(attempt=2)
+    d = decide_hedge(HedgeInput(inp.residual, inp.held_cost, inp.held_fees, inp.complete_limit, 2,
+                                failed_completes=1), KALSHI, tiny, CFG, None)
+    assert d.choice is HedgeChoice.COMPLETE  # the only option left is still tried

@@ -13,6 +13,7 @@ REQUIRED = {
     "ArbiterTickToOrderP99High",
     "ArbiterWebSocketStale",
     "ArbiterHedgeFailure",
+    "ArbiterResidualOpen",
     "ArbiterDailyLossLimitReached",
     "ArbiterReconciliationMismatch",
 }

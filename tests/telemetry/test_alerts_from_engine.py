@@ -196,6 +196,10 @@ async def test_each_rule_fires_from_the_running_engine_and_none_while_healthy(
     await arb.control("pause", "paper", None)  # the day's PnL holds still from here
     await faults(kalshi_url, venues.admin_token, reset=True)
     took["ArbiterHedgeFailure"] = await firing(prom, "ArbiterHedgeFailure")
+    # each failed saga left a named residual in the journal: the residual gauge shows it
+    residuals = (await arb.status())["residuals"]
+    assert residuals and all(r["contracts"] > 0 for r in residuals), residuals
+    took["ArbiterResidualOpen"] = await firing(prom, "ArbiterResidualOpen")
     while rt.risk.book.reservations:  # sagas in flight at the pause finish
         await asyncio.sleep(0.1)
     loss = -rt.risk.book.daily_pnl

@@ -40,7 +40,7 @@ from arbiter.backtest.events import (
     EventBatch,
 )
 from arbiter.backtest.sim_exchange import QueueModel, SimExchange, fee_maps, latency_from_spec
-from arbiter.core.book import BookError, KalshiBook, Outcome, Side, TokenBook
+from arbiter.core.book import BookError, KalshiBook, Ladder, Outcome, Side, TokenBook
 from arbiter.core.detection import DetectionConfig, Detector, Leg, Opportunity
 from arbiter.core.gate import GateConfig, PairGate, best_first
 from arbiter.core.hedge import HedgeConfig
@@ -56,8 +56,11 @@ __all__ = ["DEFAULT_CHUNK_ROWS", "BacktestParams", "BacktestResult", "Replayer",
 
 #: rows turned into Python objects at a time: ~25 MB of tuples, whatever the stream's length
 DEFAULT_CHUNK_ROWS = 1 << 17
-#: one row as the hot loop sees it: ts, market id, kind, side, price, size, ends a run
-_Row = tuple[int, int, int, int, int, int, bool]
+#: one row as the hot loop sees it: ts, market id, kind, side, price, size, flags (_END ...)
+_Row = tuple[int, int, int, int, int, int, int]
+#: row flags: the row ends a run (detection point); the row adds ask-side size, so it may have
+#: made a better best ask (checked against the book after applying it); the row re-ticks a book
+_END, _MAY_IMPROVE, _RETICK = 1, 2, 4
 
 _OUTCOMES = (Outcome.YES, Outcome.NO)
 _SIDES = (Side.BID, Side.ASK)
@@ -235,6 +238,13 @@ class Replayer:
         self._detect_fn: list[Any] = []
         self._side_objs: list[tuple[Any, Any]] = []
         self._pair_of: list[str] = []
+        self._pid_of: list[int] = []
+        self._ask_ladders: list[tuple[Ladder, Ladder] | None] = []
+        self._pair_ids = {pair.name: i for i, pair in enumerate(self.pairs)}
+        #: per pair: the detector found every route's best asks at or above the limit last time
+        #: it looked (:meth:`Detector.quiet`), and no row since made a best ask better
+        self._quiet = [False] * len(self.pairs)
+        self._dirty = [True] * len(self.pairs)
         self._pair_names = {key: pair.name for pair in self.pairs for key in (
             pair.kalshi_ticker, pair.polymarket_yes_token, pair.polymarket_no_token)}
         self._watched: set[int] = set()
@@ -268,7 +278,14 @@ class Replayer:
         self._delta_fn.append(book.apply_delta if isinstance(book, KalshiBook) else None)
         self._detect_fn.append(None if book is None else (det.on_kalshi if kalshi else det.on_token))
         self._side_objs.append(_OUTCOMES if kalshi else _SIDES)
-        self._pair_of.append(self._pair_names.get(name, ""))
+        pair = self._pair_names.get(name, "")
+        self._pair_of.append(pair)
+        self._pid_of.append(self._pair_ids.get(pair, 0))
+        # the ladders whose best level is an ask of some route: a token's asks; both Kalshi bid
+        # ladders (a YES bid is a NO ask at 1 - price)
+        self._ask_ladders.append(
+            None if book is None else (book.yes_bids, book.no_bids) if isinstance(book, KalshiBook)
+            else (book.bids, book.asks))
         if name in self._watched_names:
             self._watched.add(mid)
         return mid
@@ -317,12 +334,18 @@ class Replayer:
         ends = np.concatenate((starts[1:] - 1, [n - 1]))
         moves_ask = ((venue != POLYMARKET) | (side == 1) | (kind == KIND_CLEAR)
                      | (kind == KIND_TICK)) & (kind != KIND_TRADE)
-        end = np.zeros(n, dtype=bool)
-        end[ends[np.logical_or.reduceat(moves_ask, starts)]] = True
+        flags = np.zeros(n, dtype=np.int64)
+        flags[ends[np.logical_or.reduceat(moves_ask, starts)]] = _END
+        # only added size can make a best ask better; removals, cuts and clears make asks worse,
+        # which cannot turn a pair whose best asks were all at or above the limit into a find
+        adds = (((kind == KIND_LEVEL) | (kind == KIND_DELTA)) & (size > 0)
+                & ((venue != POLYMARKET) | (side == 1)))
+        flags[adds] |= _MAY_IMPROVE
+        flags[kind == KIND_TICK] |= _RETICK
         self.result.events += n
         self._last_ts = int(ts[-1])
         return zip(ts.tolist(), market.tolist(), kind.tolist(), side.tolist(), price.tolist(),
-                   size.tolist(), end.tolist(), strict=True)
+                   size.tolist(), flags.tolist(), strict=True)
 
     # -- hot loop ---------------------------------------------------------------------------
     def _next_ts(self) -> int | None:
@@ -338,6 +361,8 @@ class Replayer:
         side_objs, names, pair_of = self._side_objs, self._names, self._pair_of
         watched = self._watched
         closed = self.gate.closed
+        pid_of, ask_ladders, quiet, dirty = self._pid_of, self._ask_ladders, self._quiet, self._dirty
+        det_quiet = self.detector.quiet
         rows: Iterator[_Row] = self._rows
         if self._pending is not None:
             rows = itertools.chain((self._pending,), rows)
@@ -345,7 +370,7 @@ class Replayer:
         rejected = gated = 0
         try:
             for row in rows:
-                t, m, k, side, price, size, end = row
+                t, m, k, side, price, size, flags = row
                 if t > limit:
                     self._pending = row
                     return []
@@ -371,11 +396,25 @@ class Replayer:
                         self._books[m].set_tick(price, t)
                     except BookError:
                         rejected += 1
-                if end:
+                if flags & 6:  # _MAY_IMPROVE | _RETICK (literals: no global lookups per row)
+                    pid = pid_of[m]
+                    if quiet[pid] and not dirty[pid]:  # else the next detection point runs anyway
+                        if flags & 4:
+                            dirty[pid] = True
+                        else:
+                            ladder = ask_ladders[m][side]  # type: ignore[index]
+                            if ladder.best * ladder.tick == price:  # the row's level is best now
+                                dirty[pid] = True
+                if flags & 1:  # _END
+                    pid = pid_of[m]
+                    if quiet[pid] and not dirty[pid]:
+                        continue  # asks only got worse since nothing was found: nothing to find
                     if closed(pair_of[m], t):
                         gated += 1
                         continue
+                    dirty[pid] = False
                     found: list[Opportunity] = detect_fn[m](names[m], t)
+                    quiet[pid] = det_quiet(names[m])
                     if found:
                         self.clock.advance(t)
                         return found

@@ -137,6 +137,9 @@ class _PairState:
     checks: list[tuple[Ladder, bool, Ladder, _Route]] = field(default_factory=list)
     #: why the pair may not trade now (its Kalshi market closed, paused, settled, ...); None: ok
     halted: str | None = None
+    #: False when the last evaluation found every route's best asks at or above the limit:
+    #: until an ask of the pair gets better, evaluating it again cannot find anything
+    armed: bool = True
 
 
 class Detector:
@@ -223,6 +226,7 @@ class Detector:
         ):
             raise ValueError(f"pair '{pair.name}': a refresh cannot change its markets")
         state.pair = pair
+        state.armed = True
         state.yes.min_order_size = state.no.min_order_size = pair.polymarket_min_order_size or 0
         for book in (state.yes, state.no):
             if book.tick != pair.polymarket_tick:
@@ -297,11 +301,21 @@ class Detector:
             out.extend(self._evaluate(state, now_ns))
         return out
 
+    def quiet(self, key: str) -> bool:
+        """True when the last evaluation of the pair of ``key`` (ticker or token) found no route
+        whose best asks are below the limit. Asks that only got worse (levels removed, sizes
+        cut) cannot change that, so a caller that knows no ask of the pair improved since (the
+        replay sees every row) may skip the next evaluation: the result would be empty."""
+        state = self._by_kalshi.get(key) or self._by_token.get(key)
+        return state is not None and not state.armed
+
     def _evaluate(self, state: _PairState, now_ns: int) -> list[Opportunity]:
         found: list[Opportunity] = []
         if state.halted is not None:
+            state.armed = True
             return found
         limit = PRICE_SCALE - self.config.min_edge
+        armed = False
         for ladder_a, complement, ladder_b, route in state.checks:
             if not ladder_a.count or not ladder_b.count:
                 continue
@@ -310,9 +324,11 @@ class Detector:
                 pa = PRICE_SCALE - pa
             if pa + ladder_b.best * ladder_b.tick >= limit:
                 continue
+            armed = True
             opportunity = self._size(state, route, route.ask_a(), now_ns)
             if opportunity is not None:
                 found.append(opportunity)
+        state.armed = armed
         return found
 
     def block_when(self, keys: Container[str]) -> None:

@@ -111,3 +111,16 @@ def test_detection_never_runs_on_a_pair_the_gate_holds_closed() -> None:
         prev = ends.get(saga["pair"])
         assert prev is None or saga["detected_ns"] >= prev + cooldown
         ends[saga["pair"]] = saga["finished_ns"]
+
+
+def test_skipping_quiet_pairs_changes_no_result(events: EventBatch, reference: BacktestResult) -> None:
+    """A pair whose last detection saw every route's best asks at or above the limit is not
+    evaluated again until a row makes one of its best asks better; results are unchanged."""
+    for batch, params, want in ((events, PARAMS, reference),
+                                (generate(DENSE), BacktestParams(), None)):
+        everything = Replayer(PAIRS if batch is events else make_pairs(1), batch, params)
+        everything.detector.quiet = lambda key: False  # type: ignore[method-assign]
+        full = everything.run()
+        incremental = Replayer(PAIRS if batch is events else make_pairs(1), batch, params).run()
+        assert incremental.to_json() == full.to_json()
+        assert want is None or want.to_json() == full.to_json()

@@ -465,16 +465,6 @@ def _plain(schema: pa.Schema) -> pa.Schema:
     )
 
 
-def _write_table(table: pa.Table, out: Path, fmt: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        pq.write_table(table, out)
-    elif fmt == "csv":
-        pacsv.write_csv(table, out)
-    else:
-        raise StorageError(f"unknown export format {fmt!r} (parquet or csv)")
-
-
 # -- SQLite --------------------------------------------------------------------------------------
 
 _TABLES: Final[dict[str, str]] = {
@@ -539,6 +529,11 @@ class EngineStore:
     def query(self, table: str, start_ns: int | None = None, end_ns: int | None = None,
               run: str | None = None) -> list[dict[str, Any]]:
         """Rows with ``start_ns <= ts_ns < end_ns`` in insertion order within equal times."""
+        return [row for chunk in self.query_chunks(table, start_ns, end_ns, run) for row in chunk]
+
+    def query_chunks(self, table: str, start_ns: int | None = None, end_ns: int | None = None,
+                     run: str | None = None, rows: int = 50_000) -> Iterator[list[dict[str, Any]]]:
+        """The rows of :meth:`query` in lists of at most ``rows`` (a cursor, bounded memory)."""
         cols = self._columns(table)
         where: list[str] = []
         args: list[int | str] = []
@@ -555,27 +550,39 @@ class EngineStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts_ns, rowid"
-        return [dict(zip(cols, row, strict=True)) for row in self.db.execute(sql, args)]
+        cursor = self.db.execute(sql, args)
+        while True:
+            got = cursor.fetchmany(rows)
+            if not got:
+                return
+            yield [dict(zip(cols, row, strict=True)) for row in got]
 
     def iter_rows(self, table: str) -> Iterator[dict[str, Any]]:
         yield from self.query(table)
 
     def export(self, table: str, out: Path | str, fmt: str, start_ns: int | None = None,
                end_ns: int | None = None) -> int:
-        rows = self.query(table, start_ns, end_ns)
+        """One table's rows of a time range to CSV or Parquet, streamed from a cursor; the
+        Parquet columns take the SQLite declarations (INTEGER: int64, TEXT: string)."""
         cols = self._columns(table)
         out = Path(out)
+        count = 0
         if fmt == "csv":
             out.parent.mkdir(parents=True, exist_ok=True)
             with out.open("w", newline="") as fh:
                 w = csv.DictWriter(fh, fieldnames=cols)
                 w.writeheader()
-                w.writerows(rows)
-        else:
-            arrays = {c: [r[c] for r in rows] for c in cols}
-            _write_table(pa.table(arrays) if rows else pa.table({c: pa.array([]) for c in cols}),
-                         out, fmt)
-        return len(rows)
+                for chunk in self.query_chunks(table, start_ns, end_ns):
+                    w.writerows(chunk)
+                    count += len(chunk)
+            return count
+        decl = dict(c.split()[:2] for c in _TABLES[table].split(", "))
+        schema = pa.schema([(c, pa.int64() if decl[c] == "INTEGER" else pa.string()) for c in cols])
+        with _TableSink(out, fmt, schema) as sink:
+            for chunk in self.query_chunks(table, start_ns, end_ns):
+                sink.write(pa.Table.from_pylist(chunk, schema=schema))
+                count += len(chunk)
+        return count
 
 
 def dumps(obj: Any) -> str:

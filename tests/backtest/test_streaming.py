@@ -124,3 +124,21 @@ def test_skipping_quiet_pairs_changes_no_result(events: EventBatch, reference: B
         incremental = Replayer(PAIRS if batch is events else make_pairs(1), batch, params).run()
         assert incremental.to_json() == full.to_json()
         assert want is None or want.to_json() == full.to_json()
+
+
+def test_engine_store_reads_and_exports_through_a_cursor(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from arbiter.backtest.storage import EngineStore
+
+    with EngineStore(tmp_path / "e.sqlite") as db:
+        db.insert("market_trades", [{"ts_ns": t, "venue": "kalshi", "market": "KX", "side": 0,
+                                     "price": 4000, "size": 10} for t in range(7)])
+        chunks = list(db.query_chunks("market_trades", rows=3))
+        assert [len(c) for c in chunks] == [3, 3, 1]
+        assert db.export("market_trades", tmp_path / "t.parquet", "parquet") == 7
+        assert db.export("decisions", tmp_path / "d.parquet", "parquet") == 0
+    trades, empty = pq.read_table(tmp_path / "t.parquet"), pq.read_table(tmp_path / "d.parquet")
+    assert trades.column("ts_ns").to_pylist() == list(range(7))
+    assert empty.schema.field("size").type == pa.int64()  # typed even with no rows
+    assert empty.schema.field("pair").type == pa.string()

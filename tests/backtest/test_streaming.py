@@ -142,3 +142,22 @@ def test_engine_store_reads_and_exports_through_a_cursor(tmp_path: Path) -> None
     assert trades.column("ts_ns").to_pylist() == list(range(7))
     assert empty.schema.field("size").type == pa.int64()  # typed even with no rows
     assert empty.schema.field("pair").type == pa.string()
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_with_the_number_of_events() -> None:
+    """Fresh processes stream 150k and 1.5M generated rows straight into the replay: the peak RSS
+    is the same (rows become Python objects one chunk at a time), not ten times the first."""
+    import json
+    import subprocess
+    import sys
+
+    peaks = []
+    for n in (150_000, 1_500_000):
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.backtest", "--stream-only", "--events", str(n)],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        assert got["events"] >= n
+        peaks.append(got["peak_rss_mb"])
+    assert peaks[1] < peaks[0] + 60, peaks

@@ -7,9 +7,12 @@ RiskManager` over core :class:`~arbiter.core.risk.RiskBook`, and the engine's
 venue clients (:class:`~arbiter.backtest.sim_exchange.SimExchange`) and the clock
 (:class:`~arbiter.backtest.clock.SimClock`) are swapped.
 
-The event loop is two-speed. The hot path is a plain loop over Python lists made once from the
-numpy columns: apply the row to its book, and when a run of rows for one market at one instant
-ends, run detection on that market's pair only. Only when detection finds something, or a timer
+The event loop is two-speed. The hot path is a plain loop over Python tuples made from the numpy
+columns one chunk at a time (the events may be one batch or a stream of batches of any length:
+memory does not grow with it, ADR 0151): apply the row to its book, and when a run of rows for
+one market at one instant ends, run detection on that market's pair only - unless the engine's
+pair gate holds the pair closed (ADR 0150) or the pair is quiet, its best asks all at or above
+the limit last time and none better since (ADR 0152). Only when detection finds something, or a timer
 of the execution path is due, does control pass to asyncio, which runs the sagas until each one
 sleeps on the simulated clock again. Determinism: no wall clock, no unseeded randomness, a fresh
 event loop per run, saga ids from a seed-derived journal token; the result serialises to

@@ -115,11 +115,13 @@ def test_detection_never_runs_on_a_pair_the_gate_holds_closed() -> None:
 
 def test_skipping_quiet_pairs_changes_no_result(events: EventBatch, reference: BacktestResult) -> None:
     """A pair whose last detection saw every route's best asks at or above the limit is not
-    evaluated again until a row makes one of its best asks better; results are unchanged."""
+    evaluated again until a row makes one of its best asks better, and a sizing search that
+    found nothing is not re-run on unchanged ladders; results are unchanged."""
     for batch, params, want in ((events, PARAMS, reference),
                                 (generate(DENSE), BacktestParams(), None)):
         everything = Replayer(PAIRS if batch is events else make_pairs(1), batch, params)
         everything.detector.quiet = lambda key: False  # type: ignore[method-assign]
+        everything.detector.memo_unsized = False  # and every sizing search re-run
         full = everything.run()
         incremental = Replayer(PAIRS if batch is events else make_pairs(1), batch, params).run()
         assert incremental.to_json() == full.to_json()

@@ -110,8 +110,8 @@ class EventBatch:
             np.zeros(0, np.int64), np.zeros(0, np.int64), [],
         )
 
-    def take(self, index: npt.NDArray[Any]) -> EventBatch:
-        """Rows selected by a boolean mask or an index array (same market table)."""
+    def take(self, index: npt.NDArray[Any] | slice) -> EventBatch:
+        """Rows selected by a boolean mask, an index array or a slice (a view; same market table)."""
         return EventBatch(
             self.ts_ns[index], self.venue[index], self.market[index], self.kind[index],
             self.side[index], self.price[index], self.size[index], self.seq[index], self.markets,

@@ -28,6 +28,7 @@ from arbiter.backtest.sim_exchange import (
 from arbiter.backtest.storage import EngineStore
 from arbiter.core.book import KalshiBook, Outcome, TokenBook
 from arbiter.core.detection import DetectionConfig, Detector, Opportunity
+from arbiter.core.gate import GateConfig, PairGate, best_first
 from arbiter.core.pairs import Pair
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Saga
@@ -82,7 +83,8 @@ class PaperSession:
 
     The venue feeds of an engine config (real venues or the local simulators) update the
     detector's own books in place; every change re-evaluates the touched pair, and an
-    opportunity on a pair without a saga in flight goes to the engine's executor, whose clients
+    opportunity the engine's pair gate admits (busy, cooldown, max open sagas: ADR 0150; a
+    closed pair is not even detected) goes to the engine's executor, whose clients
     are :func:`paper_clients` over those same books on the wall clock. Nothing is ever sent to a
     venue: the feeds are read-only market data.
     """
@@ -92,8 +94,10 @@ class PaperSession:
                  limits: RiskLimits | None = None,
                  latency: dict[str, LatencyModel] | None = None,
                  cash_dollars: int = 10_000,
-                 store: EngineStore | None = None, run_label: str = "paper") -> None:
+                 store: EngineStore | None = None, run_label: str = "paper",
+                 gate: GateConfig | None = None) -> None:
         from arbiter.backtest.recorder import build_feeds
+        from arbiter.engine.bootstrap import load_config
 
         self._pending: list[str] = []
         self._config_path = config_path
@@ -118,7 +122,10 @@ class PaperSession:
         self.stats = PaperStats()
         self.store = store
         self.run_label = run_label
-        self._busy: set[str] = set()
+        #: the engine's own per-pair gate and its config's settings (ADR 0150)
+        self.gate = PairGate(gate or load_config(config_path).gate)
+        self._pair_of = {key: p.name for p in pairs for key in (
+            p.kalshi_ticker, p.polymarket_yes_token, p.polymarket_no_token)}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
 
@@ -141,14 +148,15 @@ class PaperSession:
         det, now = self.detector, time.time_ns()
         pending, self._pending = self._pending, []
         for market in dict.fromkeys(pending):
+            if self.gate.closed(self._pair_of.get(market, ""), now):
+                continue  # nothing there could be admitted: no detection
             found = det.on_kalshi(market, now) if det.tracks_kalshi(market) else (
                 det.on_token(market, now))
-            for opp in found:
+            for opp in best_first(found):
                 self.stats.opportunities += 1
-                if opp.pair in self._busy:
+                if not self.gate.admit(opp, now):
                     self.stats.skipped_busy += 1
                     continue
-                self._busy.add(opp.pair)
                 task = asyncio.create_task(self._execute(opp))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -161,7 +169,7 @@ class PaperSession:
             for venue, client in self.clients.items():
                 self.risk.book.set_balance(venue, int(client.cash))
         finally:
-            self._busy.discard(opp.pair)
+            self.gate.release(opp, time.time_ns())
 
     async def refresh_market_data(self) -> dict[str, str]:
         """Re-read every pair's Polymarket fee, minimum and tick from the venue (ADR 0037), as

@@ -11,6 +11,7 @@ specific code beyond the feed's change hook.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from arbiter.backtest.events import (
     VENUES,
 )
 from arbiter.backtest.storage import EngineStore, EventWriter
-from arbiter.backtest.synthetic import SyntheticConfig, generate
+from arbiter.backtest.synthetic import SyntheticConfig, generate_chunks
 from arbiter.core.book import KalshiBook, TokenBook
 from arbiter.core.pairs import Pair
 
@@ -94,10 +95,13 @@ async def synthetic_source(config: SyntheticConfig, speed: float = 0.0) -> Async
     """The synthetic stream as a live source; ``speed`` > 0 paces it at that many x real time."""
     from arbiter.backtest.storage import batch_rows
 
-    batch = generate(config)
     start_wall = time.monotonic()
-    start_ts = int(batch.ts_ns[0]) if len(batch) else 0
-    for n, row in enumerate(batch_rows(batch)):
+    start_ts: int | None = None
+    # generated chunk by chunk as it is drained: a long synthetic recording stays in bounded memory
+    rows = itertools.chain.from_iterable(batch_rows(c) for c in generate_chunks(config))
+    for n, row in enumerate(rows):
+        if start_ts is None:
+            start_ts = row[0]
         if speed > 0:
             due = (row[0] - start_ts) / 1e9 / speed
             lag = due - (time.monotonic() - start_wall)

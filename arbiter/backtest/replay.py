@@ -7,9 +7,12 @@ RiskManager` over core :class:`~arbiter.core.risk.RiskBook`, and the engine's
 venue clients (:class:`~arbiter.backtest.sim_exchange.SimExchange`) and the clock
 (:class:`~arbiter.backtest.clock.SimClock`) are swapped.
 
-The event loop is two-speed. The hot path is a plain loop over Python lists made once from the
-numpy columns: apply the row to its book, and when a run of rows for one market at one instant
-ends, run detection on that market's pair only. Only when detection finds something, or a timer
+The event loop is two-speed. The hot path is a plain loop over Python tuples made from the numpy
+columns one chunk at a time (the events may be one batch or a stream of batches of any length:
+memory does not grow with it, ADR 0151): apply the row to its book, and when a run of rows for
+one market at one instant ends, run detection on that market's pair only - unless the engine's
+pair gate holds the pair closed (ADR 0150) or the pair is quiet, its best asks all at or above
+the limit last time and none better since (ADR 0152). Only when detection finds something, or a timer
 of the execution path is due, does control pass to asyncio, which runs the sagas until each one
 sleeps on the simulated clock again. Determinism: no wall clock, no unseeded randomness, a fresh
 event loop per run, saga ids from a seed-derived journal token; the result serialises to
@@ -22,11 +25,12 @@ import asyncio
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from arbiter.backtest.clock import SimClock
 from arbiter.backtest.events import (
@@ -39,8 +43,9 @@ from arbiter.backtest.events import (
     EventBatch,
 )
 from arbiter.backtest.sim_exchange import QueueModel, SimExchange, fee_maps, latency_from_spec
-from arbiter.core.book import BookError, KalshiBook, Outcome, Side, TokenBook
+from arbiter.core.book import BookError, KalshiBook, Ladder, Outcome, Side, TokenBook
 from arbiter.core.detection import DetectionConfig, Detector, Leg, Opportunity
+from arbiter.core.gate import GateConfig, PairGate, best_first
 from arbiter.core.hedge import HedgeConfig
 from arbiter.core.pairs import Pair
 from arbiter.core.risk import RiskBook, RiskLimits
@@ -50,7 +55,15 @@ from arbiter.execution.executor import ExecutorConfig, SagaExecutor
 from arbiter.execution.journal import Journal
 from arbiter.execution.risk_manager import RiskManager
 
-__all__ = ["BacktestParams", "BacktestResult", "Replayer", "run_backtest"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "BacktestParams", "BacktestResult", "Replayer", "run_backtest"]
+
+#: rows turned into Python objects at a time: ~25 MB of tuples, whatever the stream's length
+DEFAULT_CHUNK_ROWS = 1 << 17
+#: one row as the hot loop sees it: ts, market id, kind, side, price, size, flags (_END ...)
+_Row = tuple[int, int, int, int, int, int, int]
+#: row flags: the row ends a run (detection point); the row adds ask-side size, so it may have
+#: made a better best ask (checked against the book after applying it); the row re-ticks a book
+_END, _MAY_IMPROVE, _RETICK = 1, 2, 4
 
 _OUTCOMES = (Outcome.YES, Outcome.NO)
 _SIDES = (Side.BID, Side.ASK)
@@ -80,7 +93,7 @@ class BacktestParams:
     max_open_sagas: int = 4
     #: daily loss limit, whole dollars (0 = none)
     max_daily_loss: int = 0
-    #: after a detection on a pair, ignore it for this long (ms)
+    #: after a saga on a pair ends, the pair's gate stays closed this long (ms; ADR 0150)
     cooldown_ms: int = 200
     seed: int = 0
 
@@ -116,7 +129,10 @@ class BacktestResult:
     end_ns: int
     initial_equity: int
     opportunities: int = 0
+    #: opportunities the pair gate refused at admission (pair busy, cooling, max open sagas)
     skipped_busy: int = 0
+    #: detections not run because the pair's gate was closed (nothing could be admitted there)
+    gated: int = 0
     risk_rejected: dict[str, int] = field(default_factory=dict)
     sagas: list[dict[str, Any]] = field(default_factory=list)
     equity: list[tuple[int, int]] = field(default_factory=list)
@@ -131,6 +147,7 @@ class BacktestResult:
             "params": self.params, "events": self.events, "rejected_updates": self.rejected_updates,
             "start_ns": self.start_ns, "end_ns": self.end_ns, "initial_equity": self.initial_equity,
             "opportunities": self.opportunities, "skipped_busy": self.skipped_busy,
+            "gated": self.gated,
             "risk_rejected": dict(sorted(self.risk_rejected.items())), "sagas": self.sagas,
             "equity": [list(e) for e in self.equity], "orders": self.orders,
             "requested_size": self.requested_size, "filled_size": self.filled_size,
@@ -149,6 +166,7 @@ class BacktestResult:
         r = cls(d["params"], d["events"], d["rejected_updates"], d["start_ns"], d["end_ns"],
                 d["initial_equity"])
         r.opportunities, r.skipped_busy = d["opportunities"], d["skipped_busy"]
+        r.gated = int(d.get("gated", 0))
         r.risk_rejected = dict(d["risk_rejected"])
         r.sagas, r.fills, r.decisions = list(d["sagas"]), list(d["fills"]), list(d["decisions"])
         r.equity = [(int(a), int(b)) for a, b in d["equity"]]
@@ -159,14 +177,21 @@ class BacktestResult:
 class Replayer:
     """One backtest over one event batch; :meth:`run` may be called once."""
 
-    def __init__(self, pairs: Sequence[Pair], events: EventBatch, params: BacktestParams,
-                 journal_path: str = ":memory:") -> None:
+    def __init__(self, pairs: Sequence[Pair], events: EventBatch | Iterable[EventBatch],
+                 params: BacktestParams, journal_path: str = ":memory:",
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+        """``events``: one batch, or batches in replay order (e.g. :meth:`EventStore.batches`),
+        each with its own market table. Either way the rows are turned into Python objects one
+        chunk of ``chunk_rows`` at a time, so memory does not grow with the number of events;
+        the result does not depend on how the rows are chunked (tested)."""
         self.pairs = list(pairs)
         self.params = params
         p = params
         self.detector = Detector(self.pairs, DetectionConfig(
             min_edge=p.min_edge, max_contracts=Size(p.max_contracts * SIZE_SCALE)))
-        start = int(events.ts_ns[0]) if len(events) else 0
+        chunks = iter(_slices(events, chunk_rows) if isinstance(events, EventBatch) else events)
+        first = next((c for c in chunks if len(c)), None)
+        start = int(first.ts_ns[0]) if first is not None else 0
         self.clock = SimClock(start)
         kfees, pfees = fee_maps(self.pairs)
         cash = Money(p.cash * MONEY_SCALE)
@@ -199,79 +224,131 @@ class Replayer:
         self.executor = SagaExecutor(self.journal, self.exchanges, by_name, risk=self.risk,
                                      policy=policy, clock=self.clock.time_ns, quotes=self._quotes,
                                      config=_NO_WALL_TIMEOUTS)
-        self._prepare(events)
-        self.result = BacktestResult(
-            p.to_dict(), len(events), 0, start, int(events.ts_ns[-1]) if len(events) else 0,
-            2 * cash)
+        #: the engine's own per-pair gate, asked before detection (ADR 0150)
+        self.gate = PairGate(GateConfig(max_open_sagas=p.max_open_sagas,
+                                        cooldown_ns=p.cooldown_ms * 1_000_000))
+        self.result = BacktestResult(p.to_dict(), 0, 0, start, start, 2 * cash)
         self._equity = 2 * cash
         self.result.equity.append((start, self._equity))
-        self._busy: set[str] = set()
-        self._cool: dict[str, int] = {}
-        self._opps: dict[str, Opportunity] = {}
         self._pnl_cum = 0
+        # per-market tables, indexed by a global market id, grown as the stream names markets
+        self._names: list[str] = []
+        self._ids: dict[str, int] = {}
+        self._books: list[Any] = []
+        self._is_kalshi: list[bool] = []
+        self._level_fn: list[Any] = []
+        self._delta_fn: list[Any] = []
+        self._detect_fn: list[Any] = []
+        self._side_objs: list[tuple[Any, Any]] = []
+        self._pair_of: list[str] = []
+        self._pid_of: list[int] = []
+        self._ask_ladders: list[tuple[Ladder, Ladder] | None] = []
+        self._pair_ids = {pair.name: i for i, pair in enumerate(self.pairs)}
+        #: per pair: the detector found every route's best asks at or above the limit last time
+        #: it looked (:meth:`Detector.quiet`), and no row since made a best ask better
+        self._quiet = [False] * len(self.pairs)
+        self._dirty = [True] * len(self.pairs)
+        self._pair_names = {key: pair.name for pair in self.pairs for key in (
+            pair.kalshi_ticker, pair.polymarket_yes_token, pair.polymarket_no_token)}
+        self._watched: set[int] = set()
+        self._watched_names: set[str] = set()
+        self._last_ts = start
+        stream = itertools.chain(() if first is None else (first,), chunks)
+        self._rows: Iterator[_Row] = itertools.chain.from_iterable(self._chunk_rows(stream))
+        self._pending: _Row | None = None
+        self._done = first is None
 
     # -- setup ------------------------------------------------------------------------------
-    def _prepare(self, events: EventBatch) -> None:
+    def _register(self, name: str, venue: int) -> int:
+        """A global id for a market name first seen in the stream (per-market tables grow)."""
+        mid = self._ids.get(name)
+        if mid is not None:
+            return mid
         det = self.detector
-        books: list[KalshiBook | TokenBook | None] = []
-        kalshi: list[bool] = []
-        for name, venue in self._market_venues(events):
-            if venue == POLYMARKET and det.tracks_token(name):
-                books.append(det.token_book(name))
-                kalshi.append(False)
-            elif venue != POLYMARKET and det.tracks_kalshi(name):
-                books.append(det.kalshi_book(name))
-                kalshi.append(True)
-            else:
-                books.append(None)
-                kalshi.append(False)
-        self._books: list[Any] = books
-        self._is_kalshi = kalshi
-        self._names = list(events.markets)
-        self._ids = {name: i for i, name in enumerate(self._names)}
+        book: KalshiBook | TokenBook | None
+        if venue == POLYMARKET and det.tracks_token(name):
+            book, kalshi = det.token_book(name), False
+        elif venue != POLYMARKET and det.tracks_kalshi(name):
+            book, kalshi = det.kalshi_book(name), True
+        else:
+            book, kalshi = None, False
+        mid = self._ids[name] = len(self._names)
+        self._names.append(name)
+        self._books.append(book)
+        self._is_kalshi.append(kalshi)
         # per-market bound methods, resolved once: the hot loop makes no attribute lookups
-        self._level_fn: list[Any] = [None if bk is None else bk.set_level for bk in books]
-        self._delta_fn: list[Any] = [bk.apply_delta if isinstance(bk, KalshiBook) else None for bk in books]
-        self._detect_fn: list[Any] = [
-            None if bk is None else (det.on_kalshi if k else det.on_token)
-            for bk, k in zip(books, kalshi, strict=True)
-        ]
-        self._side_objs = [_OUTCOMES if k else _SIDES for k in kalshi]
-        n = len(events)
-        # a row ends a run when the next row is another market or another instant: detection
-        # runs once per run (a snapshot or a requote is one atomic change of a book) - for those
-        # runs; and detection only buys, so only rows that can move an ask matter: every Kalshi
-        # row (its asks are the other outcome's bids), Polymarket asks, clears and tick changes;
-        # a run of Polymarket bid changes or trade prints cannot create or change an opportunity
-        end = np.zeros(n, dtype=bool)
-        if n:
-            starts = np.flatnonzero(np.concatenate((
-                [True],
-                (events.ts_ns[1:] != events.ts_ns[:-1]) | (events.market[1:] != events.market[:-1]),
-            )))
-            ends = np.concatenate((starts[1:] - 1, [n - 1]))
-            kind = events.kind
-            moves_ask = ((events.venue != POLYMARKET) | (events.side == 1) | (kind == KIND_CLEAR)
-                         | (kind == KIND_TICK)) & (kind != KIND_TRADE)
-            end[ends[np.logical_or.reduceat(moves_ask, starts)]] = True
-        self._ts0 = events.ts_ns.tolist()
-        self._rows = zip(
-            self._ts0, events.market.tolist(), events.kind.tolist(), events.side.tolist(),
-            events.price.tolist(), events.size.tolist(), end.tolist(), strict=True,
-        )
-        self._pending: tuple[int, int, int, int, int, int, bool] | None = None
-        self._n = n
-        self._done = n == 0
-        self._watched: set[int] = set()
+        self._level_fn.append(None if book is None else book.set_level)
+        self._delta_fn.append(book.apply_delta if isinstance(book, KalshiBook) else None)
+        self._detect_fn.append(None if book is None else (det.on_kalshi if kalshi else det.on_token))
+        self._side_objs.append(_OUTCOMES if kalshi else _SIDES)
+        pair = self._pair_names.get(name, "")
+        self._pair_of.append(pair)
+        self._pid_of.append(self._pair_ids.get(pair, 0))
+        # the ladders whose best level is an ask of some route: a token's asks; both Kalshi bid
+        # ladders (a YES bid is a NO ask at 1 - price)
+        self._ask_ladders.append(
+            None if book is None else (book.yes_bids, book.no_bids) if isinstance(book, KalshiBook)
+            else (book.bids, book.asks))
+        if name in self._watched_names:
+            self._watched.add(mid)
+        return mid
 
-    @staticmethod
-    def _market_venues(events: EventBatch) -> list[tuple[str, int]]:
-        venue_of = [0] * len(events.markets)
-        if len(events):
-            first = np.unique(events.market, return_index=True)
-            for m, idx in zip(first[0].tolist(), first[1].tolist(), strict=True):
-                venue_of[m] = int(events.venue[idx])
-        return list(zip(events.markets, venue_of, strict=True))
+    def _globalize(self, chunk: EventBatch) -> npt.NDArray[np.int32]:
+        """The chunk's market column as global ids (each chunk carries its own market table)."""
+        local = np.zeros(max(1, len(chunk.markets)), dtype=np.int32)
+        present, first = np.unique(chunk.market, return_index=True)
+        for m, idx in zip(present.tolist(), first.tolist(), strict=True):
+            local[m] = self._register(chunk.markets[m], int(chunk.venue[idx]))
+        return local[chunk.market]
+
+    def _chunk_rows(self, chunks: Iterator[EventBatch]) -> Iterator[Iterator[_Row]]:
+        """Rows of each chunk as Python tuples, made one chunk at a time (bounded memory).
+
+        A row ends a run when the next row is another market or another instant: detection
+        runs once per run (a snapshot or a requote is one atomic change of a book). The last run
+        of a chunk may continue in the next one, so it is carried over and decided there.
+        """
+        carry: tuple[npt.NDArray[Any], ...] | None = None
+        for chunk in chunks:
+            if not len(chunk):
+                continue
+            cols: tuple[npt.NDArray[Any], ...] = (
+                chunk.ts_ns, self._globalize(chunk), chunk.venue, chunk.kind, chunk.side,
+                chunk.price, chunk.size)
+            if carry is not None:
+                cols = tuple(np.concatenate((a, b)) for a, b in zip(carry, cols, strict=True))
+            ts, market = cols[0], cols[1]
+            starts = np.flatnonzero(np.concatenate((
+                [True], (ts[1:] != ts[:-1]) | (market[1:] != market[:-1]))))
+            cut = int(starts[-1])
+            carry = tuple(c[cut:] for c in cols)
+            if cut:
+                yield self._rows_of(tuple(c[:cut] for c in cols), starts[:-1], cut)
+        if carry is not None:
+            yield self._rows_of(carry, np.zeros(1, dtype=np.int64), len(carry[0]))
+
+    def _rows_of(self, cols: tuple[npt.NDArray[Any], ...], starts: npt.NDArray[Any], n: int
+                 ) -> Iterator[_Row]:
+        """Tuples of complete runs; ``starts`` are the runs' first rows."""
+        ts, market, venue, kind, side, price, size = cols
+        # detection only buys, so only rows that can move an ask matter: every Kalshi row (its
+        # asks are the other outcome's bids), Polymarket asks, clears and tick changes; a run of
+        # Polymarket bid changes or trade prints cannot create or change an opportunity
+        ends = np.concatenate((starts[1:] - 1, [n - 1]))
+        moves_ask = ((venue != POLYMARKET) | (side == 1) | (kind == KIND_CLEAR)
+                     | (kind == KIND_TICK)) & (kind != KIND_TRADE)
+        flags = np.zeros(n, dtype=np.int64)
+        flags[ends[np.logical_or.reduceat(moves_ask, starts)]] = _END
+        # only added size can make a best ask better; removals, cuts and clears make asks worse,
+        # which cannot turn a pair whose best asks were all at or above the limit into a find
+        adds = (((kind == KIND_LEVEL) | (kind == KIND_DELTA)) & (size > 0)
+                & ((venue != POLYMARKET) | (side == 1)))
+        flags[adds] |= _MAY_IMPROVE
+        flags[kind == KIND_TICK] |= _RETICK
+        self.result.events += n
+        self._last_ts = int(ts[-1])
+        return zip(ts.tolist(), market.tolist(), kind.tolist(), side.tolist(), price.tolist(),
+                   size.tolist(), flags.tolist(), strict=True)
 
     # -- hot loop ---------------------------------------------------------------------------
     def _next_ts(self) -> int | None:
@@ -284,16 +361,19 @@ class Replayer:
     def _advance(self, limit: int) -> list[Opportunity]:
         """Apply rows with ``ts <= limit``; stop early after a detection that found something."""
         level_fn, delta_fn, detect_fn = self._level_fn, self._delta_fn, self._detect_fn
-        side_objs, names = self._side_objs, self._names
+        side_objs, names, pair_of = self._side_objs, self._names, self._pair_of
         watched = self._watched
-        rows: Iterator[tuple[int, int, int, int, int, int, bool]] = self._rows
+        closed = self.gate.closed
+        pid_of, ask_ladders, quiet, dirty = self._pid_of, self._ask_ladders, self._quiet, self._dirty
+        det_quiet = self.detector.quiet
+        rows: Iterator[_Row] = self._rows
         if self._pending is not None:
             rows = itertools.chain((self._pending,), rows)
             self._pending = None
-        rejected = 0
+        rejected = gated = 0
         try:
             for row in rows:
-                t, m, k, side, price, size, end = row
+                t, m, k, side, price, size, flags = row
                 if t > limit:
                     self._pending = row
                     return []
@@ -319,17 +399,35 @@ class Replayer:
                         self._books[m].set_tick(price, t)
                     except BookError:
                         rejected += 1
-                if end:
+                if flags & 6:  # _MAY_IMPROVE | _RETICK (literals: no global lookups per row)
+                    pid = pid_of[m]
+                    if quiet[pid] and not dirty[pid]:  # else the next detection point runs anyway
+                        if flags & 4:
+                            dirty[pid] = True
+                        else:
+                            ladder = ask_ladders[m][side]  # type: ignore[index]
+                            if ladder.best * ladder.tick == price:  # the row's level is best now
+                                dirty[pid] = True
+                if flags & 1:  # _END
+                    pid = pid_of[m]
+                    if quiet[pid] and not dirty[pid]:
+                        continue  # asks only got worse since nothing was found: nothing to find
+                    if closed(pair_of[m], t):
+                        gated += 1
+                        continue
+                    dirty[pid] = False
                     found: list[Opportunity] = detect_fn[m](names[m], t)
+                    quiet[pid] = det_quiet(names[m])
                     if found:
                         self.clock.advance(t)
                         return found
             self._done = True
         finally:
             self.result.rejected_updates += rejected
+            self.result.gated += gated
         return []
 
-    def _watched_row(self, row: tuple[int, int, int, int, int, int, bool]) -> None:
+    def _watched_row(self, row: _Row) -> None:
         """A row for a market the simulated exchange follows: tell it what changed."""
         t, m, k, side, price, size, _ = row
         book = self._books[m]
@@ -384,7 +482,9 @@ class Replayer:
 
     def _sync_watched(self) -> None:
         ids = self._ids
-        self._watched = {ids[m] for ex in self.exchanges.values() for m in ex.watched if m in ids}
+        self._watched_names = {m for ex in self.exchanges.values() for m in ex.watched}
+        self._watched.clear()
+        self._watched.update(ids[m] for m in self._watched_names if m in ids)
 
     # -- execution --------------------------------------------------------------------------
     async def _quotes(self, venue: str, market: str, outcome: Outcome
@@ -402,11 +502,9 @@ class Replayer:
 
     def _consider(self, opp: Opportunity, now: int) -> None:
         self.result.opportunities += 1
-        if opp.pair in self._busy or self._cool.get(opp.pair, -1) > now:
+        if not self.gate.admit(opp, now):
             self.result.skipped_busy += 1
             return
-        self._cool[opp.pair] = now + self.params.cooldown_ms * 1_000_000
-        self._busy.add(opp.pair)
         self.clock.spawn(self._execute(opp))
 
     def _with_slippage(self, opp: Opportunity) -> Opportunity:
@@ -454,7 +552,7 @@ class Replayer:
             for venue, ex in self.exchanges.items():
                 self.risk.book.set_balance(venue, int(ex.cash))
         finally:
-            self._busy.discard(opp.pair)
+            self.gate.release(opp, self.clock.time_ns())
 
     def _record_saga(self, saga: Saga, opp: Opportunity, now: int) -> None:
         plan = saga.plan
@@ -496,7 +594,7 @@ class Replayer:
             found = self._advance(_FAR if deadline is None else deadline)
             if found:
                 now = clock.time_ns()
-                for opp in found:
+                for opp in best_first(found):
                     self._consider(opp, now)
                 await clock.settle()
                 self._sync_watched()
@@ -516,7 +614,7 @@ class Replayer:
 
     def _finish(self) -> BacktestResult:
         r = self.result
-        r.end_ns = max(r.end_ns, self.clock.time_ns())
+        r.end_ns = max(self._last_ts, self.clock.time_ns())
         r.equity.append((r.end_ns, self._equity))
         for ex in self.exchanges.values():
             r.orders += ex.requests
@@ -542,6 +640,15 @@ class Replayer:
         return await self._run()
 
 
-def run_backtest(pairs: Sequence[Pair], events: EventBatch, params: BacktestParams) -> BacktestResult:
+def run_backtest(pairs: Sequence[Pair], events: EventBatch | Iterable[EventBatch],
+                 params: BacktestParams) -> BacktestResult:
     return Replayer(pairs, events, params).run()
+
+
+def _slices(events: EventBatch, rows: int) -> Iterator[EventBatch]:
+    """One batch as consecutive chunks of ``rows`` (views of its columns, no copies)."""
+    if rows <= 0:
+        raise ValueError(f"chunk_rows must be positive, got {rows}")
+    for i in range(0, len(events), rows):
+        yield events.take(slice(i, i + rows))
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -71,6 +72,8 @@ class EventWriter:
         self.flush_rows = flush_rows
         self.rows_per_file = rows_per_file
         self._buffers: dict[tuple[str, int], EventBuilder] = {}
+        #: whole-batch pieces waiting for their row group (before the builder's rows in order)
+        self._pieces: dict[tuple[str, int], list[pa.Table]] = {}
         self._open: dict[tuple[str, int], _OpenFile] = {}
         self._part = self._next_part()
         self._seq = max(first_seq, self._max_seq() + 1)
@@ -101,10 +104,11 @@ class EventWriter:
         self._day = (lo, lo + DAY_NS, date)
         # a new day: whatever is buffered for earlier days is complete, write it out now so
         # memory holds at most the current day's buffers
-        for key in sorted(k for k in self._buffers if k[0] < date):
+        for key in sorted(k for k in self._buffers.keys() | self._pieces.keys() if k[0] < date):
             self._flush(key)
             self._close(key)
-            del self._buffers[key]
+            self._buffers.pop(key, None)
+            self._pieces.pop(key, None)
         return date
 
     def add(self, ts_ns: int, venue: int, market: str, kind: int, side: int, price: int,
@@ -124,21 +128,59 @@ class EventWriter:
             self._flush(key)
 
     def add_batch(self, batch: EventBatch) -> None:
-        """Append a whole batch (its ``seq`` column is replaced by the store's own)."""
-        markets = batch.markets
-        for ts, venue, market, kind, side, price, size in zip(
-            batch.ts_ns.tolist(), batch.venue.tolist(), batch.market.tolist(), batch.kind.tolist(),
-            batch.side.tolist(), batch.price.tolist(), batch.size.tolist(), strict=True,
-        ):
-            self.add(ts, venue, markets[market], kind, side, price, size)
+        """Append a whole batch (its ``seq`` column is replaced by the store's own).
+
+        Columnar: the batch is split by day and venue with numpy and its pieces join the same
+        per-partition buffers as :meth:`add` rows (in order): the same rows land in the same
+        partitions in the same order as row-wise appends, at Arrow speed, and memory stays
+        bounded by ``flush_rows`` per partition."""
+        n = len(batch)
+        if not n:
+            return
+        seq = np.arange(self._seq, self._seq + n, dtype=np.int64)
+        self._seq += n
+        day = batch.ts_ns // DAY_NS
+        cuts = (np.flatnonzero(day[1:] != day[:-1]) + 1).tolist()
+        for lo, hi in zip([0, *cuts], [*cuts, n], strict=True):
+            date = self._date(int(batch.ts_ns[lo]))
+            seg = EventBatch(batch.ts_ns[lo:hi], batch.venue[lo:hi], batch.market[lo:hi],
+                             batch.kind[lo:hi], batch.side[lo:hi], batch.price[lo:hi],
+                             batch.size[lo:hi], seq[lo:hi], batch.markets)
+            for venue in (0, 1):
+                mask = seg.venue == venue
+                count = int(np.count_nonzero(mask))
+                if count:
+                    self._add_piece((date, venue), seg.take(mask) if count < len(seg) else seg)
+
+    def _add_piece(self, key: tuple[str, int], piece: EventBatch) -> None:
+        buf = self._buffers.get(key)
+        pieces = self._pieces.setdefault(key, [])
+        if buf is not None and len(buf):  # rows appended one by one came first
+            pieces.append(buf.build().to_arrow())
+            buf.clear()
+        at = 0
+        while at < len(piece):
+            room = self.flush_rows - sum(t.num_rows for t in pieces)
+            part = piece.take(slice(at, at + max(room, 1)))
+            pieces.append(part.to_arrow())
+            at += len(part)
+            self._buffered += len(part)
+            self.max_buffered = max(self.max_buffered, self._buffered)
+            if sum(t.num_rows for t in pieces) >= self.flush_rows:
+                self._flush(key)
+                pieces = self._pieces.setdefault(key, [])
 
     def _flush(self, key: tuple[str, int]) -> None:
         buf = self._buffers.get(key)
-        if buf is None or not len(buf):
+        tables = self._pieces.pop(key, [])
+        if buf is not None and len(buf):
+            tables.append(buf.build().to_arrow())
+            buf.clear()
+        if not tables:
             return
-        table = buf.build().to_arrow()
-        self._buffered -= len(buf)
-        buf.clear()
+        table = tables[0] if len(tables) == 1 else (
+            pa.concat_tables(tables).unify_dictionaries().combine_chunks())
+        self._buffered -= table.num_rows
         # a date that is no longer being written to gets its file closed (day rotation)
         for other in [k for k in self._open if k[1] == key[1] and k[0] < key[0]]:
             self._flush(other)
@@ -167,7 +209,7 @@ class EventWriter:
         self.files_closed += 1
 
     def flush(self) -> None:
-        for key in sorted(self._buffers):
+        for key in sorted(self._buffers.keys() | self._pieces.keys()):
             self._flush(key)
 
     def rotate(self) -> None:
@@ -238,12 +280,182 @@ class EventStore:
              venues: Sequence[str] | None = None, markets: Sequence[str] | None = None) -> EventBatch:
         return EventBatch.from_arrow(self.table(start_ns, end_ns, venues, markets))
 
+    def batches(self, start_ns: int | None = None, end_ns: int | None = None,
+                venues: Sequence[str] | None = None, markets: Sequence[str] | None = None,
+                chunk_rows: int = 1 << 17) -> Iterator[EventBatch]:
+        """The rows of :meth:`load`, in the same order, as a stream of batches in bounded memory.
+
+        Days never overlap (a row's partition is its own date), so days are read one after the
+        other; within a day the files of both venues (and the parts a rotation made) are merged
+        on ``(ts_ns, seq)``, holding one record batch of at most ``chunk_rows`` rows per file. A
+        file whose rows are not already in that order (a wall clock that stepped back while
+        recording) is sorted whole on its own, which stays bounded by the writer's
+        ``rows_per_file``. Every batch carries the market table of the stream so far
+        (append-only, so an id once given keeps its name).
+        """
+        files = self.files(start_ns, end_ns, venues)
+        names: dict[str, int] = {}
+        wanted = None if markets is None else set(markets)
+        by_day: dict[str, list[Path]] = {}
+        for path in files:
+            by_day.setdefault(path.parent.parent.name, []).append(path)
+        for day in sorted(by_day):
+            sources = [_FileRows(p, names, start_ns, end_ns, wanted, chunk_rows)
+                       for p in by_day[day]]
+            yield from _merge(sources, names)
+
     def export(self, out: Path | str, fmt: str, start_ns: int | None = None,
                end_ns: int | None = None) -> int:
-        """Write the rows of a time range to one Parquet or CSV file; returns the row count."""
-        table = self.table(start_ns, end_ns)
-        _write_table(table.cast(_plain(table.schema)), Path(out), fmt)
-        return int(table.num_rows)
+        """Write the rows of a time range to one Parquet or CSV file; returns the row count.
+
+        Streams: one batch of :meth:`batches` at a time goes to the file's writer."""
+        plain = _plain(EVENT_SCHEMA)
+        rows = 0
+        with _TableSink(Path(out), fmt, plain) as sink:
+            for batch in self.batches(start_ns, end_ns):
+                sink.write(batch.to_arrow().cast(plain))
+                rows += len(batch)
+        return rows
+
+
+_KEY_COLUMNS: Final = ["ts_ns", "venue", "market", "kind", "side", "price", "size", "seq"]
+
+
+class _FileRows:
+    """One Parquet file of the store as sorted numpy chunks with store-wide market ids."""
+
+    def __init__(self, path: Path, names: dict[str, int], start_ns: int | None,
+                 end_ns: int | None, wanted: set[str] | None, chunk_rows: int) -> None:
+        self.path = path
+        self.names = names
+        self.bounds = (start_ns, end_ns)
+        self.wanted = wanted
+        self.chunk_rows = chunk_rows
+        self._chunks = self._read()
+
+    def _in_order(self) -> bool:
+        last_ts, last_seq = -(2**63), -(2**63)
+        pf = pq.ParquetFile(self.path)
+        for rb in pf.iter_batches(batch_size=self.chunk_rows, columns=["ts_ns", "seq"]):
+            ts = rb.column(0).to_numpy()
+            seq = rb.column(1).to_numpy()
+            if not len(ts):
+                continue
+            if ts[0] < last_ts or (ts[0] == last_ts and seq[0] <= last_seq):
+                return False
+            d = np.diff(ts)
+            if (d < 0).any() or ((d == 0) & (np.diff(seq) <= 0)).any():
+                return False
+            last_ts, last_seq = int(ts[-1]), int(seq[-1])
+        return True
+
+    def _read(self) -> Iterator[EventBatch]:
+        pf = pq.ParquetFile(self.path)
+        if self._in_order():
+            for rb in pf.iter_batches(batch_size=self.chunk_rows, columns=_KEY_COLUMNS):
+                got = self._convert(pa.Table.from_batches([rb]))
+                if len(got):
+                    yield got
+            return
+        table = pf.read(columns=_KEY_COLUMNS).sort_by([("ts_ns", "ascending"),
+                                                       ("seq", "ascending")])
+        for rb in table.to_batches(max_chunksize=self.chunk_rows):
+            got = self._convert(pa.Table.from_batches([rb]))
+            if len(got):
+                yield got
+
+    def _convert(self, table: pa.Table) -> EventBatch:
+        batch = EventBatch.from_arrow(table)
+        if not len(batch):
+            return batch
+        names = self.names
+        remap = np.array([names.setdefault(m, len(names)) for m in batch.markets], np.int32)
+        batch = EventBatch(batch.ts_ns, batch.venue, remap[batch.market], batch.kind, batch.side,
+                           batch.price, batch.size, batch.seq, [])
+        start_ns, end_ns = self.bounds
+        mask = None
+        if start_ns is not None:
+            mask = batch.ts_ns >= start_ns
+        if end_ns is not None:
+            m = batch.ts_ns < end_ns
+            mask = m if mask is None else mask & m
+        if self.wanted is not None:
+            ids = np.array([i for n, i in names.items() if n in self.wanted] or [-1], np.int32)
+            m = np.isin(batch.market, ids)
+            mask = m if mask is None else mask & m
+        return batch if mask is None else batch.take(mask)
+
+    def next(self) -> EventBatch | None:
+        return next(self._chunks, None)
+
+
+def _merge(sources: list[_FileRows], names: dict[str, int]) -> Iterator[EventBatch]:
+    """k-way merge of sorted sources on ``(ts_ns, seq)``, vectorised per round: every row not
+    after the smallest "last key" among the sources' current chunks is safe to emit."""
+    current: list[EventBatch] = []
+    live: list[_FileRows] = []
+    for src in sources:
+        first = src.next()
+        if first is not None:
+            current.append(first)
+            live.append(src)
+    while current:
+        if len(current) == 1:
+            out = current[0]
+        else:
+            bound = min((int(c.ts_ns[-1]), int(c.seq[-1])) for c in current)
+            parts: list[EventBatch] = []
+            for i, c in enumerate(current):
+                n = int(np.count_nonzero(
+                    (c.ts_ns < bound[0]) | ((c.ts_ns == bound[0]) & (c.seq <= bound[1]))))
+                if n:
+                    parts.append(c.take(slice(0, n)))
+                    current[i] = c.take(slice(n, None))
+            out = _concat_same_table(parts).sorted()
+        yield EventBatch(out.ts_ns, out.venue, out.market, out.kind, out.side, out.price,
+                         out.size, out.seq, list(names))
+        if len(current) == 1:
+            current[0] = EventBatch.empty()
+        keep_c: list[EventBatch] = []
+        keep_s: list[_FileRows] = []
+        for c, src in zip(current, live, strict=True):
+            got: EventBatch | None = c
+            if not len(c):
+                got = src.next()
+            if got is not None:
+                keep_c.append(got)
+                keep_s.append(src)
+        current, live = keep_c, keep_s
+
+
+def _concat_same_table(parts: list[EventBatch]) -> EventBatch:
+    """Batches whose market ids already share one table."""
+    return EventBatch(
+        np.concatenate([b.ts_ns for b in parts]), np.concatenate([b.venue for b in parts]),
+        np.concatenate([b.market for b in parts]), np.concatenate([b.kind for b in parts]),
+        np.concatenate([b.side for b in parts]), np.concatenate([b.price for b in parts]),
+        np.concatenate([b.size for b in parts]), np.concatenate([b.seq for b in parts]), [],
+    )
+
+
+class _TableSink:
+    """Parquet or CSV file written one table at a time (export never holds a whole range)."""
+
+    def __init__(self, out: Path, fmt: str, schema: pa.Schema) -> None:
+        if fmt not in ("parquet", "csv"):
+            raise StorageError(f"unknown export format {fmt!r} (parquet or csv)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.writer: pq.ParquetWriter | pacsv.CSVWriter = (
+            pq.ParquetWriter(out, schema) if fmt == "parquet" else pacsv.CSVWriter(out, schema))
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+
+    def __enter__(self) -> _TableSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.close()
 
 
 def _plain(schema: pa.Schema) -> pa.Schema:
@@ -251,16 +463,6 @@ def _plain(schema: pa.Schema) -> pa.Schema:
     return pa.schema(
         [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema]
     )
-
-
-def _write_table(table: pa.Table, out: Path, fmt: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        pq.write_table(table, out)
-    elif fmt == "csv":
-        pacsv.write_csv(table, out)
-    else:
-        raise StorageError(f"unknown export format {fmt!r} (parquet or csv)")
 
 
 # -- SQLite --------------------------------------------------------------------------------------
@@ -327,6 +529,11 @@ class EngineStore:
     def query(self, table: str, start_ns: int | None = None, end_ns: int | None = None,
               run: str | None = None) -> list[dict[str, Any]]:
         """Rows with ``start_ns <= ts_ns < end_ns`` in insertion order within equal times."""
+        return [row for chunk in self.query_chunks(table, start_ns, end_ns, run) for row in chunk]
+
+    def query_chunks(self, table: str, start_ns: int | None = None, end_ns: int | None = None,
+                     run: str | None = None, rows: int = 50_000) -> Iterator[list[dict[str, Any]]]:
+        """The rows of :meth:`query` in lists of at most ``rows`` (a cursor, bounded memory)."""
         cols = self._columns(table)
         where: list[str] = []
         args: list[int | str] = []
@@ -343,27 +550,39 @@ class EngineStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts_ns, rowid"
-        return [dict(zip(cols, row, strict=True)) for row in self.db.execute(sql, args)]
+        cursor = self.db.execute(sql, args)
+        while True:
+            got = cursor.fetchmany(rows)
+            if not got:
+                return
+            yield [dict(zip(cols, row, strict=True)) for row in got]
 
     def iter_rows(self, table: str) -> Iterator[dict[str, Any]]:
         yield from self.query(table)
 
     def export(self, table: str, out: Path | str, fmt: str, start_ns: int | None = None,
                end_ns: int | None = None) -> int:
-        rows = self.query(table, start_ns, end_ns)
+        """One table's rows of a time range to CSV or Parquet, streamed from a cursor; the
+        Parquet columns take the SQLite declarations (INTEGER: int64, TEXT: string)."""
         cols = self._columns(table)
         out = Path(out)
+        count = 0
         if fmt == "csv":
             out.parent.mkdir(parents=True, exist_ok=True)
             with out.open("w", newline="") as fh:
                 w = csv.DictWriter(fh, fieldnames=cols)
                 w.writeheader()
-                w.writerows(rows)
-        else:
-            arrays = {c: [r[c] for r in rows] for c in cols}
-            _write_table(pa.table(arrays) if rows else pa.table({c: pa.array([]) for c in cols}),
-                         out, fmt)
-        return len(rows)
+                for chunk in self.query_chunks(table, start_ns, end_ns):
+                    w.writerows(chunk)
+                    count += len(chunk)
+            return count
+        decl = dict(c.split()[:2] for c in _TABLES[table].split(", "))
+        schema = pa.schema([(c, pa.int64() if decl[c] == "INTEGER" else pa.string()) for c in cols])
+        with _TableSink(out, fmt, schema) as sink:
+            for chunk in self.query_chunks(table, start_ns, end_ns):
+                sink.write(pa.Table.from_pylist(chunk, schema=schema))
+                count += len(chunk)
+        return count
 
 
 def dumps(obj: Any) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from arbiter.backtest.events import (
@@ -32,7 +33,7 @@ from arbiter.core.fees import PolymarketFeeModel
 from arbiter.core.pairs import Pair
 from arbiter.core.units import ONE_CONTRACT, PRICE_SCALE, SIZE_SCALE, Size, size_str
 
-__all__ = ["SyntheticConfig", "generate", "make_pairs", "pairs_toml"]
+__all__ = ["SyntheticConfig", "generate", "generate_chunks", "make_pairs", "pairs_toml"]
 
 TICK = 100  # one cent in price units: the synthetic books quote on a cent grid
 DAY_NS = 86_400 * 10**9
@@ -62,6 +63,8 @@ class SyntheticConfig:
     trade_rate: float = 0.12
     #: share of steps that requote (the rest change one level's size)
     requote_rate: float = 0.2
+    #: time the stream spans, ns; 0 = ``days`` whole days (a short span makes a dense stream)
+    span_ns: int = 0
 
 
 #: the synthetic markets' Polymarket taker fee: the "other" category's 0.05, exponent 1 (docs
@@ -188,6 +191,14 @@ def _targets(sim: _PairSim) -> list[tuple[int, int]]:
 
 def generate(config: SyntheticConfig | None = None) -> EventBatch:
     """Rows for ``config``: an opening snapshot of every book, then seeded updates."""
+    return EventBatch.concat(list(generate_chunks(config)))
+
+
+def generate_chunks(config: SyntheticConfig | None = None,
+                    chunk_rows: int = 1 << 17) -> Iterator[EventBatch]:
+    """The rows of :func:`generate` as consecutive batches of about ``chunk_rows`` rows, made
+    as they are consumed: a stream of any length in bounded memory (the rows do not depend on
+    ``chunk_rows``)."""
     cfg = config or SyntheticConfig()
     rng = random.Random(cfg.seed)
     out = EventBuilder()
@@ -208,11 +219,16 @@ def generate(config: SyntheticConfig | None = None) -> EventBatch:
     for sim in sims:
         for book in sim.books:
             book.snapshot(ts)
-    span = cfg.days * DAY_NS
+    span = cfg.span_ns or cfg.days * DAY_NS
     mean_gap = max(1, span // max(1, cfg.events // 3))
     windows: list[tuple[int, int, int]] = []  # (end ts, pair index, book index)
     levels = cfg.levels
-    while len(out) < cfg.events:
+    emitted = 0
+    while emitted + len(out) < cfg.events:
+        if len(out) >= chunk_rows:
+            emitted += len(out)
+            yield _checked(out.build())
+            out.clear()
         ts += 1 + int(rng.expovariate(1.0) * mean_gap)
         while windows and windows[0][0] <= ts:
             end, pi, bi = heapq.heappop(windows)
@@ -264,6 +280,10 @@ def generate(config: SyntheticConfig | None = None) -> EventBatch:
                 continue
             cents = rng.choice(sorted(side))
             book.set(ts, is_bid, cents, rng.randint(1, 400))
-    batch = out.build()
+    if len(out):
+        yield _checked(out.build())
+
+
+def _checked(batch: EventBatch) -> EventBatch:
     assert int(batch.price.max(initial=0)) < PRICE_SCALE
     return batch

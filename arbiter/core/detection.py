@@ -117,6 +117,9 @@ class _Route:
     outcome_b: Outcome
     book_b: TokenBook
     fee_b: FeeModel
+    #: what the last sizing search that found nothing saw: (min size, max size, tick a, tick b,
+    #: sizes a, sizes b); while both ladders still hold exactly that, the search is not re-run
+    unsized: tuple[int, int | None, int, int, list[int], list[int]] | None = None
 
     def ask_a(self) -> AskView:
         if self.view_a is not None:
@@ -137,6 +140,9 @@ class _PairState:
     checks: list[tuple[Ladder, bool, Ladder, _Route]] = field(default_factory=list)
     #: why the pair may not trade now (its Kalshi market closed, paused, settled, ...); None: ok
     halted: str | None = None
+    #: False when the last evaluation found every route's best asks at or above the limit:
+    #: until an ask of the pair gets better, evaluating it again cannot find anything
+    armed: bool = True
 
 
 class Detector:
@@ -144,7 +150,15 @@ class Detector:
 
     Feeds write into the books returned by :meth:`kalshi_book` / :meth:`token_book` and then call
     :meth:`on_kalshi` / :meth:`on_token` with the same key; only that pair is re-evaluated.
+    A route whose best asks pass the first test but whose sizing search found nothing is not
+    searched again until one of its two ask ladders changes (ADR 0152): inside a window that
+    fees or minimum sizes close, every other change of the pair's books (bids, the other
+    token, the other Kalshi side) used to re-run the search for the same answer.
     """
+
+    #: skip a sizing search whose ladders are unchanged since it found nothing (off: tests
+    #: comparing against the plain search)
+    memo_unsized: bool = True
 
     def __init__(self, pairs: Iterable[Pair], config: DetectionConfig | None = None) -> None:
         self.config = config or DetectionConfig()
@@ -223,6 +237,7 @@ class Detector:
         ):
             raise ValueError(f"pair '{pair.name}': a refresh cannot change its markets")
         state.pair = pair
+        state.armed = True
         state.yes.min_order_size = state.no.min_order_size = pair.polymarket_min_order_size or 0
         for book in (state.yes, state.no):
             if book.tick != pair.polymarket_tick:
@@ -297,11 +312,21 @@ class Detector:
             out.extend(self._evaluate(state, now_ns))
         return out
 
+    def quiet(self, key: str) -> bool:
+        """True when the last evaluation of the pair of ``key`` (ticker or token) found no route
+        whose best asks are below the limit. Asks that only got worse (levels removed, sizes
+        cut) cannot change that, so a caller that knows no ask of the pair improved since (the
+        replay sees every row) may skip the next evaluation: the result would be empty."""
+        state = self._by_kalshi.get(key) or self._by_token.get(key)
+        return state is not None and not state.armed
+
     def _evaluate(self, state: _PairState, now_ns: int) -> list[Opportunity]:
         found: list[Opportunity] = []
         if state.halted is not None:
+            state.armed = True
             return found
         limit = PRICE_SCALE - self.config.min_edge
+        armed = False
         for ladder_a, complement, ladder_b, route in state.checks:
             if not ladder_a.count or not ladder_b.count:
                 continue
@@ -310,9 +335,11 @@ class Detector:
                 pa = PRICE_SCALE - pa
             if pa + ladder_b.best * ladder_b.tick >= limit:
                 continue
+            armed = True
             opportunity = self._size(state, route, route.ask_a(), now_ns)
             if opportunity is not None:
                 found.append(opportunity)
+        state.armed = armed
         return found
 
     def block_when(self, keys: Container[str]) -> None:
@@ -344,6 +371,13 @@ class Detector:
         min_size = max(
             getattr(route.book_a, "min_order_size", 0), route.book_b.min_order_size
         )
+        max_size = min(caps) if caps else None
+        ladder_a, ladder_b = view_a.ladder, route.book_b.asks
+        memo = route.unsized
+        if (memo is not None and memo[0] == min_size and memo[1] == max_size
+                and memo[2] == ladder_a.tick and memo[3] == ladder_b.tick
+                and memo[4] == ladder_a.sizes and memo[5] == ladder_b.sizes):
+            return None  # the same books gave nothing last time: optimise_size is pure
         choice = optimise_size(
             view_a,
             route.book_b.ask_view(),
@@ -352,11 +386,15 @@ class Detector:
             hurdle=cfg.min_edge,
             lot=cfg.lot,
             min_size=min_size,
-            max_size=min(caps) if caps else None,
+            max_size=max_size,
             budget=cfg.budget,
         )
         if choice is None:
+            if self.memo_unsized:
+                route.unsized = (min_size, max_size, ladder_a.tick, ladder_b.tick,
+                                 list(ladder_a.sizes), list(ladder_b.sizes))
             return None
+        route.unsized = None
         legs = (
             Leg(route.venue_a, route.market_a, route.outcome_a, choice.limit_a,
                 choice.cost_a, choice.fee_a, route.book_a.ts_ns, *_rules(route.book_a)),

@@ -27,6 +27,10 @@ from typing import Protocol
 
 from arbiter.core.book import Outcome
 from arbiter.core.detection import Detector, Opportunity
+from arbiter.core.gate import GateConfig, PairGate, best_first
+
+#: the tick path's name for the one per-pair gate (ADR 0150: shared with the backtest replay)
+RiskGate = PairGate
 
 __all__ = [
     "BookQuotes",
@@ -63,61 +67,6 @@ class Launcher(Protocol):
     """
 
     def start(self, opportunity: Opportunity) -> Awaitable[SagaReport]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class GateConfig:
-    """What the tick path decides alone, before the tenant's risk book sees an opportunity."""
-
-    #: sagas allowed in flight at once (across pairs)
-    max_open_sagas: int = 4
-    #: the pair stays closed this long after a saga on it ends, so the book can reflect our
-    #: own fills before we look again (a stale book would fire the same opportunity twice)
-    cooldown_ns: int = 50_000_000
-
-
-class RiskGate:
-    """In-flight guard on the tick path: O(1), no I/O, no Ray call.
-
-    Limits (balances, exposure, daily loss, kill switch) are the tenant's core ``RiskBook``'s job
-    inside the executor; this gate only stops the tick path from firing the *same* pair again
-    while a saga on it is in flight or its book still shows our own fills.
-    """
-
-    def __init__(self, config: GateConfig | None = None) -> None:
-        self.config = config or GateConfig()
-        self._busy: set[str] = set()
-        self._cool_until: dict[str, int] = {}
-        self.rejections: Counter[str] = Counter()
-
-    @property
-    def open_sagas(self) -> int:
-        return len(self._busy)
-
-    def closed(self, pair: str, now_ns: int) -> bool:
-        """True while nothing on ``pair`` could be admitted: detection there is wasted work."""
-        return pair in self._busy or now_ns < self._cool_until.get(pair, 0)
-
-    def admit(self, opp: Opportunity, now_ns: int) -> bool:
-        reason = self._refusal(opp, now_ns)
-        if reason is not None:
-            self.rejections[reason] += 1
-            return False
-        self._busy.add(opp.pair)
-        return True
-
-    def _refusal(self, opp: Opportunity, now_ns: int) -> str | None:
-        if opp.pair in self._busy:
-            return "pair_busy"
-        if now_ns < self._cool_until.get(opp.pair, 0):
-            return "cooldown"
-        if len(self._busy) >= self.config.max_open_sagas:
-            return "max_open_sagas"
-        return None
-
-    def release(self, opp: Opportunity, now_ns: int) -> None:
-        self._busy.discard(opp.pair)
-        self._cool_until[opp.pair] = now_ns + self.config.cooldown_ns
 
 
 class LatencyWindow:
@@ -208,7 +157,7 @@ class TickPath:
         stats = self.stats
         stats.opportunities += len(found)
         # best first: if two directions of one pair fire, the gate keeps only the better one
-        for opp in sorted(found, key=lambda o: -o.profit):
+        for opp in best_first(found):
             now = self.clock_ns()
             if self.launcher is None or not self.gate.admit(opp, now):
                 continue

@@ -96,8 +96,8 @@ class PaperSession:
                  cash_dollars: int = 10_000,
                  store: EngineStore | None = None, run_label: str = "paper",
                  gate: GateConfig | None = None) -> None:
+        from arbiter.app.config import load_config
         from arbiter.backtest.recorder import build_feeds
-        from arbiter.engine.bootstrap import load_config
 
         self._pending: list[str] = []
         self._config_path = config_path

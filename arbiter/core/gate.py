@@ -1,6 +1,6 @@
 """The per-pair gate in front of detection: busy while a saga is in flight, then a cooldown.
 
-One implementation for the live tick path (:mod:`arbiter.engine.tickpath`) and the backtest
+One implementation for the live tick path (:mod:`arbiter.execution.tickpath`) and the backtest
 replay (:mod:`arbiter.backtest.replay`), so a backtest trades under the rules the engine trades
 under (ADR 0150). Both ask :meth:`PairGate.closed` *before* running detection on a pair: while
 the pair is closed nothing found there could be admitted, so detecting and sizing it is wasted

@@ -6,7 +6,7 @@ from arbiter.core.book import Outcome
 from arbiter.core.detection import Leg, Opportunity
 from arbiter.core.gate import GateConfig, PairGate, best_first
 from arbiter.core.units import Money, Size
-from arbiter.engine import tickpath
+from arbiter.execution import tickpath
 
 
 def _opp(pair: str, profit: int = 1, direction: str = "d") -> Opportunity:

@@ -50,6 +50,7 @@ __all__ = [
     "build_tenant",
     "kalshi_config",
     "kalshi_signer",
+    "limiter_for",
     "polymarket_credentials",
     "refresh_market_data",
     "refresh_pair",
@@ -170,7 +171,7 @@ def polymarket_credentials(tenant: TenantConfig) -> PolymarketCredentials:
         _wipe(secrets)
 
 
-def _limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:
+def limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:
     """Give ``tenant`` its tier's order budget and its Kalshi key's bucket (once per limiter)."""
     user = tenant.user()
     if user.tenant_id not in limiter.tenants():
@@ -202,7 +203,7 @@ async def build_clients(
         polymarket_credentials(tenant), config.endpoints.polymarket_rest,
         ws_url=config.endpoints.polymarket_ws,  # the user channel: outcomes of delayed orders
     )
-    limiter = _limiter_for(limiter or config.rate_limiter(), tenant)
+    limiter = limiter_for(limiter or config.rate_limiter(), tenant)
     clients: dict[str, ExchangeClient] = {
         venue: RateLimitedClient(client, limiter, tenant.name, on_refused=on_rate_limited)
         for venue, client in (("kalshi", kalshi), ("polymarket", poly))

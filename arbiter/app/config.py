@@ -74,7 +74,16 @@ from arbiter.core.ratelimit import KALSHI_TIERS, RateLimiter
 from arbiter.core.risk import RiskLimits
 from arbiter.core.units import Money, Size, parse_money, parse_price, parse_size
 from arbiter.execution.tickpath import GateConfig
-from arbiter.security.credentials import FileKey, KeySource, TomlKey
+from arbiter.security.backends import SecretsBackendError, backend_from_uri
+from arbiter.security.credentials import (
+    CredentialError,
+    CredentialStore,
+    FileKey,
+    KeySource,
+    StoreKey,
+    TomlKey,
+    polymarket_signature_type,
+)
 from arbiter.venues.polymarket.constants import POLYGON_CHAIN_ID, SIG_EOA
 
 if TYPE_CHECKING:  # the OpenTelemetry SDK is imported where tracing is on
@@ -86,6 +95,7 @@ __all__ = [
     "EngineConfig",
     "TenantConfig",
     "load_config",
+    "store_tenant_config",
 ]
 
 
@@ -122,6 +132,9 @@ class TenantConfig:
     #: negotiated (orders per second, burst) replacing the tier's order rate; the venue key and
     #: IP budgets still apply on top of it
     order_rate: tuple[int, int] | None = None
+    #: the pairs (by name) this tenant trades; None: every pair of the config. Either way at
+    #: most its tier's ``max_markets`` (``check_markets``, at start and on a tier change)
+    pairs: tuple[str, ...] | None = None
 
     def user(self) -> UserContext:
         """The tenant's context (id, tier, the tier's limits) every executor and journal row gets."""
@@ -274,7 +287,10 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
     tenants_raw = data.get("tenant", [])
     if not isinstance(tenants_raw, list) or not tenants_raw:
         raise ConfigError(f"config {file}: at least one [[tenant]] is required")
-    tenants = []
+    tenants: list[TenantConfig] = []
+    pair_names = [p.name for p in parse_pairs(pairs_toml, "pairs")]
+    store: CredentialStore | None = None
+    store_uri = _store_uri(base, _section(data, "credentials"))
     for i, t in enumerate(tenants_raw):
         where = f"[[tenant]] #{i + 1}"
         if not isinstance(t, dict):
@@ -286,6 +302,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             tier = Tier.parse(tier).value
         except TenancyError as exc:
             raise ConfigError(f"config {file}: {where}: {exc}") from None
+        pairs = _tenant_pairs(t, pair_names, f"config {file}: {where}")
         order_rate = None
         if "orders_per_second" in t or "order_burst" in t:
             try:
@@ -298,6 +315,21 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
                 raise ConfigError(f"config {file}: {where}: orders_per_second and order_burst "
                                  "must be at least 1")
             order_rate = (per_second, burst)
+        source = t.get("source", "file")
+        if source == "store":  # the encrypted credential store of [credentials] (ADR 0148)
+            if store is None:
+                store = _open_store(base, _section(data, "credentials"), file)
+            try:
+                tenants.append(replace(
+                    store_tenant_config(store, name, tier=tier, backend_uri=store_uri,
+                                        chain_id=int(t["polymarket_chain_id"])
+                                        if "polymarket_chain_id" in t else None),
+                    order_rate=order_rate, pairs=pairs))
+            except CredentialError as exc:
+                raise ConfigError(f"config {file}: {where}: credential store: {exc}") from None
+            continue
+        if source != "file":
+            raise ConfigError(f"config {file}: {where}: source must be \"file\" or \"store\"")
         api = None
         if t.get("polymarket_api_key"):
             keys = ("polymarket_api_key", "polymarket_api_secret", "polymarket_api_passphrase")
@@ -319,7 +351,10 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             polymarket_signature_type=int(t.get("polymarket_signature_type", SIG_EOA)),
             polymarket_api=api,
             polymarket_chain_id=int(t.get("polymarket_chain_id", POLYGON_CHAIN_ID)),
+            pairs=pairs,
         ))
+    if len({t.name for t in tenants}) != len(tenants):
+        raise ConfigError(f"config {file}: two [[tenant]] tables have the same name")
     kalshi_tier = str(kalshi.get("api_tier", "basic"))
     if kalshi_tier not in KALSHI_TIERS:
         raise ConfigError(f"config {file}: [kalshi] api_tier must be one of {', '.join(KALSHI_TIERS)}")
@@ -391,3 +426,107 @@ def _book_age_ns(det: Mapping[str, Any]) -> int:
     return value * 1_000_000
 
 
+def _tenant_pairs(t: Mapping[str, Any], known: list[str], where: str) -> tuple[str, ...] | None:
+    """``[[tenant]] pairs = ["a", "b"]``: a subset of the pairs file (a tier caps how many)."""
+    if "pairs" not in t:
+        return None
+    value = t["pairs"]
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value) or not value:
+        raise ConfigError(f"{where}: pairs must be a non-empty list of pair names")
+    unknown = [p for p in value if p not in known]
+    if unknown:
+        raise ConfigError(f"{where}: pairs not in the pairs file: {', '.join(unknown)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _store_uri(base: Path, creds: Mapping[str, Any]) -> str | None:
+    """``[credentials] secrets``: the backend URI of the master key ring; ``file:`` paths are
+    relative to the config file. Default: ``$ARBITER_SECRETS``, else ``file:<home>/secrets``."""
+    uri = creds.get("secrets") or os.environ.get("ARBITER_SECRETS")
+    if uri is None:
+        if "home" not in creds:
+            return None
+        return f"file:{_path(base, creds['home']) / 'secrets'}"
+    uri = str(uri)
+    parts = []
+    for part in uri.split(","):
+        scheme, _, rest = part.strip().partition(":")
+        parts.append(f"file:{_path(base, rest)}" if scheme == "file" and rest else part.strip())
+    return ",".join(parts)
+
+
+def _path(base: Path, value: object) -> Path:
+    path = Path(str(value)).expanduser()
+    return Path(os.path.abspath(path if path.is_absolute() else base / path))
+
+
+def _open_store(base: Path, creds: Mapping[str, Any], file: Path) -> CredentialStore:
+    """``[credentials] home`` (the ``--home`` of ``arbiter credentials``: envelopes under
+    ``credentials/``) or ``store`` (the envelope directory itself), and ``secrets``."""
+    if "store" in creds:
+        root = _path(base, creds["store"])
+    elif "home" in creds:
+        root = _path(base, creds["home"]) / "credentials"
+    else:
+        raise ConfigError(f"config {file}: a [[tenant]] with source = \"store\" needs "
+                          "[credentials] home or store")
+    uri = _store_uri(base, creds)
+    if uri is None:
+        raise ConfigError(f"config {file}: [credentials] secrets (the key ring's backend URI) "
+                          "is required with store")
+    if not root.is_dir():
+        raise ConfigError(f"config {file}: [credentials] store {root} is not a directory")
+    try:
+        return CredentialStore.open(root, backend_from_uri(uri))
+    except (CredentialError, SecretsBackendError) as exc:
+        raise ConfigError(f"config {file}: [credentials]: {exc}") from None
+
+
+def store_tenant_config(
+    store: CredentialStore,
+    tenant_id: str,
+    *,
+    tier: Tier | str = Tier.INSTITUTIONAL,
+    chain_id: int | None = None,
+    backend_uri: str | None = None,
+) -> TenantConfig:
+    """The engine's :class:`TenantConfig` for a tenant of the encrypted store (references only).
+
+    The config holds :class:`StoreKey` references (store directory, backend URI, tenant, field),
+    never key material: it is pickled into Ray actor-creation arguments, and the actor decrypts
+    where it builds its signers. The bundles are opened here once, though, to authenticate them
+    (a tampered or missing credential fails the tenant's add, not a half-started actor later) and
+    to read the labels that are public anyway (Kalshi key id, Polymarket funder); the plaintext
+    is wiped before returning. ``tier`` comes from the tenant registry (the store keeps none).
+    """
+    location = store.location(backend_uri)
+    tier_value = Tier.parse(tier).value
+    kalshi = store.get_kalshi(tenant_id)
+    try:
+        key_id = kalshi.key_id
+    finally:
+        kalshi.wipe()
+    poly = store.get_polymarket(tenant_id)
+    try:
+        funder = poly.funder
+        sig_type = polymarket_signature_type(poly.signature_type, funder)
+        has_api = bool(poly.api_key and poly.api_secret and poly.passphrase)
+    finally:
+        poly.wipe()
+
+    def ref(name: str, field_name: str, optional: bool = False) -> StoreKey:
+        return StoreKey(location, tenant_id, name, name, field_name, optional)
+
+    extra: dict[str, Any] = {} if chain_id is None else {"polymarket_chain_id": chain_id}
+    return TenantConfig(
+        name=tenant_id,
+        tier=tier_value,
+        kalshi_key_id=key_id,
+        kalshi_private_key=ref("kalshi", "private_key_pem"),
+        polymarket_private_key=ref("polymarket", "private_key"),
+        polymarket_funder=funder,
+        polymarket_signature_type=sig_type,
+        polymarket_api=(ref("polymarket", "api_key"), ref("polymarket", "api_secret"),
+                        ref("polymarket", "passphrase")) if has_api else None,
+        **extra,
+    )

@@ -3,11 +3,9 @@ config file's ``[[tenant]]`` tables (:func:`arbiter.app.config.load_config`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from arbiter.app.config import TenantConfig
+from arbiter.app.config import TenantConfig, store_tenant_config
 from arbiter.core.accounts import Tier
-from arbiter.security.credentials import CredentialStore, StoreKey, polymarket_signature_type
+from arbiter.security.credentials import CredentialStore
 
 __all__ = ["engine_tenant_config"]
 
@@ -29,34 +27,5 @@ def engine_tenant_config(
     to read the labels that are public anyway (Kalshi key id, Polymarket funder); the plaintext
     is wiped before returning. ``tier`` comes from the tenant registry (the store keeps none).
     """
-    location = store.location(backend_uri)
-    tier_value = Tier.parse(tier).value
-    kalshi = store.get_kalshi(tenant_id)
-    try:
-        key_id = kalshi.key_id
-    finally:
-        kalshi.wipe()
-    poly = store.get_polymarket(tenant_id)
-    try:
-        funder = poly.funder
-        sig_type = polymarket_signature_type(poly.signature_type, funder)
-        has_api = bool(poly.api_key and poly.api_secret and poly.passphrase)
-    finally:
-        poly.wipe()
-
-    def ref(name: str, field_name: str, optional: bool = False) -> StoreKey:
-        return StoreKey(location, tenant_id, name, name, field_name, optional)
-
-    extra: dict[str, Any] = {} if chain_id is None else {"polymarket_chain_id": chain_id}
-    return TenantConfig(
-        name=tenant_id,
-        tier=tier_value,
-        kalshi_key_id=key_id,
-        kalshi_private_key=ref("kalshi", "private_key_pem"),
-        polymarket_private_key=ref("polymarket", "private_key"),
-        polymarket_funder=funder,
-        polymarket_signature_type=sig_type,
-        polymarket_api=(ref("polymarket", "api_key"), ref("polymarket", "api_secret"),
-                        ref("polymarket", "passphrase")) if has_api else None,
-        **extra,
-    )
+    return store_tenant_config(store, tenant_id, tier=tier, chain_id=chain_id,
+                               backend_uri=backend_uri)

@@ -66,3 +66,24 @@ async def test_three_tenants_trade_fairly_and_a_kill_switch_is_one_tenants(engin
     assert sagas(now, "bob") == sagas(before, "bob")
     assert now["allocation"]["bob"]["refused"].get("kill_switch", 0) > 0
     assert now["risk"]["bob"]["killed"] and not now["risk"]["alice"]["killed"]
+
+
+async def test_remove_and_add_a_tenant_through_the_control_plane(engine: Running) -> None:
+    """The control plane's adapter removes carol from the running actor and adds her back."""
+    from arbiter.control.ray_engine import RayEngineControl
+
+    arbiter = engine.handles.arbiter
+    control = RayEngineControl(arbiter, list(TENANTS), [p.name for p in engine.config.pairs])
+    removed = await control.remove_tenant("carol")
+    assert removed["tenant"] == "carol"
+    described = await arbiter.describe.remote()
+    assert "carol" not in described["tenants"] and "carol" not in control.tenants()
+    carol = next(t for t in engine.config.tenants if t.name == "carol")
+    await control.add_tenant(carol)
+    assert "carol" in (await arbiter.describe.remote())["tenants"]
+    before = sagas(await arbiter.status.remote(), "carol")
+
+    async def carol_trades() -> bool:
+        return sagas(await arbiter.status.remote(), "carol") > before
+
+    await until(carol_trades, 60, "carol to trade again after being added back")

@@ -18,9 +18,10 @@ contracts allotted, weighted by the tenants' ``TierLimits.fair_share_weight``:
 
 The bound (SFQ's fairness theorem): over any stretch in which tenants *i* and *j* are both
 eligible for every opportunity, ``|served_i / w_i - served_j / w_j| <= S / w_i + S / w_j``, *S*
-being the largest opportunity of that stretch. Tags are exact fractions (no float drifts, no
-rounding); the state is a few numbers per tenant and the order is a pure function of it: two
-engines fed the same opportunities allot them identically.
+being the largest opportunity so far (one allotted before the stretch may still count in it).
+Tags are exact fractions (no float drifts, no rounding); the state is a few numbers per tenant
+and the order is a pure function of it: two engines fed the same opportunities allot them
+identically.
 
 :class:`Bench` is the other half of isolation: a tenant whose venue refused its credentials or
 whose saga stalled is taken out of the rotation for a backoff that doubles per strike, so the

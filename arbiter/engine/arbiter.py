@@ -518,7 +518,7 @@ class Arbiter:
             else:
                 self.market_refused.pop(name, None)
             self.detector.replace_pair(fresh)
-            for runtime in self.tenants.values():
+            for runtime in list(self.tenants.values()):  # a tenant may come or go meanwhile
                 runtime.executor.pairs[name] = fresh
                 runtime.risk.pairs[name] = fresh
                 client = runtime.clients.get("polymarket")
@@ -701,7 +701,7 @@ class Arbiter:
 
     async def kill(self, reason: str) -> int:
         canceled = 0
-        for rt in self.tenants.values():
+        for rt in list(self.tenants.values()):
             canceled += await rt.risk.kill(reason)
         return canceled
 
@@ -718,7 +718,7 @@ class Arbiter:
         if self.feeds is not None:
             await self.feeds.stop()
         canceled = 0
-        for rt in self.tenants.values():
+        for rt in list(self.tenants.values()):
             canceled += await cancel_open(rt.clients)
             await rt.close()
         if self.tracer is not None:  # the batch's last spans leave before the actor is killed

@@ -93,27 +93,29 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, int], list[tuple[frozenset[str
 @given(scenarios())
 def test_sfq_fairness_bound(scenario: tuple[dict[str, int], list[tuple[frozenset[str], int]]]) -> None:
     """SFQ's theorem: over any stretch in which tenants i and j are both eligible for every
-    opportunity, |served_i/w_i - served_j/w_j| <= S/w_i + S/w_j (S: the stretch's largest size)."""
+    opportunity, |served_i/w_i - served_j/w_j| <= S/w_i + S/w_j (S: the largest size so far)."""
     weights, steps = scenario
     fair = FairShare()
     for name, w in weights.items():
         fair.add(name, w)
     history = run(fair, steps)
-    names = list(weights)
+    names = sorted(weights)
     for start in range(len(steps)):
-        biggest = 0
+        # pairs of tenants eligible for every opportunity from ``start`` to ``end``
+        both = {(i, j) for i in names for j in names if i < j}
         for end in range(start, len(steps)):
-            _eligible, size = steps[end]
-            biggest = max(biggest, size)
-            for i in names:
-                for j in names:
-                    if i >= j or not all(i in steps[k][0] and j in steps[k][0]
-                                         for k in range(start, end + 1)):
-                        continue
-                    di = Fraction(history[end + 1][i] - history[start][i], weights[i])
-                    dj = Fraction(history[end + 1][j] - history[start][j], weights[j])
-                    bound = Fraction(biggest, weights[i]) + Fraction(biggest, weights[j])
-                    assert abs(di - dj) <= bound, (i, j, start, end)
+            eligible = steps[end][0]
+            both = {(i, j) for i, j in both if i in eligible and j in eligible}
+            if not both:
+                break
+            # l_max of the theorem: the largest opportunity so far (one allotted before the
+            # stretch can still be "in service" when it begins)
+            biggest = max(size for _, size in steps[:end + 1])
+            for i, j in both:
+                di = Fraction(history[end + 1][i] - history[start][i], weights[i])
+                dj = Fraction(history[end + 1][j] - history[start][j], weights[j])
+                bound = Fraction(biggest, weights[i]) + Fraction(biggest, weights[j])
+                assert abs(di - dj) <= bound, (i, j, start, end)
 
 
 @settings(max_examples=100, deadline=None)

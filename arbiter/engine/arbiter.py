@@ -32,7 +32,7 @@ from arbiter.app.build import (
 )
 from arbiter.app.config import EngineConfig, TenantConfig
 from arbiter.app.feeds import VENUES, Feeds, detector_books, feed_summary, start_feeds
-from arbiter.core.accounts import TenancyError, Tier, apply_tier, check_markets
+from arbiter.core.accounts import TenancyError, Tier, UserContext, apply_tier, check_markets
 from arbiter.core.ratelimit import RateLimiter
 from arbiter.core.units import MONEY_SCALE, money_str, price_str
 from arbiter.engine.tuning import tune_for_latency
@@ -56,6 +56,7 @@ from arbiter.execution.warm import PathWarmer, build_warmer
 from arbiter.telemetry.logging import log_context
 from arbiter.telemetry.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.telemetry.tracing import SagaTracer, SagaTraces, provider_from_env
+from arbiter.tenancy.registry import TenantRegistry
 from arbiter.venues.base import AuthError, ExchangeClient, unwrap
 from arbiter.venues.polymarket.client import PolymarketClient
 from arbiter.venues.polymarket.market_info import market_changed
@@ -222,6 +223,8 @@ class Arbiter:
         self.market_refreshes = 0
         self._refreshing: set[str] = set()
         self._refresh_tasks: set[asyncio.Task[Any]] = set()
+        #: tenant starts and stops the registry asked for (:meth:`follow`)
+        self._tenant_tasks: set[asyncio.Task[Any]] = set()
         # operator state (control plane): journaled on every change and read back at boot, so
         # a restarted arbiter is as paused or stopped as it was (ADR 0142); the kill switch is
         # in the journal already (RiskManager.kill) and read back the same way
@@ -393,6 +396,45 @@ class Arbiter:
             tenants=tuple(t for t in self.config.tenants if t.name != name))
         self._alert(name, "tenant", f"removed; {canceled} open orders cancelled")
         return {"tenant": name, "canceled": canceled}
+
+    def follow(self, registry: TenantRegistry,
+               config_for: Callable[[UserContext], TenantConfig]) -> None:
+        """Start and stop tenants as the live :class:`TenantRegistry` adds and removes them.
+
+        ``config_for`` turns a registry entry into the tenant's reference-only config (usually
+        ``engine_tenant_config(store, ctx.tenant_id, tier=ctx.tier)``). The registry's hooks are
+        synchronous and a start is not, so the add hook does synchronously what can fail fast —
+        the credentials authenticated by ``config_for``, the tier's market cap — and a failure
+        there refuses the registry's add; the start itself (journal, recovery, reconciliation)
+        then runs on the event loop, and if it fails the tenant is taken out of the registry
+        again and alerted: a tenant ends up either trading or absent. Change the registry on
+        the arbiter's event loop (the hooks schedule their work there).
+        """
+        def on_add(ctx: UserContext) -> None:
+            if ctx.tenant_id in self.tenants:
+                return  # already trading (the config's tenants, replayed)
+            tenant = replace(config_for(ctx), tier=ctx.tier.value)
+            self._tenant_pairs(tenant)  # TenancyError: refused before anything starts
+            task = spawn(self.add_tenant(tenant))
+            self._tenant_tasks.add(task)
+
+            def done(t: asyncio.Task[Any]) -> None:
+                self._tenant_tasks.discard(t)
+                if not t.cancelled() and t.exception() is not None:
+                    exc = t.exception()
+                    self._alert(ctx.tenant_id, "tenant", f"not started: {exc}")
+                    with contextlib.suppress(TenancyError):
+                        registry.remove(ctx.tenant_id)
+
+            task.add_done_callback(done)
+
+        def on_remove(ctx: UserContext) -> None:
+            if ctx.tenant_id in self.tenants:
+                task = spawn(self.remove_tenant(ctx.tenant_id))
+                self._tenant_tasks.add(task)
+                task.add_done_callback(self._tenant_tasks.discard)
+
+        registry.subscribe(on_add, on_remove)
 
     async def set_tier(self, name: str, tier: str) -> dict[str, Any]:
         """A tier change while running: markets cap checked first (refused: nothing changes),

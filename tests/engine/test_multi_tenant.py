@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from arbiter.app.config import load_config
-from arbiter.core.accounts import DEFAULT_TIER_LIMITS, TenancyError, Tier
+from arbiter.app.config import TenantConfig, load_config
+from arbiter.core.accounts import DEFAULT_TIER_LIMITS, TenancyError, Tier, UserContext
 from arbiter.core.units import SIZE_SCALE
 from arbiter.engine import arbiter as actors
 from arbiter.engine.arbiter import Arbiter
@@ -31,6 +31,7 @@ from arbiter.security.backends import FileBackend
 from arbiter.security.credentials import CredentialStore, StoreKey
 from arbiter.security.secrets import KalshiCredentials, PolymarketCredentials, Secret
 from arbiter.sim.launcher import LocalVenues
+from arbiter.tenancy.registry import TenantRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -185,6 +186,26 @@ async def test_add_and_remove_a_tenant_while_running(
     removed = await arb.remove_tenant("dave")
     assert removed["tenant"] == "dave"
     assert "dave" not in arb.launcher.members and "dave" not in arb.tenants
+
+    # the live tenant registry drives the same start and stop (its hooks, ADR 0148)
+    registry = TenantRegistry([UserContext.for_tier(t, TIERS[t]) for t in TENANTS])
+    known = {"dave": dave}
+
+    def config_for(ctx: UserContext) -> TenantConfig:
+        if ctx.tenant_id not in known:
+            raise TenancyError(f"no credentials for {ctx.tenant_id}")
+        return known[ctx.tenant_id]
+
+    arb.follow(registry, config_for)  # replays the three running tenants: nothing changes
+    assert sorted(arb.tenants) == sorted(TENANTS)
+    with pytest.raises(TenancyError):  # refused synchronously: never half-started
+        registry.add(UserContext.for_tier("zoe", "pro"))
+    assert "zoe" not in registry and "zoe" not in arb.launcher.members
+    registry.add(UserContext.for_tier("dave", "free"))
+    await until(lambda: "dave" in arb.launcher.members, 30, "the registry's dave to start")
+    await until(lambda: sagas(arb, "dave") >= 1, 90, "the registry's dave to trade")
+    registry.remove("dave")
+    await until(lambda: "dave" not in arb.tenants, 30, "the registry's dave to stop")
     n = {t: sagas(arb, t) for t in TENANTS}
     await until(lambda: sum(sagas(arb, t) for t in TENANTS) > sum(n.values()), 60,
                 "the others to keep trading after the removal")

@@ -262,9 +262,12 @@ class Arbiter:
             pbooks = detector_books(self.detector, self._on_token, self._on_lifecycle)
             pbooks.on_tick_change = lambda token, _tick: self._refresh_market(token)
             self.poly_books = pbooks
+            # the Kalshi WebSocket signs with one tenant's key: one that did start (a tenant
+            # whose credentials failed must not take the market data down for the others)
+            feed_tenant = self.tenant_configs[next(iter(self.tenants))]
             self.feeds = await start_feeds(
-                self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker),
-                lifecycle=self.lifecycle,
+                self.config.with_overrides(tenants=(feed_tenant,)), kbooks, pbooks,
+                lambda book: self._on_kalshi(book.ticker), lifecycle=self.lifecycle,
             )
             self.detector.block_when(_NotIn(self.feeds.kalshi.valid, frozenset(kbooks)))
             if self.config.warm_us:

@@ -209,3 +209,28 @@ async def test_add_and_remove_a_tenant_while_running(
     n = {t: sagas(arb, t) for t in TENANTS}
     await until(lambda: sum(sagas(arb, t) for t in TENANTS) > sum(n.values()), 60,
                 "the others to keep trading after the removal")
+
+
+async def test_a_tenant_that_cannot_start_leaves_the_others_trading(
+        venues3: LocalVenues, monkeypatch: pytest.MonkeyPatch) -> None:
+    """alice, the first tenant (whose key the Kalshi feed signed with), cannot start: her Kalshi
+    key file is gone when the arbiter builds her signer. bob and carol start, the feed signs with
+    bob's key, and they trade; alice is reported and alerted."""
+    monkeypatch.setattr(actors, "tune_for_latency", lambda *a, **k: None)
+    config = load_config(venues3.config_path).with_overrides(warm_us=0, reconcile_s=3600.0)
+    (venues3.dir / venues3.key_files("alice")[0]).unlink()  # after the load: unreadable at start
+    arb = Arbiter(config)
+    try:
+        await until(lambda: arb.ready_ns is not None or arb.error, 60, "the arbiter to boot")
+        assert arb.error is None, arb.error
+        status = await arb.status()
+        assert "CredentialUnavailable" in status["tenant_errors"]["alice"]
+        assert sorted(arb.launcher.members) == ["bob", "carol"]
+        await until(lambda: sagas(arb, "bob") >= 1 and sagas(arb, "carol") >= 1, 90,
+                    "bob and carol to trade without alice")
+        assert any(a["tenant"] == "alice" and a["kind"] == "tenant" for a in arb._alerts)
+    finally:
+        await arb.stop()
+        if arb.metrics_server is not None:
+            arb.metrics_server.close()
+        arb._metrics_task.cancel()

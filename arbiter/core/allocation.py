@@ -19,8 +19,9 @@ contracts allotted, weighted by the tenants' ``TierLimits.fair_share_weight``:
 The bound (SFQ's fairness theorem): over any stretch in which tenants *i* and *j* are both
 eligible for every opportunity, ``|served_i / w_i - served_j / w_j| <= S / w_i + S / w_j``, *S*
 being the largest opportunity so far (one allotted before the stretch may still count in it).
-Tags are exact fractions (no float drifts, no rounding); the state is a few numbers per tenant
-and the order is a pure function of it: two engines fed the same opportunities allot them
+Tags are exact: integers in units of ``1 / L``, *L* the least common multiple of the weights
+(no float drift, no rounding, and integer compares on the tick path); the state is a few
+numbers per tenant and the order is a pure function of it: two engines fed the same opportunities allot them
 identically.
 
 :class:`Bench` is the other half of isolation: a tenant whose venue refused its credentials or
@@ -33,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from math import lcm
 
 __all__ = ["AllocationError", "Bench", "FairShare", "Strike"]
 
@@ -46,13 +48,16 @@ class FairShare:
 
     def __init__(self) -> None:
         self._weight: dict[str, int] = {}
-        self._tag: dict[str, Fraction] = {}
+        #: finish tags, in units of 1 / ``_scale`` (served / weight, exactly)
+        self._tag: dict[str, int] = {}
+        #: a common multiple of every weight seen, so ``size * _scale // weight`` is exact
+        self._scale = 1
         #: contracts (core size units) allotted to each tenant since it joined
         self.served: dict[str, int] = {}
         #: opportunities allotted to each tenant since it joined
         self.allotted: dict[str, int] = {}
         #: the system virtual time: the start tag of the latest allotment
-        self._vtime = Fraction(0)
+        self._vtime = 0
 
     def __contains__(self, tenant: object) -> bool:
         return tenant in self._weight
@@ -68,7 +73,8 @@ class FairShare:
         """A tenant joins at the current virtual time: no credit for the time it was away."""
         if tenant in self._weight:
             raise AllocationError(f"tenant {tenant!r} is already in the rotation")
-        self._weight[tenant] = _positive(weight, tenant)
+        self._rescale(_positive(weight, tenant))
+        self._weight[tenant] = weight
         self._tag[tenant] = self._vtime
         self.served[tenant] = 0
         self.allotted[tenant] = 0
@@ -77,7 +83,17 @@ class FairShare:
         """A tier change: the new weight counts from the next allotment on."""
         if tenant not in self._weight:
             raise AllocationError(f"unknown tenant {tenant!r}")
-        self._weight[tenant] = _positive(weight, tenant)
+        self._rescale(_positive(weight, tenant))
+        self._weight[tenant] = weight
+
+    def _rescale(self, weight: int) -> None:
+        """Grow the common multiple to cover ``weight``; every tag is scaled alike (exact)."""
+        scale = lcm(self._scale, weight)
+        if scale != self._scale:
+            factor = scale // self._scale
+            self._tag = {t: tag * factor for t, tag in self._tag.items()}
+            self._vtime *= factor
+            self._scale = scale
 
     def remove(self, tenant: str) -> None:
         if tenant not in self._weight:
@@ -86,14 +102,18 @@ class FairShare:
             del table[tenant]
 
     def start_tag(self, tenant: str) -> Fraction:
-        """Where ``tenant`` stands if it is eligible now (its tag, never behind the system)."""
+        """Where ``tenant`` stands if it is eligible now (its tag, never behind the system), in
+        contracts per unit of weight."""
+        return Fraction(self._start(tenant), self._scale)
+
+    def _start(self, tenant: str) -> int:
         tag = self._tag[tenant]
         return tag if tag >= self._vtime else self._vtime
 
     def rank(self, eligible: Iterable[str]) -> list[str]:
         """The eligible tenants in the order the opportunity is offered to them."""
         known = [t for t in eligible if t in self._weight]
-        return sorted(known, key=lambda t: (self.start_tag(t), t))
+        return sorted(known, key=lambda t: (self._start(t), t))
 
     def charge(self, tenant: str, size: int) -> None:
         """``tenant`` took an opportunity of ``size`` contracts (core size units)."""
@@ -101,9 +121,9 @@ class FairShare:
             raise AllocationError(f"unknown tenant {tenant!r}")
         if size < 0:
             raise AllocationError(f"negative size {size}")
-        start = self.start_tag(tenant)
+        start = self._start(tenant)
         self._vtime = start
-        self._tag[tenant] = start + Fraction(size, self._weight[tenant])
+        self._tag[tenant] = start + size * (self._scale // self._weight[tenant])
         self.served[tenant] += size
         self.allotted[tenant] += 1
 

@@ -25,6 +25,7 @@ from ray.util import metrics
 from arbiter.app.build import (
     build_detector,
     build_tenant,
+    kalshi_signer,
     limiter_for,
     refresh_market_data,
     refresh_pair,
@@ -269,6 +270,9 @@ class Arbiter:
                 self.config.with_overrides(tenants=(feed_tenant,)), kbooks, pbooks,
                 lambda book: self._on_kalshi(book.ticker), lifecycle=self.lifecycle,
             )
+            # ... and with the next tenant's when the venue refuses that key (revoked, rotated)
+            self.feeds.kalshi.spare_signers = [
+                kalshi_signer(self.tenant_configs[name]) for name in list(self.tenants)[1:]]
             self.detector.block_when(_NotIn(self.feeds.kalshi.valid, frozenset(kbooks)))
             if self.config.warm_us:
                 self.warmer = build_warmer(self.config.pairs, self.config.detection,

@@ -234,3 +234,26 @@ async def test_a_tenant_that_cannot_start_leaves_the_others_trading(
         if arb.metrics_server is not None:
             arb.metrics_server.close()
         arb._metrics_task.cancel()
+
+
+async def test_the_feed_tenants_key_revoked_the_others_keep_their_market_data(
+        engine: Arbiter, venues3: LocalVenues) -> None:
+    """The Kalshi feed signs with alice's key. Revoked at the venue and the connection cut, the
+    feed is refused (401) and reconnects with bob's key; bob and carol keep trading, alice is
+    benched for her credentials."""
+    arb = engine
+    await until(lambda: all(sagas(arb, t) >= 1 for t in TENANTS), 90, "every tenant to trade")
+    assert venues3.kalshi is not None and arb.feeds is not None
+    kfeed = arb.feeds.kalshi
+    refused_before = venues3.kalshi.stats["auth_failures"]
+    venues3.kalshi.exchange.accounts[venues3.accounts["alice"][0]].public_key = None
+    await kfeed.drop_connection()
+    await until(lambda: venues3.kalshi.stats["auth_failures"] > refused_before, 30,  # type: ignore[union-attr]
+                "the venue to refuse alice's key at the handshake")
+    await until(lambda: kfeed.connected.is_set() and kfeed.valid, 30,
+                "the feed to reconnect with another tenant's key")
+    before = {t: sagas(arb, t) for t in TENANTS}
+    await until(lambda: sagas(arb, "bob") > before["bob"] and sagas(arb, "carol") > before["carol"],
+                90, "bob and carol to trade on the reconnected feed")
+    await until(lambda: arb.launcher.bench.benched("alice", time.time_ns()) == "credentials", 60,
+                "alice to be benched for her credentials")

@@ -309,8 +309,13 @@ class Arbiter:
         pairs = self._tenant_pairs(tenant)  # the tier's market cap, before anything is opened
         self._ops.setdefault(tenant.name, OperatorState())
         self.metrics.zero(VENUES, [tenant.name], [p.name for p in self.config.pairs])
-        runtime = await build_tenant(self.config, tenant, self._limiter,
-                                     self.metrics.rate_limit_rejected)
+        try:
+            runtime = await build_tenant(self.config, tenant, self._limiter,
+                                         self.metrics.rate_limit_rejected)
+        except BaseException:
+            with contextlib.suppress(ValueError):  # a retried add gets fresh budgets
+                self._limiter.remove_tenant(tenant.name, time.time_ns())
+            raise
         try:
             self._restore_operator(runtime)
             if not self.config.dry_run:
@@ -323,6 +328,8 @@ class Arbiter:
             await warm_up(runtime, self.config)
         except BaseException:
             await runtime.close()
+            with contextlib.suppress(ValueError):
+                self._limiter.remove_tenant(tenant.name, time.time_ns())
             raise
         runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
         name = tenant.name

@@ -55,6 +55,17 @@ Config file (``--config``, TOML)::
     polymarket_private_key = "keys/poly.hex"    # path to a file holding the hex key
     # optional: polymarket_funder, polymarket_signature_type, polymarket_api_key/_secret/_passphrase
     # (the API triple inline: it is read from this file again by the process that signs)
+    # pairs = ["a", "b"]           # the pairs this tenant trades (default: all; tier-capped)
+
+    [credentials]                  # the encrypted credential store (docs/tenancy.md, ADR 0148)
+    home = "/var/lib/arbiter"      # envelopes in <home>/credentials; or store = "<envelope dir>"
+    secrets = "file:/etc/arbiter/secrets"   # the master key ring (default $ARBITER_SECRETS,
+                                            # else file:<home>/secrets)
+
+    [[tenant]]
+    name = "alice"
+    source = "store"               # keys from [credentials] (default "file": the key paths above)
+    tier = "pro"
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ others in turn, synchronously, until one tenant's risk book admits it: that tena
 the wire when :meth:`start` returns, and it alone is charged the contracts. A refusal consumed
 nothing (no reservation, no journal row), so the next tenant can be asked within the same tick.
 
-Isolation lives here too: a saga that raised, took longer than ``stall_ns`` or met a venue
-refusing the tenant's credentials puts that tenant on the :class:`~arbiter.core.allocation.Bench`
+Isolation lives here too: a saga that raised, is still running after ``stall_ns`` or met a
+venue refusing the tenant's credentials puts that tenant on the :class:`~arbiter.core.allocation.Bench`
 (its turns go to the others) for a backoff that doubles per strike; a completed saga with
 no strike during it takes it off. The tick path's gate still keeps a pair
 to one saga at a time across all tenants: while a saga's legs on a pair have unknown outcomes,
@@ -20,6 +20,7 @@ the first beyond what the book shows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -144,14 +145,24 @@ class SharedLauncher:
 
     async def _finish(self, member: Member, opportunity: Opportunity,
                       pending: Awaitable[SagaReport], started_ns: int) -> SagaReport:
+        stalled = False
+
+        def on_stall() -> None:  # still running after stall_ns: bench now, not when it ends
+            nonlocal stalled
+            stalled = True
+            self.strike(member.name, "stalled")
+
+        timer = asyncio.get_running_loop().call_later(self.stall_ns / 1e9, on_stall)
         try:
             report = await pending
         except Exception:
             self.strike(member.name, "saga_error")
             raise
+        finally:
+            timer.cancel()
         member.sagas[report.outcome] += 1
         member.pnl += report.pnl
-        if self.clock_ns() - started_ns > self.stall_ns:
+        if not stalled and self.clock_ns() - started_ns > self.stall_ns:  # the injected clock
             self.strike(member.name, "stalled")
         elif report.outcome == "completed":  # both legs filled: its venues served it
             last = self.bench.record(member.name)

@@ -257,3 +257,27 @@ async def test_the_feed_tenants_key_revoked_the_others_keep_their_market_data(
                 90, "bob and carol to trade on the reconnected feed")
     await until(lambda: arb.launcher.bench.benched("alice", time.time_ns()) == "credentials", 60,
                 "alice to be benched for her credentials")
+
+
+async def test_one_tenants_stalled_venue_connection_does_not_stop_the_others(
+        engine: Arbiter, venues3: LocalVenues) -> None:
+    """bob's requests to the local Kalshi hang for 45 s (a stalled connection of his account
+    only). His saga in flight is benched as stalled after 10 s while it still runs; alice and
+    carol keep trading meanwhile (his pair waits for his saga, the other pairs do not)."""
+    arb = engine
+    await until(lambda: all(sagas(arb, t) >= 1 for t in TENANTS), 90, "every tenant to trade")
+    assert venues3.kalshi is not None
+    stall_s = 45
+    venues3.kalshi.faults.update({"stall_accounts": [venues3.accounts["bob"][0]],
+                                  "stall_ms": stall_s * 1000})
+    began = time.monotonic()
+    try:
+        await until(lambda: arb.launcher.bench.benched("bob", time.time_ns()) == "stalled", 30,
+                    "bob to be benched as stalled")
+        before = {t: sagas(arb, t) for t in TENANTS}
+        await until(lambda: (sagas(arb, "alice") > before["alice"]
+                             and sagas(arb, "carol") > before["carol"]),
+                    30, "alice and carol to trade while bob's venue connection is stalled")
+        assert time.monotonic() - began < stall_s  # within the stall, not after it
+    finally:
+        venues3.kalshi.faults.update({"stall_accounts": [], "stall_ms": 0})

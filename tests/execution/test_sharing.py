@@ -4,6 +4,7 @@ falling through refusals within the tick; blocked, benched and untraded tenants 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 
 import pytest
@@ -105,3 +106,26 @@ async def test_a_saga_that_raises_benches_and_propagates() -> None:
     assert shared.bench.benched("a", 0) == "saga_error"
     assert (await shared.start(opp())).outcome == "rejected:saga_error"
     await asyncio.sleep(0)
+
+
+async def test_a_saga_still_running_after_stall_ns_benches_its_tenant_at_once() -> None:
+    """The bench does not wait for a stalled saga to end (its lookups can take a minute)."""
+    gate = asyncio.Event()
+
+    class Hung(Fake):
+        async def _run(self, opp: Opportunity) -> SagaReport:
+            await gate.wait()
+            return SagaReport("s", opp.pair, opp.direction, "completed", 0, self.name)
+
+    shared = SharedLauncher(stall_ns=20_000_000)  # 20 ms, the real clock
+    shared.add("hung", Hung("hung"), 1, ["p", "q"])
+    shared.add("fine", Fake("fine"), 1, ["p", "q"])
+    assert (await shared.start(opp("q"))).tenant == "fine"
+    running = asyncio.ensure_future(shared.start(opp("p")))  # hung's turn
+    await asyncio.sleep(0.1)
+    assert not running.done()
+    assert shared.bench.benched("hung", time.time_ns()) == "stalled"
+    assert {(await shared.start(opp("q"))).tenant for _ in range(3)} == {"fine"}
+    gate.set()
+    assert (await running).tenant == "hung"
+    assert shared.bench.record("hung") is not None  # a strike during the saga: not cleared

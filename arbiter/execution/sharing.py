@@ -130,7 +130,14 @@ class SharedLauncher:
                 first_refusal = first_refusal or (name, reason)
         for name in self.fair.rank(eligible):
             member = self.members[name]
-            pending = member.launcher.try_start(opportunity)
+            try:
+                pending = member.launcher.try_start(opportunity)
+            except Exception:  # its journal or client broke: bench it, ask the next tenant
+                log.exception("tenant %s could not start a saga for %s", name, opportunity.pair)
+                member.refused["start_error"] += 1
+                self.strike(name, "start_error")
+                first_refusal = first_refusal or (name, "start_error")
+                continue
             if isinstance(pending, str):
                 member.refused[pending] += 1
                 first_refusal = first_refusal or (name, pending)

@@ -129,3 +129,19 @@ async def test_a_saga_still_running_after_stall_ns_benches_its_tenant_at_once() 
     gate.set()
     assert (await running).tenant == "hung"
     assert shared.bench.record("hung") is not None  # a strike during the saga: not cleared
+
+
+async def test_a_tenant_whose_start_raises_is_benched_and_the_next_one_trades() -> None:
+    """Its tag never moves (it is never charged), so without the bench it would be first in
+    line for every opportunity and starve everyone."""
+
+    class Broken(Fake):
+        def try_start(self, opportunity: Opportunity) -> Awaitable[SagaReport] | str:
+            raise OSError("disk full: journal append failed")
+
+    shared, _ = launcher()
+    shared.add("a", Broken("a"), 16, ["p"])
+    shared.add("b", Fake("b"), 1, ["p"])
+    assert [(await shared.start(opp())).tenant for _ in range(3)] == ["b", "b", "b"]
+    assert shared.bench.benched("a", 0) == "start_error"
+    assert shared.members["a"].refused["start_error"] == 3  # once raised, twice benched for it

@@ -50,6 +50,7 @@ __all__ = [
     "build_tenant",
     "kalshi_config",
     "kalshi_signer",
+    "limiter_for",
     "polymarket_credentials",
     "refresh_market_data",
     "refresh_pair",
@@ -170,7 +171,7 @@ def polymarket_credentials(tenant: TenantConfig) -> PolymarketCredentials:
         _wipe(secrets)
 
 
-def _limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:
+def limiter_for(limiter: RateLimiter, tenant: TenantConfig) -> RateLimiter:
     """Give ``tenant`` its tier's order budget and its Kalshi key's bucket (once per limiter)."""
     user = tenant.user()
     if user.tenant_id not in limiter.tenants():
@@ -198,11 +199,15 @@ async def build_clients(
     kcfg = kalshi_config(config, tenant)
     # the create's headers are signed ahead once the order lane opens (PresignedHeaders)
     kalshi = KalshiRestClient(kcfg, kalshi_signer(tenant), max_retries=0)
-    poly = await PolymarketClient.connect(
-        polymarket_credentials(tenant), config.endpoints.polymarket_rest,
-        ws_url=config.endpoints.polymarket_ws,  # the user channel: outcomes of delayed orders
-    )
-    limiter = _limiter_for(limiter or config.rate_limiter(), tenant)
+    try:
+        poly = await PolymarketClient.connect(
+            polymarket_credentials(tenant), config.endpoints.polymarket_rest,
+            ws_url=config.endpoints.polymarket_ws,  # the user channel: outcomes of delayed orders
+        )
+    except BaseException:
+        await kalshi.close()
+        raise
+    limiter = limiter_for(limiter or config.rate_limiter(), tenant)
     clients: dict[str, ExchangeClient] = {
         venue: RateLimitedClient(client, limiter, tenant.name, on_refused=on_rate_limited)
         for venue, client in (("kalshi", kalshi), ("polymarket", poly))
@@ -222,7 +227,11 @@ async def build_tenant(
     path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(path, synchronous=config.journal_sync, tenant=user.tenant_id)
     journal.checkpoint_in_background()  # no multi-ms WAL checkpoint inside a tick-path commit
-    clients = await build_clients(config, tenant, limiter, on_rate_limited)
+    try:
+        clients = await build_clients(config, tenant, limiter, on_rate_limited)
+    except BaseException:  # unreadable credentials: the others start, nothing of it is left open
+        journal.close()
+        raise
     pairs = {p.name: p for p in config.pairs}
     risk = RiskManager(RiskBook(apply_tier(config.limits, user)), clients, pairs, journal)
     first = config.first_venue

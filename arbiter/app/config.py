@@ -48,7 +48,8 @@ Config file (``--config``, TOML)::
     ws_url = "ws://127.0.0.1:8800/ws"
 
     [credentials]                  # the encrypted store `arbiter credentials put` fills
-    store = "~/.arbiter/credentials"   # envelope directory (default $ARBITER_HOME/credentials)
+    # home = "/var/lib/arbiter"    # the --home of `arbiter credentials` (default $ARBITER_HOME)
+    store = "~/.arbiter/credentials"   # envelope directory (default <home>/credentials)
     secrets = "aws:?prefix=arbiter/prod/"  # master key ring: Secrets Manager, file:/dir, env:
                                    # (default $ARBITER_SECRETS, else file:$ARBITER_HOME/secrets)
 
@@ -56,6 +57,7 @@ Config file (``--config``, TOML)::
     name = "main"                  # a tenant id (docs/tenancy.md)
     tier = "institutional"         # free | pro | institutional (the default): caps risk and rates
     credentials = "store"          # every key from [credentials], by reference (recommended)
+    # pairs = ["a", "b"]           # the pairs this tenant trades (default: all; tier-capped)
 
     [[tenant]]                     # or key files, by path (one host, paper trading)
     name = "files"
@@ -139,6 +141,9 @@ class TenantConfig:
     #: negotiated (orders per second, burst) replacing the tier's order rate; the venue key and
     #: IP budgets still apply on top of it
     order_rate: tuple[int, int] | None = None
+    #: the pairs (by name) this tenant trades; None: every pair of the config. Either way at
+    #: most its tier's ``max_markets`` (``check_markets``, at start and on a tier change)
+    pairs: tuple[str, ...] | None = None
 
     def user(self) -> UserContext:
         """The tenant's context (id, tier, the tier's limits) every executor and journal row gets."""
@@ -280,10 +285,25 @@ def engine_tenant_config(
     )
 
 
+def _tenant_pairs(value: list[str] | None, known: list[str], file: str,
+                  where: str) -> tuple[str, ...] | None:
+    """``[[tenant]] pairs = ["a", "b"]``: a subset of the pairs file (a tier caps how many)."""
+    if value is None:
+        return None
+    if not value:
+        raise ConfigError(file, where, "pairs", "must name at least one pair (or be left out)")
+    unknown = [p for p in value if p not in known]
+    if unknown:
+        raise ConfigError(file, where, "pairs", f"not in the pairs file: {', '.join(unknown)}")
+    return tuple(dict.fromkeys(value))
+
+
 def _credential_store(base: Path, section: CredentialsTable, file: Path) -> tuple[CredentialStore, str]:
     """The store ``[credentials]`` names (defaults as ``arbiter credentials``: $ARBITER_HOME,
     $ARBITER_SECRETS) and its backend URI, both absolute so another process opens the same."""
-    home = Path(os.environ.get("ARBITER_HOME") or Path.home() / ".arbiter").expanduser()
+    home = Path(section.home or os.environ.get("ARBITER_HOME") or Path.home() / ".arbiter").expanduser()
+    if not home.is_absolute():
+        home = base / home
     root = Path(section.store).expanduser() if section.store else home / "credentials"
     if not root.is_absolute():
         root = base / root
@@ -376,11 +396,13 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
                           kalshi_demo=kalshi_demo or kalshi.demo)
     if not doc.tenant:
         raise ConfigError(f"config {file}: at least one [[tenant]] is required")
-    tenants = []
+    tenants: list[TenantConfig] = []
     store: tuple[CredentialStore, str] | None = None
+    pair_names = [p.name for p in parse_pairs(pairs_toml, "pairs")]
     for i, t in enumerate(doc.tenant):
         where = f"[[tenant]] #{i + 1}"
         name = t.name if t.name is not None else f"tenant{i + 1}"
+        pairs = _tenant_pairs(t.pairs, pair_names, str(file), where)
         try:
             validate_tenant_id(name)
             tier = Tier.parse(t.tier).value
@@ -407,7 +429,7 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             if store is None:
                 store = _credential_store(base, doc.credentials, file)
             tenants.append(replace(_store_tenant(store, t, name, tier, where, file),
-                                   order_rate=order_rate))
+                                   order_rate=order_rate, pairs=pairs))
             continue
         api = None
         if t.polymarket_api_key:
@@ -431,7 +453,10 @@ def load_config(path: str | Path, *, dry_run: bool | None = None, kalshi_demo: b
             polymarket_signature_type=t.polymarket_signature_type,
             polymarket_api=api,
             polymarket_chain_id=t.polymarket_chain_id,
+            pairs=pairs,
         ))
+    if len({t.name for t in tenants}) != len(tenants):
+        raise ConfigError(str(file), "[[tenant]]", "name", "two tenants have the same name")
     kalshi_tier = kalshi.api_tier
     if kalshi_tier not in KALSHI_TIERS:
         raise ConfigError(f"config {file}: [kalshi] api_tier must be one of {', '.join(KALSHI_TIERS)}")
@@ -492,5 +517,3 @@ def _book_age_ns(det: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"[detection] max_book_age_ms must be a positive integer, got {value!r}")
     return value * 1_000_000
-
-

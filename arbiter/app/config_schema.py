@@ -92,11 +92,16 @@ class TenantTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     order_burst: Any = None
     #: "files" (the key paths above) or "store": every key from [credentials], by reference
     credentials: Literal["files", "store"] = "files"
+    #: the pairs (by name) this tenant trades; None: all of them (at most the tier's max_markets)
+    pairs: list[Annotated[str, msgspec.Meta(min_length=1)]] | None = None
 
 
 class CredentialsTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The encrypted store ``arbiter credentials put`` fills (defaults as that command's)."""
 
+    #: the ``--home`` of ``arbiter credentials``: envelopes in <home>/credentials, the master key
+    #: ring in file:<home>/secrets, unless ``store``/``secrets`` say otherwise
+    home: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     store: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     secrets: Annotated[str, msgspec.Meta(min_length=1)] | None = None
 

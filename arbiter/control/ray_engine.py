@@ -76,6 +76,27 @@ class RayEngineControl:
         except KeyError as exc:  # Ray re-raises the actor's KeyError as a subclass of it
             raise UnknownTenant(str(exc.args[0]) if exc.args else "") from None
 
+    # -- tenants while running (ADR 0148) ---------------------------------------------------------
+    async def add_tenant(self, tenant: Any) -> dict[str, Any]:
+        """Start trading for ``tenant`` (a reference-only ``TenantConfig``) in the running
+        engine; all or nothing: the actor's error (credentials, tier caps) is raised here."""
+        out: dict[str, Any] = await self.arbiter.add_tenant.remote(tenant)
+        if tenant.name not in self._tenants:
+            self._tenants.append(tenant.name)
+        return out
+
+    async def remove_tenant(self, tenant: str) -> dict[str, Any]:
+        """Stop trading for ``tenant``: its sagas finish, its open orders are cancelled."""
+        self._check(tenant)
+        out: dict[str, Any] = await self._call(self.arbiter.remove_tenant.remote(tenant))
+        self._tenants.remove(tenant)
+        return out
+
+    async def set_tier(self, tenant: str, tier: str) -> dict[str, Any]:
+        self._check(tenant)
+        out: dict[str, Any] = await self._call(self.arbiter.set_tier.remote(tenant, tier))
+        return out
+
     # -- EngineControl ----------------------------------------------------------------------------
     def tenants(self) -> list[str]:
         return list(self._tenants)

@@ -17,6 +17,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Container
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -24,12 +25,16 @@ import ray
 from arbiter.app.build import (
     build_detector,
     build_tenant,
+    kalshi_signer,
+    limiter_for,
     refresh_market_data,
     refresh_pair,
     warm_up,
 )
-from arbiter.app.config import EngineConfig
+from arbiter.app.config import EngineConfig, TenantConfig
 from arbiter.app.feeds import VENUES, Feeds, detector_books, feed_summary, start_feeds
+from arbiter.core.accounts import TenancyError, Tier, UserContext, apply_tier, check_markets
+from arbiter.core.ratelimit import RateLimiter
 from arbiter.core.units import MONEY_SCALE, money_str, price_str
 from arbiter.engine.tuning import tune_for_latency
 from arbiter.execution.executor import Begun
@@ -44,6 +49,7 @@ from arbiter.execution.run_report import (
     merge_summaries,
     read_journal_summary,
 )
+from arbiter.execution.sharing import SharedLauncher
 from arbiter.execution.tenant import TenantRuntime
 from arbiter.execution.tickpath import BookQuotes, RiskGate, SagaReport, TickPath
 from arbiter.execution.timing import (
@@ -58,7 +64,8 @@ from arbiter.telemetry.logging import log_context
 from arbiter.telemetry.metrics import Metrics, MetricsServer, serve_metrics
 from arbiter.telemetry.ray_metrics import ArbiterRayMetrics
 from arbiter.telemetry.tracing import SagaTracer, SagaTraces, provider_from_env
-from arbiter.venues.base import ExchangeClient, unwrap
+from arbiter.tenancy.registry import TenantRegistry
+from arbiter.venues.base import AuthError, ExchangeClient, unwrap
 from arbiter.venues.polymarket.client import PolymarketClient
 from arbiter.venues.polymarket.market_info import market_changed
 from arbiter.venues.polymarket.parsing import FeedStats, MarketBooks
@@ -124,23 +131,13 @@ def top_quote(bid: int | None, ask: int | None) -> dict[str, str | None]:
 
 
 class _Launcher:
-    """Adapts a tenant's :class:`SagaExecutor` to the tick path's launcher protocol."""
+    """Adapts a tenant's :class:`SagaExecutor` to the shared launcher (ADR 0147): begin a saga
+    now, or say why not with nothing consumed, so the opportunity can go to the next tenant."""
 
-    def __init__(self, runtime: TenantRuntime,
-                 blocked: Callable[[str, str], str | None] | None = None,
-                 on_launch: Callable[[str, Any], None] | None = None) -> None:
+    def __init__(self, runtime: TenantRuntime) -> None:
         self.runtime = runtime
-        self.blocked = blocked
-        self.on_launch = on_launch
 
-    def start(self, opportunity: Any) -> Awaitable[SagaReport]:
-        if self.blocked is not None:
-            reason = self.blocked(self.runtime.name, opportunity.pair)
-            if reason is not None:
-                return _ready(SagaReport("-", opportunity.pair, opportunity.direction,
-                                         f"rejected:{reason}", 0))
-        if self.on_launch is not None:
-            self.on_launch(self.runtime.name, opportunity)
+    def try_start(self, opportunity: Any) -> Awaitable[SagaReport] | str:
         traces = self.runtime.traces
         traced = traces.opened(opportunity) if traces is not None else None
         token = DETECTED_NS.set(opportunity.detected_ns)
@@ -154,13 +151,13 @@ class _Launcher:
             DETECTED_NS.reset(token)
         if traces is not None and traced is not None:
             traces.closed(traced, opportunity, begun.risk, begun.saga is not None)
+        if begun.saga is None:
+            risk = begun.risk
+            return risk.reason.value if risk and risk.reason else "risk"
         return self._finish(opportunity, begun)
 
     async def _finish(self, opportunity: Any, begun: Begun) -> SagaReport:
-        if begun.saga is None:
-            risk = begun.risk
-            reason = risk.reason.value if risk and risk.reason else "risk"
-            return SagaReport("-", opportunity.pair, opportunity.direction, f"rejected:{reason}", 0)
+        assert begun.saga is not None
         trace_id = None
         if self.runtime.traces is not None:  # leg 1 is out: now the context for a recovery
             trace_id = self.runtime.traces.save_context(begun.saga.saga_id)
@@ -169,11 +166,8 @@ class _Launcher:
         finished = saga.finished
         outcome = saga.ending.value if saga.ending is not None else "unfinished"
         pnl = finished.pnl if finished is not None else 0
-        return SagaReport(saga.saga_id, opportunity.pair, opportunity.direction, outcome, pnl)
-
-
-async def _ready(report: SagaReport) -> SagaReport:
-    return report
+        return SagaReport(saga.saga_id, opportunity.pair, opportunity.direction, outcome, pnl,
+                          self.runtime.name)
 
 
 class Arbiter:
@@ -189,7 +183,15 @@ class Arbiter:
         self.lifecycle = LifecycleGuard(self.detector, lambda: self.tenants.values())
         self.gate = RiskGate(config.gate)
         self.tick = TickPath(self.detector, self.gate, None, on_report=self._on_report)
+        #: every trading tenant in one rotation: each opportunity goes whole to one (ADR 0147)
+        self.launcher = SharedLauncher(self._blocked, on_launch=self._launched,
+                                       on_bench=self._benched)
         self.tenants: dict[str, TenantRuntime] = {}
+        #: the config each running tenant was started from (tier changes replace it)
+        self.tenant_configs: dict[str, TenantConfig] = {}
+        #: tenants that could not start, and why (the others trade)
+        self.tenant_errors: dict[str, str] = {}
+        self._limiter: RateLimiter = config.rate_limiter()
         self.recovered: dict[str, dict[str, Any]] = {}
         #: each tenant's reconciliation (journal vs venue), whose findings block its new sagas
         self.reconcilers: dict[str, ReconcileJob] = {}
@@ -222,6 +224,8 @@ class Arbiter:
         self.market_refreshes = 0
         self._refreshing: set[str] = set()
         self._refresh_tasks: set[asyncio.Task[Any]] = set()
+        #: tenant starts and stops the registry asked for (:meth:`follow`)
+        self._tenant_tasks: set[asyncio.Task[Any]] = set()
         # operator state (control plane): journaled on every change and read back at boot, so
         # a restarted arbiter is as paused or stopped as it was (ADR 0142); the kill switch is
         # in the journal already (RiskManager.kill) and read back the same way
@@ -249,55 +253,36 @@ class Arbiter:
                           name, why)
             for pair in self.config.pairs:  # same detector and books: only the market data
                 self.detector.replace_pair(pair)
-            limiter = self.config.rate_limiter()  # one per deployment: tenants share the IP
+            self._limiter = self.config.rate_limiter()  # one per deployment: tenants share the IP
             for tenant in self.config.tenants:
-                runtime = await build_tenant(self.config, tenant, limiter,
-                                             self.metrics.rate_limit_rejected)
-                self._restore_operator(runtime)
-                if not self.config.dry_run:
-                    await open_order_lanes(runtime)
-                time_first_leg(runtime, self.tick, self._ray.detect_to_order, self.metrics)
-                self._trace(runtime)  # before the recovery: its sagas continue their traces
-                # residuals (ADR 0171) alert from the first one, the recovery's included
-                runtime.executor.on_residual.append(functools.partial(self._on_residual, tenant.name))
-                report = await recover(runtime.executor, runtime.risk.book)
-                self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
-                                               "ms": report.elapsed_ms, "errors": report.errors,
-                                               "residuals": report.residuals,
-                                               "books": report.books,
-                                               "book_errors": report.book_errors}
-                self._load_residuals(runtime)
-                await warm_up(runtime, self.config)
-                runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
-                runtime.executor.on_rejected = self._on_rejected
-                self.tenants[tenant.name] = runtime
-                # after the recovery, before the first saga: journal vs venue (ADR 0140)
-                job = self._reconciler(runtime)
-                self.reconcilers[tenant.name] = job
-                try:
-                    await job.run_once()
-                except Exception:  # unknown is never zero: no saga until a round is clean
-                    log.exception("reconciliation of %s after recovery failed", tenant.name)
-                    job.blocking = RECONCILE_UNKNOWN
-                job.start()
-            # one tenant trades per opportunity: the first; the others are hot standbys for
-            # now (fan-out across tenants needs a liquidity split, not in this version)
-            first = next(iter(self.tenants.values()))
-            self.tick.launcher = _Launcher(first, self._blocked, self._launched)
+                # one tenant that cannot start (credentials, tier caps) does not keep the
+                # others from trading: it is reported and alerted (ADR 0147)
+                await self._start_or_report(tenant)
+            if not self.tenants:
+                raise RuntimeError("no tenant could start: " + "; ".join(
+                    f"{n}: {why}" for n, why in self.tenant_errors.items()))
+            self.tick.launcher = self.launcher  # every tenant trades (ADR 0147)
             kbooks = {p.kalshi_ticker: self.detector.kalshi_book(p.kalshi_ticker)
                       for p in self.config.pairs}
             pbooks = detector_books(self.detector, self._on_token, self._on_lifecycle)
             pbooks.on_tick_change = lambda token, _tick: self._refresh_market(token)
             self.poly_books = pbooks
+            # the Kalshi WebSocket signs with one tenant's key: one that did start (a tenant
+            # whose credentials failed must not take the market data down for the others)
+            feed_tenant = self.tenant_configs[next(iter(self.tenants))]
             self.feeds = await start_feeds(
-                self.config, kbooks, pbooks, lambda book: self._on_kalshi(book.ticker),
-                lifecycle=self.lifecycle,
+                self.config.with_overrides(tenants=(feed_tenant,)), kbooks, pbooks,
+                lambda book: self._on_kalshi(book.ticker), lifecycle=self.lifecycle,
             )
+            # ... and with the next tenant's when the venue refuses that key (revoked, rotated)
+            self.feeds.kalshi.spare_signers = [
+                kalshi_signer(self.tenant_configs[name]) for name in list(self.tenants)[1:]]
             self.detector.block_when(_NotIn(self.feeds.kalshi.valid, frozenset(kbooks)))
             if self.config.warm_us:
                 self.warmer = build_warmer(self.config.pairs, self.config.detection,
                                            self.config.warm_us / 1e6)
-                if self.warmer is not None:
+                if self.warmer is not None:  # one tenant's begin is rehearsed: the code is shared
+                    first = next(iter(self.tenants.values()))
                     self.warmer.add_executor(first.executor, first.risk.book.limits)
                     self.warmer.start()
             tune_for_latency(self.config.priority, self.config.realtime, self.config.tick_cpus)
@@ -305,6 +290,196 @@ class Arbiter:
         except Exception as exc:  # surfaced through status(); the supervisor decides
             log.exception("arbiter failed to start")
             self.error = f"{type(exc).__name__}: {exc}"
+
+    # -- tenants: start, add, remove, tier (ADR 0147) --------------------------------------------
+    async def _start_or_report(self, tenant: TenantConfig) -> TenantRuntime | None:
+        try:
+            return await self._start_tenant(tenant)
+        except Exception as exc:  # reported; the other tenants trade on
+            log.error("tenant %s will not trade: %s: %s", tenant.name, type(exc).__name__, exc)
+            self.tenant_errors[tenant.name] = f"{type(exc).__name__}: {exc}"
+            self._alert(tenant.name, "tenant", f"not started: {type(exc).__name__}: {exc}")
+            return None
+
+    def _tenant_pairs(self, tenant: TenantConfig) -> list[str]:
+        """The pairs ``tenant`` trades, refused (TenancyError) beyond its tier's ``max_markets``."""
+        names = [p.name for p in self.config.pairs]
+        chosen = names if tenant.pairs is None else [n for n in names if n in tenant.pairs]
+        check_markets(tenant.user(), chosen)
+        return chosen
+
+    async def _start_tenant(self, tenant: TenantConfig) -> TenantRuntime:
+        """Build, restore, recover, reconcile and put one tenant into the rotation."""
+        pairs = self._tenant_pairs(tenant)  # the tier's market cap, before anything is opened
+        self._ops.setdefault(tenant.name, OperatorState())
+        self.metrics.zero(VENUES, [tenant.name], [p.name for p in self.config.pairs])
+        try:
+            runtime = await build_tenant(self.config, tenant, self._limiter,
+                                         self.metrics.rate_limit_rejected)
+        except BaseException:
+            with contextlib.suppress(ValueError):  # a retried add gets fresh budgets
+                self._limiter.remove_tenant(tenant.name, time.time_ns())
+            raise
+        try:
+            self._restore_operator(runtime)
+            if not self.config.dry_run:
+                await open_order_lanes(runtime)
+            time_first_leg(runtime, self.tick, self._ray.detect_to_order, self.metrics)
+            self._trace(runtime)  # before the recovery: its sagas continue their traces
+            # residuals (ADR 0171) alert from the first one, the recovery's included
+            runtime.executor.on_residual.append(functools.partial(self._on_residual, tenant.name))
+            report = await recover(runtime.executor, runtime.risk.book)
+            self.recovered[tenant.name] = {"sagas": report.sagas, "endings": report.endings,
+                                           "ms": report.elapsed_ms, "errors": report.errors,
+                                           "residuals": report.residuals,
+                                           "books": report.books,
+                                           "book_errors": report.book_errors}
+            self._load_residuals(runtime)
+            await warm_up(runtime, self.config)
+        except BaseException:
+            await runtime.close()
+            with contextlib.suppress(ValueError):
+                self._limiter.remove_tenant(tenant.name, time.time_ns())
+            raise
+        runtime.executor.quotes = BookQuotes(self.detector)  # hedges see the live books
+        name = tenant.name
+        runtime.executor.on_rejected = (
+            lambda venue, market, exc: self._on_tenant_rejected(name, venue, market, exc))
+        self.tenants[name] = runtime
+        self.tenant_configs[name] = tenant
+        self.tenant_errors.pop(name, None)
+        # after the recovery, before the first saga: journal vs venue (ADR 0140)
+        job = self._reconciler(runtime)
+        self.reconcilers[name] = job
+        try:
+            await job.run_once()
+        except Exception:  # unknown is never zero: no saga until a round is clean
+            log.exception("reconciliation of %s after recovery failed", name)
+            job.blocking = RECONCILE_UNKNOWN
+        job.start()
+        self.launcher.add(name, _Launcher(runtime), tenant.user().limits.fair_share_weight, pairs)
+        return runtime
+
+    def _on_tenant_rejected(self, tenant: str, venue: str, market: str,
+                            exc: BaseException) -> None:
+        """A venue refused one of ``tenant``'s orders: bad credentials bench the tenant alone."""
+        if isinstance(exc, AuthError):
+            self._alert(tenant, "credentials", f"{venue} refused the credentials: {exc}")
+            self.launcher.strike(tenant, "credentials")
+        self._on_rejected(venue, market, exc)
+
+    def _benched(self, tenant: str, reason: str) -> None:
+        self._alert(tenant, "benched", f"out of the rotation for a while: {reason}")
+
+    async def add_tenant(self, tenant: TenantConfig) -> dict[str, Any]:
+        """Start trading for ``tenant`` while running (the control plane, a registry hook).
+
+        All or nothing: a tenant that cannot start (credentials, tier caps, recovery) is closed
+        again and the error raised; the running tenants are not touched either way."""
+        if tenant.name in self.tenants:
+            raise TenancyError(f"tenant {tenant.name!r} is already trading")
+        if self.ready_ns is None:
+            raise RuntimeError("the arbiter is not ready yet")
+        try:
+            await self._start_tenant(tenant)
+        except BaseException:
+            self.tenant_errors.pop(tenant.name, None)
+            if tenant.name not in self.tenants:
+                self._ops.pop(tenant.name, None)
+            raise
+        self.config = self.config.with_overrides(
+            tenants=(*[t for t in self.config.tenants if t.name != tenant.name], tenant))
+        self._alert(tenant.name, "tenant", "added: trading")
+        return {"tenant": tenant.name, "recovered": self.recovered.get(tenant.name)}
+
+    async def remove_tenant(self, name: str) -> dict[str, Any]:
+        """Stop trading for ``name`` while running: out of the rotation at once, its sagas in
+        flight finish, its open orders are cancelled, its journal and clients closed."""
+        rt = self.tenants.get(name)
+        if rt is None:
+            raise KeyError(name)
+        self.launcher.remove(name)  # no new saga from the next tick on
+        job = self.reconcilers.pop(name, None)
+        if job is not None:
+            await job.stop()
+        deadline = time.monotonic() + 30.0
+        while rt.risk.book.reservations and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # a saga is never abandoned mid-way
+        canceled = await cancel_open(rt.clients)
+        if self.warmer is not None and self.warmer.rehearsals:
+            self.warmer.stop()  # it may rehearse this tenant's executor; trading goes on
+            self.warmer = None
+        del self.tenants[name]
+        self.tenant_configs.pop(name, None)
+        self._ops.pop(name, None)
+        self.recon_blocked.pop(name, None)
+        await rt.close()
+        with contextlib.suppress(ValueError):
+            self._limiter.remove_tenant(name, time.time_ns())  # its share of the IP budget
+        self.config = self.config.with_overrides(
+            tenants=tuple(t for t in self.config.tenants if t.name != name))
+        self._alert(name, "tenant", f"removed; {canceled} open orders cancelled")
+        return {"tenant": name, "canceled": canceled}
+
+    def follow(self, registry: TenantRegistry,
+               config_for: Callable[[UserContext], TenantConfig]) -> None:
+        """Start and stop tenants as the live :class:`TenantRegistry` adds and removes them.
+
+        ``config_for`` turns a registry entry into the tenant's reference-only config (usually
+        ``engine_tenant_config(store, ctx.tenant_id, tier=ctx.tier)``). The registry's hooks are
+        synchronous and a start is not, so the add hook does synchronously what can fail fast —
+        the credentials authenticated by ``config_for``, the tier's market cap — and a failure
+        there refuses the registry's add; the start itself (journal, recovery, reconciliation)
+        then runs on the event loop, and if it fails the tenant is taken out of the registry
+        again and alerted: a tenant ends up either trading or absent. Change the registry on
+        the arbiter's event loop (the hooks schedule their work there).
+        """
+        def on_add(ctx: UserContext) -> None:
+            if ctx.tenant_id in self.tenants:
+                return  # already trading (the config's tenants, replayed)
+            tenant = replace(config_for(ctx), tier=ctx.tier.value)
+            self._tenant_pairs(tenant)  # TenancyError: refused before anything starts
+            task = spawn(self.add_tenant(tenant))
+            self._tenant_tasks.add(task)
+
+            def done(t: asyncio.Task[Any]) -> None:
+                self._tenant_tasks.discard(t)
+                if not t.cancelled() and t.exception() is not None:
+                    exc = t.exception()
+                    self._alert(ctx.tenant_id, "tenant", f"not started: {exc}")
+                    with contextlib.suppress(TenancyError):
+                        registry.remove(ctx.tenant_id)
+
+            task.add_done_callback(done)
+
+        def on_remove(ctx: UserContext) -> None:
+            if ctx.tenant_id in self.tenants:
+                task = spawn(self.remove_tenant(ctx.tenant_id))
+                self._tenant_tasks.add(task)
+                task.add_done_callback(self._tenant_tasks.discard)
+
+        registry.subscribe(on_add, on_remove)
+
+    async def set_tier(self, name: str, tier: str) -> dict[str, Any]:
+        """A tier change while running: markets cap checked first (refused: nothing changes),
+        then the risk limits re-capped and the fair-share weight replaced."""
+        (name,) = self._scope(name)
+        rt, tenant = self.tenants.get(name), self.tenant_configs.get(name)
+        if rt is None or tenant is None:
+            raise KeyError(f"{name} is not running")
+        changed = replace(tenant, tier=Tier.parse(tier).value)
+        pairs = self._tenant_pairs(changed)  # TenancyError: the tier is too small for its pairs
+        user = changed.user()
+        rt.risk.book.limits = apply_tier(self.config.limits, user)
+        self.launcher.set_weight(name, user.limits.fair_share_weight)
+        self.launcher.set_pairs(name, pairs)
+        self.tenant_configs[name] = changed
+        self._limiter.remove_tenant(name, time.time_ns())  # the new tier's order budget
+        limiter_for(self._limiter, changed)
+        self.config = self.config.with_overrides(tenants=tuple(
+            changed if t.name == name else t for t in self.config.tenants))
+        self._alert(name, "tier", f"tier {user.tier.value}")
+        return {"tenant": name, "tier": user.tier.value}
 
     # -- durable operator state (ADR 0142) ---------------------------------------------------------
     def _save_operator(self, name: str) -> None:
@@ -451,7 +626,7 @@ class Arbiter:
             else:
                 self.market_refused.pop(name, None)
             self.detector.replace_pair(fresh)
-            for runtime in self.tenants.values():
+            for runtime in list(self.tenants.values()):  # a tenant may come or go meanwhile
                 runtime.executor.pairs[name] = fresh
                 runtime.risk.pairs[name] = fresh
                 client = runtime.clients.get("polymarket")
@@ -479,8 +654,12 @@ class Arbiter:
         pair = self._pair_of.get(key, "")
         m.tick(venue)
         m.book_update(venue, pair)
-        for _ in range(stats.opportunities - before):
-            m.opportunity(self._trading_tenant(), pair)
+        found = stats.opportunities - before
+        if found:  # seen by every tenant that trades the pair (its own share is allotted)
+            for member in self.launcher.members.values():
+                if pair in member.pairs:
+                    for _ in range(found):
+                        m.opportunity(member.name, pair)
 
     def _on_lifecycle(self, event: LifecycleEvent) -> None:
         """A market's rules changed: a resolution stops trading it (``MarketBooks.halted``,
@@ -532,28 +711,27 @@ class Arbiter:
         self._feed_seen[key] = total
         return max(delta, 0)
 
-    def _trading_tenant(self) -> str:
-        """The tenant opportunities are launched for (the first; see ``_boot``)."""
-        return next(iter(self.tenants), "-")
-
     def _on_report(self, _opp: Any, report: SagaReport) -> None:
         self._seq += 1
-        self._saga_log.append((self._seq, self._trading_tenant(),
+        self._saga_log.append((self._seq, report.tenant,
                                {"saga": report.saga_id, "pair": report.pair, "outcome": report.outcome,
                                 "pnl": report.pnl, "ts_ns": time.time_ns()}))
         if not report.outcome.startswith("rejected:"):
             self._ray.sagas.inc(tags={"outcome": report.outcome})
-            self.metrics.saga_finished(self._trading_tenant(), report.pair, report.outcome)
+            self.metrics.saga_finished(report.tenant, report.pair, report.outcome)
         self._ray.realised_pnl.set(dollars(self.tick.stats.pnl))
 
     def _export_state(self) -> None:
         """Refresh the state gauges and the refusal counters from the tenants' risk books."""
         m = self.metrics
-        tenant = self._trading_tenant()
-        for reason, n in self.tick.stats.refused.items():
-            for _ in range(n - self._refused_seen.get(reason, 0)):
-                m.risk_rejected(tenant, reason)
-            self._refused_seen[reason] = n
+        for name, member in list(self.launcher.members.items()):
+            for reason, n in list(member.refused.items()):
+                key = f"{name}\0{reason}"
+                for _ in range(n - self._refused_seen.get(key, 0)):
+                    m.risk_rejected(name, reason)
+                self._refused_seen[key] = n
+            # fees are inside each saga's settlement-valued PnL; marks are not tracked here
+            m.set_pnl(name, member.pnl, 0, 0)
         for name, rt in self.tenants.items():
             book = rt.risk.book
             m.set_kill_switch(name, book.killed is not None)
@@ -564,9 +742,6 @@ class Arbiter:
             if day_start(time.time_ns()) != self._residual_day:
                 self._load_residuals(rt)
             m.set_residuals(name, self._residuals.get(name, []), rt.clients)
-        if tenant in self.tenants:
-            # fees are inside each saga's settlement-valued PnL; marks are not tracked here
-            m.set_pnl(tenant, self.tick.stats.pnl, 0, 0)
         self._export_feed_health()
 
     async def _export(self) -> None:
@@ -618,6 +793,7 @@ class Arbiter:
             "polymarket_feed": feed_summary(self.poly_books),
             "reconciliation": {name: _reconcile_summary(job)
                                for name, job in self.reconcilers.items()},
+            "allocation": self.launcher.summary(), "tenant_errors": dict(self.tenant_errors),
         }
 
     def _trace(self, runtime: TenantRuntime) -> None:
@@ -642,7 +818,7 @@ class Arbiter:
 
     async def kill(self, reason: str) -> int:
         canceled = 0
-        for rt in self.tenants.values():
+        for rt in list(self.tenants.values()):
             canceled += await rt.risk.kill(reason)
         return canceled
 
@@ -659,7 +835,7 @@ class Arbiter:
         if self.feeds is not None:
             await self.feeds.stop()
         canceled = 0
-        for rt in self.tenants.values():
+        for rt in list(self.tenants.values()):
             canceled += await cancel_open(rt.clients)
             await rt.close()
         if self.tracer is not None:  # the batch's last spans leave before the actor is killed
@@ -794,6 +970,9 @@ class Arbiter:
         rt = self.tenants.get(name)
         if rt is None:
             raise KeyError(f"{name} is not running yet")
+        tenant_cfg = self.tenant_configs.get(name)
+        if tenant_cfg is not None:  # the tier caps what an operator sets (apply_tier)
+            limits = apply_tier(limits, tenant_cfg.user())
         rt.risk.book.limits = limits
         self._alert(name, "limits", "risk limits changed")
         return limits

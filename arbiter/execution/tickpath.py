@@ -57,6 +57,8 @@ class SagaReport:
     outcome: str
     #: settlement-valued PnL in core money units
     pnl: int
+    #: the tenant the saga ran for (ADR 0147: one tenant per opportunity); "-" when none took it
+    tenant: str = "-"
 
 
 class Launcher(Protocol):

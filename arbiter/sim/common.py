@@ -157,6 +157,10 @@ class FaultSwitches:
     seq_gap_next: int = 0
     #: one-shot: close every WebSocket connection after this many more data frames
     disconnect_after: int | None = None
+    #: accounts (Kalshi API key ids) whose authenticated requests hang ``stall_ms`` before the
+    #: venue answers: one account's stalled connection, the others' served as usual
+    stall_accounts: frozenset[str] = frozenset()
+    stall_ms: int = 0
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -191,6 +195,12 @@ class FaultSwitches:
                 changes[key] = int(value)
             elif key == "disconnect_after":
                 changes[key] = None if value is None else int(value)
+            elif key == "stall_accounts":
+                if isinstance(value, str):
+                    raise SimConfigError("stall_accounts must be a list of account ids")
+                changes[key] = frozenset(str(a) for a in value)
+            elif key == "stall_ms":
+                changes[key] = int(value)
             else:
                 raise SimConfigError(f"unknown fault switch {str(key)[:60]!r}")
         for key, value in changes.items():
@@ -228,6 +238,11 @@ class FaultSwitches:
     async def delay(self) -> None:
         if self.latency_ms > 0:
             await asyncio.sleep(self.latency_ms / 1000)
+
+    async def stall(self, account: str | None) -> None:
+        """Hold a request of a stalled account (see :attr:`stall_accounts`)."""
+        if account is not None and account in self.stall_accounts and self.stall_ms > 0:
+            await asyncio.sleep(self.stall_ms / 1000)
 
     def shape_frames(self, frames: list[_F]) -> list[_F]:
         """Drop / duplicate / reorder a batch of already-sequenced outgoing frames."""

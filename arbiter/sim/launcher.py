@@ -115,9 +115,16 @@ class LocalVenues:
     def __init__(self, workdir: str | Path, scenario: str = JOINT_SCENARIO,
                  seed: int = 7, journal_sync: str = "NORMAL",
                  admin_token: str | None = None, kalshi_port: int = 0,
-                 polymarket_port: int = 0) -> None:
+                 polymarket_port: int = 0, tenants: tuple[str, ...] = ("paper",)) -> None:
         self.dir = Path(workdir)
         self.ports = (kalshi_port, polymarket_port)
+        #: the paper tenants, each with its own Kalshi key and Polymarket wallet, funded alike;
+        #: the first one's files keep the one-tenant names (``kalshi.pem``, ``polymarket.key``)
+        self.tenants = tenants
+        #: tenant -> (Kalshi key id, Polymarket address, Polymarket API triple)
+        self.accounts: dict[str, tuple[str, str, tuple[str, str, str]]] = {}
+        #: extra ``[[tenant]]`` lines per tenant beyond the first (tier, pairs)
+        self.tenant_lines: dict[str, str] = {}
         self.spec = _scenario(scenario)
         #: both venues' ``/_sim/...`` test controls answer only with this token
         #: (``admin_headers()``; written to ``sim-admin.token`` for other processes)
@@ -142,30 +149,42 @@ class LocalVenues:
     def config_path(self) -> Path:
         return self.dir / "engine.toml"
 
+    def key_files(self, tenant: str) -> tuple[str, str]:
+        """(Kalshi PEM, Polymarket key) file names of ``tenant`` in :attr:`dir`."""
+        prefix = "" if tenant == self.tenants[0] else f"{tenant}-"
+        return f"{prefix}kalshi.pem", f"{prefix}polymarket.key"
+
     def _credentials(self) -> tuple[str, str, tuple[str, str, str]]:
         self.dir.mkdir(parents=True, exist_ok=True)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (self.dir / "kalshi.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        (self.dir / "kalshi.pub.pem").write_bytes(key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        key_id = f"paper-{secrets.token_hex(6)}"
-        poly_key = "0x" + secrets.token_hex(32)
-        (self.dir / "polymarket.key").write_text(poly_key)
-        address = PolySigner(poly_key).address
-        # the L2 secret is url-safe base64 of random bytes, as the CLOB issues it; random, never a
-        # constant in the source, so a scan for it (tests/jobs) finds only real leaks
-        api = (f"paper-{secrets.token_hex(8)}",
-               base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"),
-               secrets.token_hex(16))
-        (self.dir / "kalshi-accounts.toml").write_text(
-            f'[[account]]\napi_key_id = "{key_id}"\npublic_key = "kalshi.pub.pem"\n'
-            f'cash = "{FAKE_CASH}"\n')
-        (self.dir / "polymarket-accounts.toml").write_text(
-            f'[[account]]\naddress = "{address}"\ncollateral = "{FAKE_CASH}"\n'
-            f'api_key = "{api[0]}"\napi_secret = "{api[1]}"\napi_passphrase = "{api[2]}"\n')
-        return key_id, address, api
+        kalshi_accounts, poly_accounts = [], []
+        for tenant in self.tenants:
+            pem, poly_file = self.key_files(tenant)
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            (self.dir / pem).write_bytes(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+            pub = pem.replace(".pem", ".pub.pem")
+            (self.dir / pub).write_bytes(key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+            key_id = f"paper-{secrets.token_hex(6)}"
+            poly_key = "0x" + secrets.token_hex(32)
+            (self.dir / poly_file).write_text(poly_key)
+            address = PolySigner(poly_key).address
+            # the L2 secret is url-safe base64 of random bytes, as the CLOB issues it; random,
+            # never a constant in the source, so a scan for it (tests/jobs) finds only real leaks
+            api = (f"paper-{secrets.token_hex(8)}",
+                   base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"),
+                   secrets.token_hex(16))
+            kalshi_accounts.append(
+                f'[[account]]\napi_key_id = "{key_id}"\npublic_key = "{pub}"\n'
+                f'cash = "{FAKE_CASH}"\n')
+            poly_accounts.append(
+                f'[[account]]\naddress = "{address}"\ncollateral = "{FAKE_CASH}"\n'
+                f'api_key = "{api[0]}"\napi_secret = "{api[1]}"\napi_passphrase = "{api[2]}"\n')
+            self.accounts[tenant] = (key_id, address, api)
+        (self.dir / "kalshi-accounts.toml").write_text("\n".join(kalshi_accounts))
+        (self.dir / "polymarket-accounts.toml").write_text("\n".join(poly_accounts))
+        return self.accounts[self.tenants[0]]
 
     def build(self) -> tuple[KalshiSim, PolymarketSim]:
         """Create both simulators (not yet listening): a caller may add middlewares first."""
@@ -184,7 +203,6 @@ class LocalVenues:
         if self.kalshi is None or self.polymarket is None:
             self.build()
         assert self.kalshi is not None and self.polymarket is not None
-        key_id, _address, api = self._creds
         await self.kalshi.start("127.0.0.1", self.ports[0])
         await self.polymarket.start("127.0.0.1", self.ports[1])
         (self.dir / "pairs.toml").write_text(scenario_pairs_toml(self.spec))
@@ -209,29 +227,42 @@ class LocalVenues:
             "[polymarket]\n"
             f'rest_url = "{self.polymarket.url}"\n'
             f'ws_url = "{self.polymarket.ws_url}"\n\n'
-            "[[tenant]]\n"
-            'name = "paper"\n'
-            f'kalshi_key_id = "{key_id}"\n'
-            'kalshi_private_key = "kalshi.pem"\n'
-            'polymarket_private_key = "polymarket.key"\n'
-            f'polymarket_api_key = "{api[0]}"\n'
-            f'polymarket_api_secret = "{api[1]}"\n'
-            f'polymarket_api_passphrase = "{api[2]}"\n' + self.tenant_extra
+            + "\n".join(self.tenant_table(t) for t in self.tenants)
         )
 
     def admin_headers(self) -> dict[str, str]:
         """Headers for a ``/_sim/...`` call to either venue (faults, settle, fund, ...)."""
         return admin_headers(self.admin_token)
-    def store_credentials(self, store: CredentialStore, tenant: str = "paper") -> None:
-        """Put the paper tenant's keys into the encrypted store, for a config that references
-        them (``[[tenant]] credentials = "store"``, examples/engine.toml) instead of naming files."""
-        key_id, _address, api = self._creds
-        store.put_kalshi(tenant, KalshiCredentials(
-            key_id, Secret((self.dir / "kalshi.pem").read_bytes(), "kalshi.private_key_pem")))
-        store.put_polymarket(tenant, PolymarketCredentials(
-            Secret((self.dir / "polymarket.key").read_text().strip(), "polymarket.private_key"),
+
+    def store_credentials(self, store: CredentialStore, tenant: str = "paper",
+                          as_name: str | None = None) -> None:
+        """Put a paper tenant's keys into the encrypted store (as ``as_name``, default the
+        tenant's own), for a config that references them (``[[tenant]] credentials = "store"``,
+        examples/engine.toml) instead of naming files."""
+        key_id, _address, api = self.accounts[tenant]
+        pem, poly_file = self.key_files(tenant)
+        name = as_name or tenant
+        store.put_kalshi(name, KalshiCredentials(
+            key_id, Secret((self.dir / pem).read_bytes(), "kalshi.private_key_pem")))
+        store.put_polymarket(name, PolymarketCredentials(
+            Secret((self.dir / poly_file).read_text().strip(), "polymarket.private_key"),
             Secret(api[0], "polymarket.api_key"), Secret(api[1], "polymarket.api_secret"),
             Secret(api[2], "polymarket.passphrase")))
+
+    def tenant_table(self, tenant: str) -> str:
+        """The ``[[tenant]]`` table of one paper tenant (key files, API triple inline)."""
+        key_id, _address, api = self.accounts[tenant]
+        pem, poly_file = self.key_files(tenant)
+        extra = self.tenant_extra if tenant == self.tenants[0] else ""
+        return ("[[tenant]]\n"
+                f'name = "{tenant}"\n'
+                f'kalshi_key_id = "{key_id}"\n'
+                f'kalshi_private_key = "{pem}"\n'
+                f'polymarket_private_key = "{poly_file}"\n'
+                f'polymarket_api_key = "{api[0]}"\n'
+                f'polymarket_api_secret = "{api[1]}"\n'
+                f'polymarket_api_passphrase = "{api[2]}"\n'
+                + extra + self.tenant_lines.get(tenant, ""))
 
     async def stop(self) -> None:
         for sim in (self.polymarket, self.kalshi):

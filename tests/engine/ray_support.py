@@ -38,6 +38,8 @@ class EngineSpec:
     namespace: str
     layout: Layout
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: the paper tenants, each with its own accounts at the local venues
+    tenants: tuple[str, ...] = ("paper",)
 
 
 async def until(probe: Any, timeout_s: float, what: str) -> Any:
@@ -68,7 +70,7 @@ def ray_session(namespace: str, **init: Any) -> Iterator[None]:
 @asynccontextmanager
 async def running_engine(spec: EngineSpec, workdir: Path) -> AsyncIterator[Running]:
     """Both local venues and the engine on them, yielded once the arbiter reports ready."""
-    venues = LocalVenues(workdir)
+    venues = LocalVenues(workdir, tenants=spec.tenants)
     await venues.start()
     config = load_config(venues.config_path).with_overrides(
         namespace=spec.namespace, **spec.overrides

@@ -571,6 +571,7 @@ class KalshiSim:
             account = self._authenticate(request, required)
             if account is not None:
                 request[ACCOUNT] = account
+            await self.faults.stall(account)
             if self.rate_tier and account is not None:
                 kind = "read" if request.method == "GET" else "write"
                 if not self._bucket(account, kind).take(10, self.clock()):

@@ -449,6 +449,10 @@ class KalshiFeed:
     ) -> None:
         self.config = config
         self.signer = signer
+        #: other accounts' signers (the engine's other tenants), tried in turn when the venue
+        #: refuses this one's key at the handshake (401/403: revoked, rotated), so one tenant's
+        #: bad key does not take the market data down for the others (ADR 0147)
+        self.spare_signers: list[Signer] = []
         self.tickers = list(dict.fromkeys(tickers))
         ticks = ticks or {}
         grids = grids or {}
@@ -976,6 +980,11 @@ class KalshiFeed:
                 await self._watch(link)
             except HandshakeError as exc:
                 log.warning("kalshi ws: handshake refused: HTTP %s", exc.status)
+                if exc.status in (401, 403) and self.spare_signers:
+                    # the venue refused this key (docs /websockets: connections use the API
+                    # key authentication of REST, whose 401 is a refused key): the next account's
+                    self.signer = self.spare_signers.pop(0)
+                    log.warning("kalshi ws: signing with another account's key from now on")
             except VenueError as exc:  # the grid check's REST request failed: try again later
                 log.warning("kalshi ws: market grids not checked: %s", exc)
             except (OSError, TimeoutError, WebSocketException) as exc:

@@ -192,7 +192,8 @@ def test_local_venue_clis_load_a_catalogue(tmp_path: Path) -> None:
                         'collateral = "1.00"\n')
     args = argparse.Namespace(scenario="static", accounts=str(accounts), seed=0, version=2,
                               auth_window_s=300, no_makers=True, reject_status=400,
-                              rate_limit=False, catalogue=[str(p) for p in POLY])
+                              rate_limit=False, catalogue=[str(p) for p in POLY],
+                              admin_token=None)
     sim = build_sim(args)
     # the college files hold two events each (two captures of the same two games: the local
     # Gamma serves what it was given; the matcher keeps one market per condition id), and the

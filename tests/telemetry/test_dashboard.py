@@ -32,6 +32,7 @@ def exported_series_names() -> set[str]:
     m.ws_reconnected("k")
     m.sequence_gap("k")
     m.rate_limit_rejected("k")
+    m.set_residuals("t", [], ["k"])
     m.open_sagas.labels("t").set(0)
     m.label_overflow.labels("pair").inc(0)
     names = set()

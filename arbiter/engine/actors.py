@@ -36,6 +36,7 @@ from typing import Any
 import ray
 from ray.util import metrics
 
+from arbiter.core import compiled
 from arbiter.core.book import KalshiBook, Outcome
 from arbiter.core.detection import Detector
 from arbiter.core.units import MONEY_SCALE, money_str, price_str
@@ -448,6 +449,8 @@ class Arbiter:
         self.started_ns = time.time_ns()
         self.ready_ns: int | None = None
         self.error: str | None = None
+        # which build of the hot core (books, fees, sizing, detection) this tick path runs (ADR 0155)
+        log.info("arbiter %s", compiled().describe())
         self.detector = build_detector(config)
         #: closed / paused / settled Kalshi markets: halt, cancel, settle (engine/lifecycle.py)
         self.lifecycle = LifecycleGuard(self.detector, lambda: self.tenants.values())
@@ -807,6 +810,7 @@ class Arbiter:
                 for name, rt in self.tenants.items()}
         return {
             "ready": self.ready_ns is not None, "error": self.error, "pid": os.getpid(),
+            "core": compiled().as_dict(),
             "started_ns": self.started_ns, "ready_ns": self.ready_ns,
             "ticks": s.ticks, "opportunities": s.opportunities, "admitted": s.admitted,
             "sagas": dict(s.sagas), "refused": dict(s.refused), "pnl": s.pnl,

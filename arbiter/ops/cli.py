@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from arbiter.ops.errors import UsageError
 from arbiter.ops.logging import FORMATS, LOG_FILE_ENV, LOG_FORMAT_ENV, LOG_LEVEL_ENV, setup
 
-__all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "command_group", "main"]
+__all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "command_group", "main", "version_text"]
 
 #: Modules that expose ``register(subparsers)``. Order is the order of ``arbiter --help``.
 COMMAND_MODULES: list[str] = [
@@ -50,11 +50,35 @@ def command_group(sub: argparse._SubParsersAction, name: str,  # type: ignore[ty
     return next(a for a in group._actions if isinstance(a, argparse._SubParsersAction))
 
 
+def version_text() -> str:
+    """``arbiter 0.1.0`` and the hot core's build: compiled by mypyc or pure (ADR 0155)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from arbiter.core import compiled
+
+    try:
+        number = version("arbiter")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        number = "unknown"
+    return f"arbiter {number}\n{compiled().describe()}"
+
+
+class _Version(argparse.Action):
+    """Prints :func:`version_text` as it is (argparse's own version action rewraps lines)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arbiter",
         description="Cross-venue arbitrage between Kalshi and Polymarket.",
     )
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="the version and which build of the hot core is loaded, then exit")
     parser.add_argument("--log-format", choices=FORMATS, default=None,
                         help=f"json (default) or text; also ${LOG_FORMAT_ENV}")
     parser.add_argument("--log-level", default=None, help=f"default INFO; also ${LOG_LEVEL_ENV}")

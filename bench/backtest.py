@@ -33,6 +33,7 @@ from arbiter.backtest.events import KIND_CLEAR, KIND_DELTA, KIND_LEVEL, EventBat
 from arbiter.backtest.replay import BacktestParams, Replayer
 from arbiter.backtest.storage import EventStore, EventWriter
 from arbiter.backtest.synthetic import SyntheticConfig, generate, make_pairs
+from arbiter.core import compiled
 from arbiter.core.book import KalshiBook, Outcome, Side
 from arbiter.core.detection import DetectionConfig, Detector
 
@@ -81,34 +82,6 @@ def naive_objects(pairs: Any, events: EventBatch) -> float:
     return len(events) / (time.perf_counter() - start)
 
 
-def mypyc_figures(argv: list[str]) -> dict[str, Any]:
-    """The same bench with arbiter.core compiled by mypyc in a scratch copy (no code changes).
-
-    Mirrors ``bench.core --mypyc``: the installed package never depends on a compiler, this only
-    measures what compiling the hot core modules (books, detection, sizing, fees) buys the replay.
-    """
-    import shutil
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory(prefix="arbiter-mypyc-") as tmp:
-        scratch = Path(tmp)
-        shutil.copytree(root / "arbiter", scratch / "arbiter",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(root / "bench", scratch / "bench", ignore=shutil.ignore_patterns("results"))
-        modules = [f"arbiter/core/{m}.py" for m in ("units", "book", "fees", "sizing", "detection")]
-        mypyc = Path(sys.executable).with_name("mypyc")
-        subprocess.run([str(mypyc), *modules], cwd=scratch, check=True, capture_output=True)
-        rest = [a for a in argv if a not in ("--mypyc", "--json")]
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.backtest", "--json", *rest], cwd=scratch, check=True,
-            capture_output=True, text=True,
-            env={**os.environ, "PYTHONPATH": str(scratch)},
-        )
-        figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        return figures
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
@@ -117,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--mypyc", action="store_true",
-                        help="also run the bench with arbiter.core compiled by mypyc (scratch copy)")
     args = parser.parse_args(argv)
-    compiled = mypyc_figures(list(sys.argv[1:] if argv is None else argv)) if args.mypyc else None
 
     cfg = SyntheticConfig(pairs=args.pairs, days=args.days, events=args.events, seed=args.seed,
                           window_rate=0.001)
@@ -166,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
+        # the build of the hot core this ran on (ADR 0155); bench.compiled runs both in one go
+        "core": compiled().as_dict(),
     }
     print(
         f"backtest: {figures['events_per_s']:,} events/s over {len(events):,} events "
@@ -177,12 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['parquet_load_events_per_s']:,}/s, {figures['parquet_mb']} MB; "
         f"load average {figures['load_average_1m']} on {figures['cpus']} cores"
     )
-    if compiled is not None:
-        figures["mypyc"] = {k: compiled[k] for k in ("events_per_s", "digest", "meets_floor")}
-        same = compiled["digest"] == figures["digest"]
-        figures["mypyc"]["same_digest"] = same
-        print(f"backtest (mypyc-compiled arbiter.core): {compiled['events_per_s']:,} events/s; "
-              f"result {'byte-identical' if same else 'DIFFERENT'}")
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "backtest.json").write_text(json.dumps(figures, indent=2) + "\n")

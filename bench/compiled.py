@@ -59,6 +59,15 @@ def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> dic
     return record
 
 
+def _check_build(build: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The record's own ``core`` (for bench.latency: the arbiter actor's) must be ``build``."""
+    core = record.get("core") or {}
+    if core.get("compiled") != (build != "pure") or (
+            build != "pure" and not str(core.get("build", "")).startswith(build)):
+        raise SystemExit(f"bench.compiled: the {build} run reported core {core}")
+    return record
+
+
 def _best(runs: list[dict[str, Any]], key: str, low: bool = False) -> Any:
     values = [r[key] for r in runs]
     return min(values) if low else max(values)
@@ -103,15 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         for round_no in range(args.rounds):
             for build in builds:
                 env = _env(build, native_dirs)
-                core[build].append(_run(["-m", "bench.core", "--json", "--events",
-                                         str(args.core_events)], env, scratch, 1800))
-                backtest[build].append(_run(["-m", "bench.backtest", "--json", "--events",
-                                             str(args.backtest_events), "--repeat", "2"],
-                                            env, scratch, 3600))
+                core[build].append(_check_build(build, _run(
+                    ["-m", "bench.core", "--json", "--events", str(args.core_events)],
+                    env, scratch, 1800)))
+                backtest[build].append(_check_build(build, _run(
+                    ["-m", "bench.backtest", "--json", "--events", str(args.backtest_events),
+                     "--repeat", "2"], env, scratch, 3600)))
                 if args.latency:
-                    latency[build].append(_run(
+                    record = _run(
                         ["-m", "bench.latency", "--json", "--samples", str(args.latency_samples),
-                         "--nodes", str(args.latency_nodes)], env, scratch, 3600))
+                         "--nodes", str(args.latency_nodes)], env, scratch, 3600)
+                    latency[build].append(_check_build(build, record))
                 print(f"round {round_no + 1}/{args.rounds} {build}: core "
                       f"{core[build][-1]['events_per_s']:,}/s, backtest "
                       f"{backtest[build][-1]['events_per_s']:,}/s, books only "

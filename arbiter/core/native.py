@@ -141,7 +141,7 @@ def _check(native: Path, digests: dict[str, str]) -> str | None:
     changed = [m for m in SOURCES if built.get(m) != digests[m]]
     if changed:
         return (f"sources changed since the compiled core in {native} was built "
-                f"({', '.join(f'{m}.py' for m in changed)}; rebuild: make venv)")
+                f"({', '.join(f'{m}.py' for m in changed)}; rebuild: make venv, or the node image)")
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     shared = [manifest["shared"]] if manifest.get("shared") else []
     missing = [m for m in (*HOT_MODULES, *shared) if not (native / f"{m}{suffix}").is_file()]

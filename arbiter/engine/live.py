@@ -97,6 +97,8 @@ class RunSummary:
     stop: dict[str, Any]
     dashboard_url: str | None = None
     errors: list[str] = field(default_factory=list)
+    #: the arbiter's build of the hot core (``arbiter.core.compiled()``, ADR 0155)
+    core: dict[str, Any] = field(default_factory=dict)
 
     @property
     def trades(self) -> int:
@@ -190,5 +192,5 @@ async def run_engine(
         opportunities=int(status.get("opportunities", 0)),
         sagas=dict(status.get("sagas", {})), refused=dict(status.get("refused", {})),
         pnl=int(status.get("pnl", 0)), first_leg_ms=dict(status.get("first_leg_ms", {})),
-        journal=executors, stop=stop_info, errors=errors,
+        journal=executors, stop=stop_info, errors=errors, core=dict(status.get("core") or {}),
     )

@@ -26,3 +26,13 @@ def test_latency_line_says_how_many_orders_its_percentiles_cover() -> None:
 def test_a_run_without_orders_reports_zero_samples() -> None:
     record = summary_record(_summary({}))
     assert (record["latency_p50_ms"], record["latency_p99_ms"], record["latency_samples"]) == (0.0, 0.0, 0)
+
+
+def test_the_summary_names_the_hot_core_build() -> None:
+    summary = _summary({})
+    assert "hot core: unknown (the arbiter did not report it)" in summary_lines(summary)
+    summary.core = {"compiled": True, "build": "mypyc 2.4.1"}
+    assert "hot core: compiled (mypyc 2.4.1)" in summary_lines(summary)
+    assert summary_record(summary)["core"] == summary.core
+    summary.core = {"compiled": False, "build": "pure", "reason": "ARBITER_PURE=1"}
+    assert "hot core: pure Python (ARBITER_PURE=1)" in summary_lines(summary)

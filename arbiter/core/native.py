@@ -241,6 +241,8 @@ def _locate(package_dir: Path) -> tuple[Path | None, str | None]:
         reasons.append(reason)
     if reasons:
         return None, reasons[0]
+    if os.environ.get(NATIVE_DIR_ENV):
+        return None, f"no {MANIFEST} in {NATIVE_DIR_ENV}={os.environ[NATIVE_DIR_ENV]}"
     return None, f"no compiled core found ({NATIVE_DIR_NAME}/ on sys.path; make venv builds it)"
 
 

@@ -183,6 +183,21 @@ def test_check_says_whether_the_build_is_current(tmp_path: Path) -> None:
     assert main(["--check", "--dest", str(tmp_path / "none")]) == 1
 
 
+def test_a_failed_build_may_leave_the_tree_pure_except_in_ci(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from arbiter.compile_core import main
+
+    args = ["--allow-pure", "--source", str(tmp_path / "missing"), "--dest", str(tmp_path / "out"),
+            "--stamp", str(tmp_path / "stamp")]
+    monkeypatch.delenv("CI", raising=False)
+    assert main(args) == 0
+    assert "runs the pure sources" in capsys.readouterr().err
+    assert not (tmp_path / "stamp").exists() and not (tmp_path / "out").exists()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(OSError):
+        main(args)
+
+
 def test_version_names_the_build() -> None:
     from arbiter.ops.cli import version_text
 

@@ -6,10 +6,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PYTEST_ARGS ?=
+# the compiled hot core's stamp and what it is built from (ADR 0155; the rule is below venv)
+NATIVE_STAMP := $(VENV)/.native
+NATIVE_SOURCES := $(addprefix arbiter/core/,price_grid.py book.py fees.py sizing.py detection.py \
+                    units.py pairs.py native.py) arbiter/compile_core.py
 
 .PHONY: test test-unit demo lint bench clean venv docs lint-infra sysdeps lock test-latest kalshi-sdk-venv
 
-venv: $(STAMP)
+venv: $(STAMP) $(NATIVE_STAMP)
 
 # The lock is checked against pyproject.toml first (stdlib only), so an edited pyproject.toml
 # without `make lock` stops here with the reason instead of installing something else.
@@ -19,6 +23,14 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# The compiled hot core (ADR 0155): mypyc (from the dev lock) builds books, fees, sizing and
+# detection into the venv's site-packages/arbiter_core_native; rebuilt when those sources change.
+# arbiter.core imports it only for sources with the hashes it was built from (pure otherwise).
+# Without a C compiler it says so and the tree runs pure (no stamp: the next make tries again);
+# where CI is set a failed build fails the target.
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	$(PY) -m arbiter.compile_core --allow-pure --stamp $(NATIVE_STAMP)
 
 # System packages the suite starts for real (PostgreSQL, Prometheus + promtool): installed when
 # missing on Debian as root (or with passwordless sudo); otherwise it says what to install.
@@ -32,7 +44,7 @@ lock:
 	test -x $(VENV)/bin/uv || $(MAKE) venv
 	$(PY) -m tools.lock
 
-test: sysdeps $(STAMP) kalshi-sdk-venv
+test: sysdeps $(STAMP) $(NATIVE_STAMP) kalshi-sdk-venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The unit ring alone (no sockets, no Ray, no PostgreSQL; tests/README.md): under a minute.
@@ -66,6 +78,7 @@ LATEST_VENV := .venv-latest
 test-latest: sysdeps
 	$(PYTHON) -m venv --clear $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager pip -e '.[dev,docs]'
+	$(LATEST_VENV)/bin/python -m arbiter.compile_core
 	$(LATEST_VENV)/bin/python -m pip list --format=freeze > $(LATEST_VENV)/versions.txt
 	@echo "test-latest: resolved versions in $(LATEST_VENV)/versions.txt"
 	$(LATEST_VENV)/bin/ruff check arbiter tests bench jobs tools || { echo "test-latest: ruff (newest) fails; the lock is unaffected"; exit 1; }
@@ -76,7 +89,7 @@ test-latest: sysdeps
 # class), both local venues, the engine; runs DEMO_SECONDS and prints a summary.
 DEMO_SECONDS ?= 60
 CLUSTER ?= local
-demo: $(STAMP)
+demo: $(STAMP) $(NATIVE_STAMP)
 	$(VENV)/bin/arbiter demo --seconds $(DEMO_SECONDS) --cluster $(CLUSTER)
 
 lint: $(STAMP) lint-infra
@@ -106,14 +119,15 @@ lint-infra: $(STAMP) $(INFRA_STAMP)
 	$(PY) -m tools.run_checkov --checkov $(INFRA_VENV)/bin/checkov
 
 # Every benchmark, one after the other; each prints its figures and writes bench/results/*.json.
-bench: $(STAMP)
-	$(PY) -m bench.core --json --mypyc
+bench: $(STAMP) $(NATIVE_STAMP)
+	$(PY) -m bench.compiled --json
+	$(PY) -m bench.core --json
 	$(PY) -m bench.fees --json
 	$(PY) -m bench.kalshi_ws --json
 	$(PY) -m bench.polymarket_ws --json
 	$(PY) -m bench.chaos --runs 200 --json
 	$(PY) -m bench.latency --json
-	$(PY) -m bench.backtest --json --mypyc
+	$(PY) -m bench.backtest --json
 	$(PY) -m bench.sweep --json
 	$(PY) -m bench.observability --json
 

@@ -2,6 +2,10 @@
 
 ``python -m bench.core [--json] [--events N] [--pairs P] [--profile]``
 
+It runs on the build of the hot core this interpreter imports (the compiled one ``make venv``
+built, or the pure sources with ``ARBITER_PURE=1``; the record's ``core`` says which).
+``python -m bench.compiled`` runs this bench on both builds in one run.
+
 The stream is generated before timing (seeded): 50 pairs, Kalshi ``orderbook_delta``-style
 deltas and Polymarket ``price_change``-style absolute sizes around a per-pair fair price, with
 short mispricing windows (about 1 event in 400) that open a real cross-venue arbitrage. Each event
@@ -18,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from arbiter.core import compiled
 from arbiter.core.book import BookError, Outcome, Side
 from arbiter.core.detection import DetectionConfig, Detector
 from arbiter.core.fees import PolymarketFeeModel
@@ -109,36 +114,6 @@ def latencies(detector: Detector, stream: list[tuple[Any, ...]], now_ns: int) ->
     return out
 
 
-def _mypyc_figures(argv: list[str]) -> dict[str, Any]:
-    """Compile a scratch copy of arbiter.core with mypyc and rerun this bench against it.
-
-    Pure Python tops out around 0.3 M events/s here; this measures what compiling the same
-    modules (no code changes) buys, without making the installed package depend on a compiler.
-    """
-    import shutil
-    import subprocess
-    import tempfile
-
-    root = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory(prefix="arbiter-mypyc-") as tmp:
-        scratch = Path(tmp)
-        (scratch / "arbiter").mkdir()
-        shutil.copy(root / "arbiter" / "__init__.py", scratch / "arbiter")
-        shutil.copytree(root / "arbiter" / "core", scratch / "arbiter" / "core")
-        shutil.copytree(root / "bench", scratch / "bench", ignore=shutil.ignore_patterns("results"))
-        modules = [f"arbiter/core/{m}.py" for m in ("units", "book", "fees", "pairs", "sizing", "detection")]
-        mypyc = Path(sys.executable).with_name("mypyc")
-        subprocess.run([str(mypyc), *modules], cwd=scratch, check=True, capture_output=True)
-        rest = [a for a in argv if a not in ("--mypyc", "--profile", "--json")]
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.core", "--json", *rest],
-            cwd=scratch, check=True, capture_output=True, text=True,
-            env={"PYTHONPATH": str(scratch), "PATH": "/usr/bin:/bin"},
-        )
-        figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        return figures
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true")
@@ -146,12 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="pyinstrument profile of one pass")
-    parser.add_argument(
-        "--mypyc", action="store_true",
-        help="also compile arbiter.core with mypyc in a scratch folder and run the same bench there",
-    )
     args = parser.parse_args(argv)
-    compiled = _mypyc_figures(argv or []) if args.mypyc else None
 
     pairs = make_pairs(args.pairs)
     stream = make_stream(pairs, args.events, args.seed)
@@ -183,16 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         "opportunities": found,
         "rejected_updates": rejected,
         "python": sys.version.split()[0],
+        # the build of the hot core this ran on (ADR 0155); bench.compiled runs both in one go
+        "core": compiled().as_dict(),
     }
     print(
         f"core: {result['events_per_s']:,} events/s over {len(stream):,} events, {args.pairs} pairs; "
         f"per event p50 {result['p50_us']} us, p99 {result['p99_us']} us; "
         f"{found} opportunities, {rejected} rejected updates"
     )
-    if compiled is not None:
-        result["mypyc"] = compiled
-        print(f"core (mypyc-compiled arbiter.core): {compiled['events_per_s']:,} events/s; "
-              f"p50 {compiled['p50_us']} us, p99 {compiled['p99_us']} us")
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "core.json").write_text(json.dumps(result, indent=2) + "\n")

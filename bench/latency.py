@@ -292,6 +292,8 @@ async def run(samples: int, nodes: int, warmup: int, realtime: bool,
         "kalshi_api_tier": KALSHI_API_TIER, "tenant_order_rate": list(ORDER_RATE),
         "refused": final.get("refused", {}),
         "warm": final.get("warm"),
+        # the build of the hot core the arbiter ran (ADR 0155; ARBITER_PURE=1 for the sources)
+        "core": final.get("core"),
     }
 
 

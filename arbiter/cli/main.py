@@ -32,7 +32,7 @@ from arbiter.cli.errors import ConfigError, UsageError
 from arbiter.telemetry.logging import FORMATS, LOG_FILE_ENV, LOG_FORMAT_ENV, LOG_LEVEL_ENV, setup
 
 __all__ = ["COMMANDS", "COMMAND_MODULES", "ArgumentParser", "ConfigError", "UsageError",
-           "build_parser", "main"]
+           "build_parser", "main", "version_text"]
 
 #: exit code of a command whose stdout reader went away (128 + SIGPIPE, as the shell reports
 #: ``cat big | head``)
@@ -92,11 +92,35 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def version_text() -> str:
+    """``arbiter 0.1.0`` and the hot core's build: compiled by mypyc or pure (ADR 0155)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from arbiter.core import compiled
+
+    try:
+        number = version("arbiter")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        number = "unknown"
+    return f"arbiter {number}\n{compiled().describe()}"
+
+
+class _Version(argparse.Action):
+    """Prints :func:`version_text` as it is (argparse's own version action rewraps lines)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def _root() -> ArgumentParser:
     parser = ArgumentParser(
         prog="arbiter",
         description="Cross-venue arbitrage between Kalshi and Polymarket.",
     )
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="the version and which build of the hot core is loaded, then exit")
     parser.add_argument("--log-format", choices=FORMATS, default=None,
                         help=f"json (default) or text; also ${LOG_FORMAT_ENV}")
     parser.add_argument("--log-level", default=None, help=f"default INFO; also ${LOG_LEVEL_ENV}")

@@ -125,7 +125,7 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
         "latency_samples": int(summary.first_leg_ms.get("n", 0)),
         "unfinished": sagas.get("unfinished", 0), "residuals": summary.residuals,
         "attention": summary.attention,
-        "journal": summary.journal, "errors": summary.errors,
+        "journal": summary.journal, "errors": summary.errors, "core": summary.core,
     }
 
 
@@ -140,6 +140,15 @@ def exit_code(summary: RunSummary) -> int:
     return 0
 
 
+def _core_line(core: dict[str, Any]) -> str:
+    """Which build of the hot core the arbiter ran (ADR 0155)."""
+    if not core:
+        return "hot core: unknown (the arbiter did not report it)"
+    if core.get("compiled"):
+        return f"hot core: compiled ({core.get('build')})"
+    return f"hot core: pure Python ({core.get('reason')})"
+
+
 def summary_lines(summary: RunSummary) -> list[str]:
     r = summary_record(summary)
     return [
@@ -150,6 +159,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
         f"detection -> first order p50 {r['latency_p50_ms']} ms, p99 {r['latency_p99_ms']} ms "
         f"over {r['latency_samples']} orders (in process; with under 100 the p99 is the slowest; "
         "bench/latency.py measures venue to venue)",
+        _core_line(summary.core),
         *(f"ATTENTION: {a}" for a in summary.attention),
         *(f"error: {e}" for e in summary.errors),
     ]

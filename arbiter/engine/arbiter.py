@@ -33,6 +33,7 @@ from arbiter.app.build import (
 )
 from arbiter.app.config import EngineConfig, TenantConfig
 from arbiter.app.feeds import VENUES, Feeds, detector_books, feed_summary, start_feeds
+from arbiter.core import compiled
 from arbiter.core.accounts import TenancyError, Tier, UserContext, apply_tier, check_markets
 from arbiter.core.ratelimit import RateLimiter
 from arbiter.core.units import MONEY_SCALE, money_str, price_str
@@ -178,6 +179,8 @@ class Arbiter:
         self.started_ns = time.time_ns()
         self.ready_ns: int | None = None
         self.error: str | None = None
+        # which build of the hot core (books, fees, sizing, detection) this tick path runs (ADR 0155)
+        log.info("arbiter %s", compiled().describe())
         self.detector = build_detector(config)
         #: closed / paused / settled Kalshi markets: halt, cancel, settle (engine/lifecycle.py)
         self.lifecycle = LifecycleGuard(self.detector, lambda: self.tenants.values())
@@ -770,6 +773,7 @@ class Arbiter:
                 for name, rt in self.tenants.items()}
         return {
             "ready": self.ready_ns is not None, "error": self.error, "pid": os.getpid(),
+            "core": compiled().as_dict(),
             "started_ns": self.started_ns, "ready_ns": self.ready_ns,
             "ticks": s.ticks, "opportunities": s.opportunities, "admitted": s.admitted,
             "sagas": journal["sagas"], "refused": dict(s.refused), "pnl": journal["pnl"],

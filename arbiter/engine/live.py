@@ -112,6 +112,8 @@ class RunSummary:
     #: what the failed sagas of the run left open, as journaled (ADR 0171)
     residuals: list[dict[str, Any]] = field(default_factory=list)
     mode: str = ""
+    #: the arbiter's build of the hot core (``arbiter.core.compiled()``, ADR 0155)
+    core: dict[str, Any] = field(default_factory=dict)
 
     @property
     def trades(self) -> int:
@@ -227,5 +229,5 @@ async def run_engine(
         sagas=dict(account["sagas"]), refused=dict(status.get("refused", {})),
         pnl=int(account["pnl"]), first_leg_ms=dict(status.get("first_leg_ms", {})),
         journal=executors, stop=stop_info, errors=errors, residuals=list(account["residuals"]),
-        mode=config.mode,
+        mode=config.mode, core=dict(status.get("core") or {}),
     )

@@ -49,3 +49,13 @@ def test_a_live_run_with_a_residual_says_so_and_exits_non_zero() -> None:
     # paper money: said as clearly, but the run is not a failure
     assert exit_code(replace(failed, mode="paper")) == 0
     assert exit_code(replace(failed, errors=["stop: timeout"])) == 1
+
+
+def test_the_summary_names_the_hot_core_build() -> None:
+    summary = _summary({})
+    assert "hot core: unknown (the arbiter did not report it)" in summary_lines(summary)
+    summary.core = {"compiled": True, "build": "mypyc 2.4.1"}
+    assert "hot core: compiled (mypyc 2.4.1)" in summary_lines(summary)
+    assert summary_record(summary)["core"] == summary.core
+    summary.core = {"compiled": False, "build": "pure", "reason": "ARBITER_PURE=1"}
+    assert "hot core: pure Python (ARBITER_PURE=1)" in summary_lines(summary)

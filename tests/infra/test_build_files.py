@@ -32,6 +32,21 @@ def test_dockerfile_ray_version_equals_pyproject_pin() -> None:
     assert _dockerfile_args()["RAY_VERSION"] == _ray_pin()
 
 
+def test_dockerfile_compiles_the_core_with_the_locked_mypy() -> None:
+    """The node image runs the mypyc-compiled core (ADR 0155), built by the dev lock's mypy."""
+    lock = (ROOT / "requirements" / "dev.lock").read_text()
+    pin = re.search(r"^mypy==(\S+)", lock, re.M)
+    assert pin and _dockerfile_args()["MYPY_VERSION"] == pin.group(1)
+    text = DOCKERFILE.read_text()
+    assert '"mypy==${MYPY_VERSION}"' in text and "-m arbiter.compile_core" in text
+    assert "sys.exit(not c.compiled().compiled)" in text  # the build fails without it
+    targets = _make_targets()  # and so does every README command, through the venv
+    for target in ("venv", "test", "demo"):
+        assert "$(NATIVE_STAMP)" in targets[target].split(), target
+    assert "$(PY) -m arbiter.compile_core --allow-pure --stamp $(NATIVE_STAMP)" in (
+        ROOT / "Makefile").read_text()
+
+
 def test_dockerfile_python_matches_requires_python() -> None:
     requires = PYPROJECT["project"]["requires-python"]
     assert requires == f">={_dockerfile_args()['PYTHON_VERSION']}"

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from arbiter.core import compiled
 from arbiter.engine.localcluster import free_port
 from tests.jobs.log_audit import json_records, leaks, log_files, paper_secrets, read
 
@@ -96,6 +97,8 @@ def test_live_job_succeeds_with_trades(head: str, head_temp: str, tmp_path: Path
     assert status == JobStatus.SUCCEEDED, logs[-3000:]
     summary = json.loads(logs.strip().splitlines()[-1])
     assert summary["layout"] == "single-node"
+    # the upload holds the sources only; its workers still run the venv's compiled core (ADR 0155)
+    assert summary["core"]["compiled"] == compiled().compiled, summary["core"]
     assert summary["trades"] > 0, summary
     with sqlite3.connect(tmp_path / "journal" / "paper.sqlite") as db:
         (orders,) = db.execute("SELECT COUNT(*) FROM orders WHERE state = 'final'").fetchone()

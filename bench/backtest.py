@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,12 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.backtest.events import KIND_CLEAR, KIND_DELTA, KIND_LEVEL, EventBatch
-from arbiter.backtest.replay import BacktestParams, Replayer
-from arbiter.backtest.storage import EventStore
-from arbiter.backtest.synthetic import make_pairs
+from arbiter.backtest.replay import BacktestParams, BacktestResult, Replayer
+from arbiter.backtest.storage import EventStore, EventWriter
+from arbiter.backtest.synthetic import SyntheticConfig, generate_chunks, make_pairs
 from arbiter.core import compiled
-from arbiter.core.book import KalshiBook, Outcome, Side
+from arbiter.core.book import BookError, KalshiBook, Outcome, Side
 from arbiter.core.detection import DetectionConfig, Detector
+from arbiter.core.units import PRICE_SCALE
 
 
 def books_only(pairs: Any, events: EventBatch) -> float:
@@ -86,6 +89,135 @@ def naive_objects(pairs: Any, events: EventBatch) -> float:
             continue
         getattr(det, "on_kalshi" if row["venue"] == "kalshi" else "on_token")(market, row["ts_ns"])
     return len(events) / (time.perf_counter() - start)
+
+
+#: the code a before/after comparison runs in the other checkout: the same scenario store,
+#: replayed the way that code can (whole store loaded, then the replay timed)
+_BEFORE = r"""
+import json, resource, sys, time
+from arbiter.backtest.replay import BacktestParams, Replayer
+from arbiter.backtest.storage import EventStore
+from arbiter.backtest.synthetic import make_pairs
+store, n_pairs, repeat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pairs = make_pairs(n_pairs)
+events = EventStore(store).load()
+Replayer(pairs, events.take(slice(0, 50_000)), BacktestParams()).run()
+best, cpu, result = 0.0, 0.0, None
+for _ in range(repeat):
+    t, c = time.perf_counter(), time.process_time()
+    result = Replayer(pairs, events, BacktestParams()).run()
+    best = max(best, len(events) / (time.perf_counter() - t))
+    cpu = max(cpu, len(events) / (time.process_time() - c))
+print(json.dumps({"events_per_s": round(best), "events_per_cpu_s": round(cpu),
+                  "sagas": len(result.sagas),
+                  "opportunities": result.opportunities, "orders": result.orders,
+                  "digest": result.digest(),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
+
+
+def scenarios(events: int, seed: int, pairs: int, days: int) -> dict[str, tuple[SyntheticConfig, int]]:
+    """The two workloads: today's rare windows across many pairs over days, and one pair whose
+    windows are open for a large share of a dense stream (~1 ms between updates, as a liquid
+    market is), where the gate holds the pair closed for most of each window."""
+    rare = SyntheticConfig(pairs=pairs, days=days, events=events, seed=seed, window_rate=0.001)
+    # requotes (which move the fair value) on 2% of steps, not 20%: at one update per ms the
+    # default would walk the price a cent every ~10 ms, faster than the legs' latency, and the
+    # failed hedges would trip the kill switch within seconds (every later window refused)
+    dense = SyntheticConfig(pairs=1, events=events, seed=seed, window_rate=0.002,
+                            requote_rate=0.02, span_ns=max(1, events // 3) * 1_040_000)
+    return {"rare": (rare, pairs), "dense": (dense, 1)}
+
+
+def window_share(pairs: Any, events: EventBatch, min_edge: int) -> float:
+    """Share of rows after which some route of the row's pair has best asks + edge below $1
+    (an arbitrage window as detection's first test sees it; fees not counted)."""
+    det = Detector(pairs, DetectionConfig())
+    limit = PRICE_SCALE - min_edge
+    routes: dict[str, list[tuple[Any, Any]]] = {}
+    for p in pairs:
+        k = det.kalshi_book(p.kalshi_ticker)
+        y, n = det.token_book(p.polymarket_yes_token), det.token_book(p.polymarket_no_token)
+        routes[p.name] = [(lambda k=k: k.best_ask(Outcome.YES), lambda n=n: n.best_ask),
+                          (lambda k=k: k.best_ask(Outcome.NO), lambda y=y: y.best_ask),
+                          (lambda y=y: y.best_ask, lambda n=n: n.best_ask)]
+    pair_of = {key: p.name for p in pairs
+               for key in (p.kalshi_ticker, p.polymarket_yes_token, p.polymarket_no_token)}
+    books = [det.kalshi_book(m) if det.tracks_kalshi(m) else det.token_book(m) for m in events.markets]
+    sides = [(Outcome.YES, Outcome.NO) if isinstance(b, KalshiBook) else (Side.BID, Side.ASK)
+             for b in books]
+    checks = [routes[pair_of[m]] for m in events.markets]
+    inside = 0
+    for t, m, k, s, p, z in zip(events.ts_ns.tolist(), events.market.tolist(), events.kind.tolist(),
+                                events.side.tolist(), events.price.tolist(), events.size.tolist(),
+                                strict=True):
+        b = books[m]
+        try:
+            if k == KIND_LEVEL:
+                b.set_level(sides[m][s], p, z, t)
+            elif k == KIND_DELTA:
+                b.apply_delta(sides[m][s], p, z, t)  # type: ignore[union-attr]
+            elif k == KIND_CLEAR:
+                b.apply_snapshot((), (), t)
+        except BookError:
+            pass
+        for a, c in checks[m]:
+            pa_, pc = a(), c()
+            if pa_ is not None and pc is not None and pa_ + pc < limit:
+                inside += 1
+                break
+    return inside / max(1, len(events))
+
+
+def write_store(root: str, cfg: SyntheticConfig) -> float:
+    """The scenario's rows into a Parquet store, generated and written chunk by chunk; s."""
+    t0 = time.perf_counter()
+    with EventWriter(root) as writer:
+        for chunk in generate_chunks(cfg):
+            writer.add_batch(chunk)
+    return time.perf_counter() - t0
+
+
+def replay_rate(pairs: Any, source: Any, n: int, repeat: int
+                ) -> tuple[float, float, BacktestResult]:
+    """Best wall-clock and best CPU-time rate of ``repeat`` runs (on a shared machine the CPU
+    figure moves less with other users' load), and the last result."""
+    best, cpu, result = 0.0, 0.0, None
+    for _ in range(repeat):
+        start, cstart = time.perf_counter(), time.process_time()
+        result = Replayer(pairs, source() if callable(source) else source, BacktestParams()).run()
+        best = max(best, n / (time.perf_counter() - start))
+        cpu = max(cpu, n / (time.process_time() - cstart))
+    assert result is not None
+    return best, cpu, result
+
+
+def peak_rss_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def stream_only(events: int, seed: int, pairs: int, days: int, scenario: str) -> dict[str, Any]:
+    """``--stream-only``: generate the scenario on the fly, chunk by chunk, straight into the
+    replay (nothing held but the current chunk): events/s and this process's peak RSS."""
+    # as many days per million events as the rare workload has (a longer stream is a longer
+    # recording, not a denser one: the same share of windows, sagas all along)
+    days = max(days, round(days * events / 1_000_000))
+    cfg, n_pairs = scenarios(events, seed, pairs, days)[scenario]
+    start = time.perf_counter()
+    result = Replayer(make_pairs(n_pairs), generate_chunks(cfg), BacktestParams()).run()
+    elapsed = time.perf_counter() - start
+    return {"scenario": scenario, "events": result.events,
+            "events_per_s_incl_generation": round(result.events / elapsed),
+            "seconds": round(elapsed, 1), "days": days, "sagas": len(result.sagas),
+            "risk_rejected": result.risk_rejected, "digest": result.digest(),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def _subprocess_json(cmd: list[str], cwd: str) -> dict[str, Any]:
+    out = subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": cwd})
+    got: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return got
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{run['peak_rss_mb']:,} MB")
     print(f"  load average {figures['load_average_1m']} on {figures['cpus']} cores")
     core = figures["core"]
-    print(f"  hot core: {'compiled (' + str(core.get('build')) + ')' if core.get('compiled') else 'pure Python'}"
-          " (ARBITER_PURE=1 for the other; bench.compiled compares both in one run)")
+    build = f"compiled ({core.get('build')})" if core.get("compiled") else "pure Python"
+    print(f"  hot core: {build} (ARBITER_PURE=1 for the other; bench.compiled runs both)")
     out_dir = Path(__file__).parent / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "backtest.json").write_text(json.dumps(figures, indent=2) + "\n")

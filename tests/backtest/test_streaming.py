@@ -3,6 +3,8 @@ pair gate decides before detection (ADR 0150, ADR 0151)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from arbiter.backtest.events import EventBatch
 from arbiter.backtest.replay import BacktestParams, BacktestResult, Replayer
 from arbiter.backtest.storage import EventStore, EventWriter
 from arbiter.backtest.synthetic import SyntheticConfig, generate, generate_chunks, make_pairs
+from tests.pure_core import rerun_on_pure_sources
 
 CFG = SyntheticConfig(pairs=3, days=2, events=20_000, seed=5)
 PAIRS = make_pairs(CFG.pairs)
@@ -86,6 +89,8 @@ def test_store_batches_merge_venues_parts_and_an_unsorted_file(
 
 
 def test_detection_never_runs_on_a_pair_the_gate_holds_closed() -> None:
+    if rerun_on_pure_sources(__file__, "test_detection_never_runs_on_a_pair_the_gate_holds_closed"):
+        return
     events = generate(DENSE)
     params = BacktestParams()
     replayer = Replayer(make_pairs(1), events, params)
@@ -117,6 +122,8 @@ def test_skipping_quiet_pairs_changes_no_result(events: EventBatch, reference: B
     """A pair whose last detection saw every route's best asks at or above the limit is not
     evaluated again until a row makes one of its best asks better, and a sizing search that
     found nothing is not re-run on unchanged ladders; results are unchanged."""
+    if rerun_on_pure_sources(__file__, "test_skipping_quiet_pairs_changes_no_result"):
+        return
     for batch, params, want in ((events, PARAMS, reference),
                                 (generate(DENSE), BacktestParams(), None)):
         everything = Replayer(PAIRS if batch is events else make_pairs(1), batch, params)
@@ -151,8 +158,6 @@ def test_peak_memory_does_not_grow_with_the_number_of_events() -> None:
     """Fresh processes stream 150k and 1.5M generated rows straight into the replay: the peak RSS
     is the same (rows become Python objects one chunk at a time), not ten times the first."""
     import json
-    import subprocess
-    import sys
 
     peaks = []
     for n in (150_000, 1_500_000):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from arbiter.core.detection import DetectionConfig, Detector
 from arbiter.core.pairs import parse_pairs
 from arbiter.core.units import ONE_CONTRACT
+from tests.pure_core import rerun_on_pure_sources
 
 PAIRS = parse_pairs(
     '[[pair]]\nname = "p"\nkalshi_ticker = "KX-1"\npolymarket_yes_token = "111"\n'
@@ -31,6 +32,9 @@ def test_quiet_only_after_an_evaluation_with_no_route_below_the_limit() -> None:
 def test_an_unsized_route_is_searched_again_only_when_its_ladders_change() -> None:
     """Best asks pass the first test, but the 5-contract minimum cannot be met: the search is
     skipped while the ladders are unchanged, and re-run (and finds it) once depth arrives."""
+    if rerun_on_pure_sources(
+            __file__, "test_an_unsized_route_is_searched_again_only_when_its_ladders_change"):
+        return
     import arbiter.core.detection as detection
 
     pairs = parse_pairs(

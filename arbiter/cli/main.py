@@ -56,7 +56,7 @@ COMMAND_MODULES: list[str] = [
 #: Every top-level command, in ``arbiter --help`` order: its one-line help and the modules (of
 #: :data:`COMMAND_MODULES`) that register it. ``arbiter --help`` is drawn from this table alone
 #: and a command imports only its own modules, so no command pays for another's imports (the
-#: venue clients, aiohttp, the Ray engine). tests/ops/test_cli_hardening.py checks it against the
+#: venue clients, aiohttp, the Ray engine). tests/cli/test_cli_hardening.py checks it against the
 #: tree the modules register, so a new command fails the test until it is listed here.
 COMMANDS: list[tuple[str, str, tuple[str, ...]]] = [
     ("scan", "find arbitrage in a snapshot of both venues' books", ("arbiter.cli.scan",)),

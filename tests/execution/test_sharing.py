@@ -9,7 +9,8 @@ from collections.abc import Awaitable
 
 import pytest
 
-from arbiter.core.detection import Opportunity
+from arbiter.core.book import Outcome
+from arbiter.core.detection import Leg, Opportunity
 from arbiter.core.units import Money, Size
 from arbiter.execution.sharing import SharedLauncher
 from arbiter.execution.tickpath import SagaReport
@@ -37,7 +38,9 @@ class Fake:
 
 
 def opp(pair: str = "p", size: int = 1) -> Opportunity:
-    return Opportunity(pair, "k_yes_p_no", Size(size), (), Money(0), Money(0), Money(1), 0)  # type: ignore[arg-type]
+    legs = (Leg("kalshi", "KX", Outcome.YES, 4000, Money(0), Money(0), 0),
+            Leg("polymarket", "222", Outcome.NO, 5000, Money(0), Money(0), 0))
+    return Opportunity(pair, "k_yes_p_no", Size(size), legs, Money(0), Money(0), Money(1), 0)
 
 
 def launcher(**kw: object) -> tuple[SharedLauncher, list[int]]:

@@ -1,5 +1,6 @@
 """The live registry of tenants, with add/remove hooks the engine follows to start and stop one
-executor per tenant, and the hooks that keep the rate limiter's tenant budgets in step.
+tenant (``Arbiter.follow``; the tenant's rate-limit budget comes with its start,
+:func:`arbiter.app.build.limiter_for`).
 Tenant ids, tiers and limits are :mod:`arbiter.core.accounts`.
 """
 
@@ -10,11 +11,9 @@ import threading
 from collections.abc import Callable
 
 from arbiter.core.accounts import TenancyError, UserContext
-from arbiter.core.ratelimit import RateLimiter
 
 __all__ = [
     "TenantRegistry",
-    "rate_limiter_hooks",
 ]
 
 TenantCallback = Callable[[UserContext], None]
@@ -101,22 +100,3 @@ class TenantRegistry:
     def __len__(self) -> int:
         with self._lock:
             return len(self._tenants)
-
-
-def rate_limiter_hooks(
-    limiter: RateLimiter, clock: Callable[[], int]
-) -> tuple[TenantCallback, TenantCallback]:
-    """``(on_add, on_remove)`` for :meth:`TenantRegistry.subscribe` that keep the limiter's
-    tenant budgets and fair shares in step with the registry (``clock`` returns ns)."""
-
-    def on_add(ctx: UserContext) -> None:
-        limiter.add_tenant(
-            ctx.tenant_id, orders_per_second=ctx.limits.orders_per_second,
-            order_burst=ctx.limits.order_burst, weight=ctx.limits.fair_share_weight, now_ns=clock(),
-        )
-
-    def on_remove(ctx: UserContext) -> None:
-        limiter.remove_tenant(ctx.tenant_id, clock())
-
-    return on_add, on_remove
-

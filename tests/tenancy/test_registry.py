@@ -134,27 +134,3 @@ def test_market_count_is_capped_by_tier() -> None:
     check_markets(free, [f"p{i}" for i in range(5)])
     with pytest.raises(TenancyError, match="may trade 5 markets, not 6"):
         check_markets(free, [f"p{i}" for i in range(6)])
-
-
-def test_registry_drives_the_rate_limiter() -> None:
-    from arbiter.core.ratelimit import Action, RateLimiter
-    from arbiter.tenancy.registry import rate_limiter_hooks
-
-    now = [0]
-    limiter = RateLimiter(0, margin_pct=100)
-    registry = TenantRegistry()
-    registry.subscribe(*rate_limiter_hooks(limiter, lambda: now[0]))
-    registry.add(UserContext.for_tier("pro1", "pro"))
-    registry.add(UserContext.for_tier("free1", "free"))
-    # Shares follow tier weights (4:1) and the tier's order rate applies.
-    assert (
-        limiter.share("pro1", "order_post", 0).capacity
-        == 4 * limiter.share("free1", "order_post", 0).capacity
-    )
-    assert [limiter.check(0, "free1", "kalshi", Action.PLACE) is None for _ in range(3)] == [
-        True,
-        True,
-        False,
-    ]
-    registry.remove("pro1")
-    assert list(limiter.tenants()) == ["free1"]

@@ -13,6 +13,7 @@ shortened to 1 s (a test copy); thresholds and windows are as shipped.
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import sys
 import threading
@@ -46,11 +47,17 @@ RULE_NAMES = re.findall(r"- alert: (\w+)", RULES.read_text())
 @pytest_asyncio.fixture
 async def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                   ) -> AsyncIterator[tuple[LocalVenues, Arbiter, Prometheus]]:
-    # the engine's GIL switch interval, as tune_for_latency sets it in the engine's own process
-    # (its gc freeze is left out: this is pytest's process); restored afterwards
+    # the engine's own process tuning, as tune_for_latency does it there: the GIL switch
+    # interval, and the long-lived heap frozen out of the collector (here that heap is a whole
+    # test session's: a gen-2 sweep over it is a multi-ms pause that fired the tick-to-order rule
+    # while healthy in CI); both undone afterwards
     monkeypatch.setattr(actors, "tune_for_latency", lambda *a, **k: sys.setswitchinterval(0.0002))
     monkeypatch.setattr(sys, "setswitchinterval", sys.setswitchinterval)
     interval = sys.getswitchinterval()
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
     venues = LocalVenues(tmp_path / "paper")
     await venues.start()
     arb = Arbiter(load_config(venues.config_path).with_overrides(reconcile_s=3600.0))
@@ -73,6 +80,8 @@ async def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         arb._metrics_task.cancel()
         await venues.stop()
         sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _reload(prom: Prometheus) -> None:

@@ -4,7 +4,7 @@ Three paper tenants, each with its own Kalshi key and Polymarket wallet at the l
 of them read from the encrypted credential store the config names), run in one real
 :class:`~arbiter.engine.arbiter.Arbiter`: the opportunities are allotted whole to one tenant
 each, in the fair-share rotation, and the contracts each tenant got stay within the stated
-bound of its weighted share. One tenant's fault (its Kalshi key revoked at the venue, its kill
+bound of its weighted share. One tenant's fault (its keys revoked at the venues, its kill
 switch) takes that tenant out; the others keep trading. A fourth tenant is added and removed
 while the engine runs, and the tier caps hold at start and on a change.
 """
@@ -131,10 +131,15 @@ async def test_three_tenants_share_fairly_and_one_fault_isolates(
     for t in TENANTS:  # each tenant's sagas are in its own journal, nobody else's
         assert journal_sagas(arb, t) >= sagas(arb, t) > 0
 
-    # -- one tenant's fault: bob's Kalshi key revoked at the venue (401 from then on) ---------
-    key_id = venues3.accounts["bob"][0]
-    assert venues3.kalshi is not None
+    # -- one tenant's fault: bob's keys revoked at both venues (401 from then on) -----------
+    # Both: a saga sends its Polymarket leg first (SagaPolicy.first_venues), and an IOC there
+    # that fills nothing ends the saga before the Kalshi leg is sent, so a Kalshi key alone
+    # would be refused only on bob's first turn whose Polymarket leg fills (none may come in
+    # the wait; stop 24's CI). Revoked at both, his very next turn meets the refusal.
+    key_id, _address, (api_key, _secret, _passphrase) = venues3.accounts["bob"]
+    assert venues3.kalshi is not None and venues3.polymarket is not None
     venues3.kalshi.exchange.accounts[key_id].public_key = None
+    venues3.polymarket.exchange.delete_api_key(api_key)
     await until(lambda: arb.launcher.bench.benched("bob", time.time_ns()) == "credentials", 60,
                 "bob to be benched for its credentials")
     assert any(a["tenant"] == "bob" and a["kind"] == "credentials" for a in arb._alerts)

@@ -8,7 +8,7 @@ LOCK   := requirements/dev.lock
 PYTEST_ARGS ?=
 # the compiled hot core's stamp and what it is built from (ADR 0155; the rule is below venv)
 NATIVE_STAMP := $(VENV)/.native
-NATIVE_SOURCES := $(addprefix arbiter/core/,price_grid.py book.py fees.py sizing.py detection.py \
+NATIVE_SOURCES := $(addprefix arbiter/core/,price_grid.py book.py fees.py sizing.py detection.py gate.py tape.py \
                     units.py pairs.py native.py) arbiter/compile_core.py
 
 .PHONY: test test-unit demo lint bench clean venv docs lint-infra sysdeps lock test-latest kalshi-sdk-venv

@@ -37,6 +37,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from arbiter.core.tape import KIND_CLEAR, KIND_DELTA, KIND_LEVEL, KIND_TICK, KIND_TRADE
+
 __all__ = [
     "EVENT_SCHEMA",
     "KALSHI",
@@ -56,11 +58,7 @@ KALSHI: Final = 0
 POLYMARKET: Final = 1
 VENUES: Final = ("kalshi", "polymarket")
 
-KIND_DELTA: Final = 0
-KIND_LEVEL: Final = 1
-KIND_CLEAR: Final = 2
-KIND_TRADE: Final = 3
-KIND_TICK: Final = 4
+#: names of the kind codes, whose one home is the replay's row loop (:mod:`arbiter.core.tape`)
 KINDS: Final = ("delta", "level", "clear", "trade", "tick")
 
 EVENT_SCHEMA: Final = pa.schema(

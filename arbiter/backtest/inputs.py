@@ -7,8 +7,8 @@ Every problem a user can cause (bad spec, missing file, unknown parameter) raise
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,8 @@ from arbiter.backtest.storage import EventStore, StorageError
 from arbiter.backtest.synthetic import SyntheticConfig, generate, make_pairs
 from arbiter.core.pairs import Pair, PairsError, parse_pairs
 
-__all__ = ["InputError", "load_inputs", "parse_assignments", "parse_space", "parse_synthetic",
-           "parse_time"]
+__all__ = ["InputError", "StoredEvents", "load_inputs", "parse_assignments", "parse_space",
+           "parse_synthetic", "parse_time"]
 
 
 class InputError(ValueError):
@@ -100,9 +100,32 @@ def parse_time(text: str | None) -> int | None:
     return int(t.timestamp()) * 10**9 + t.microsecond * 1000
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvents:
+    """A recorded store's rows in a time range, read afresh as a stream of batches each time it
+    is iterated (:meth:`EventStore.batches`): a replay over it holds one chunk at a time, so a
+    recorded day of any size fits (ADR 0151). A store that turns out unreadable part-way raises
+    :class:`InputError`, like one unreadable from the start."""
+
+    path: str
+    start_ns: int | None = None
+    end_ns: int | None = None
+
+    def __iter__(self) -> Iterator[EventBatch]:
+        try:
+            yield from EventStore(self.path).batches(self.start_ns, self.end_ns)
+        except StorageError as exc:
+            raise InputError(str(exc)) from None
+
+
 def load_inputs(data: str | None, synthetic: str | None, pairs_file: str | None,
-                start: str | None = None, end: str | None = None) -> tuple[list[Pair], EventBatch]:
-    """Pairs and events from a recorded store (``data`` + ``pairs_file``) or a synthetic spec."""
+                start: str | None = None, end: str | None = None, *, stream: bool = False
+                ) -> tuple[list[Pair], EventBatch | StoredEvents]:
+    """Pairs and events from a recorded store (``data`` + ``pairs_file``) or a synthetic spec.
+
+    With ``stream`` a store's events come as :class:`StoredEvents` (bounded memory; checked to
+    hold a row in the range); otherwise loaded whole (a sweep ships one batch to its workers).
+    """
     if (data is None) == (synthetic is None):
         raise InputError("give exactly one of --data DIR or --synthetic SPEC")
     if synthetic is not None:
@@ -114,6 +137,11 @@ def load_inputs(data: str | None, synthetic: str | None, pairs_file: str | None,
     if pairs_file is None:
         raise InputError("--data needs --pairs PAIRS.toml")
     assert data is not None
+    if stream:
+        stored = StoredEvents(data, parse_time(start), parse_time(end))
+        if not any(len(batch) for batch in _first(stored)):
+            raise InputError(f"no recorded events in {data} for that time range")
+        return _pairs(pairs_file), stored
     try:
         events = EventStore(data).load(parse_time(start), parse_time(end))
     except StorageError as exc:
@@ -121,6 +149,14 @@ def load_inputs(data: str | None, synthetic: str | None, pairs_file: str | None,
     if not len(events):
         raise InputError(f"no recorded events in {data} for that time range")
     return _pairs(pairs_file), events
+
+
+def _first(stored: StoredEvents) -> Iterator[EventBatch]:
+    """The stream's first non-empty batch, if any (reading no further)."""
+    for batch in stored:
+        if len(batch):
+            yield batch
+            return
 
 
 def _pairs(path: str) -> list[Pair]:

@@ -7,12 +7,14 @@ RiskManager` over core :class:`~arbiter.core.risk.RiskBook`, and the engine's
 venue clients (:class:`~arbiter.backtest.sim_exchange.SimExchange`) and the clock
 (:class:`~arbiter.backtest.clock.SimClock`) are swapped.
 
-The event loop is two-speed. The hot path is a plain loop over Python tuples made from the numpy
-columns one chunk at a time (the events may be one batch or a stream of batches of any length:
-memory does not grow with it, ADR 0151): apply the row to its book, and when a run of rows for
-one market at one instant ends, run detection on that market's pair only - unless the engine's
-pair gate holds the pair closed (ADR 0150) or the pair is quiet, its best asks all at or above
-the limit last time and none better since (ADR 0152). Only when detection finds something, or a timer
+The event loop is two-speed. The hot path is the core's compiled row loop
+(:class:`~arbiter.core.tape.Tape`, ADR 0174) over Python lists made from the numpy columns one
+chunk at a time (the events may be one batch or a stream of batches of any length: memory does
+not grow with it, ADR 0151): apply the row to its book, and when a run of rows for one market at
+one instant ends, run detection on that market's pair only - unless the engine's pair gate holds
+the pair closed (ADR 0150) or the pair is quiet, its best asks all at or above the limit last
+time and none better since (ADR 0152). Rows of markets the simulated exchange follows come back
+here (:meth:`Replayer._watched_row`). Only when detection finds something, or a timer
 of the execution path is due, does control pass to asyncio, which runs the sagas until each one
 sleeps on the simulated clock again. Determinism: no wall clock, no unseeded randomness, a fresh
 event loop per run, saga ids from a seed-derived journal token; the result serialises to
@@ -43,13 +45,25 @@ from arbiter.backtest.events import (
     EventBatch,
 )
 from arbiter.backtest.sim_exchange import QueueModel, SimExchange, fee_maps, latency_from_spec
-from arbiter.core.book import BookError, KalshiBook, Ladder, Outcome, Side, TokenBook
+from arbiter.core.book import BookError, KalshiBook, Outcome, Side, TokenBook
 from arbiter.core.detection import DetectionConfig, Detector, Leg, Opportunity
 from arbiter.core.gate import GateConfig, PairGate, best_first
 from arbiter.core.hedge import HedgeConfig
 from arbiter.core.pairs import Pair
 from arbiter.core.risk import RiskBook, RiskLimits
 from arbiter.core.saga import Role, Saga, SagaPolicy
+from arbiter.core.tape import (
+    END,
+    FLAGS_SHIFT,
+    MAY_IMPROVE,
+    RETICK,
+    SIDE_SHIFT,
+    STOP_FOUND,
+    STOP_LIMIT,
+    STOP_WATCHED,
+    Tape,
+    unpack,
+)
 from arbiter.core.units import MONEY_SCALE, PRICE_SCALE, SIZE_SCALE, Money, Price, Size
 from arbiter.execution.executor import ExecutorConfig, SagaExecutor
 from arbiter.execution.journal import Journal
@@ -59,15 +73,15 @@ __all__ = ["DEFAULT_CHUNK_ROWS", "BacktestParams", "BacktestResult", "Replayer",
 
 #: rows turned into Python objects at a time: ~25 MB of tuples, whatever the stream's length
 DEFAULT_CHUNK_ROWS = 1 << 17
-#: one row as the hot loop sees it: ts, market id, kind, side, price, size, flags (_END ...)
-_Row = tuple[int, int, int, int, int, int, int]
-#: row flags: the row ends a run (detection point); the row adds ask-side size, so it may have
-#: made a better best ask (checked against the book after applying it); the row re-ticks a book
-_END, _MAY_IMPROVE, _RETICK = 1, 2, 4
+#: one chunk's columns as the row loop takes them: ts, market id, code (kind, side and flags:
+#: ``kind | side << SIDE_SHIFT | flags << FLAGS_SHIFT``), price, size
+_Columns = tuple[list[int], list[int], list[int], list[int], list[int]]
 
 _OUTCOMES = (Outcome.YES, Outcome.NO)
 _SIDES = (Side.BID, Side.ASK)
-_FAR = 2**62
+#: "no deadline": later than any timestamp, and a short int for the compiled row loop (mypyc
+#: keeps ints below 2**62 unboxed; 2**62 itself would make every row's time check a slow path)
+_FAR = 2**62 - 1
 #: the executor's timeouts are wall-clock (asyncio); a replay must never hit them, because wall
 #: time passing says nothing about simulated time (a simulated venue always answers)
 _NO_WALL_TIMEOUTS = ExecutorConfig(order_timeout_s=1e9, query_timeout_s=1e9, resolve_timeout_s=1e9)
@@ -231,31 +245,21 @@ class Replayer:
         self._equity = 2 * cash
         self.result.equity.append((start, self._equity))
         self._pnl_cum = 0
-        # per-market tables, indexed by a global market id, grown as the stream names markets
+        # per-market tables, indexed by a global market id, grown as the stream names markets;
+        # the row loop itself (books → gate → detection) is the compiled core's (ADR 0174)
         self._names: list[str] = []
         self._ids: dict[str, int] = {}
         self._books: list[Any] = []
         self._is_kalshi: list[bool] = []
-        self._level_fn: list[Any] = []
-        self._delta_fn: list[Any] = []
-        self._detect_fn: list[Any] = []
-        self._side_objs: list[tuple[Any, Any]] = []
-        self._pair_of: list[str] = []
-        self._pid_of: list[int] = []
-        self._ask_ladders: list[tuple[Ladder, Ladder] | None] = []
         self._pair_ids = {pair.name: i for i, pair in enumerate(self.pairs)}
-        #: per pair: the detector found every route's best asks at or above the limit last time
-        #: it looked (:meth:`Detector.quiet`), and no row since made a best ask better
-        self._quiet = [False] * len(self.pairs)
-        self._dirty = [True] * len(self.pairs)
         self._pair_names = {key: pair.name for pair in self.pairs for key in (
             pair.kalshi_ticker, pair.polymarket_yes_token, pair.polymarket_no_token)}
-        self._watched: set[int] = set()
+        self.tape = Tape(self.detector, self.gate, len(self.pairs))
         self._watched_names: set[str] = set()
+        self._watched_rejected = 0
         self._last_ts = start
         stream = itertools.chain(() if first is None else (first,), chunks)
-        self._rows: Iterator[_Row] = itertools.chain.from_iterable(self._chunk_rows(stream))
-        self._pending: _Row | None = None
+        self._chunks: Iterator[_Columns] = self._chunk_rows(stream)
         self._done = first is None
 
     # -- setup ------------------------------------------------------------------------------
@@ -272,37 +276,33 @@ class Replayer:
             book, kalshi = det.kalshi_book(name), True
         else:
             book, kalshi = None, False
-        mid = self._ids[name] = len(self._names)
+        pair = self._pair_names.get(name, "")
+        mid = self._ids[name] = self.tape.add_market(
+            book if isinstance(book, KalshiBook) else None,
+            book if isinstance(book, TokenBook) else None, name, pair, self._pair_ids.get(pair, 0))
         self._names.append(name)
         self._books.append(book)
         self._is_kalshi.append(kalshi)
-        # per-market bound methods, resolved once: the hot loop makes no attribute lookups
-        self._level_fn.append(None if book is None else book.set_level)
-        self._delta_fn.append(book.apply_delta if isinstance(book, KalshiBook) else None)
-        self._detect_fn.append(None if book is None else (det.on_kalshi if kalshi else det.on_token))
-        self._side_objs.append(_OUTCOMES if kalshi else _SIDES)
-        pair = self._pair_names.get(name, "")
-        self._pair_of.append(pair)
-        self._pid_of.append(self._pair_ids.get(pair, 0))
-        # the ladders whose best level is an ask of some route: a token's asks; both Kalshi bid
-        # ladders (a YES bid is a NO ask at 1 - price)
-        self._ask_ladders.append(
-            None if book is None else (book.yes_bids, book.no_bids) if isinstance(book, KalshiBook)
-            else (book.bids, book.asks))
         if name in self._watched_names:
-            self._watched.add(mid)
+            self.tape.watched[mid] = True
         return mid
 
     def _globalize(self, chunk: EventBatch) -> npt.NDArray[np.int32]:
         """The chunk's market column as global ids (each chunk carries its own market table)."""
-        local = np.zeros(max(1, len(chunk.markets)), dtype=np.int32)
-        present, first = np.unique(chunk.market, return_index=True)
-        for m, idx in zip(present.tolist(), first.tolist(), strict=True):
-            local[m] = self._register(chunk.markets[m], int(chunk.venue[idx]))
+        k = max(1, len(chunk.markets))
+        local = np.zeros(k, dtype=np.int32)
+        # some row of each local id present, in one pass (no sort; which row numpy keeps for a
+        # repeated index is unspecified, and does not matter: every row of a market carries
+        # that market's venue)
+        row = np.full(k, -1, dtype=np.int64)
+        row[chunk.market] = np.arange(len(chunk))
+        venues = chunk.venue
+        for m in np.flatnonzero(row >= 0).tolist():
+            local[m] = self._register(chunk.markets[m], int(venues[row[m]]))
         return local[chunk.market]
 
-    def _chunk_rows(self, chunks: Iterator[EventBatch]) -> Iterator[Iterator[_Row]]:
-        """Rows of each chunk as Python tuples, made one chunk at a time (bounded memory).
+    def _chunk_rows(self, chunks: Iterator[EventBatch]) -> Iterator[_Columns]:
+        """Each chunk's columns as Python lists, made one chunk at a time (bounded memory).
 
         A row ends a run when the next row is another market or another instant: detection
         runs once per run (a snapshot or a requote is one atomic change of a book). The last run
@@ -328,8 +328,8 @@ class Replayer:
             yield self._rows_of(carry, np.zeros(1, dtype=np.int64), len(carry[0]))
 
     def _rows_of(self, cols: tuple[npt.NDArray[Any], ...], starts: npt.NDArray[Any], n: int
-                 ) -> Iterator[_Row]:
-        """Tuples of complete runs; ``starts`` are the runs' first rows."""
+                 ) -> _Columns:
+        """Columns of complete runs, with their flags; ``starts`` are the runs' first rows."""
         ts, market, venue, kind, side, price, size = cols
         # detection only buys, so only rows that can move an ask matter: every Kalshi row (its
         # asks are the other outcome's bids), Polymarket asks, clears and tick changes; a run of
@@ -338,98 +338,62 @@ class Replayer:
         moves_ask = ((venue != POLYMARKET) | (side == 1) | (kind == KIND_CLEAR)
                      | (kind == KIND_TICK)) & (kind != KIND_TRADE)
         flags = np.zeros(n, dtype=np.int64)
-        flags[ends[np.logical_or.reduceat(moves_ask, starts)]] = _END
+        flags[ends[np.logical_or.reduceat(moves_ask, starts)]] = END
         # only added size can make a best ask better; removals, cuts and clears make asks worse,
         # which cannot turn a pair whose best asks were all at or above the limit into a find
         adds = (((kind == KIND_LEVEL) | (kind == KIND_DELTA)) & (size > 0)
                 & ((venue != POLYMARKET) | (side == 1)))
-        flags[adds] |= _MAY_IMPROVE
-        flags[kind == KIND_TICK] |= _RETICK
+        flags[adds] |= MAY_IMPROVE
+        flags[kind == KIND_TICK] |= RETICK
         self.result.events += n
         self._last_ts = int(ts[-1])
-        return zip(ts.tolist(), market.tolist(), kind.tolist(), side.tolist(), price.tolist(),
-                   size.tolist(), flags.tolist(), strict=True)
+        code = (kind.astype(np.int64) | (side.astype(np.int64) << SIDE_SHIFT)
+                | (flags << FLAGS_SHIFT))
+        return ts.tolist(), market.tolist(), code.tolist(), price.tolist(), size.tolist()
 
     # -- hot loop ---------------------------------------------------------------------------
+    def _loaded(self) -> bool:
+        """True when the tape holds an unapplied row (the next chunk is loaded if need be)."""
+        tape = self.tape
+        while tape.pos >= tape.n:
+            if self._done:
+                return False
+            cols = next(self._chunks, None)
+            if cols is None:
+                self._done = True
+                return False
+            tape.load(*cols)
+        return True
+
     def _next_ts(self) -> int | None:
         """Time of the next unprocessed row, or None at the end."""
-        if self._pending is None and not self._done:
-            self._pending = next(self._rows, None)
-            self._done = self._pending is None
-        return None if self._pending is None else self._pending[0]
+        return self.tape.next_ts() if self._loaded() else None
 
     def _advance(self, limit: int) -> list[Opportunity]:
         """Apply rows with ``ts <= limit``; stop early after a detection that found something."""
-        level_fn, delta_fn, detect_fn = self._level_fn, self._delta_fn, self._detect_fn
-        side_objs, names, pair_of = self._side_objs, self._names, self._pair_of
-        watched = self._watched
-        closed = self.gate.closed
-        pid_of, ask_ladders, quiet, dirty = self._pid_of, self._ask_ladders, self._quiet, self._dirty
-        det_quiet = self.detector.quiet
-        rows: Iterator[_Row] = self._rows
-        if self._pending is not None:
-            rows = itertools.chain((self._pending,), rows)
-            self._pending = None
-        rejected = gated = 0
+        tape = self.tape
         try:
-            for row in rows:
-                t, m, k, side, price, size, flags = row
-                if t > limit:
-                    self._pending = row
+            while self._loaded():
+                stop = tape.advance(limit)
+                if stop == STOP_FOUND:
+                    self.clock.advance(tape.found_ts)
+                    return tape.found
+                if stop == STOP_LIMIT:
                     return []
-                set_level = level_fn[m]
-                if set_level is None:
-                    continue
-                if m in watched:
-                    self._watched_row(row)
-                elif k == KIND_LEVEL:
-                    try:
-                        set_level(side_objs[m][side], price, size, t)
-                    except BookError:
-                        rejected += 1
-                elif k == KIND_DELTA:
-                    try:
-                        delta_fn[m](_OUTCOMES[side], price, size, t)
-                    except BookError:
-                        rejected += 1
-                elif k == KIND_CLEAR:
-                    self._books[m].apply_snapshot((), (), t)
-                elif k == KIND_TICK:
-                    try:
-                        self._books[m].set_tick(price, t)
-                    except BookError:
-                        rejected += 1
-                if flags & 6:  # _MAY_IMPROVE | _RETICK (literals: no global lookups per row)
-                    pid = pid_of[m]
-                    if quiet[pid] and not dirty[pid]:  # else the next detection point runs anyway
-                        if flags & 4:
-                            dirty[pid] = True
-                        else:
-                            ladder = ask_ladders[m][side]  # type: ignore[index]
-                            if ladder.best * ladder.tick == price:  # the row's level is best now
-                                dirty[pid] = True
-                if flags & 1:  # _END
-                    pid = pid_of[m]
-                    if quiet[pid] and not dirty[pid]:
-                        continue  # asks only got worse since nothing was found: nothing to find
-                    if closed(pair_of[m], t):
-                        gated += 1
-                        continue
-                    dirty[pid] = False
-                    found: list[Opportunity] = detect_fn[m](names[m], t)
-                    quiet[pid] = det_quiet(names[m])
-                    if found:
-                        self.clock.advance(t)
-                        return found
-            self._done = True
+                if stop == STOP_WATCHED:
+                    self._watched_row(tape.pos)
+                    tape.applied = True
+            return []
         finally:
-            self.result.rejected_updates += rejected
-            self.result.gated += gated
-        return []
+            self.result.rejected_updates = tape.rejected + self._watched_rejected
+            self.result.gated = tape.gated
 
-    def _watched_row(self, row: _Row) -> None:
-        """A row for a market the simulated exchange follows: tell it what changed."""
-        t, m, k, side, price, size, _ = row
+    def _watched_row(self, i: int) -> None:
+        """Row ``i`` of the tape is for a market the simulated exchange follows: apply it to
+        its book and tell the exchange what changed."""
+        tape = self.tape
+        t, m, price, size = tape.ts[i], tape.market[i], tape.price[i], tape.size[i]
+        k, side, _flags = unpack(tape.code[i])
         book = self._books[m]
         assert book is not None
         kalshi = self._is_kalshi[m]
@@ -457,7 +421,7 @@ class Replayer:
                 else:
                     book.set_level(_SIDES[side], price, size, t)
             except BookError:
-                self.result.rejected_updates += 1
+                self._watched_rejected += 1
                 return
             new = ladder.size_at(price)
             if old != new:
@@ -470,7 +434,7 @@ class Replayer:
                 elif k == KIND_TICK and isinstance(book, TokenBook):
                     book.set_tick(price, t)
             except BookError:
-                self.result.rejected_updates += 1
+                self._watched_rejected += 1
                 return
             after = {(s, p): sz for s, lad in enumerate(ladders) for p, sz in lad}
             for key in sorted(before.keys() | after.keys()):
@@ -478,13 +442,12 @@ class Replayer:
                 if old != new:
                     exchange.on_level(name, key[0], key[1], old, new)
         if name not in exchange.watched:
-            self._watched.discard(m)
+            self.tape.unwatch(m)
 
     def _sync_watched(self) -> None:
         ids = self._ids
         self._watched_names = {m for ex in self.exchanges.values() for m in ex.watched}
-        self._watched.clear()
-        self._watched.update(ids[m] for m in self._watched_names if m in ids)
+        self.tape.watch_only({ids[m] for m in self._watched_names if m in ids})
 
     # -- execution --------------------------------------------------------------------------
     async def _quotes(self, venue: str, market: str, outcome: Outcome

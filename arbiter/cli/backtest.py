@@ -26,14 +26,14 @@ __all__ = ["PAIRS_FILE", "register"]
 PAIRS_FILE = "pairs.toml"
 
 
-def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+def _inputs(args: argparse.Namespace, stream: bool = False) -> tuple[Any, Any]:
     from arbiter.backtest.inputs import InputError, load_inputs
 
     pairs = args.pairs
     if pairs is None and args.data and (Path(args.data) / PAIRS_FILE).is_file():
         pairs = str(Path(args.data) / PAIRS_FILE)  # the one `arbiter record` wrote beside the data
     try:
-        return load_inputs(args.data, args.synthetic, pairs, args.start, args.end)
+        return load_inputs(args.data, args.synthetic, pairs, args.start, args.end, stream=stream)
     except InputError as exc:
         raise UsageError(str(exc)) from None
 
@@ -57,7 +57,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from arbiter.backtest.report import write_report
     from arbiter.backtest.storage import EngineStore
 
-    pairs, events = _inputs(args)
+    pairs, events = _inputs(args, stream=True)  # a recorded store streams: bounded memory
     try:
         values = parse_assignments(args.param or [])
         latencies = [float(x) for x in args.latency_sweep.split(",")] if args.latency_sweep else []
@@ -65,15 +65,18 @@ def _backtest(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     params = BacktestParams.from_dict(values)
     started = time.perf_counter()
-    result = Replayer(pairs, events, params).run()
-    elapsed = time.perf_counter() - started
-    curve: list[tuple[float, int]] = []
-    for ms in latencies:
-        spec = f"fixed:{ms:g}"
-        variant = BacktestParams.from_dict({**params.to_dict(), "latency_kalshi": spec,
-                                           "latency_polymarket": spec})
-        r = Replayer(pairs, events, variant).run()
-        curve.append((ms, sum(int(s["pnl"]) for s in r.sagas)))
+    try:
+        result = Replayer(pairs, events, params).run()
+        elapsed = time.perf_counter() - started
+        curve: list[tuple[float, int]] = []
+        for ms in latencies:
+            spec = f"fixed:{ms:g}"
+            variant = BacktestParams.from_dict({**params.to_dict(), "latency_kalshi": spec,
+                                               "latency_polymarket": spec})
+            r = Replayer(pairs, events, variant).run()
+            curve.append((ms, sum(int(s["pnl"]) for s in r.sagas)))
+    except InputError as exc:  # a store unreadable part-way through the stream
+        raise UsageError(str(exc)) from None
     if args.store:
         _store_result(EngineStore(args.store), args.run, result)
     if args.report:
@@ -83,11 +86,11 @@ def _backtest(args: argparse.Namespace) -> int:
 
         summary = summarize(result)
     summary["digest"] = result.digest()
-    summary["events_per_s"] = round(len(events) / elapsed) if elapsed > 0 else 0
+    summary["events_per_s"] = round(result.events / elapsed) if elapsed > 0 else 0
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
-        print(f"backtest: {len(events):,} events in {elapsed:.2f}s "
+        print(f"backtest: {result.events:,} events in {elapsed:.2f}s "
               f"({summary['events_per_s']:,}/s); {summary['sagas']} sagas, PnL ${summary['pnl']}, "
               f"fill ratio {summary['fill_ratio']:.3f}, hedges {summary['hedge_frequency']:.3f}")
         if args.report:

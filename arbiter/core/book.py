@@ -64,7 +64,7 @@ class CrossedBookError(BookError):
 class Ladder:
     """One side of a book: resting size per price level on a tick grid."""
 
-    __slots__ = ("best", "count", "is_bid", "levels", "sizes", "tick", "total")
+    __slots__ = ("best", "count", "is_bid", "levels", "sizes", "tick", "total", "version")
 
     def __init__(self, tick: int, is_bid: bool) -> None:
         if tick <= 0 or PRICE_SCALE % tick:
@@ -77,6 +77,10 @@ class Ladder:
         self.best = 0 if is_bid else self.levels
         self.count = 0
         self.total = 0
+        #: bumped by every change of a size or of the grid: equal versions of one ladder mean
+        #: equal contents (detection's memo of a fruitless sizing search compares versions, not
+        #: a copy of the sizes)
+        self.version = 0
 
     # -- queries --------------------------------------------------------------------------
     def index_of(self, price: int) -> int:
@@ -130,6 +134,7 @@ class Ladder:
         if size == old:
             return old
         sizes[index] = size
+        self.version += 1
         self.total += size - old
         if size:
             if not old:
@@ -169,6 +174,7 @@ class Ladder:
         self.best = 0 if self.is_bid else self.levels
         self.count = 0
         self.total = 0
+        self.version += 1
 
     def load(self, levels: Iterable[tuple[int, int]]) -> None:
         """Replace the whole ladder; validates everything before touching any state."""
@@ -190,6 +196,7 @@ class Ladder:
         """Take over ``other``'s state in place, so views holding this ladder stay valid."""
         self.tick, self.levels, self.sizes = other.tick, other.levels, other.sizes
         self.best, self.count, self.total = other.best, other.count, other.total
+        self.version += 1
 
     def retick(self, tick: int) -> Ladder:
         """A copy of this ladder on a new grid; raises if a resting level is off the new grid."""

@@ -117,9 +117,10 @@ class _Route:
     outcome_b: Outcome
     book_b: TokenBook
     fee_b: FeeModel
-    #: what the last sizing search that found nothing saw: (min size, max size, tick a, tick b,
-    #: sizes a, sizes b); while both ladders still hold exactly that, the search is not re-run
-    unsized: tuple[int, int | None, int, int, list[int], list[int]] | None = None
+    #: what the last sizing search that found nothing saw: (min size, max size, the versions of
+    #: ladder a and of ladder b, :attr:`Ladder.version`); while both ladders are unchanged, the
+    #: search is not re-run (a route's ladders are the same objects for its whole life)
+    unsized: tuple[int, int | None, int, int] | None = None
 
     def ask_a(self) -> AskView:
         if self.view_a is not None:
@@ -367,16 +368,17 @@ class Detector:
                 and self._tradable(route.venue_b, route.market_b, route.book_b, now_ns)):
             return None
         cfg = self.config
-        caps = [c for c in (cfg.max_contracts, state.pair.max_contracts) if c is not None]
-        min_size = max(
-            getattr(route.book_a, "min_order_size", 0), route.book_b.min_order_size
-        )
-        max_size = min(caps) if caps else None
+        max_size: int | None = cfg.max_contracts
+        cap = state.pair.max_contracts
+        if cap is not None and (max_size is None or cap < max_size):
+            max_size = cap
+        book_a = route.book_a
+        min_size = max(book_a.min_order_size if isinstance(book_a, TokenBook) else 0,
+                       route.book_b.min_order_size)
         ladder_a, ladder_b = view_a.ladder, route.book_b.asks
         memo = route.unsized
         if (memo is not None and memo[0] == min_size and memo[1] == max_size
-                and memo[2] == ladder_a.tick and memo[3] == ladder_b.tick
-                and memo[4] == ladder_a.sizes and memo[5] == ladder_b.sizes):
+                and memo[2] == ladder_a.version and memo[3] == ladder_b.version):
             return None  # the same books gave nothing last time: optimise_size is pure
         choice = optimise_size(
             view_a,
@@ -391,8 +393,7 @@ class Detector:
         )
         if choice is None:
             if self.memo_unsized:
-                route.unsized = (min_size, max_size, ladder_a.tick, ladder_b.tick,
-                                 list(ladder_a.sizes), list(ladder_b.sizes))
+                route.unsized = (min_size, max_size, ladder_a.version, ladder_b.version)
             return None
         route.unsized = None
         legs = (

@@ -161,6 +161,15 @@ class KalshiFeeModel:
 
     multiplier: Fraction = Fraction(1)
     coefficient: Fraction = TAKER_COEFFICIENT
+    #: the rate's numerator and denominator, folded once: the fee and the sizing bound run on
+    #: every walked level, and a Fraction product there cost more than the rest of detection
+    _num: int = field(init=False, repr=False, compare=False)
+    _den: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rate = self.multiplier * self.coefficient
+        object.__setattr__(self, "_num", rate.numerator)
+        object.__setattr__(self, "_den", rate.denominator)
 
     @classmethod
     def of(cls, multiplier: str | Decimal | Fraction | int) -> KalshiFeeModel:
@@ -179,10 +188,9 @@ class KalshiFeeModel:
     def trade_fee(self, terms: int) -> Money:
         """The fee model's fee for accumulated terms, rounded up to $0.0001 (no balance rounding)."""
         q = terms >> _PACK_BITS
-        rate = self.rate
         # Money = rate x q x MONEY_SCALE / (PRICE_SCALE^2 x SIZE_SCALE) = rate x q / 10_000
-        den = rate.denominator * PRICE_SCALE * PRICE_SCALE * SIZE_SCALE // MONEY_SCALE
-        return Money(-(-(rate.numerator * q) // (den * _CENTICENT)) * _CENTICENT)
+        den = self._den * PRICE_SCALE * PRICE_SCALE * SIZE_SCALE // MONEY_SCALE
+        return Money(-(-(self._num * q) // (den * _CENTICENT)) * _CENTICENT)
 
     def fee_from_terms(self, terms: int) -> Money:
         notional = terms & _PACK_MASK
@@ -205,8 +213,7 @@ class KalshiFeeModel:
         return self.rate * Fraction(price * (PRICE_SCALE - price), PRICE_SCALE)
 
     def rate_floor(self, price: int) -> int:
-        m = self.rate
-        return (m.numerator * price * (PRICE_SCALE - price)) // (m.denominator * PRICE_SCALE)
+        return (self._num * price * (PRICE_SCALE - price)) // (self._den * PRICE_SCALE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ __all__ = [
 #: compiled together, in this order of dependency. ``units`` stays interpreted: it parses wire
 #: values, and compiled code would turn a wrong-typed value (a JSON number where a decimal string
 #: belongs) into a TypeError at the call instead of the UnitError its callers handle (ADR 0155).
-HOT_MODULES: tuple[str, ...] = ("price_grid", "book", "fees", "sizing", "detection")
+HOT_MODULES: tuple[str, ...] = ("price_grid", "book", "fees", "sizing", "detection", "gate", "tape")
 #: what a compiled core must match: the hot modules and the core modules they import, whose
 #: ``Final`` constants (``PRICE_SCALE``, ...) mypyc may have folded into the compiled code
 SOURCES: tuple[str, ...] = (*HOT_MODULES, "units", "pairs")

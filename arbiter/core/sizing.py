@@ -106,15 +106,14 @@ def optimise_size(
     best_j = 0
     c0 = 0
 
-    def exact(c: int, start: int) -> SizeChoice:
+    def exact(c: int, start: int) -> tuple[int, int, int, int, int]:
+        """(objective, cost a, cost b, fee a, fee b) of size ``c``: a plain tuple, because most
+        sizes evaluated are not the best (a :class:`SizeChoice` is built for those that are)."""
         x = c - start
         cost_a, cost_b = a.cost + a.price * x, b.cost + b.price * x
         f_a, f_b = a.fee_at(x), b.fee_at(x)
         profit = c * PRICE_SCALE - cost_a - cost_b - f_a - f_b
-        return SizeChoice(
-            c, Money(profit - hurdle * c), Money(profit), Money(cost_a), Money(cost_b),
-            Money(f_a), Money(f_b), a.price, b.price,
-        )
+        return profit - hurdle * c, cost_a, cost_b, f_a, f_b
 
     while True:
         span = min(a.remaining, b.remaining)
@@ -131,14 +130,14 @@ def optimise_size(
         if lo <= hi and max(js0 + (lo - c0) * slope, js0 + (hi - c0) * slope) >= best_j:
 
             if budget is not None:
-                top = exact(hi, c0)
-                if top.cost_a + top.cost_b + top.fee_a + top.fee_b > budget:
+                _, t_ca, t_cb, t_fa, t_fb = exact(hi, c0)
+                if t_ca + t_cb + t_fa + t_fb > budget:
                     last_segment = True
                     ok, bad = lo - lot, hi
                     while bad - ok > lot:  # spend is monotone in size: bisect on lot multiples
                         mid = ok + ((bad - ok) // lot // 2) * lot
-                        s = exact(mid, c0)
-                        if s.cost_a + s.cost_b + s.fee_a + s.fee_b <= budget:
+                        _, s_ca, s_cb, s_fa, s_fb = exact(mid, c0)
+                        if s_ca + s_cb + s_fa + s_fb <= budget:
                             ok = mid
                         else:
                             bad = mid
@@ -147,13 +146,17 @@ def optimise_size(
             for c in order:
                 if js0 + (c - c0) * slope < best_j:
                     break
-                choice = exact(c, c0)
-                if choice.objective > 0 and (
+                objective, cost_a, cost_b, f_a, f_b = exact(c, c0)
+                if objective > 0 and (
                     best is None
-                    or choice.objective > best.objective
-                    or (choice.objective == best.objective and c < best.size)
+                    or objective > best.objective
+                    or (objective == best.objective and c < best.size)
                 ):
-                    best, best_j = choice, choice.objective
+                    best = SizeChoice(
+                        c, Money(objective), Money(objective + hurdle * c), Money(cost_a),
+                        Money(cost_b), Money(f_a), Money(f_b), a.price, b.price,
+                    )
+                    best_j = objective
         if last_segment:
             break
         if gross <= 0 and js0 + span * slope < best_j:

@@ -179,7 +179,7 @@ class Arbiter:
         self.started_ns = time.time_ns()
         self.ready_ns: int | None = None
         self.error: str | None = None
-        # which build of the hot core (books, fees, sizing, detection) this tick path runs (ADR 0155)
+        # which build of the hot core (books, fees, sizing, detection, gate) this tick path runs (ADR 0155)
         log.info("arbiter %s", compiled().describe())
         self.detector = build_detector(config)
         #: closed / paused / settled Kalshi markets: halt, cancel, settle (engine/lifecycle.py)

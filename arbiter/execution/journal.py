@@ -126,6 +126,9 @@ CREATE TABLE IF NOT EXISTS orders (
     intent_ns INTEGER NOT NULL,
     final_ns INTEGER
 );
+-- every answer of an order updates its row by (saga, step): without this index each update
+-- scanned the whole table, so order bookkeeping slowed down as the journal grew
+CREATE INDEX IF NOT EXISTS orders_saga ON orders (saga_id, step);
 CREATE TABLE IF NOT EXISTS log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts_ns INTEGER NOT NULL,

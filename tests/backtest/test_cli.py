@@ -70,3 +70,26 @@ def test_a_backtest_refuses_pairs_with_an_unknown_polymarket_fee(
     assert main(["backtest", "--synthetic", SPEC, "--pairs", str(path)]) == 2
     err = capsys.readouterr().err
     assert "pair 'syn-0': Polymarket polymarket_fee_rate/polymarket_fee_exponent unknown" in err
+
+
+def test_a_backtest_of_a_store_streams_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`arbiter backtest --data` reads the store chunk by chunk (bounded memory, ADR 0151): it
+    never loads it whole, and gives the digest of the in-memory replay of the same rows."""
+    from arbiter.backtest.storage import EventStore
+
+    data = tmp_path / "data"
+    assert main(["record", "--source", "synthetic", "--synthetic", SPEC, "--out", str(data),
+                 "--flush-rows", "2000"]) == 0
+    assert main(["backtest", "--synthetic", SPEC, "--json"]) == 0
+    in_memory = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    def whole(*_a: object, **_k: object) -> None:
+        raise AssertionError("the backtest loaded the whole store")
+
+    monkeypatch.setattr(EventStore, "load", whole)
+    assert main(["backtest", "--data", str(data), "--json"]) == 0  # its pairs.toml beside it
+    streamed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert streamed["digest"] == in_memory["digest"] and streamed["sagas"] == in_memory["sagas"]
+    assert main(["backtest", "--data", str(data), "--start", "2030-01-01T00:00"]) == 2
+    assert "no recorded events" in capsys.readouterr().err

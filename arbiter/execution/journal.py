@@ -183,8 +183,13 @@ class SagaRow:
     updated_ns: int
 
 
+#: the rows' JSON bodies: compact, keys sorted (one text per value), by msgspec as the intent
+#: log's (several times faster than ``json.dumps``: every journal record writes one or two)
+_BODY = msgspec.json.Encoder(order="sorted")
+
+
 def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return _BODY.encode(body).decode()
 
 
 @dataclass(frozen=True, slots=True)

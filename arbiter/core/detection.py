@@ -12,8 +12,11 @@ outcome) for less than $1:
 Kalshi book, and the book layer refuses those.
 
 The hot path is a single integer comparison per direction: if best asks plus the minimum edge
-already reach $1, deeper levels (never cheaper) and fees (never negative) cannot help. Only when
-that test passes does the exact sizing search (:mod:`arbiter.core.sizing`) run.
+already reach $1, deeper levels (never cheaper) and fees (never negative) cannot help. A second
+adds the fees' integer lower bound at the best levels (``rate_floor``): where each model's unit
+cost only rises with the price (:func:`~arbiter.core.fees.unit_cost_monotone`), a window the
+fees close at the best levels is closed at every size (ADR 0174). Only when both tests pass does
+the exact sizing search (:mod:`arbiter.core.sizing`) run.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from arbiter.core.book import AskView, BookError, KalshiBook, Ladder, Outcome, TokenBook
-from arbiter.core.fees import FeeModel, KalshiFeeModel
+from arbiter.core.fees import FeeModel, KalshiFeeModel, unit_cost_monotone
 from arbiter.core.pairs import Pair
 from arbiter.core.sizing import optimise_size
 from arbiter.core.units import ONE_CONTRACT, PRICE_SCALE, Money, Size
@@ -121,6 +124,12 @@ class _Route:
     #: ladder a and of ladder b, :attr:`Ladder.version`); while both ladders are unchanged, the
     #: search is not re-run (a route's ladders are the same objects for its whole life)
     unsized: tuple[int, int | None, int, int] | None = None
+    #: both fee models' unit cost is non-decreasing in price (:func:`unit_cost_monotone`), so
+    #: the best asks' prices plus their fee bounds decide whether any size can be profitable
+    fee_bound: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.fee_bound = unit_cost_monotone(self.fee_a) and unit_cost_monotone(self.fee_b)
 
     def ask_a(self) -> AskView:
         if self.view_a is not None:
@@ -315,7 +324,8 @@ class Detector:
 
     def quiet(self, key: str) -> bool:
         """True when the last evaluation of the pair of ``key`` (ticker or token) found no route
-        whose best asks are below the limit. Asks that only got worse (levels removed, sizes
+        whose best asks (plus their fees' lower bound, where it holds: ``_Route.fee_bound``) are
+        below the limit. Asks that only got worse (levels removed, sizes
         cut) cannot change that, so a caller that knows no ask of the pair improved since (the
         replay sees every row) may skip the next evaluation: the result would be empty."""
         state = self._by_kalshi.get(key) or self._by_token.get(key)
@@ -334,7 +344,13 @@ class Detector:
             pa = ladder_a.best * ladder_a.tick
             if complement:
                 pa = PRICE_SCALE - pa
-            if pa + ladder_b.best * ladder_b.tick >= limit:
+            pb = ladder_b.best * ladder_b.tick
+            if pa + pb >= limit:
+                continue
+            # the fees' lower bound at the best levels: when it closes the window, no size can
+            # be profitable (the unit cost only rises deeper), so the route stays unarmed
+            if route.fee_bound and (pa + pb + route.fee_a.rate_floor(pa)
+                                    + route.fee_b.rate_floor(pb)) >= limit:
                 continue
             armed = True
             opportunity = self._size(state, route, route.ask_a(), now_ns)

@@ -45,6 +45,7 @@ __all__ = [
     "kalshi_maker",
     "kalshi_taker",
     "parse_fee_type",
+    "unit_cost_monotone",
 ]
 
 
@@ -451,3 +452,23 @@ class NoFees:
 
     def rate_floor(self, price: int) -> int:
         return 0
+
+
+def unit_cost_monotone(model: FeeModel) -> bool:
+    """True when ``price + rate_floor(price)`` never falls as the price rises, for ``model``.
+
+    Then the best level's ``price + rate_floor`` bounds every deeper level's from below, and a
+    route whose best asks plus those bounds already reach the limit cannot be profitable at any
+    size: detection skips the sizing search (ADR 0174). Both venues' curves qualify while the
+    rate is at most 1: ``p + r·p(1-p)`` has slope ``1 + r(1-2p) >= 1 - r``, and Polymarket's
+    ``r·(p(1-p))^e`` falls no faster than ``r·e·4^(1-e) <= r`` per unit of price; the floor of a
+    non-decreasing function of an integer price stays non-decreasing. Any other model: False
+    (the search decides).
+    """
+    if isinstance(model, NoFees):
+        return True
+    if isinstance(model, KalshiFeeModel):
+        return model._num <= model._den
+    if isinstance(model, PolymarketFeeModel):
+        return model.rate <= 1
+    return False

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbiter.core.fees import NoFees, PolymarketFeeModel, kalshi_taker
+from arbiter.core.fees import (
+    KalshiFeeModel,
+    NoFees,
+    PolymarketFeeModel,
+    kalshi_taker,
+    unit_cost_monotone,
+)
 from arbiter.core.sizing import brute_force_size, leg_fills, optimise_size
 from arbiter.core.units import ONE_CONTRACT as ONE
 from arbiter.core.units import PRICE_SCALE, parse_money
@@ -129,3 +136,34 @@ def test_search_with_a_polymarket_minimum_equals_brute_force(
     assert fast == brute_force_size(a, b, kalshi_taker(), fee_b, **kwargs)
     if fast is not None:
         assert fast.size >= minimum * ONE
+
+
+MONOTONE_MODELS = [kalshi_taker(), KalshiFeeModel.of("0.5"), KalshiFeeModel.of("14"), NoFees(),
+                   PolymarketFeeModel.of("0.04"), PolymarketFeeModel.of("1"),
+                   PolymarketFeeModel.of("0.25", 2), PolymarketFeeModel.of("1", 4),
+                   PolymarketFeeModel.of("0.3", 0)]
+
+
+def test_unit_cost_monotone_models_never_get_cheaper_deeper() -> None:
+    """The premise of detection's fee bound (ADR 0174): ``p + rate_floor(p)`` never falls as the
+    price rises, on every price of the finest grid, for each model that claims it."""
+    for model in MONOTONE_MODELS:
+        assert unit_cost_monotone(model), model
+        costs = [p + model.rate_floor(p) for p in range(1, PRICE_SCALE)]
+        assert all(x <= y for x, y in pairwise(costs)), model
+    # a multiplier past 1/0.07 would make the Kalshi curve fall: the bound is not claimed
+    assert not unit_cost_monotone(KalshiFeeModel.of("15"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ladder(5), ladder(5), st.sampled_from(MONOTONE_MODELS), st.sampled_from(MONOTONE_MODELS),
+       st.integers(0, 300), st.sampled_from([ONE, ONE // 2]))
+def test_a_window_the_fee_bound_closes_has_no_profitable_size(
+    a: list[tuple[int, int]], b: list[tuple[int, int]], fee_a: Any, fee_b: Any, hurdle: int,
+    lot: int,
+) -> None:
+    if not a or not b:
+        return
+    (pa, _), (pb, _) = a[0], b[0]
+    if pa + pb + fee_a.rate_floor(pa) + fee_b.rate_floor(pb) >= PRICE_SCALE - hurdle:
+        assert brute_force_size(a, b, fee_a, fee_b, hurdle=hurdle, lot=lot) is None

@@ -179,21 +179,25 @@ def _record(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         source = synthetic_source(cfg, args.speed)
         closer = None
-        # the replay needs the pairs the events belong to: write them beside the events, so
-        # `arbiter record ... && arbiter backtest --data OUT` needs nothing else
         from arbiter.backtest.synthetic import make_pairs, pairs_toml
 
-        out.mkdir(parents=True, exist_ok=True)
-        pairs_path = out / PAIRS_FILE
-        tmp = pairs_path.with_suffix(".toml.tmp")
-        tmp.write_text(pairs_toml(make_pairs(cfg.pairs)) + "\n", encoding="utf-8")
-        tmp.replace(pairs_path)
+        pairs_text = pairs_toml(make_pairs(cfg.pairs)) + "\n"
     else:
         if not args.config:
             raise UsageError("--source venues needs --config ENGINE.toml (endpoints and pairs)")
+        from arbiter.app.config import load_config
         from arbiter.backtest.recorder import venue_source
 
+        # a bad config is a ConfigError: exit 2 with its one line (cli.main)
+        pairs_text = load_config(args.config).pairs_toml  # the reviewed file, verbatim
         source, closer = venue_source(args.config)
+    # the replay needs the pairs the events belong to: write them beside the events, so
+    # `arbiter record ... && arbiter backtest --data OUT` needs nothing else
+    out.mkdir(parents=True, exist_ok=True)
+    pairs_path = out / PAIRS_FILE
+    tmp = pairs_path.with_suffix(".toml.tmp")
+    tmp.write_text(pairs_text, encoding="utf-8")
+    tmp.replace(pairs_path)
 
     async def go() -> Any:
         writer = EventWriter(out, flush_rows=args.flush_rows)
@@ -206,8 +210,7 @@ def _record(args: argparse.Namespace) -> int:
 
     stats = asyncio.run(go())
     print(f"record: {stats.rows:,} rows ({stats.trades:,} trades) into {out} in {stats.files} files")
-    if (out / PAIRS_FILE).is_file() and args.source == "synthetic":
-        print(f"record: pairs in {out / PAIRS_FILE} (arbiter backtest --data {out})")
+    print(f"record: pairs in {pairs_path} (arbiter backtest --data {out})")
     return 0
 
 

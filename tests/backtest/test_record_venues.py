@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from arbiter.backtest.events import KALSHI, KIND_CLEAR, POLYMARKET
 from arbiter.backtest.recorder import Row, record, venue_source
 from arbiter.backtest.replay import BacktestParams, Replayer
 from arbiter.backtest.storage import EventStore, EventWriter
+from arbiter.cli.main import main
 from arbiter.core.pairs import parse_pairs
 from arbiter.sim.launcher import LocalVenues
 
@@ -53,3 +56,22 @@ async def test_record_both_local_venues_over_websockets(tmp_path: Path) -> None:
     # and the recording replays through the engine objects with every row accepted
     result = await Replayer(pairs, events, BacktestParams()).run_async()
     assert result.rejected_updates == 0 and result.events == len(events)
+
+
+@pytest.mark.slow
+async def test_record_from_the_venues_writes_the_pairs_beside_the_events(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`arbiter record --source venues` writes the config's (reviewed) pairs file beside the
+    events, verbatim, so `arbiter backtest --data OUT` needs nothing else."""
+    out = tmp_path / "data"
+    async with LocalVenues(tmp_path / "venues") as venues:
+        # the CLI runs its own event loop: in a thread, while the venues serve on this one
+        rc = await asyncio.to_thread(main, ["record", "--source", "venues", "--config",
+                                            str(venues.config_path), "--out", str(out),
+                                            "--duration", "3"])
+        assert rc == 0
+        assert (out / "pairs.toml").read_text() == (venues.dir / "pairs.toml").read_text()
+    assert f"pairs in {out / 'pairs.toml'}" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["backtest", "--data", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(summary["digest"]) == 64

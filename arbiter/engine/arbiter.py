@@ -584,6 +584,10 @@ class Arbiter:
         self._alert(tenant, "reconciliation", "new sagas refused: " + "; ".join(findings))
 
     def _reconciled(self, tenant: str, report: ReconcileReport) -> None:
+        for venue in report.refused:  # a revoked key, found before an order had to meet it
+            self._alert(tenant, "credentials",
+                        f"{venue} refused the credentials (reconciliation round)")
+            self.launcher.strike(tenant, "credentials")
         rt = self.tenants.get(tenant)
         venues = rt.clients if rt is not None else ()
         self.metrics.record_reconciliation(tenant, report, venues)

@@ -32,7 +32,7 @@ from typing import Any
 from arbiter.core.book import Outcome
 from arbiter.core.positions import PositionBook
 from arbiter.execution.journal import Journal
-from arbiter.venues.base import ExchangeClient, PositionReport
+from arbiter.venues.base import AuthError, ExchangeClient, PositionReport
 
 __all__ = ["MISMATCH", "UNKNOWN", "Difference", "ReconcileJob", "ReconcileReport", "normalise",
            "reconcile", "record_mismatch"]
@@ -72,6 +72,9 @@ class ReconcileReport:
     checked: int
     differences: list[Difference] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: venues that refused the tenant's credentials in this round (each is among ``errors`` too):
+    #: a revoked key shows here within a round, before any order has to meet it
+    refused: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -97,9 +100,17 @@ def _venue_side(reports: Iterable[PositionReport]) -> list[tuple[str, str, Outco
     return [(r.venue, r.market, r.outcome, int(r.size)) for r in reports if r.size]
 
 
+def _unreadable(venue: str, what: str, exc: Exception, errors: list[str],
+                refused: list[str]) -> None:
+    """A venue read that failed: a finding (unknown is never zero), and a refused key named."""
+    errors.append(f"{venue}: {what} unavailable: {exc}")
+    if isinstance(exc, AuthError) and venue not in refused:
+        refused.append(venue)
+
+
 async def _unknown_activity(
     journal: Journal, clients: Mapping[str, ExchangeClient], fills_since_ms: int | None,
-    wanted: Callable[[str, str], bool], errors: list[str],
+    wanted: Callable[[str, str], bool], errors: list[str], refused: list[str],
 ) -> list[Difference]:
     """Resting orders and fills at the venues that no journal order row accounts for."""
     rows = journal.orders()
@@ -120,7 +131,7 @@ async def _unknown_activity(
                         and f.client_order_id not in cids):
                     found.append(Difference(venue, f.market, 0, int(f.size), "fill", f.fill_id))
         except Exception as exc:  # an order book we cannot read is a finding too
-            errors.append(f"{venue}: orders/fills unavailable: {exc}")
+            _unreadable(venue, "orders/fills", exc, errors, refused)
     return found
 
 
@@ -149,11 +160,12 @@ async def reconcile(
     ours = normalise(_journal_side(journal.positions()), netting)
     theirs: dict[tuple[str, str], int] = {}
     errors: list[str] = []
+    refused: list[str] = []
     for venue, client in clients.items():
         try:
             reports = await client.positions()
         except Exception as exc:  # a venue we cannot read is itself a finding
-            errors.append(f"{venue}: positions unavailable: {exc}")
+            _unreadable(venue, "positions", exc, errors, refused)
             continue
         theirs.update(normalise(_venue_side(r for r in reports if r.venue == venue), netting))
     keys = set(ours) | set(theirs)
@@ -165,8 +177,9 @@ async def reconcile(
         if ours.get((v, m), 0) != theirs.get((v, m), 0)
     ]
     if orders or fills_since_ms is not None:
-        diffs += await _unknown_activity(journal, clients, fills_since_ms, wanted, errors)
-    report = ReconcileReport(len(keys), diffs, errors)
+        diffs += await _unknown_activity(journal, clients, fills_since_ms, wanted, errors,
+                                         refused)
+    report = ReconcileReport(len(keys), diffs, errors, refused)
     if not report.clean and journaled:
         record_mismatch(journal, report, clock())
         if alert is not None:

@@ -170,3 +170,18 @@ def test_a_mismatch_blocks_only_its_tenant() -> None:
     arb.reconcilers["a"].blocking = MISMATCH
     assert arb._blocked("a", "p") == MISMATCH and arb._blocked("b", "p") is None
     assert ReconcileReport(1, [Difference("kalshi", "K", 0, 1, "order", "o1")]).clean is False
+
+
+async def test_a_key_revoked_at_a_venue_is_found_by_the_next_round(
+        engine: Arbiter, venues: LocalVenues) -> None:
+    """The tenant's Kalshi key revoked at the venue: the next round cannot read Kalshi (401),
+    which blocks the tenant as unknown, and says the venue refused the credentials: the tenant
+    is benched and alerted for them before any order had to meet the refusal."""
+    assert venues.kalshi is not None
+    key_id = venues.accounts[venues.tenants[0]][0]
+    venues.kalshi.exchange.accounts[key_id].public_key = None
+    out = await conclusive(engine)
+    assert out["blocking"] is not None, out
+    assert engine.launcher.bench.benched("paper", time.time_ns()) == "credentials"
+    assert any(a["tenant"] == "paper" and a["kind"] == "credentials"
+               and "reconciliation" in a["detail"] for a in engine._alerts), engine._alerts

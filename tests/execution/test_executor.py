@@ -19,7 +19,14 @@ from arbiter.execution.reconcile import reconcile
 from arbiter.execution.recovery import recover
 from arbiter.execution.risk_manager import RiskManager
 from arbiter.execution.tickpath import BookQuotes
-from arbiter.venues.base import Action, OrderRequest, PositionReport, TimeInForce
+from arbiter.venues.base import (
+    Action,
+    AuthError,
+    OrderRequest,
+    PositionReport,
+    TimeInForce,
+    VenueError,
+)
 from tests.execution.factories import PAIR, C, opportunity
 from tests.execution.fakes import FakeVenue
 
@@ -263,6 +270,28 @@ async def test_reconciliation_reports_positions_the_journal_does_not_know(w: Wor
         assert (diff.venue, diff.market) == ("polymarket", NO_TOKEN)
         assert (diff.journal, diff.venue_size) == (10 * C, 12 * C)
         assert [k for _, k, _ in j.logs()] == ["reconcile_mismatch"]
+
+
+async def test_a_venue_refusing_the_credentials_is_named_by_reconciliation(
+        w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 401 on a read is a finding like any unreadable venue (the round is not clean), and the
+    report names the venue whose credentials were refused; other failures name none."""
+    async def refused(*_a: object) -> None:
+        raise AuthError("NOT_FOUND", "unknown API key", 401)
+
+    async def down(*_a: object) -> None:
+        raise VenueError("UNAVAILABLE", "503", 503)
+
+    with Journal(w.path) as j:
+        monkeypatch.setattr(w.poly, "positions", refused)
+        monkeypatch.setattr(w.poly, "open_orders", refused)
+        report = await reconcile(j, w.clients, orders=True)
+        assert not report.clean and report.refused == ["polymarket"]
+        assert any("polymarket: positions unavailable" in e for e in report.errors)
+        monkeypatch.setattr(w.poly, "positions", down)
+        monkeypatch.setattr(w.poly, "open_orders", down)
+        report = await reconcile(j, w.clients, orders=True)
+        assert not report.clean and report.refused == []
 
 
 async def test_concurrent_sagas_share_capital_through_reservations(tmp_path: Path) -> None:

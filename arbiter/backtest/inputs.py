@@ -139,7 +139,7 @@ def load_inputs(data: str | None, synthetic: str | None, pairs_file: str | None,
     assert data is not None
     if stream:
         stored = StoredEvents(data, parse_time(start), parse_time(end))
-        if not any(len(batch) for batch in _first(stored)):
+        if not any(len(batch) for batch in stored):  # reads up to the first non-empty batch
             raise InputError(f"no recorded events in {data} for that time range")
         return _pairs(pairs_file), stored
     try:
@@ -149,14 +149,6 @@ def load_inputs(data: str | None, synthetic: str | None, pairs_file: str | None,
     if not len(events):
         raise InputError(f"no recorded events in {data} for that time range")
     return _pairs(pairs_file), events
-
-
-def _first(stored: StoredEvents) -> Iterator[EventBatch]:
-    """The stream's first non-empty batch, if any (reading no further)."""
-    for batch in stored:
-        if len(batch):
-            yield batch
-            return
 
 
 def _pairs(path: str) -> list[Pair]:

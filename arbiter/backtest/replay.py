@@ -247,10 +247,8 @@ class Replayer:
         self._pnl_cum = 0
         # per-market tables, indexed by a global market id, grown as the stream names markets;
         # the row loop itself (books → gate → detection) is the compiled core's (ADR 0174)
-        self._names: list[str] = []
+        # (names, books and ladders per id are the tape's own tables)
         self._ids: dict[str, int] = {}
-        self._books: list[Any] = []
-        self._is_kalshi: list[bool] = []
         self._pair_ids = {pair.name: i for i, pair in enumerate(self.pairs)}
         self._pair_names = {key: pair.name for pair in self.pairs for key in (
             pair.kalshi_ticker, pair.polymarket_yes_token, pair.polymarket_no_token)}
@@ -269,20 +267,11 @@ class Replayer:
         if mid is not None:
             return mid
         det = self.detector
-        book: KalshiBook | TokenBook | None
-        if venue == POLYMARKET and det.tracks_token(name):
-            book, kalshi = det.token_book(name), False
-        elif venue != POLYMARKET and det.tracks_kalshi(name):
-            book, kalshi = det.kalshi_book(name), True
-        else:
-            book, kalshi = None, False
+        token = det.token_book(name) if venue == POLYMARKET and det.tracks_token(name) else None
+        kalshi = det.kalshi_book(name) if venue != POLYMARKET and det.tracks_kalshi(name) else None
         pair = self._pair_names.get(name, "")
-        mid = self._ids[name] = self.tape.add_market(
-            book if isinstance(book, KalshiBook) else None,
-            book if isinstance(book, TokenBook) else None, name, pair, self._pair_ids.get(pair, 0))
-        self._names.append(name)
-        self._books.append(book)
-        self._is_kalshi.append(kalshi)
+        mid = self._ids[name] = self.tape.add_market(kalshi, token, name, pair,
+                                                     self._pair_ids.get(pair, 0))
         if name in self._watched_names:
             self.tape.watched[mid] = True
         return mid
@@ -394,21 +383,16 @@ class Replayer:
         tape = self.tape
         t, m, price, size = tape.ts[i], tape.market[i], tape.price[i], tape.size[i]
         k, side, _flags = unpack(tape.code[i])
-        book = self._books[m]
-        assert book is not None
-        kalshi = self._is_kalshi[m]
-        name = self._names[m]
-        exchange = self.exchanges["kalshi" if kalshi else "polymarket"]
+        kb, tb = tape.kalshi_books[m], tape.token_books[m]
+        book: KalshiBook | TokenBook | None = kb if kb is not None else tb
+        ladders = tape.ask_ladders[m]  # a Kalshi book's bid ladders, a token's bids and asks
+        assert book is not None and ladders is not None
+        name = tape.names[m]
+        exchange = self.exchanges["kalshi" if kb is not None else "polymarket"]
         self.clock.advance(t)
         if k == KIND_TRADE:
             exchange.on_trade(name, side, price, size)
             return
-        if kalshi:
-            assert isinstance(book, KalshiBook)
-            ladders = (book.yes_bids, book.no_bids)
-        else:
-            assert isinstance(book, TokenBook)
-            ladders = (book.bids, book.asks)
         if k in (KIND_DELTA, KIND_LEVEL):
             ladder = ladders[side]
             try:

@@ -41,6 +41,7 @@ __all__ = [
     "ADMIN_PREFIX",
     "ADMIN_TOKEN_ENV",
     "BUILTIN_SCENARIOS",
+    "WRITE_HIGH_WATER",
     "AccountEntry",
     "BadInput",
     "FaultSwitches",
@@ -59,6 +60,7 @@ __all__ = [
     "maker_quotes",
     "new_admin_token",
     "parse_json",
+    "text_frame",
 ]
 
 
@@ -129,6 +131,30 @@ def load_accounts(path: str | Path) -> list[AccountEntry]:
         AccountEntry(raw=t, base_dir=source.parent, source=source, index=i)
         for i, t in enumerate(tables)
     ]
+
+
+# -- WebSocket batch writes ----------------------------------------------------------------------
+
+#: bytes a connection's transport may hold unsent before a batch writer waits for it to drain
+WRITE_HIGH_WATER: Final = 4 << 20
+
+
+def text_frame(text: str | bytes) -> bytes:
+    """One unmasked, unfragmented server text frame (RFC 6455 §5.2).
+
+    The simulators' writers send a batch of queued frames as one ``transport.write`` of these
+    instead of one ``send_str`` per message: a venue gateway's frames reach a busy client
+    coalesced in TCP segments, and a per-message send would make the local venue, not the
+    client, the limit of a feed benchmark. Per-frame sends stay for the latency and
+    disconnect faults, which act between frames.
+    """
+    data = text.encode() if isinstance(text, str) else text
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + data
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + data
 
 
 # -- fault injection -------------------------------------------------------------------------------

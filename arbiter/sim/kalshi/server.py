@@ -37,6 +37,7 @@ from arbiter.core.units import (
 from arbiter.sim.catalogue import KalshiCatalogue
 from arbiter.sim.common import (
     ADMIN_PREFIX,
+    WRITE_HIGH_WATER,
     BadInput,
     FaultSwitches,
     RandomWalk,
@@ -49,6 +50,7 @@ from arbiter.sim.common import (
     maker_quotes,
     new_admin_token,
     parse_json,
+    text_frame,
 )
 from arbiter.sim.kalshi.exchange import (
     BookDelta,
@@ -448,7 +450,7 @@ class KalshiSim:
         ):
             return
         frames, conn.pending = faults.shape_frames(conn.pending), []
-        transport.write(b"".join(_text_frame(f) for f in frames))
+        transport.write(b"".join(text_frame(f) for f in frames))
         self.stats["ws_frames"] += len(frames)
 
     def _snapshot_frame(self, sub: Subscription, ticker: str) -> str:
@@ -1099,7 +1101,7 @@ class KalshiSim:
                 ):
                     if transport.is_closing():
                         return
-                    transport.write(b"".join(_text_frame(f) for f in frames))
+                    transport.write(b"".join(text_frame(f) for f in frames))
                     self.stats["ws_frames"] += len(frames)
                     while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
                         if transport.is_closing():
@@ -1471,23 +1473,11 @@ _LEGACY_CREATE: Final[Mapping[str, Any]] = {
     "count": (str, int), "count_fp": str, "time_in_force": str, "post_only": bool,
     "expiration_ts": int, "buy_max_cost": int, "sell_position_floor": int,
 }
-WRITE_HIGH_WATER: Final = 4 << 20
 #: ``GET /markets?status=`` values -> market statuses (docs /getting_started/market_lifecycle)
 _STATUS_FILTER: Final = {
     "unopened": {"initialized"}, "open": {"active"}, "paused": {"inactive"},
     "closed": {"closed", "determined", "disputed", "amended"}, "settled": {"finalized"},
 }
-
-
-def _text_frame(text: str) -> bytes:
-    """One unmasked, unfragmented server text frame."""
-    data = text.encode()
-    n = len(data)
-    if n < 126:
-        return bytes((0x81, n)) + data
-    if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + data
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + data
 
 
 def _fault_response(status: int) -> web.Response:

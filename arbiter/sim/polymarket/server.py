@@ -32,6 +32,7 @@ from aiohttp import WSMsgType, web
 
 from arbiter.core.matching import TimeInForce
 from arbiter.core.units import (
+    ONE_CONTRACT,
     PRICE_SCALE,
     UnitError,
     format_decimal,
@@ -39,10 +40,12 @@ from arbiter.core.units import (
     parse_size,
     parse_tick,
     price_str,
+    size_str,
 )
 from arbiter.sim.catalogue import GammaCatalogue, gamma_event_of
 from arbiter.sim.common import (
     ADMIN_PREFIX,
+    WRITE_HIGH_WATER,
     BadInput,
     FaultSwitches,
     MakerQuote,
@@ -54,6 +57,7 @@ from arbiter.sim.common import (
     diff_quotes,
     new_admin_token,
     parse_json,
+    text_frame,
 )
 from arbiter.sim.common import maker_quotes as common_maker_quotes
 from arbiter.sim.polymarket.exchange import Exchange, SimMarket, SimOrder, SimReject
@@ -92,6 +96,8 @@ RATE_RULES: tuple[tuple[str, str, int], ...] = (
 )
 GENERAL_LIMIT = 9_000
 BOOKS_LIMIT = 100
+#: frames one ``firehose`` test control may ask for (the feed benchmark sends 200,000)
+MAX_FIREHOSE = 2_000_000
 _WINDOW_NS = 10 * 1_000_000_000
 #: sent only to subscriptions with ``custom_feature_enabled`` (docs
 #: ``/market-data/websocket/market-channel``)
@@ -130,6 +136,8 @@ def _error(status: int, message: str) -> web.Response:
 @dataclass(eq=False)
 class _Conn:
     ws: web.WebSocketResponse
+    #: the connection's socket, for batch writes (:func:`arbiter.sim.common.text_frame`)
+    transport: asyncio.BaseTransport | None = None
     queue: asyncio.Queue[list[bytes] | None] = field(default_factory=asyncio.Queue)
     assets: set[str] = field(default_factory=set)
     api_key: str | None = None
@@ -885,7 +893,7 @@ class PolymarketSim:
     async def _ws_market(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        conn = _Conn(ws)
+        conn = _Conn(ws, request.transport)
         self.market_conns.add(conn)
         writer = asyncio.create_task(self._writer(conn))
         subscribed = False
@@ -941,7 +949,7 @@ class PolymarketSim:
     async def _ws_user(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        conn = _Conn(ws)
+        conn = _Conn(ws, request.transport)
         writer = asyncio.create_task(self._writer(conn))
         try:
             async for msg in ws:
@@ -1007,6 +1015,21 @@ class PolymarketSim:
             if frames != [b"PONG"]:
                 frames = faults.shape_frames(frames)
                 await faults.delay()
+            transport = conn.transport
+            if (
+                isinstance(transport, asyncio.WriteTransport)
+                and not faults.latency_ms
+                and faults.disconnect_after is None
+            ):
+                if conn.ws.closed or transport.is_closing():
+                    return
+                # the batch as one write (text_frame's docstring says why)
+                transport.write(b"".join(text_frame(f) for f in frames))
+                while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                    if transport.is_closing():
+                        return
+                    await asyncio.sleep(0.0005)
+                continue
             for frame in frames:
                 if conn.ws.closed:
                     return
@@ -1096,7 +1119,8 @@ class PolymarketSim:
         * ``resolve``: resolve the market of ``token_id`` with ``winner`` (a token id);
         * ``new_market``: announce the market of ``token_id``;
         * ``books_limit``: ``POST /books`` refuses more than ``limit`` tokens (null: no limit);
-        * ``books_shape``: ``current`` or ``2024`` (see :attr:`books_shape`).
+        * ``books_shape``: ``current`` or ``2024`` (see :attr:`books_shape`);
+        * ``firehose``: publish ``count`` ``price_change`` frames (see :meth:`_firehose`).
         """
         data = await self._admin_body(request)
         action = str(data.get("action", ""))
@@ -1124,10 +1148,65 @@ class PolymarketSim:
             self.books_limit = limit
         elif action == "books_shape" and data.get("shape") in ("current", "2024"):
             self.books_shape = str(data["shape"])
+        elif action == "firehose":
+            count = data.get("count", 100_000)
+            if isinstance(count, bool) or not isinstance(count, int) \
+                    or not 0 <= count <= MAX_FIREHOSE:
+                return _error(400, f"count must be an integer 0..{MAX_FIREHOSE}")
+            self._tasks.append(asyncio.create_task(self._firehose(count)))
         else:
-            return _error(400, "action must be raw, stall, resolve, new_market, books_limit or "
-                               "books_shape (current|2024)")
+            return _error(400, "action must be raw, stall, resolve, new_market, books_limit, "
+                               "books_shape (current|2024) or firehose")
         return _json("OK")
+
+    async def _firehose(self, count: int) -> None:
+        """Publish ``count`` one-level ``price_change`` frames, a benchmark load on the real
+        publish path (per-connection asset filter, encoding, each connection's writer).
+
+        They come in pairs on a token's worst level: its size one share up, then back. The
+        ``best_bid``/``best_ask`` they carry are the token's real top, which never moves, so a
+        client's books and top-of-book checks still match the venue's at the end (the Kalshi
+        firehose's contract, ``sim.kalshi.server``). Frames are in the venue's current form,
+        as :meth:`Exchange._emit_levels` writes them.
+        """
+        tokens = [t for t in self.exchange.tokens if any(self.exchange.tokens[t].levels(t))]
+        sent = i = 0
+        while sent < count and tokens:
+            events: list[dict[str, Any]] = []
+            stamp = str(self.clock() // 1_000_000)
+            plans: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+            for _ in range(min(1000, count - sent) // 2):
+                token = tokens[i % len(tokens)]
+                key = (token, (i // len(tokens)) % 2 == 0)
+                i += 1
+                plan = plans.get(key)
+                if plan is None:  # the book is read once a batch: the frames never move it
+                    plan = plans[key] = self._firehose_pair(token, key[1], stamp)
+                events += plan
+            if not events:
+                break
+            sent += len(events)
+            self._broadcast_market(events)
+            # let the writers drain: never let a connection's backlog run away
+            while any(c.queue.qsize() > 20 for c in self.market_conns):
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0)
+
+    def _firehose_pair(self, token: str, bid_side: bool, stamp: str) -> list[dict[str, Any]]:
+        market = self.exchange.tokens[token]
+        bids, asks = market.levels(token)
+        side, levels = ("BUY", bids) if bids and (bid_side or not asks) else ("SELL", asks)
+        price, size = levels[-1]
+        bid, ask = market.top(token)
+        return [{
+            "event_type": "price_change", "market": market.condition_id, "timestamp": stamp,
+            "price_changes": [{
+                "asset_id": token, "price": price_str(price), "size": size_str(level_size),
+                "side": side, "hash": "",
+                "best_bid": price_str(bid) if bid is not None else "0",
+                "best_ask": price_str(ask) if ask is not None else "1",
+            }],
+        } for level_size in (size + ONE_CONTRACT, size)]
 
     async def _admin_mode(self, request: web.Request) -> web.Response:
         data = await self._admin_body(request)

@@ -158,3 +158,52 @@ async def test_user_channel_events_and_bad_credentials(bare_sim: SimHandle) -> N
         await _until(lambda: bad.reconnects >= 2)
     finally:
         await bad.stop()
+
+
+async def test_silent_user_channel_is_replaced_and_a_pinged_one_is_kept(
+        bare_sim: SimHandle) -> None:
+    """A user channel that hears nothing (no event, no PONG) for ``silence_timeout_s`` is
+    closed and reconnected: a silently dead one would hide the tenant's own fills. One whose
+    PINGs are answered is never silent, so it stays."""
+    from arbiter.venues.polymarket.client import PolymarketClient
+
+    creds = PolymarketCredentials.from_env({"POLYMARKET_PRIVATE_KEY": KEY_A})
+    client = await PolymarketClient.connect(creds, bare_sim.url)
+    api = client.credentials.api
+    assert api is not None
+    quick = Backoff(initial_s=0.01, max_s=0.02)
+    silent = UserFeed(api, lambda e: None, ws_url=bare_sim.ws_url, seed=9,
+                      ping_interval_s=10.0, silence_timeout_s=0.2, backoff=quick)
+    pinged = UserFeed(api, lambda e: None, ws_url=bare_sim.ws_url, seed=10,
+                      ping_interval_s=0.05, silence_timeout_s=0.3, backoff=quick)
+    try:
+        await silent.start()
+        await pinged.start()
+        await _until(lambda: silent.reconnects >= 2, timeout_s=3.0)
+        assert pinged.reconnects == 0 and pinged.connected.is_set()
+    finally:
+        await silent.stop()
+        await pinged.stop()
+        await client.close()
+
+
+async def test_firehose_reaches_the_feed_whole_and_leaves_the_books_as_the_venue_has_them(
+        maker_sim: SimHandle) -> None:
+    """The benchmark load (``bench.polymarket_ws`` over the wire): every frame is delivered in
+    the venue's form and applied, the top-of-book checks hold, and the books end as they were."""
+    import aiohttp
+
+    m = maker_sim.market
+    url = f"{maker_sim.url}/_sim/market-feed"
+    async with MarketFeed([m.yes_token, m.no_token], ws_url=maker_sim.ws_url, seed=8) as feed:
+        await _until(lambda: _in_parity(feed.books, m))
+        frames, events = feed.stats.frames, feed.stats.events
+        async with aiohttp.ClientSession(headers=maker_sim.sim.admin_headers()) as http:
+            async with http.post(url, json={"action": "firehose", "count": 4000}) as resp:
+                assert resp.status == 200, await resp.text()
+            await _until(lambda: feed.stats.frames - frames >= 4000)
+            async with http.post(url, json={"action": "firehose", "count": -1}) as resp:
+                assert resp.status == 400 and "count must be" in (await resp.json())["error"]
+        assert feed.stats.frames - frames == 4000 and feed.stats.events - events == 4000
+        assert feed.stats.mismatches == feed.stats.malformed == feed.stats.rejected == 0
+        assert _in_parity(feed.books, m)

@@ -24,13 +24,14 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from arbiter.app.build import build_clients
-from arbiter.app.config import EngineConfig
+from arbiter.app.config import EngineConfig, TenantConfig
 from arbiter.app.feeds import VENUES, Feeds, start_feeds
 from arbiter.core.book import Outcome
 from arbiter.core.units import price_str
@@ -243,19 +244,44 @@ class EngineHandles:
     def all(self) -> list[Any]:
         return [*self.monitors.values(), self.arbiter, self.risk, *self.executors.values()]
 
+    def adopt_tenants(self, config: EngineConfig, tenants: Iterable[TenantConfig]) -> list[str]:
+        """Give each tenant without an executor actor its own, placed as at start.
+
+        A tenant added while running (the control plane, a registry hook: ADR 0148) trades in
+        the arbiter at once, but its account view (journal, open orders at stop) lives in its
+        executor actor: without one its sagas and PnL would be missing from the run's account.
+        A removed tenant keeps its executor until the run ends (its journal still has its part
+        of the run). Returns the tenants adopted now.
+        """
+        adopted = []
+        for tenant in tenants:
+            if tenant.name not in self.executors:
+                self.executors[tenant.name] = _spawn(
+                    Executor, Role.EXECUTOR, tenant.name, self.layout, config.namespace,
+                    _with_tenant(config, tenant), tenant.name)
+                adopted.append(tenant.name)
+        return adopted
+
+
+def _with_tenant(config: EngineConfig, tenant: TenantConfig) -> EngineConfig:
+    if any(t.name == tenant.name for t in config.tenants):
+        return config
+    return config.with_overrides(tenants=(*config.tenants, tenant))
+
+
+def _spawn(cls: type, role: Role, key: str | None, layout: Layout, namespace: str,
+           *args: Any) -> Any:
+    opts = actor_options(role, layout, actor_name(role, key), namespace)
+    return ray.remote(cls).options(**opts).remote(*args)
+
 
 def spawn_engine(config: EngineConfig, layout: Layout) -> EngineHandles:
     """Create every actor with its placement; Ray restarts them, this never runs twice."""
     ns = config.namespace
-
-    def make(cls: type, role: Role, key: str | None, *args: Any) -> Any:
-        opts = actor_options(role, layout, actor_name(role, key), ns)
-        return ray.remote(cls).options(**opts).remote(*args)
-
-    monitors = {v: make(MarketMonitor, Role.MONITOR, v, v, config) for v in VENUES}
-    arbiter = make(Arbiter, Role.ARBITER, None, config)
-    risk = make(RiskManagerActor, Role.RISK, None, config)
-    executors = {t.name: make(Executor, Role.EXECUTOR, t.name, config, t.name)
-                 for t in config.tenants}
-    return EngineHandles(layout, monitors, arbiter, risk, executors)
+    monitors = {v: _spawn(MarketMonitor, Role.MONITOR, v, layout, ns, v, config) for v in VENUES}
+    arbiter = _spawn(Arbiter, Role.ARBITER, None, layout, ns, config)
+    risk = _spawn(RiskManagerActor, Role.RISK, None, layout, ns, config)
+    handles = EngineHandles(layout, monitors, arbiter, risk, {})
+    handles.adopt_tenants(config, config.tenants)
+    return handles
 

@@ -907,6 +907,11 @@ class Arbiter:
                   "resume": "resumed {}"}[action]
         return changed, detail.format(pair or "all pairs")
 
+    async def tenant_configs_now(self) -> list[TenantConfig]:
+        """The trading tenants' reference-only configs, those added while running included (the
+        run loop gives each its executor actor: ``EngineHandles.adopt_tenants``)."""
+        return list(self.config.tenants)
+
     async def describe(self) -> dict[str, list[str]]:
         return {"tenants": list(self._ops), "pairs": [p.name for p in self.config.pairs]}
 

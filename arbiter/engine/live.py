@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -37,6 +38,9 @@ from arbiter.telemetry.logging import ray_runtime_env
 from arbiter.telemetry.tracing import otel_env
 
 __all__ = ["EngineSnapshot", "RayConnection", "RunSummary", "connect", "run_engine"]
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -147,6 +151,16 @@ async def _gather(handles: EngineHandles, with_executors: bool, since_ns: int) -
     return tuple(results)
 
 
+async def _adopt(handles: EngineHandles, config: EngineConfig) -> None:
+    """Executor actors for the tenants the arbiter added while running (``adopt_tenants``)."""
+    try:
+        tenants = await asyncio.wait_for(handles.arbiter.tenant_configs_now.remote(), 5.0)
+    except Exception:
+        return  # restarting: the next poll asks again (and the last one before the stop)
+    for name in handles.adopt_tenants(config, tenants):
+        log.info("tenant %s was added while running: its executor actor is started", name)
+
+
 async def run_engine(
     config: EngineConfig,
     duration_s: float | None,
@@ -154,13 +168,15 @@ async def run_engine(
     poll_s: float = 0.5,
     ready_timeout_s: float = 60.0,
     install_signals: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> RunSummary:
-    """Spawn the engine on the connected cluster, run until the duration or a signal, stop."""
+    """Spawn the engine on the connected cluster, run until the duration, a signal or ``stop``
+    is set, then stop it."""
     layout = detect_layout(ray.cluster_resources())  # type: ignore[no-untyped-call]
     # the run's account is the journals' since this instant, whichever incarnations wrote them
     since_ns = time.time_ns()
     handles = spawn_engine(config, layout)
-    stop = asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     if install_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -189,6 +205,8 @@ async def run_engine(
         elapsed = time.monotonic() - t0
         if duration_s is not None and elapsed >= duration_s:
             break
+        if polls % 4 == 0:
+            await _adopt(handles, config)
         res = await _gather(handles, polls % 4 == 0, since_ns)
         polls += 1
         status = res[0] or status
@@ -202,6 +220,7 @@ async def run_engine(
             await asyncio.wait_for(stop.wait(), poll_s)
     seconds = time.monotonic() - t0
     stop_info: dict[str, Any] = {}
+    await _adopt(handles, config)  # a tenant added since the last poll
     try:
         stop_info = await asyncio.wait_for(handles.arbiter.stop.remote(), 30.0)
         status = await asyncio.wait_for(handles.arbiter.status.remote(since_ns), 5.0)

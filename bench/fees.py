@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
           f"0.04 e1 {sz['polymarket_0.04_e1']}, 0.25 e2 {sz['polymarket_0.25_e2']}")
     print(f"fees: detection ns/event: fee-free {det['fee_free']['ns_per_event']}, "
           f"0.04 e1 {det['polymarket_0.04_e1']['ns_per_event']} "
-          f"(+{det['fee_cost_ns_per_event']} ns/event, "
+          f"({det['fee_cost_ns_per_event']:+} ns/event, "
           f"{det.get('fee_cost_us_per_search', 'n/a')} us per sizing search; "
           f"{det['polymarket_0.04_e1']['sizing_searches']} searches, "
           f"{det['fee_free']['opportunities']} -> {det['polymarket_0.04_e1']['opportunities']} "

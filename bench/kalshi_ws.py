@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,10 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbiter.core.book import Outcome
 from arbiter.core.units import format_price, format_size
-from arbiter.sim.common import ADMIN_TOKEN_ENV, admin_headers, new_admin_token
+from arbiter.sim.common import admin_headers, new_admin_token
 from arbiter.venues.kalshi.config import KalshiConfig, KalshiEnv
 from arbiter.venues.kalshi.signing import Signer
 from arbiter.venues.kalshi.ws import KalshiFeed
+from bench.venue_process import venue_process
 
 FLOOR = 50_000
 TARGET = 100_000
@@ -133,26 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         accounts, scenario, signer = _setup(Path(tmp), args.markets)
         token = new_admin_token()  # the local venue's test controls (firehose, state)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_TOKEN_ENV: token}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "arbiter.cli.main", "sim", "kalshi", "--port", "0",
-             "--accounts", str(accounts), "--scenario", str(scenario)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if "listening on" not in line:
-                raise SystemExit(f"local Kalshi did not start: {line!r}")
-            rest_url = line.split("listening on ")[1].split(" ")[0]
-            ws_url = line.split("(ws ")[1].split(")")[0]
+        with venue_process("kalshi", accounts, scenario, token) as (rest_url, ws_url):
             result = asyncio.run(_measure(rest_url, ws_url, signer, args.count, token))
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     result.update({"floor_msgs_per_s": FLOOR, "target_msgs_per_s": TARGET,
                    "meets_floor": result["msgs_per_s"] >= FLOOR})
     print(f"kalshi ws: {result['msgs']} deltas over {result['markets']} markets in "

@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,13 +38,14 @@ from typing import Any
 import aiohttp
 
 from arbiter.core.units import price_str, size_str
-from arbiter.sim.common import ADMIN_TOKEN_ENV, admin_headers, new_admin_token
+from arbiter.sim.common import admin_headers, new_admin_token
 from arbiter.venues.polymarket.constants import V1, V2
 from arbiter.venues.polymarket.orders import OrderSpec, build_order
 from arbiter.venues.polymarket.parsing import MarketBooks
 from arbiter.venues.polymarket.rest import PolymarketRest
 from arbiter.venues.polymarket.signing import Signer, recover_signer
 from arbiter.venues.polymarket.ws import MarketFeed, apply_rest_book
+from bench.venue_process import venue_process
 
 FLOOR_MSGS_PER_S = 50_000
 TARGET_MSGS_PER_S = 100_000
@@ -209,26 +208,8 @@ def bench_wire(count: int, markets: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         accounts, scenario = _wire_venue(Path(tmp), markets)
         token = new_admin_token()  # the local venue's test controls (firehose)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_TOKEN_ENV: token}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "arbiter.cli.main", "sim", "polymarket", "--port", "0",
-             "--accounts", str(accounts), "--scenario", str(scenario)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if "listening on" not in line:
-                raise SystemExit(f"local Polymarket did not start: {line!r}")
-            url = line.split("listening on ")[1].split(" ")[0]
-            ws_url = line.split("(ws ")[1].split(")")[0]
+        with venue_process("polymarket", accounts, scenario, token) as (url, ws_url):
             return asyncio.run(_measure_wire(url, ws_url, count, token))
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def bench_signing(n: int) -> dict[str, Any]:

@@ -200,6 +200,7 @@ def _values(node_class: str) -> dict[str, object]:
         "resources_json": json.dumps({f"{node_class}_node": 1}, separators=(",", ":")),
         "journal_volume_id": "vol-0123456789abcdef0" if node_class == "arbiter" else "",
         "secrets_uri": "aws:?prefix=arbiter/staging/",
+        "ray_token": "arn:aws:secretsmanager:us-east-1:1:secret:arbiter/staging/ray-auth-token-AbCd",
     }
 
 
@@ -236,6 +237,17 @@ def test_rendered_boot_script_is_valid_bash_and_starts_the_right_node(
         assert not any(a.startswith("--address") for a in args)
     else:
         assert '--address="10.40.0.10:6379"' in args and "--head" not in args
+    # Ray's token auth on every node: the token from Secrets Manager into a file the container
+    # reads; the head writes a random one if the secret has none yet, the others wait for it
+    assert '-e RAY_AUTH_MODE=token' in script
+    assert '-e RAY_AUTH_TOKEN_PATH="$token_file"' in script
+    assert '-v "$token_file:$token_file:ro"' in script
+    assert 'ray_token_secret="arn:aws:secretsmanager:us-east-1:1:secret:arbiter/staging/' \
+        'ray-auth-token-AbCd"' in script
+    writes = "put-secret-value" in script and "openssl rand -hex 32" in script
+    assert writes == (node_class == "head")
+    assert ("until ray_token=" in script) == (node_class != "head")
+    assert script.index("ray_auth_token") < script.index("docker run")
     # only the arbiter attaches and mounts the journal volume
     attaches = "attach-volume" in script and 'mount "$device" "/var/lib/arbiter"' in script
     assert attaches == (node_class == "arbiter")

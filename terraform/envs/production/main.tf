@@ -78,38 +78,40 @@ module "backup" {
 }
 
 module "iam" {
-  source                   = "../../modules/iam"
-  name                     = local.name
-  secret_arns              = values(module.secrets.secret_arns)
-  kms_key_arn              = module.kms.key_arn
-  db_cluster_resource_id   = module.aurora.cluster_resource_id
-  prometheus_workspace_arn = module.observability.prometheus_workspace_arn
-  log_group_arn            = module.observability.log_group_arn
-  ecr_repository_arn       = module.registry.repository_arn
-  journal_volume_arn       = module.ray_cluster.journal_volume_arn
-  tags                     = local.tags
+  source                    = "../../modules/iam"
+  name                      = local.name
+  secret_arns               = values(module.secrets.secret_arns)
+  ray_auth_token_secret_arn = module.secrets.ray_auth_token_arn
+  kms_key_arn               = module.kms.key_arn
+  db_cluster_resource_id    = module.aurora.cluster_resource_id
+  prometheus_workspace_arn  = module.observability.prometheus_workspace_arn
+  log_group_arn             = module.observability.log_group_arn
+  ecr_repository_arn        = module.registry.repository_arn
+  journal_volume_arn        = module.ray_cluster.journal_volume_arn
+  tags                      = local.tags
 }
 
 module "ray_cluster" {
-  source                = "../../modules/ray_cluster"
-  name                  = local.name
-  environment           = var.environment
-  vpc_id                = module.vpc.vpc_id
-  vpc_cidr              = module.vpc.vpc_cidr
-  subnet_ids            = module.vpc.private_subnet_ids
-  head_subnet_id        = module.vpc.private_subnet_ids[0]
-  head_private_ip       = cidrhost(module.vpc.private_subnet_cidrs[0], 10)
-  head_instance_type    = "m7i.xlarge"
-  image                 = "${module.registry.repository_url}:${var.image_tag}"
-  instance_profile_name = module.iam.instance_profile_name
-  kms_key_arn           = module.kms.key_arn
-  log_group_name        = module.observability.log_group_name
-  alarm_topic_arn       = module.observability.alarm_topic_arn
-  backup_plan_id        = module.backup.plan_id
-  backup_role_arn       = module.backup.role_arn
-  secrets_backend_uri   = module.secrets.backend_uri
-  operator_cidrs        = var.operator_cidrs
-  tags                  = local.tags
+  source                    = "../../modules/ray_cluster"
+  name                      = local.name
+  environment               = var.environment
+  vpc_id                    = module.vpc.vpc_id
+  vpc_cidr                  = module.vpc.vpc_cidr
+  subnet_ids                = module.vpc.private_subnet_ids
+  head_subnet_id            = module.vpc.private_subnet_ids[0]
+  head_private_ip           = cidrhost(module.vpc.private_subnet_cidrs[0], 10)
+  head_instance_type        = "m7i.xlarge"
+  image                     = "${module.registry.repository_url}:${var.image_tag}"
+  instance_profile_name     = module.iam.instance_profile_name
+  kms_key_arn               = module.kms.key_arn
+  log_group_name            = module.observability.log_group_name
+  alarm_topic_arn           = module.observability.alarm_topic_arn
+  backup_plan_id            = module.backup.plan_id
+  backup_role_arn           = module.backup.role_arn
+  secrets_backend_uri       = module.secrets.backend_uri
+  ray_auth_token_secret_arn = module.secrets.ray_auth_token_arn
+  operator_cidrs            = var.operator_cidrs
+  tags                      = local.tags
 
   node_groups = {
     monitor  = { instance_type = "c7i.xlarge", min_size = 2, max_size = 4, desired_size = 2, resource_units = 1 }

@@ -49,6 +49,32 @@ data "aws_iam_policy_document" "ray_node" {
     }
   }
 
+  # The Ray head writes the cluster token on its first boot (modules/ray_cluster node.sh): one
+  # secret, and the key only to encrypt that write through Secrets Manager.
+  statement {
+    sid       = "WriteRayAuthToken"
+    actions   = ["secretsmanager:PutSecretValue"]
+    resources = [var.ray_auth_token_secret_arn]
+  }
+
+  statement {
+    sid       = "EncryptRayAuthTokenOnly"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:SecretARN"
+      values   = [var.ray_auth_token_secret_arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(var.db_users) > 0 ? [1] : []
     content {

@@ -8,6 +8,11 @@ variable "secret_arns" {
   type        = list(string)
 }
 
+variable "ray_auth_token_secret_arn" {
+  description = "The Ray cluster token secret (modules/secrets ray_auth_token_arn): the nodes may write it (the head does, once, on its first boot)."
+  type        = string
+}
+
 variable "kms_key_arn" {
   description = "Key the secrets are encrypted with; decrypt is allowed only via Secrets Manager."
   type        = string

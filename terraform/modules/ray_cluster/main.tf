@@ -26,6 +26,7 @@ locals {
     shm_size    = "4g"
     data_dir    = "/var/lib/arbiter"
     secrets_uri = var.secrets_backend_uri
+    ray_token   = var.ray_auth_token_secret_arn
   }
 }
 

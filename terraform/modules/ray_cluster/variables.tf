@@ -108,6 +108,11 @@ variable "secrets_backend_uri" {
   type        = string
 }
 
+variable "ray_auth_token_secret_arn" {
+  description = "Secrets Manager secret holding the Ray cluster token (modules/secrets ray_auth_token_arn): every node starts Ray with RAY_AUTH_MODE=token and this token; the head writes a random one on its first boot."
+  type        = string
+}
+
 variable "journal_volume_gb" {
   description = "Size of the arbiter node's persistent data volume (SQLite execution journals), mounted at /var/lib/arbiter."
   type        = number

@@ -579,6 +579,36 @@ def collect_metrics(root: Path = PACKAGE, base: Path = ROOT) -> list[Metric]:
     return sorted(set(metrics))
 
 
+#: the module the Ray actors' metrics live in (one home, arbiter.telemetry.ray_metrics)
+RAY_METRICS_MODULE = PACKAGE / "telemetry" / "ray_metrics.py"
+
+
+def collect_ray_metrics(module: Path = RAY_METRICS_MODULE, base: Path = ROOT) -> list[Metric]:
+    """Metrics declared with ``ray.util.metrics`` (``metrics.Counter("name", "help",
+    tag_keys=(...))``), named as Ray's metrics agent exposes them: ``ray_`` in front, and
+    ``_total`` after a counter's name (Ray ≥ 2.10; docs.ray.io ``ray.util.metrics.Counter``)."""
+    if not module.is_file():
+        return []
+    out: list[Metric] = []
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "metrics"):
+            continue
+        kind = _metric_kind(node.func)
+        args = [*node.args, None, None]
+        kwargs = {k.arg: k.value for k in node.keywords}
+        name, doc = args[0], kwargs.get("description", args[1])
+        if kind is None or not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+            continue
+        full = f"ray_{name.value}" + ("_total" if kind == "Counter" else "")
+        tags = kwargs.get("tag_keys")
+        labels = tuple(str(e.value) for e in ast.walk(tags) if isinstance(e, ast.Constant)
+                       and isinstance(e.value, str)) if tags is not None else ()
+        out.append(Metric(full, kind, str(doc.value) if isinstance(doc, ast.Constant) else "",
+                          labels, module.relative_to(base).as_posix()))
+    return sorted(set(out))
+
+
 def render_metrics_reference() -> str:
     out = ["# Metrics and alerts reference", "",
            "Generated on every docs build from the `prometheus_client` metrics declared under",
@@ -596,6 +626,16 @@ def render_metrics_reference() -> str:
         out += ['!!! note "Planned"',
                 "    No arbiter metrics are declared yet; the observability issue adds them. Ray's",
                 "    own metrics are exported by every node on port 8080.", ""]
+    ray_metrics = collect_ray_metrics()
+    if ray_metrics:
+        out += ["", "## Ray actor metrics", "",
+                "Exported by the actors through Ray's metrics agent, on every node's metrics port",
+                "(8080: `ray start --metrics-export-port`) and in the Ray dashboard, beside Ray's own",
+                "`ray_*` metrics. Ray adds the `ray_` prefix, the actor's `Component`, `NodeAddress`",
+                "and `WorkerId` labels, and `_total` to counters.", "",
+                "| Metric | Type | Labels | Meaning | Declared in |", "|---|---|---|---|---|"]
+        out += [f"| `{m.name}` | {m.kind.lower()} | {', '.join(f'`{x}`' for x in m.labels)} | "
+                f"{_cell(m.help)} | `{m.file}` |" for m in ray_metrics]
     out += ["", "## Alerts", ""]
     rules = []
     files = [f for d, pattern in ALERT_RULE_GLOBS for f in sorted(d.glob(pattern))

@@ -191,9 +191,34 @@ def test_metrics_scan_and_alert_rules(tmp_path: Path) -> None:
     ]
     page = docgen.render_metrics_reference()
     assert "`RayNodeMetricsMissing`" in page  # from terraform/modules/observability/rules
+    # the Ray actors' own metrics, as Ray's agent names them
+    assert "| `ray_arbiter_sagas_total` | counter | `outcome` |" in page
+    assert "| `ray_arbiter_detect_to_order_ms` | histogram |" in page
     for file in (docgen.ROOT / "cluster" / "prometheus").glob("alerts.yml"):
         for alert in re.findall(r"^\s*- alert: (\w+)", file.read_text(), re.M):
             assert f"`{alert}`" in page
+
+
+def test_ray_metrics_scan(tmp_path: Path) -> None:
+    module = tmp_path / "ray_metrics.py"
+    module.write_text(textwrap.dedent('''
+        from ray.util import metrics
+        A = metrics.Counter("arbiter_sagas", "sagas by outcome", tag_keys=("outcome",))
+        B = metrics.Gauge("arbiter_pnl", description="pnl")
+        C = metrics.Histogram("arbiter_ms", "latency", boundaries=[1, 2])
+        D = other.Counter("not_ray", "x")
+    '''))
+    assert docgen.collect_ray_metrics(module, base=tmp_path) == [
+        docgen.Metric("ray_arbiter_ms", "Histogram", "latency", (), "ray_metrics.py"),
+        docgen.Metric("ray_arbiter_pnl", "Gauge", "pnl", (), "ray_metrics.py"),
+        docgen.Metric("ray_arbiter_sagas_total", "Counter", "sagas by outcome", ("outcome",),
+                      "ray_metrics.py"),
+    ]
+    assert docgen.collect_ray_metrics(tmp_path / "missing.py") == []
+    # every metric the real module declares is on the page
+    declared = re.findall(r'metrics\.\w+\(\s*"(\w+)"', docgen.RAY_METRICS_MODULE.read_text())
+    page = docgen.render_metrics_reference()
+    assert declared and all(f"`ray_{name}" in page for name in declared)
 
 
 def test_adr_entries_and_index(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_launcher_yaml_declares_every_node_class() -> None:
     assert set(NODE_RESOURCE.values()) <= declared
     head = config["available_node_types"][config["head_node_type"]]
     assert head["resources"]["CPU"] == 0  # no actor on the head
-    # Ray's token auth on every node (2.60 does not turn it on for `ray start` by itself)
+    # Ray's token auth asked for on every node (2.60 turns it on only where a token is found)
     starts = [c for key in ("head_start_ray_commands", "worker_start_ray_commands")
               for c in config[key] if "ray start" in c]
     assert len(starts) == 2 and all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts)

@@ -61,6 +61,7 @@ __all__ = [
     "new_admin_token",
     "parse_json",
     "text_frame",
+    "write_batch",
 ]
 
 
@@ -157,6 +158,20 @@ def text_frame(text: str | bytes) -> bytes:
     return bytes((0x81, 127)) + n.to_bytes(8, "big") + data
 
 
+async def write_batch(transport: asyncio.Transport, frames: Iterable[str | bytes]) -> bool:
+    """Write ``frames`` as one batch of text frames, then wait while the socket's backlog is
+    over :data:`WRITE_HIGH_WATER`. False when the connection is closing (before the write: then
+    nothing was written), the writer's cue to end."""
+    if transport.is_closing():
+        return False
+    transport.write(b"".join(text_frame(f) for f in frames))
+    while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+        if transport.is_closing():
+            return False
+        await asyncio.sleep(0.0005)
+    return True
+
+
 # -- fault injection -------------------------------------------------------------------------------
 
 
@@ -250,6 +265,12 @@ class FaultSwitches:
             self.seq_gap_next -= 1
             return True
         return self.roll(self.seq_gap_prob)
+
+    @property
+    def between_frames(self) -> bool:
+        """A latency or disconnect fault is set: it acts between frames, so the writers send
+        one frame at a time instead of a batch (:func:`write_batch`)."""
+        return bool(self.latency_ms) or self.disconnect_after is not None
 
     def take_disconnect(self) -> bool:
         """Counts one outgoing data frame; true when the connection should now be dropped."""

@@ -51,6 +51,7 @@ from arbiter.sim.common import (
     new_admin_token,
     parse_json,
     text_frame,
+    write_batch,
 )
 from arbiter.sim.kalshi.exchange import (
     BookDelta,
@@ -444,8 +445,7 @@ class KalshiSim:
             or conn.closed
             or transport is None
             or transport.is_closing()
-            or faults.latency_ms
-            or faults.disconnect_after is not None
+            or faults.between_frames
             or transport.get_write_buffer_size() > WRITE_HIGH_WATER
         ):
             return
@@ -1093,20 +1093,12 @@ class KalshiSim:
                     continue
                 frames = faults.shape_frames(frames)
                 transport = conn.transport
-                if (
-                    transport is not None
-                    and not faults.latency_ms
-                    and faults.disconnect_after is None
-                    and not conn.closed
-                ):
+                if transport is not None and not faults.between_frames and not conn.closed:
                     if transport.is_closing():
                         return
-                    transport.write(b"".join(text_frame(f) for f in frames))
-                    self.stats["ws_frames"] += len(frames)
-                    while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                        if transport.is_closing():
-                            return
-                        await asyncio.sleep(0.0005)
+                    self.stats["ws_frames"] += len(frames)  # written at once by write_batch
+                    if not await write_batch(transport, frames):
+                        return
                     continue
                 for frame in frames:
                     if faults.latency_ms:

@@ -45,7 +45,6 @@ from arbiter.core.units import (
 from arbiter.sim.catalogue import GammaCatalogue, gamma_event_of
 from arbiter.sim.common import (
     ADMIN_PREFIX,
-    WRITE_HIGH_WATER,
     BadInput,
     FaultSwitches,
     MakerQuote,
@@ -57,7 +56,7 @@ from arbiter.sim.common import (
     diff_quotes,
     new_admin_token,
     parse_json,
-    text_frame,
+    write_batch,
 )
 from arbiter.sim.common import maker_quotes as common_maker_quotes
 from arbiter.sim.polymarket.exchange import Exchange, SimMarket, SimOrder, SimReject
@@ -136,8 +135,8 @@ def _error(status: int, message: str) -> web.Response:
 @dataclass(eq=False)
 class _Conn:
     ws: web.WebSocketResponse
-    #: the connection's socket, for batch writes (:func:`arbiter.sim.common.text_frame`)
-    transport: asyncio.BaseTransport | None = None
+    #: the connection's socket, for batch writes (:func:`arbiter.sim.common.write_batch`)
+    transport: asyncio.Transport | None = None
     queue: asyncio.Queue[list[bytes] | None] = field(default_factory=asyncio.Queue)
     assets: set[str] = field(default_factory=set)
     api_key: str | None = None
@@ -1016,19 +1015,10 @@ class PolymarketSim:
                 frames = faults.shape_frames(frames)
                 await faults.delay()
             transport = conn.transport
-            if (
-                isinstance(transport, asyncio.WriteTransport)
-                and not faults.latency_ms
-                and faults.disconnect_after is None
-            ):
-                if conn.ws.closed or transport.is_closing():
-                    return
+            if transport is not None and not faults.between_frames:
                 # the batch as one write (text_frame's docstring says why)
-                transport.write(b"".join(text_frame(f) for f in frames))
-                while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                    if transport.is_closing():
-                        return
-                    await asyncio.sleep(0.0005)
+                if conn.ws.closed or not await write_batch(transport, frames):
+                    return
                 continue
             for frame in frames:
                 if conn.ws.closed:

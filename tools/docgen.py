@@ -518,6 +518,20 @@ def _metric_kind(func: ast.expr) -> str | None:
     return kind if kind in _METRIC_TYPES else None
 
 
+def _strings(node: ast.AST | None) -> tuple[str, ...]:
+    """The string literals in a label list (``["tenant", "kind"]``, ``tag_keys=("venue",)``)."""
+    if node is None:
+        return ()
+    return tuple(str(e.value) for e in ast.walk(node)
+                 if isinstance(e, ast.Constant) and isinstance(e.value, str))
+
+
+def _metric_rows(metrics: Sequence[Metric]) -> list[str]:
+    return ["| Metric | Type | Labels | Meaning | Declared in |", "|---|---|---|---|---|"] + [
+        f"| `{m.name}` | {m.kind.lower()} | {', '.join(f'`{x}`' for x in m.labels)} | "
+        f"{_cell(m.help)} | `{m.file}` |" for m in metrics]
+
+
 def _default_namespace(tree: ast.Module) -> str:
     """The default of a ``namespace`` parameter in the module (metrics built with
     ``namespace=ns`` from it), or "" when there is none."""
@@ -570,10 +584,7 @@ def collect_metrics(root: Path = PACKAGE, base: Path = ROOT) -> list[Metric]:
             if kind == "Counter" and not full.endswith("_total"):
                 full += "_total"
             help_ = doc.value if isinstance(doc, ast.Constant) else ""
-            label_names = tuple(
-                str(e.value) for e in ast.walk(labels)
-                if isinstance(e, ast.Constant) and isinstance(e.value, str)
-            ) if labels is not None else ()
+            label_names = _strings(labels)
             metrics.append(Metric(full, kind, str(help_), label_names,
                                   file.relative_to(base).as_posix()))
     return sorted(set(metrics))
@@ -601,11 +612,8 @@ def collect_ray_metrics(module: Path = RAY_METRICS_MODULE, base: Path = ROOT) ->
         if kind is None or not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
             continue
         full = f"ray_{name.value}" + ("_total" if kind == "Counter" else "")
-        tags = kwargs.get("tag_keys")
-        labels = tuple(str(e.value) for e in ast.walk(tags) if isinstance(e, ast.Constant)
-                       and isinstance(e.value, str)) if tags is not None else ()
         out.append(Metric(full, kind, str(doc.value) if isinstance(doc, ast.Constant) else "",
-                          labels, module.relative_to(base).as_posix()))
+                          _strings(kwargs.get("tag_keys")), module.relative_to(base).as_posix()))
     return sorted(set(out))
 
 
@@ -619,9 +627,7 @@ def render_metrics_reference() -> str:
     out += ["## Metrics", ""]
     metrics = collect_metrics()
     if metrics:
-        out += ["| Metric | Type | Labels | Meaning | Declared in |", "|---|---|---|---|---|"]
-        out += [f"| `{m.name}` | {m.kind.lower()} | {', '.join(f'`{x}`' for x in m.labels)} | "
-                f"{_cell(m.help)} | `{m.file}` |" for m in metrics]
+        out += _metric_rows(metrics)
     else:
         out += ['!!! note "Planned"',
                 "    No arbiter metrics are declared yet; the observability issue adds them. Ray's",
@@ -632,10 +638,7 @@ def render_metrics_reference() -> str:
                 "Exported by the actors through Ray's metrics agent, on every node's metrics port",
                 "(8080: `ray start --metrics-export-port`) and in the Ray dashboard, beside Ray's own",
                 "`ray_*` metrics. Ray adds the `ray_` prefix, the actor's `Component`, `NodeAddress`",
-                "and `WorkerId` labels, and `_total` to counters.", "",
-                "| Metric | Type | Labels | Meaning | Declared in |", "|---|---|---|---|---|"]
-        out += [f"| `{m.name}` | {m.kind.lower()} | {', '.join(f'`{x}`' for x in m.labels)} | "
-                f"{_cell(m.help)} | `{m.file}` |" for m in ray_metrics]
+                "and `WorkerId` labels, and `_total` to counters.", "", *_metric_rows(ray_metrics)]
     out += ["", "## Alerts", ""]
     rules = []
     files = [f for d, pattern in ALERT_RULE_GLOBS for f in sorted(d.glob(pattern))

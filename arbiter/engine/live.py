@@ -205,9 +205,10 @@ async def run_engine(
         elapsed = time.monotonic() - t0
         if duration_s is not None and elapsed >= duration_s:
             break
-        if polls % 4 == 0:
+        with_executors = polls % 4 == 0  # and their tenants: the ones added while running
+        if with_executors:
             await _adopt(handles, config)
-        res = await _gather(handles, polls % 4 == 0, since_ns)
+        res = await _gather(handles, with_executors, since_ns)
         polls += 1
         status = res[0] or status
         n = len(handles.monitors)

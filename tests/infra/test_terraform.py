@@ -238,7 +238,7 @@ def test_rendered_boot_script_is_valid_bash_and_starts_the_right_node(
     else:
         assert '--address="10.40.0.10:6379"' in args and "--head" not in args
     # Ray's token auth on every node: the token from Secrets Manager into a file the container
-    # reads; the head writes a random one if the secret has none yet, the others wait for it
+    # reads; the head writes a random one if the secret has none yet, every node waits for it
     assert '-e RAY_AUTH_MODE=token' in script
     assert '-e RAY_AUTH_TOKEN_PATH="$token_file"' in script
     assert '-v "$token_file:$token_file:ro"' in script
@@ -246,7 +246,7 @@ def test_rendered_boot_script_is_valid_bash_and_starts_the_right_node(
         'ray-auth-token-AbCd"' in script
     writes = "put-secret-value" in script and "openssl rand -hex 32" in script
     assert writes == (node_class == "head")
-    assert ("until ray_token=" in script) == (node_class != "head")
+    assert script.count("until ray_token=") == 1  # every node waits for a value, the head too
     assert script.index("ray_auth_token") < script.index("docker run")
     # only the arbiter attaches and mounts the journal volume
     attaches = "attach-volume" in script and 'mount "$device" "/var/lib/arbiter"' in script
